@@ -1,0 +1,53 @@
+"""diverseevol: self-evolving, diversity-based data selection for instruction tuning.
+
+The public API is loaded lazily so that ``import diverseevol`` needs numpy only and costs little.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "kcenter_select": "diverseevol.kernels.kcenter",
+    "vendi_score": "diverseevol.diversity",
+    "Sampler": "diverseevol.samplers.base",
+    "SelectionContext": "diverseevol.samplers.base",
+    "register_sampler": "diverseevol.samplers.registry",
+    "get_sampler": "diverseevol.samplers.registry",
+    "list_samplers": "diverseevol.samplers.registry",
+    "EvolutionLoop": "diverseevol.loop",
+    "EvolutionResult": "diverseevol.loop",
+    "InstructionRecord": "diverseevol.data",
+    "load_instructions": "diverseevol.data",
+    "format_prompt": "diverseevol.data",
+}
+
+_SUBMODULES = {"samplers", "errors", "testing", "kernels", "data", "diversity", "loop", "judge", "report", "hf", "demo", "cli"}
+
+__all__ = sorted([*_LAZY, "samplers", "errors", "__version__"])
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import errors, samplers
+    from .data import InstructionRecord, format_prompt, load_instructions
+    from .diversity import vendi_score
+    from .kernels.kcenter import kcenter_select
+    from .loop import EvolutionLoop, EvolutionResult
+    from .samplers.base import Sampler, SelectionContext
+    from .samplers.registry import get_sampler, list_samplers, register_sampler
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"diverseevol.{name}")
+    raise AttributeError(f"module 'diverseevol' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

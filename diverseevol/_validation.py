@@ -1,0 +1,251 @@
+"""Shared input checks: embeddings, index sets, k, random_state.
+
+Every public entry point validates through these helpers so that the same mistake gets the same
+message everywhere. Messages say what was expected, what was got, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from .errors import (
+    IndexValidationError,
+    NonFiniteEmbeddingError,
+    PoolExhaustedError,
+    ValidationError,
+)
+
+RandomState = Union[None, int, np.integer, np.random.Generator, np.random.RandomState, np.random.SeedSequence]
+
+__all__ = [
+    "RandomState",
+    "check_embeddings",
+    "check_index_array",
+    "check_disjoint",
+    "check_k",
+    "check_random_state",
+    "check_finite_rows",
+    "complement_indices",
+]
+
+
+def check_embeddings(emb: Any, *, name: str = "emb") -> np.ndarray:
+    """Return ``emb`` as a 2-D floating array without copying memmaps or float arrays.
+
+    Parameters
+    ----------
+    emb : array-like of shape (N, d)
+        One float vector per record of Z. ``np.memmap`` is accepted and never loaded whole.
+
+    Raises
+    ------
+    ValidationError
+        If ``emb`` is not 2-D, is empty, or is not numeric.
+    """
+    if isinstance(emb, np.ndarray):
+        arr = emb
+    else:
+        try:
+            arr = np.asarray(emb)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"{name} must be a 2-D numeric array of shape (N, d); got an object of type "
+                f"{type(emb).__name__} that numpy cannot convert ({exc})."
+            ) from exc
+    if arr.ndim != 2:
+        raise ValidationError(
+            f"{name} must be a 2-D array of shape (N, d), one row per record; got {arr.ndim}-D "
+            f"with shape {arr.shape}. Reshape it, e.g. {name}.reshape(len({name}), -1)."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValidationError(
+            f"{name} must have at least one row and one column; got shape {arr.shape}."
+        )
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValidationError(
+            f"{name} must hold real numbers (float32 recommended); got dtype {arr.dtype}. "
+            f"Convert it with {name}.astype(np.float32)."
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_index_array(
+    idx: Any, n: int, *, name: str, allow_empty: bool = True
+) -> np.ndarray:
+    """Return ``idx`` as a 1-D int64 array of distinct indices in ``[0, n)``.
+
+    Parameters
+    ----------
+    idx : array-like of int, shape (m,)
+        Absolute row indices into Z.
+    n : int
+        Number of records in Z.
+    name : str
+        Argument name used in error messages.
+
+    Raises
+    ------
+    IndexValidationError
+        If ``idx`` is not integer, not 1-D, out of range or has duplicates.
+    """
+    if isinstance(idx, (str, bytes)):
+        raise IndexValidationError(f"{name} must be a 1-D array of integer indices; got a string {idx!r}.")
+    arr = np.asarray(idx)
+    if arr.size == 0:
+        if not allow_empty:
+            raise IndexValidationError(f"{name} must not be empty.")
+        return np.empty(0, dtype=np.int64)
+    if arr.ndim != 1:
+        raise IndexValidationError(
+            f"{name} must be a 1-D array of integer indices; got {arr.ndim}-D with shape {arr.shape}. "
+            f"Flatten it with np.ravel({name})."
+        )
+    if arr.dtype == bool:
+        raise IndexValidationError(
+            f"{name} must hold integer indices, not a boolean mask; convert a mask with np.flatnonzero(mask)."
+        )
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            raise IndexValidationError(
+                f"{name} must have an integer dtype; got {arr.dtype} (whole numbers). "
+                f"Convert it with {name}.astype(np.int64)."
+            )
+        raise IndexValidationError(f"{name} must hold integer indices; got dtype {arr.dtype}.")
+    arr = arr.astype(np.int64, copy=False)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
+        raise IndexValidationError(
+            f"{name} must index rows of Z in [0, {n}); got {bad}. Indices are absolute row numbers of "
+            f"the embeddings array (N = {n}); negative indices are not accepted."
+        )
+    uniq, counts = np.unique(arr, return_counts=True)
+    if len(uniq) != len(arr):
+        dups = uniq[counts > 1]
+        raise IndexValidationError(
+            f"{name} must not contain duplicates; got {len(arr) - len(uniq)} repeated entries "
+            f"(e.g. {dups[:5].tolist()}). Use np.unique({name}) if repeats are intended to collapse."
+        )
+    return arr
+
+
+def check_disjoint(pool_idx: np.ndarray, candidate_idx: np.ndarray) -> None:
+    """Raise IndexValidationError if the pool and candidate index sets overlap."""
+    if pool_idx.size and candidate_idx.size:
+        both = np.intersect1d(pool_idx, candidate_idx, assume_unique=True)
+        if both.size:
+            raise IndexValidationError(
+                f"pool_idx and candidate_idx must be disjoint (a record already in the training pool "
+                f"cannot be selected again); {both.size} indices are in both, e.g. {both[:5].tolist()}. "
+                f"Remove them from candidate_idx, e.g. np.setdiff1d(candidate_idx, pool_idx)."
+            )
+
+
+def complement_indices(n: int, pool_idx: np.ndarray) -> np.ndarray:
+    """Return the sorted int64 indices of ``[0, n)`` not in ``pool_idx`` (Z \\ P in Z's index space)."""
+    mask = np.ones(n, dtype=bool)
+    mask[pool_idx] = False
+    return np.flatnonzero(mask).astype(np.int64)
+
+
+def check_k(k: Any, n_candidates: int, *, name: str = "k") -> int:
+    """Return ``k`` as an int in ``[0, n_candidates]``.
+
+    Raises
+    ------
+    ValidationError
+        If ``k`` is not an integer or is negative.
+    PoolExhaustedError
+        If ``k`` exceeds the number of candidates.
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        if isinstance(k, float) and k.is_integer():
+            raise ValidationError(f"{name} must be an int; got the float {k!r}. Pass int({k!r}).")
+        raise ValidationError(f"{name} must be a non-negative int; got {k!r} of type {type(k).__name__}.")
+    k = int(k)
+    if k < 0:
+        raise ValidationError(f"{name} must be >= 0 (the number of records to select); got {k}.")
+    if k > n_candidates:
+        raise PoolExhaustedError(
+            f"Cannot select {name}={k} records: only {n_candidates} candidates are left. "
+            f"Lower {name} to at most {n_candidates} or widen candidate_idx."
+        )
+    return k
+
+
+def check_random_state(random_state: RandomState) -> np.random.Generator:
+    """Turn ``random_state`` into a ``np.random.Generator``.
+
+    ``None`` gives fresh OS entropy, an int (or SeedSequence) seeds a new PCG64 generator, a
+    Generator is used as is (shared, not copied), a legacy RandomState seeds a new Generator from
+    its stream.
+    """
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+        if isinstance(random_state, bool):
+            raise ValidationError(f"random_state must be None, an int or a numpy Generator; got {random_state!r}.")
+        if isinstance(random_state, numbers.Integral) and int(random_state) < 0:
+            raise ValidationError(f"random_state must be a non-negative int; got {random_state}.")
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**63 - 1, dtype=np.int64))
+    raise ValidationError(
+        f"random_state must be None, an int, a np.random.Generator or np.random.RandomState; "
+        f"got {random_state!r} of type {type(random_state).__name__}."
+    )
+
+
+def check_finite_rows(
+    emb: np.ndarray, rows: np.ndarray | None = None, *, name: str = "emb", block_rows: int = 65536
+) -> None:
+    """Raise NonFiniteEmbeddingError if any used row of ``emb`` holds NaN or Inf.
+
+    Works blockwise so memmapped arrays are never loaded whole.
+
+    Parameters
+    ----------
+    emb : ndarray of shape (N, d)
+    rows : ndarray of int, shape (m,), optional
+        Row indices into ``emb`` (Z's index space) to check; all rows when None.
+    """
+    n = emb.shape[0]
+    if rows is None:
+        for start in range(0, n, block_rows):
+            block = emb[start : start + block_rows]
+            if not np.isfinite(block).all():
+                bad = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+                _raise_nonfinite(name, bad)
+        return
+    for start in range(0, len(rows), block_rows):
+        sel = rows[start : start + block_rows]
+        block = emb[sel]
+        if not np.isfinite(block).all():
+            bad = int(sel[np.flatnonzero(~np.isfinite(block).all(axis=1))[0]])
+            _raise_nonfinite(name, bad)
+
+
+def _raise_nonfinite(name: str, row: int) -> None:
+    raise NonFiniteEmbeddingError(
+        f"{name} must be finite in the rows used for selection; row {row} contains NaN or Inf. "
+        f"Check the embedder (e.g. fp16 overflow) or drop that record from candidate_idx."
+    )
+
+
+def as_sequence_of_str(value: Any, *, name: str) -> Sequence[str]:
+    """Accept a str or a sequence of str and return a tuple of str."""
+    if isinstance(value, str):
+        return (value,)
+    try:
+        out = tuple(value)
+    except TypeError as exc:
+        raise ValidationError(f"{name} must be a string or a sequence of strings; got {value!r}.") from exc
+    if not all(isinstance(v, str) for v in out):
+        raise ValidationError(f"{name} must contain only strings; got {out!r}.")
+    return out

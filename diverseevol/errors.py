@@ -1,0 +1,104 @@
+"""The exception hierarchy of diverseevol.
+
+Every exception raised on purpose by the library derives from :class:`DiverseEvolError` and
+from the builtin exception a user would naturally catch (``ValueError``, ``ImportError``, ...),
+so ``except ValueError`` keeps working in code that does not know about diverseevol.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DiverseEvolError",
+    "ValidationError",
+    "IndexValidationError",
+    "NonFiniteEmbeddingError",
+    "PoolExhaustedError",
+    "DataFormatError",
+    "OptionalDependencyError",
+    "BackendUnavailableError",
+    "UnknownSamplerError",
+    "SamplerRegistrationError",
+    "MissingSignalError",
+    "RunDirectoryMismatchError",
+    "RunDirectoryError",
+    "ConfigError",
+    "JudgeError",
+    "DiverseEvolWarning",
+    "PluginLoadWarning",
+    "DuplicateRecordsWarning",
+]
+
+
+class DiverseEvolError(Exception):
+    """Base class of every error raised on purpose by diverseevol."""
+
+
+class ValidationError(DiverseEvolError, ValueError):
+    """An argument has the wrong shape, type or value."""
+
+
+class IndexValidationError(ValidationError):
+    """An index array is not integer, not 1-D, out of range, duplicated or overlaps another."""
+
+
+class NonFiniteEmbeddingError(ValidationError):
+    """Embeddings contain NaN or infinite values in the rows that are used."""
+
+
+class PoolExhaustedError(DiverseEvolError, ValueError):
+    """More records were requested than there are candidates left to select from."""
+
+
+class DataFormatError(DiverseEvolError, ValueError):
+    """A data file or record is malformed (invalid JSON, missing or non-string field, empty dataset)."""
+
+
+class OptionalDependencyError(DiverseEvolError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""
+
+
+class BackendUnavailableError(DiverseEvolError, RuntimeError):
+    """A compute backend was requested explicitly but cannot run here (no GPU, no faiss-gpu...)."""
+
+
+class UnknownSamplerError(DiverseEvolError, KeyError):
+    """No sampler is registered under the requested name."""
+
+    def __str__(self) -> str:  # KeyError would otherwise wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class SamplerRegistrationError(DiverseEvolError, ValueError):
+    """A sampler cannot be registered (bad name, name taken, object is not a sampler)."""
+
+
+class MissingSignalError(DiverseEvolError, ValueError):
+    """A sampler needs a signal (embeddings, a score) that the selection context does not carry."""
+
+
+class RunDirectoryMismatchError(DiverseEvolError, ValueError):
+    """A run directory was made with other data or another configuration."""
+
+
+class RunDirectoryError(DiverseEvolError, OSError):
+    """A run directory cannot be read or written, or its files are corrupt."""
+
+
+class ConfigError(DiverseEvolError, ValueError):
+    """A configuration file or mapping has unknown keys, missing keys or values of the wrong type."""
+
+
+class JudgeError(DiverseEvolError, RuntimeError):
+    """The judge endpoint failed permanently (after retries) or answered outside the protocol."""
+
+
+class DiverseEvolWarning(UserWarning):
+    """Base class of warnings issued by diverseevol."""
+
+
+class PluginLoadWarning(DiverseEvolWarning):
+    """An entry-point plugin failed to load; it is skipped and the others stay usable."""
+
+
+class DuplicateRecordsWarning(DiverseEvolWarning):
+    """A dataset contains duplicate records; they are kept and reported."""

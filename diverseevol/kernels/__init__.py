@@ -1,0 +1,1 @@
+"""Numeric kernels, importable with numpy alone."""
