@@ -1,0 +1,65 @@
+"""Ready-made Hugging Face parts for :class:`diverseevol.EvolutionLoop` (extra ``hf``).
+
+This subpackage is the only place in diverseevol that imports torch, transformers, peft and
+accelerate. Install them with ``pip install "diverseevol[hf]"``.
+
+Public names
+------------
+HFTrainer
+    LoRA / full fine-tuning from the base weights every round (HF ``Trainer``; DDP under
+    ``accelerate launch`` / ``torchrun``). Returns a :class:`ModelHandle`.
+HFEmbedder
+    Mean-pooled last-layer embeddings, optionally with uncertainty scores from the same pass.
+HFScorer
+    Per-record ``confidence`` / ``margin`` / ``entropy`` over response tokens.
+HFGenerator, generate_answers
+    Batched greedy or sampled answer generation with the Alpaca template.
+TorchCommunicator
+    ``torch.distributed`` wrapper used by the loop under several processes.
+ModelHandle, load_model
+    What the trainer returns, and how to load a base model / finished round.
+build_char_tokenizer, build_tiny_llama, save_tiny_model
+    An offline tiny model for tests and demos.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .._optional import require
+
+# Fail early, naming the extra, when the stack is missing.
+require("torch", feature="diverseevol.hf", extra="hf")
+require("transformers", feature="diverseevol.hf", extra="hf")
+
+_LAZY: dict[str, str] = {
+    "HFTrainer": "trainer",
+    "ModelHandle": "_model",
+    "load_model": "_model",
+    "HFEmbedder": "embedder",
+    "HFScorer": "scoring",
+    "HFGenerator": "generation",
+    "generate_answers": "generation",
+    "TorchCommunicator": "distributed",
+    "convert_gguf": "gguf",
+    "smollm2_gguf_path": "gguf",
+    "build_char_tokenizer": "tiny",
+    "build_tiny_llama": "tiny",
+    "save_tiny_model": "tiny",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
