@@ -1,5 +1,50 @@
-"""Samplers: the protocol, the registry and the built-in strategies."""
+"""Samplers: the protocol, the registry and the built-in strategies.
 
+Built-in samplers (``list_samplers()`` also shows installed plugins):
+
+============================  ==================================  ===========================
+name                          class                               requires
+============================  ==================================  ===========================
+``"random"``                  :class:`RandomSampler`              nothing
+``"kcenter"``                 :class:`KCenterSampler`             ``embeddings``
+``"least_confidence"``        :class:`LeastConfidenceSampler`     ``scores:confidence``
+``"margin"``                  :class:`MarginSampler`              ``scores:margin``
+``"entropy"``                 :class:`EntropySampler`             ``scores:entropy``
+============================  ==================================  ===========================
+
+Importing this package needs numpy only.
+"""
+
+from ._common import require_signals
 from .base import Sampler, SelectionContext
+from .kcenter import KCenterSampler
+from .random import RandomSampler
+from .registry import (
+    ENTRY_POINT_GROUP,
+    get_sampler,
+    get_sampler_class,
+    list_samplers,
+    register_sampler,
+    reload_plugins,
+    unregister_sampler,
+)
+from .uncertainty import EntropySampler, LeastConfidenceSampler, MarginSampler, UncertaintySampler
 
-__all__ = ["Sampler", "SelectionContext"]
+__all__ = [
+    "Sampler",
+    "SelectionContext",
+    "ENTRY_POINT_GROUP",
+    "register_sampler",
+    "unregister_sampler",
+    "get_sampler",
+    "get_sampler_class",
+    "list_samplers",
+    "reload_plugins",
+    "require_signals",
+    "RandomSampler",
+    "KCenterSampler",
+    "UncertaintySampler",
+    "LeastConfidenceSampler",
+    "MarginSampler",
+    "EntropySampler",
+]
