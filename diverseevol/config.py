@@ -9,6 +9,7 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
       path: databricks-dolly-15k.jsonl # JSON / JSONL file (Alpaca or Dolly field names)
       limit: null                      # keep only the first N records
       embeddings: null                 # .npy of shape (N, d): fixed embeddings, no model needed
+      fields: null                     # "alpaca", "dolly" or a mapping; detected when null
     model:                             # optional: the Hugging Face parts (extra "hf")
       name_or_path: path/to/llama      # a local model directory (or a .gguf file)
       trainer: {epochs: 3, lr: 2.0e-5} # keyword arguments of diverseevol.hf.HFTrainer
@@ -73,11 +74,15 @@ class DataConfig:
     embeddings : Path or None
         A ``.npy`` file of shape (N, d), rows in the file's record order: fixed embeddings for a
         run without ``model`` (the loop then re-selects from the same view every round).
+    fields : str, dict or None
+        ``"alpaca"``, ``"dolly"`` or a mapping of field names, as in
+        :func:`~diverseevol.data.load_instructions`; detected when omitted.
     """
 
     path: Path
     limit: int | None = None
     embeddings: Path | None = None
+    fields: str | dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,7 @@ _SECTIONS: dict[str, _Spec] = {
         "path": ((str,), True, "a path"),
         "limit": ((int, type(None)), False, "an integer or null"),
         "embeddings": ((str, type(None)), False, "a path or null"),
+        "fields": ((str, dict, type(None)), False, "'alpaca', 'dolly' or a mapping of field names"),
     },
     "model": {
         "name_or_path": ((str,), True, "a path"),
@@ -229,7 +235,7 @@ def _check_keys(mapping: Mapping[str, Any], spec: _Spec, prefix: str, source: st
         if key not in spec:
             full = f"{prefix}{key}"
             close = difflib.get_close_matches(str(key), list(spec), n=1, cutoff=0.6)
-            hint = f" Did you mean {prefix}{close[0]!r}?" if close else ""
+            hint = f" Did you mean {prefix + close[0]!r}?" if close else ""
             raise ConfigError(
                 f"{_where(source, full)}: unknown key.{hint} Allowed here: {', '.join(spec)}."
             )
@@ -299,6 +305,7 @@ def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = No
         path=_resolve(base, d["path"]),
         limit=None if d.get("limit") is None else _positive(d["limit"], "data.limit", source),
         embeddings=None if d.get("embeddings") is None else _resolve(base, d["embeddings"]),
+        fields=d.get("fields"),
     )
     model = None
     if "model" in sections:
