@@ -1,32 +1,158 @@
-"""Registry of K-Center compute backends and the "auto" choice.
+"""Registry of K-Center compute backends and the ``"auto"`` choice.
 
 Each backend module exposes ``farthest_first(emb, pool_idx, candidate_idx, k, *, metric, first_pick, **options)``
 returning ``(picks, radii)``; see :mod:`diverseevol.kernels.kcenter` for the contract.
+
+Backends
+--------
+``"numpy"``
+    The exact reference: precomputed squared norms and one BLAS matrix-vector product per block per
+    pick. The fastest CPU choice (a pick costs about one read of the candidates' embeddings).
+``"faiss"``
+    Exact FAISS k=1 search (CPU, or GPU with faiss-gpu) for the initial distance of every candidate
+    to the pool, then numpy picks. Options: ``device`` (None, "cpu", "gpu").
+``"torch"``
+    Exact float32 on a torch device: CUDA when available (candidates copied to the GPU once), else
+    CPU (zero-copy views). Options: ``device``, ``max_device_bytes``.
+
+The ``"auto"`` rule (cheap: never imports torch or faiss for small problems): when the problem is
+large (``n_candidates * d >= AUTO_GPU_MIN_WORK``) and a GPU is usable, torch on CUDA (or faiss on
+GPU when torch is not installed); otherwise numpy. The choice is logged at INFO level.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from .._optional import is_available, require
 from ..errors import ValidationError
+
+__all__ = ["available_backends", "installed_backends", "resolve_backend", "AUTO_GPU_MIN_WORK"]
+
+logger = logging.getLogger(__name__)
 
 _MODULES: dict[str, str] = {
     "numpy": "diverseevol.kernels._numpy",
+    "faiss": "diverseevol.kernels._faiss",
+    "torch": "diverseevol.kernels._torch",
 }
+
+#: Optional package each backend needs (None: numpy only) and the extra that installs it.
+_NEEDS: dict[str, tuple[str, str] | None] = {
+    "numpy": None,
+    "faiss": ("faiss", "faiss"),
+    "torch": ("torch", "gpu"),
+}
+
+#: ``n_candidates * d`` from which "auto" considers a GPU (about 10,000 x 1,024): below it the
+#: transfer and start-up cost more than the numpy kernel's whole run.
+AUTO_GPU_MIN_WORK = 10_000_000
 
 
 def available_backends() -> list[str]:
-    """Names accepted by ``backend=`` (besides ``"auto"``)."""
+    """Names accepted by ``backend=`` (besides ``"auto"``), whether or not their package is installed."""
     return sorted(_MODULES)
 
 
-def resolve_backend(requested: str, **sizes: Any) -> tuple[str, Callable[..., Any]]:
-    """Return ``(name, farthest_first)`` for ``requested`` (``"auto"`` picks by what is installed and sizes)."""
-    name = "numpy" if requested == "auto" else requested
-    if name not in _MODULES:
-        raise ValidationError(
-            f"backend must be 'auto' or one of {available_backends()}; got {requested!r}."
+def installed_backends() -> list[str]:
+    """Backends whose optional package is importable here (checked without importing it)."""
+    return sorted(name for name, need in _NEEDS.items() if need is None or is_available(need[0]))
+
+
+def _load(name: str) -> Callable[..., Any]:
+    need = _NEEDS[name]
+    if need is not None:
+        require(need[0], feature=f"backend={name!r}", extra=need[1])
+    return importlib.import_module(_MODULES[name]).farthest_first  # type: ignore[no-any-return]
+
+
+def _torch_cuda_usable() -> bool:
+    if "torch" not in sys.modules and not is_available("torch"):
+        return False
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - broken install
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _faiss_gpu_usable() -> bool:
+    if "faiss" not in sys.modules and not is_available("faiss"):
+        return False
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - broken install
+        return False
+    get = getattr(faiss, "get_num_gpus", None)
+    return bool(get is not None and get() > 0)
+
+
+def choose_auto(*, n_candidates: int, n_pool: int, d: int, is_memmap: bool) -> tuple[str, dict[str, Any], str]:
+    """The ``"auto"`` rule: ``(backend name, options, reason)``; see the module docstring."""
+    work = int(n_candidates) * int(d)
+    if work < AUTO_GPU_MIN_WORK:
+        return "numpy", {}, f"small problem ({n_candidates} candidates x d={d} < {AUTO_GPU_MIN_WORK:,})"
+    if _torch_cuda_usable():
+        return "torch", {"device": "cuda"}, f"{n_candidates} candidates x d={d} and a CUDA GPU visible to torch"
+    if _faiss_gpu_usable():
+        return (
+            "faiss",
+            {"device": "gpu"},
+            f"{n_candidates} candidates x d={d}, a GPU visible to faiss-gpu, torch CUDA unavailable",
         )
-    return name, importlib.import_module(_MODULES[name]).farthest_first
+    where = "memory-mapped " if is_memmap else ""
+    return "numpy", {}, f"no GPU usable; numpy GEMV streaming of {where}embeddings is the fastest CPU kernel"
+
+
+def resolve_backend(
+    requested: str,
+    *,
+    n_candidates: int = 0,
+    n_pool: int = 0,
+    d: int = 0,
+    is_memmap: bool = False,
+    **_: Any,
+) -> tuple[str, Callable[..., Any]]:
+    """Return ``(name, farthest_first)`` for ``requested``.
+
+    Parameters
+    ----------
+    requested : str
+        ``"auto"`` or one of :func:`available_backends`.
+    n_candidates, n_pool, d : int
+        Problem sizes, used by ``"auto"``.
+    is_memmap : bool
+        Whether the embeddings are memory-mapped (used by ``"auto"``).
+
+    Returns
+    -------
+    name : str
+        The backend that will run.
+    farthest_first : callable
+        Its kernel; for ``"auto"`` with options bound (e.g. ``device="cuda"``).
+
+    Raises
+    ------
+    ValidationError
+        Unknown backend name.
+    OptionalDependencyError
+        The backend's package (faiss, torch) is not installed; the message names the extra.
+    """
+    if not isinstance(requested, str) or (requested != "auto" and requested not in _MODULES):
+        raise ValidationError(
+            f"backend must be 'auto' or one of {available_backends()}; got {requested!r}. "
+            f"Installed here: {installed_backends()}."
+        )
+    if requested != "auto":
+        return requested, _load(requested)
+    name, options, reason = choose_auto(n_candidates=n_candidates, n_pool=n_pool, d=d, is_memmap=is_memmap)
+    fn = _load(name)
+    if options:
+        fn = functools.partial(fn, **options)
+    logger.info("kcenter backend='auto' chose %r%s: %s", name, f" {options}" if options else "", reason)
+    return name, fn

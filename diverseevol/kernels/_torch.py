@@ -1,0 +1,271 @@
+"""K-Center backend on torch: exact float32 farthest-first on CUDA (or any torch device, CPU included).
+
+On a GPU the candidates' embeddings are copied to device memory once (L2-normalised for cosine),
+block by block, up to a memory budget; blocks beyond it are streamed from host memory (or from the
+memory map) on every pick. On CPU nothing is copied: blocks are zero-copy views of ``emb``. Every
+pick is one matrix-vector product per block, a clamped squared distance, an element-wise minimum
+into one running min-distance vector held on the device, and an argmax (first maximum, so ties go
+to the lowest row index).
+
+torch is imported inside the functions; this module loads with numpy alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._optional import require
+from .._progress import progress_bar
+from ..errors import BackendUnavailableError, ValidationError
+from ._rowblocks import (
+    RowBlock,
+    default_block_rows,
+    embedding_rows,
+    plan_row_blocks,
+    radius_from_sq,
+    read_block,
+)
+
+__all__ = ["farthest_first", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+#: Fraction of the free device memory the resident candidate copy may use by default.
+_DEVICE_MEMORY_FRACTION = 0.8
+
+
+def resolve_device(torch: Any, device: Any) -> Any:
+    """Turn ``device`` (None, "auto", "cpu", "cuda", "cuda:1", a torch.device) into a usable torch.device.
+
+    Raises
+    ------
+    BackendUnavailableError
+        If a CUDA device is requested and torch sees no GPU (or not that many).
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError(
+            f"device for backend='torch' must be None, 'cpu', 'cuda' or 'cuda:<n>'; got {device!r} ({exc})."
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"backend='torch' with device={device!r} needs a CUDA GPU, but torch {torch.__version__} sees none "
+                f"(torch.cuda.is_available() is False). Use device='cpu', device=None to choose automatically, "
+                f"or install a CUDA build of torch on a GPU machine."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"device={device!r} does not exist: torch sees {torch.cuda.device_count()} GPU(s)."
+            )
+    elif dev.type != "cpu":
+        ok = getattr(getattr(torch.backends, dev.type, None), "is_available", lambda: False)()
+        if not ok:
+            raise BackendUnavailableError(f"device={device!r} is not available to torch {torch.__version__}.")
+    return dev
+
+
+@dataclass
+class _Block:
+    """One candidate block prepared for a device."""
+
+    plan: RowBlock
+    x: Any | None  # resident float32 (n, d) tensor of the block's candidates, or None when streamed
+    sel: Any | None  # LongTensor of candidate offsets in the streamed slice, or None
+    sq_norms: Any  # (n,) float32: squared norms of the (normalised, for cosine) candidates
+    inv_norms: Any | None  # (n,) float32 1/||x|| for streamed cosine blocks, else None
+
+
+class _TorchCandidates:
+    """The candidates of Z on one device: resident blocks plus blocks streamed on each use."""
+
+    def __init__(
+        self,
+        torch: Any,
+        emb: np.ndarray,
+        candidate_idx: np.ndarray,
+        dev: Any,
+        *,
+        metric: str,
+        block_rows: int,
+        max_device_bytes: int | None,
+    ) -> None:
+        self.torch = torch
+        self.emb = emb
+        self.dev = dev
+        self.metric = metric
+        self.blocks: list[_Block] = []
+        plans = plan_row_blocks(candidate_idx, block_rows)
+        budget = self._budget(max_device_bytes)
+        used = 0
+        d = emb.shape[1]
+        n_resident = 0
+        for p in plans:
+            if dev.type != "cpu" and used + 4 * p.n * d <= budget:
+                rows = p.rows if p.rows is not None else candidate_idx[p.pos_start : p.pos_end]
+                host = embedding_rows(emb, rows, normalize=metric == "cosine")
+                x = torch.from_numpy(host).to(dev)
+                used += 4 * p.n * d
+                n_resident += p.n
+                self.blocks.append(_Block(p, x, None, (x * x).sum(dim=1), None))
+            else:
+                self.blocks.append(self._streamed(p))
+        self.n_resident = n_resident
+        logger.info(
+            "torch backend on %s: %d of %d candidates resident (%.1f MiB), the rest streamed per pick",
+            dev,
+            n_resident,
+            len(candidate_idx),
+            used / 2**20,
+        )
+
+    def _budget(self, max_device_bytes: int | None) -> float:
+        if max_device_bytes is not None:
+            return float(max_device_bytes)
+        if self.dev.type == "cuda":
+            free, _ = self.torch.cuda.mem_get_info(self.dev)
+            return _DEVICE_MEMORY_FRACTION * free
+        return 0.0
+
+    def _host_tensor(self, plan: RowBlock) -> tuple[Any, Any | None]:
+        x, local = read_block(self.emb, plan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # read-only memmaps: we never write through the view
+            t = self.torch.from_numpy(x)
+        if self.dev.type != "cpu":
+            t = t.to(self.dev, non_blocking=True)
+        sel = None if local is None else self.torch.from_numpy(local).to(self.dev)
+        return t, sel
+
+    def _streamed(self, plan: RowBlock) -> _Block:
+        torch = self.torch
+        x, sel = self._host_tensor(plan)
+        xs = x if sel is None else x.index_select(0, sel)
+        nrm2 = (xs * xs).sum(dim=1)
+        inv = None
+        if self.metric == "cosine":
+            nrm = nrm2.sqrt()
+            inv = 1.0 / torch.where(nrm == 0, torch.ones_like(nrm), nrm)
+            xhat = xs * inv[:, None]
+            nrm2 = (xhat * xhat).sum(dim=1)
+        return _Block(plan, None, sel, nrm2, inv)
+
+    def block_dots(self, b: _Block, vecs: Any) -> Any:
+        """``candidates @ vecs`` for one block: (n,) for a vector, (n, q) for a (d, q) matrix."""
+        if b.x is not None:
+            return b.x @ vecs
+        x, sel = self._host_tensor(b.plan)
+        out = x @ vecs
+        if sel is not None:
+            out = out.index_select(0, sel)
+        if b.inv_norms is not None:
+            out = out * (b.inv_norms if out.dim() == 1 else b.inv_norms[:, None])
+        return out
+
+
+def farthest_first(
+    emb: np.ndarray,
+    pool_idx: np.ndarray,
+    candidate_idx: np.ndarray,
+    k: int,
+    *,
+    metric: str,
+    first_pick: int | None,
+    device: Any = None,
+    block_rows: int | None = None,
+    max_device_bytes: int | None = None,
+    pool_chunk_rows: int = 1024,
+    progress: bool | None = None,
+    **_unused: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact greedy K-Center in float32 torch; see :mod:`diverseevol.kernels.kcenter` for the contract.
+
+    Parameters
+    ----------
+    emb : ndarray or np.memmap of shape (N, d)
+        Validated embeddings of Z.
+    pool_idx : ndarray of int64, shape (p,)
+        Sorted absolute row indices into Z of the training pool (may be empty).
+    candidate_idx : ndarray of int64, shape (m,)
+        Sorted absolute row indices into Z, disjoint from ``pool_idx``.
+    k : int
+        Number of picks, ``1 <= k <= m``.
+    metric : {"euclidean", "cosine"}
+    first_pick : int or None
+        Absolute row index of the first center when the pool is empty (its radius is +inf).
+    device : str or torch.device, optional
+        None: CUDA when available, else CPU. "cuda" without a GPU raises
+        :class:`~diverseevol.errors.BackendUnavailableError`.
+    block_rows : int, optional
+        Rows per block (default: about 16 MiB of float32).
+    max_device_bytes : int, optional
+        Device memory for the resident candidate copy (default: 80% of the free GPU memory; CPU copies nothing).
+    pool_chunk_rows : int
+        Pool rows per matrix product in the initial distance pass.
+    progress : bool, optional
+        Show a progress bar over the picks.
+
+    Returns
+    -------
+    picks : ndarray of int64, shape (k,)
+        Absolute row indices into Z in pick order.
+    radii : ndarray of float64, shape (k,)
+        Each pick's distance to its nearest earlier center (pool included) when picked.
+    """
+    torch = require("torch", feature="backend='torch'", extra="gpu")
+    dev = resolve_device(torch, device)
+    d = emb.shape[1]
+    with torch.no_grad():
+        cands = _TorchCandidates(
+            torch,
+            emb,
+            candidate_idx,
+            dev,
+            metric=metric,
+            block_rows=int(block_rows or default_block_rows(d)),
+            max_device_bytes=max_device_bytes,
+        )
+        mind = torch.full((len(candidate_idx),), float("inf"), dtype=torch.float32, device=dev)
+        normalize = metric == "cosine"
+        for start in range(0, len(pool_idx), pool_chunk_rows):
+            pv = torch.from_numpy(embedding_rows(emb, pool_idx[start : start + pool_chunk_rows], normalize=normalize))
+            pv = pv.to(dev)
+            p_sq = (pv * pv).sum(dim=1)
+            pt = pv.T.contiguous()
+            for b in cands.blocks:
+                g = cands.block_dots(b, pt)
+                dist = (b.sq_norms[:, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
+                seg = mind[b.plan.pos_start : b.plan.pos_end]
+                torch.minimum(seg, dist.min(dim=1).values, out=seg)
+        if not len(pool_idx) and first_pick is None:
+            raise ValidationError("first_pick is required when pool_idx is empty.")
+
+        picks = np.empty(k, dtype=np.int64)
+        radii = np.empty(k, dtype=np.float64)
+        for j in progress_bar(range(k), disable=None if progress is None else not progress, desc="k-center picks"):
+            if j == 0 and not len(pool_idx):
+                pos = int(np.searchsorted(candidate_idx, first_pick))
+                radii[j] = np.inf
+            else:
+                pos = int(torch.argmax(mind))
+                radii[j] = radius_from_sq(float(mind[pos]), metric)
+            picks[j] = candidate_idx[pos]
+            mind[pos] = -1.0
+            if j == k - 1:
+                break
+            c = torch.from_numpy(embedding_rows(emb, picks[j : j + 1], normalize=normalize)[0]).to(dev)
+            c_sq = torch.dot(c, c)
+            for b in cands.blocks:
+                dots = cands.block_dots(b, c)
+                dist = (b.sq_norms + c_sq).sub_(dots, alpha=2.0).clamp_min_(0.0)
+                seg = mind[b.plan.pos_start : b.plan.pos_end]
+                torch.minimum(seg, dist, out=seg)
+    return picks, radii
