@@ -1,0 +1,7 @@
+"""``python -m diverseevol``: the same as the ``diverseevol`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

