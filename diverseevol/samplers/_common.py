@@ -112,10 +112,7 @@ class ParamsReprMixin:
         """Return the constructor parameters of this sampler (for configs and run records)."""
         params: dict[str, Any] = {}
         for p in inspect.signature(type(self).__init__).parameters.values():
-            if p.name == "self" or p.kind in (p.VAR_POSITIONAL,):
-                continue
-            if p.kind == p.VAR_KEYWORD:
-                params.update(getattr(self, f"{p.name}", {}) or {})
+            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
             params[p.name] = getattr(self, p.name)
         return params

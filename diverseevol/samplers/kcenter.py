@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,8 +38,8 @@ class KCenterSampler(ParamsReprMixin):
         Triangle-inequality pruning setting passed through to ``kcenter_select``.
     block_rows : int, optional
         Rows per block of the distance work; ``None`` lets the kernel choose.
-    **backend_options
-        Further keyword arguments for the backend.
+    backend_options : mapping, optional
+        Further keyword arguments for the backend (e.g. FAISS or torch settings).
 
     Attributes
     ----------
@@ -74,7 +75,7 @@ class KCenterSampler(ParamsReprMixin):
         backend: str = "auto",
         prune: str | bool = "auto",
         block_rows: int | None = None,
-        **backend_options: Any,
+        backend_options: Mapping[str, Any] | None = None,
     ) -> None:
         if metric not in _METRICS:
             raise ValidationError(f"metric must be one of {list(_METRICS)}; got {metric!r}.")
@@ -84,7 +85,7 @@ class KCenterSampler(ParamsReprMixin):
         self.backend = backend
         self.prune = prune
         self.block_rows = block_rows
-        self.backend_options = dict(backend_options)
+        self.backend_options = dict(backend_options) if backend_options else None
         self.last_radii_: np.ndarray | None = None
 
     def select_with_radii(self, ctx: SelectionContext, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +127,7 @@ class KCenterSampler(ParamsReprMixin):
             return_radii=True,
             prune=self.prune,
             block_rows=self.block_rows,
-            **self.backend_options,
+            **(self.backend_options or {}),
         )
         picks = np.asarray(picks, dtype=np.int64)
         self.last_radii_ = np.asarray(radii)

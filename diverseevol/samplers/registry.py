@@ -179,7 +179,9 @@ def register_sampler(name: str, sampler: Any = None, *, overwrite: bool = False)
         with _lock:
             existing = _registry.get(name)
             if existing is not None and existing is not cls and not overwrite:
-                same_origin = (existing.__module__, existing.__qualname__) == (cls.__module__, cls.__qualname__)
+                same_origin = "<locals>" not in cls.__qualname__ and (
+                    (existing.__module__, existing.__qualname__) == (cls.__module__, cls.__qualname__)
+                )
                 if not same_origin:
                     raise SamplerRegistrationError(
                         f"A sampler named {name!r} is already registered "
@@ -339,13 +341,18 @@ def reload_plugins() -> list[str]:
     list of str
         The sorted names of every registered sampler after the reload.
     """
+    _forget_plugins()
+    return list_samplers()
+
+
+def _forget_plugins() -> None:
+    """Drop entry-point samplers and mark the entry points as not yet scanned."""
     global _plugins_loaded
     with _lock:
         for name in list(_plugin_names):
             _registry.pop(name, None)
         _plugin_names.clear()
         _plugins_loaded = False
-    return list_samplers()
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,7 +442,7 @@ def get_sampler(name: str | Sampler, **params: Any) -> Sampler:
     --------
     >>> from diverseevol import get_sampler
     >>> get_sampler("kcenter", metric="cosine")
-    KCenterSampler(metric='cosine', backend='auto', prune='auto', block_rows=None)
+    KCenterSampler(metric='cosine', backend='auto', prune='auto', block_rows=None, backend_options=None)
     """
     if not isinstance(name, str):
         if inspect.isclass(name) or not callable(getattr(name, "select", None)):
