@@ -1,0 +1,117 @@
+"""Tests of diverseevol.config: parsing, validation messages, YAML and TOML files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from diverseevol.config import RunConfig, load_config, parse_config
+from diverseevol.errors import ConfigError
+
+MINIMAL = {"run_dir": "runs/x", "data": {"path": "data.jsonl", "embeddings": "emb.npy"}}
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    cfg = parse_config(MINIMAL, base_dir=tmp_path)
+    assert isinstance(cfg, RunConfig)
+    assert cfg.run_dir == tmp_path / "runs/x"
+    assert cfg.data.path == tmp_path / "data.jsonl"
+    assert cfg.data.embeddings == tmp_path / "emb.npy"
+    assert (cfg.budget.init_size, cfg.budget.k, cfg.budget.rounds, cfg.budget.mode) == (100, 100, 10, "iterative")
+    assert cfg.sampler.name == "kcenter" and cfg.sampler.params == {}
+    assert cfg.model is None and cfg.judge is None and cfg.seed == 0
+
+
+def test_absolute_paths_are_kept(tmp_path: Path) -> None:
+    cfg = parse_config({"run_dir": str(tmp_path / "r"), "data": {"path": "/abs/d.jsonl", "embeddings": "e.npy"}},
+                       base_dir="/elsewhere")
+    assert cfg.run_dir == tmp_path / "r"
+    assert cfg.data.path == Path("/abs/d.jsonl")
+
+
+def test_sampler_may_be_a_bare_name() -> None:
+    cfg = parse_config({**MINIMAL, "sampler": "random"})
+    assert cfg.sampler.name == "random"
+
+
+@pytest.mark.parametrize(
+    "mapping, fragment",
+    [
+        ({**MINIMAL, "data": {"path": "d", "embeddings": "e", "limt": 3}}, "data.limt: unknown key. Did you mean 'data.limit'?"),
+        ({**MINIMAL, "budjet": {}}, "budjet: unknown key. Did you mean 'budget'?"),
+        ({**MINIMAL, "budget": {"k": "ten"}}, "budget.k: expected an integer, got str 'ten'"),
+        ({**MINIMAL, "budget": {"k": True}}, "budget.k: expected an integer, got bool True"),
+        ({**MINIMAL, "budget": {"rounds": 0}}, "budget.rounds: must be >= 1, got 0"),
+        ({**MINIMAL, "budget": {"mode": "one-time"}}, "Did you mean 'one_time'?"),
+        ({"data": {"path": "d", "embeddings": "e"}}, "run_dir: missing required key"),
+        ({"run_dir": "r"}, "data: missing required key"),
+        ({"run_dir": "r", "data": {"embeddings": "e"}}, "data.path: missing required key"),
+        ({"run_dir": "r", "data": {"path": "d"}}, "give a `model` section"),
+        ({**MINIMAL, "judge": {"type": "exact_match", "path": "t.jsonl"}}, "needs a `model` section"),
+        ({**MINIMAL, "model": {"name_or_path": "m"}, "judge": {"type": "exactmatch", "path": "t"}},
+         "Did you mean 'exact_match'?"),
+        ({**MINIMAL, "seed": 1.5}, "seed: expected an integer, got float 1.5"),
+        (["not", "a", "mapping"], "expected a mapping"),
+    ],
+)
+def test_invalid_configs_name_the_key(mapping: object, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(mapping, source="cfg.yaml")  # type: ignore[arg-type]
+    assert fragment in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_yaml_and_toml_give_the_same_config(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    (tmp_path / "c.yaml").write_text(textwrap.dedent("""
+        run_dir: runs/a
+        seed: 3
+        data: {path: d.jsonl, embeddings: e.npy, limit: 50}
+        sampler: {name: kcenter, params: {metric: cosine}}
+        budget: {init_size: 10, k: 5, rounds: 2, mode: one_time}
+    """))
+    (tmp_path / "c.toml").write_text(textwrap.dedent("""
+        run_dir = "runs/a"
+        seed = 3
+        [data]
+        path = "d.jsonl"
+        embeddings = "e.npy"
+        limit = 50
+        [sampler]
+        name = "kcenter"
+        params = { metric = "cosine" }
+        [budget]
+        init_size = 10
+        k = 5
+        rounds = 2
+        mode = "one_time"
+    """))
+    a, b = load_config(tmp_path / "c.yaml"), load_config(tmp_path / "c.toml")
+    assert a.to_dict() == b.to_dict()
+    assert a.budget.mode == "one_time" and a.sampler.params == {"metric": "cosine"} and a.data.limit == 50
+    assert a.run_dir == tmp_path / "runs/a"
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "c.ini").write_text("x=1")
+    with pytest.raises(ConfigError, match="unsupported configuration format"):
+        load_config(tmp_path / "c.ini")
+    (tmp_path / "bad.toml").write_text("run_dir = [")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(tmp_path / "bad.toml")
+    (tmp_path / "empty.toml").write_text("")
+    with pytest.raises(ConfigError, match="run_dir: missing required key"):
+        load_config(tmp_path / "empty.toml")
+
+
+def test_example_config_is_valid() -> None:
+    pytest.importorskip("yaml")
+    path = Path(__file__).parents[1] / "examples" / "config.yaml"
+    if not path.exists():
+        pytest.skip("examples/config.yaml not written yet")
+    cfg = load_config(path)
+    assert cfg.model is not None
