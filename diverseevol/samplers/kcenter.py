@@ -112,10 +112,9 @@ class KCenterSampler(ParamsReprMixin):
         PoolExhaustedError
             If ``k`` exceeds the number of candidates.
         """
-        from ..kernels.kcenter import kcenter_select
-
         require_signals(self, ctx)
         k = check_k(k, len(ctx.candidate_idx))
+        from ..kernels.kcenter import kcenter_select
         picks, radii = kcenter_select(
             ctx.embeddings,
             ctx.pool_idx,
