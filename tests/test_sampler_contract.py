@@ -179,7 +179,7 @@ def test_broken_sampler_fails_contract(broken, rule):
 
 @pytest.mark.parametrize("arg", [Stateful, Stateful()], ids=["class", "instance"])
 def test_stateful_sampler_fails(arg):
-    with pytest.raises(AssertionError, match="carry state"):
+    with pytest.raises(AssertionError, match="deterministic for the same rng seed"):
         check_sampler(arg)
 
 
