@@ -1,0 +1,442 @@
+"""Exact greedy K-Center over embeddings sharded across the ranks of a torch.distributed job.
+
+Each rank holds some rows of Z (its own memory map, host array or device memory) and their
+absolute row indices. Per pick, every rank takes the farthest of its own candidates (local
+argmax of its running min-distance vector), the ranks exchange these (distance, index) pairs and
+agree on the global farthest (ties to the lowest row index, as in the single-process kernel), and
+the rank that holds the new center broadcasts its vector so every rank can update its own
+candidates. The picks equal those of :func:`diverseevol.kcenter_select` on the whole of Z.
+
+Launch one process per GPU (or per CPU worker), e.g. on one node with 8 GPUs::
+
+    torchrun --standalone --nproc_per_node 8 my_select.py
+
+and on several nodes (run on each node, same rendezvous endpoint)::
+
+    torchrun --nnodes 4 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 my_select.py
+
+where ``my_select.py`` calls ``torch.distributed.init_process_group("nccl")`` (``"gloo"`` on CPUs),
+opens its shard with :func:`load_shard` and calls :func:`kcenter_select_distributed`.
+See docs/kcenter_scale.md and examples/kcenter_distributed.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, overload
+
+import numpy as np
+
+from .._optional import require
+from .._progress import progress_bar
+from .._validation import RandomState, check_embeddings, check_index_array, check_random_state
+from ..errors import IndexValidationError, PoolExhaustedError, ValidationError
+from ._rowblocks import default_block_rows, normalize_rows, radius_from_sq
+from ._torch import _TorchCandidates, resolve_device
+
+__all__ = ["kcenter_select_distributed", "shard_range", "load_shard"]
+
+logger = logging.getLogger(__name__)
+
+_METRICS = ("euclidean", "cosine")
+
+
+def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Row range ``[start, stop)`` of Z held by ``rank`` when N rows are split in contiguous, near-equal shards.
+
+    The first ``n % world_size`` ranks get one extra row.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValidationError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}.")
+    base, extra = divmod(int(n), int(world_size))
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def load_shard(path: str, rank: int | None = None, world_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Memory-map this rank's contiguous shard of a ``.npy`` file of Z's embeddings.
+
+    Parameters
+    ----------
+    path : str
+        A ``.npy`` file of shape (N, d).
+    rank, world_size : int, optional
+        Default: from the initialised torch.distributed process group.
+
+    Returns
+    -------
+    local_emb : np.memmap of shape (n_local, d)
+        Rows ``[start, stop)`` of Z (read lazily).
+    local_idx : ndarray of int64, shape (n_local,)
+        Their absolute row indices into Z.
+    """
+    if rank is None or world_size is None:
+        dist = require("torch.distributed", feature="load_shard", extra="gpu")
+        rank, world_size = dist.get_rank(), dist.get_world_size()
+    full = np.load(path, mmap_mode="r")
+    start, stop = shard_range(full.shape[0], rank, world_size)
+    return full[start:stop], np.arange(start, stop, dtype=np.int64)
+
+
+def _checksum(idx: np.ndarray) -> float:
+    # Order-sensitive fingerprint that fits a float64 exactly enough to compare across ranks.
+    if idx.size == 0:
+        return 0.0
+    w = (np.arange(idx.size, dtype=np.float64) % 1000.0) + 1.0
+    return float(np.sum((idx.astype(np.float64) % 1_000_003.0) * w) % 2**52)
+
+
+class _Comm:
+    """The few collectives the kernel uses, on the device the process group's backend needs."""
+
+    def __init__(self, dist: Any, torch: Any, group: Any) -> None:
+        self.dist, self.torch, self.group = dist, torch, group
+        self.rank = dist.get_rank(group)
+        self.world = dist.get_world_size(group)
+        backend = str(dist.get_backend(group)).lower()
+        self.device = torch.device("cuda", torch.cuda.current_device()) if "nccl" in backend else torch.device("cpu")
+
+    def all_gather_f64(self, values: list[float]) -> np.ndarray:
+        """All ranks' ``values`` as a (world, len(values)) float64 array, on every rank."""
+        t = self.torch.tensor(values, dtype=self.torch.float64, device=self.device)
+        out = [self.torch.empty_like(t) for _ in range(self.world)]
+        self.dist.all_gather(out, t, group=self.group)
+        return self.torch.stack(out).cpu().numpy()
+
+    def all_reduce_sum_(self, t: Any) -> Any:
+        self.dist.all_reduce(t, op=self.dist.ReduceOp.SUM, group=self.group)
+        return t
+
+    def broadcast_(self, t: Any, src_group_rank: int) -> Any:
+        src = src_group_rank if self.group is None else self.dist.get_global_rank(self.group, src_group_rank)
+        self.dist.broadcast(t, src=src, group=self.group)
+        return t
+
+
+@overload
+def kcenter_select_distributed(
+    local_emb: Any, local_idx: Any, pool_idx: Any, k: int, *, return_radii: Literal[False] = ..., **kw: Any
+) -> np.ndarray: ...
+
+
+@overload
+def kcenter_select_distributed(
+    local_emb: Any, local_idx: Any, pool_idx: Any, k: int, *, return_radii: Literal[True], **kw: Any
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def kcenter_select_distributed(
+    local_emb: Any,
+    local_idx: Any,
+    pool_idx: Any,
+    k: int,
+    *,
+    candidate_idx: Any = None,
+    metric: str = "euclidean",
+    random_state: RandomState = None,
+    first_pick: int | None = None,
+    device: Any = None,
+    group: Any = None,
+    return_radii: bool = False,
+    block_rows: int | None = None,
+    max_device_bytes: int | None = None,
+    progress: bool | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Exact greedy K-Center (farthest-first) over Z sharded across a torch.distributed process group.
+
+    Call it on every rank of the group with the same ``pool_idx``, ``k``, ``candidate_idx``,
+    ``metric`` and ``random_state``; every rank gets the same picks, equal to those of
+    ``kcenter_select(Z, pool_idx, k, ...)`` on the whole of Z (the same first pick is drawn when
+    the pool is empty).
+
+    Parameters
+    ----------
+    local_emb : array-like of shape (n_local, d)
+        This rank's rows of Z: ndarray, ``np.memmap`` (streamed, never loaded whole) or anything
+        numpy can convert. d must be equal on every rank.
+    local_idx : array-like of int, shape (n_local,)
+        Absolute row indices into Z of ``local_emb``'s rows, distinct, and disjoint across ranks
+        (each record of Z lives on exactly one rank). Sorted ascending is fastest.
+    pool_idx : array-like of int, shape (p,)
+        Absolute row indices into Z of the training pool; every pool row must be held by some rank.
+    k : int
+        Number of records to select.
+    candidate_idx : array-like of int, shape (m,), optional
+        Absolute row indices into Z that may be picked (default: every row held by a rank, minus the pool).
+    metric : {"euclidean", "cosine"}
+        Distance; cosine works on L2-normalised rows and reports 1 - cosine similarity.
+    random_state : int, Generator or None
+        Draws the first center when ``pool_idx`` is empty (drawn on rank 0 and broadcast).
+    first_pick : int, optional
+        Absolute row index of the first center when ``pool_idx`` is empty; overrides ``random_state``.
+    device : str or torch.device, optional
+        Where this rank computes: None uses ``cuda`` (the current device) for an NCCL group, else CPU.
+    group : ProcessGroup, optional
+        Default: the world group.
+    return_radii : bool
+        Also return each pick's distance to its nearest earlier center (+inf for a drawn first pick).
+    block_rows, max_device_bytes : int, optional
+        As for ``backend="torch"``: rows per block, and device memory for the resident copy of the shard.
+    progress : bool, optional
+        Progress bar over the picks on rank 0.
+
+    Returns
+    -------
+    picks : ndarray of int64, shape (k,)
+        Absolute row indices into Z, in pick order (identical on every rank).
+    radii : ndarray of float64, shape (k,)
+        Only with ``return_radii=True``.
+
+    Raises
+    ------
+    ValidationError
+        No initialised process group, arguments that differ between ranks, bad metric or shapes.
+    IndexValidationError
+        Out-of-range or duplicate indices, pool or candidate rows held by no rank, overlap of pool and candidates.
+    PoolExhaustedError
+        ``k`` larger than the number of candidates.
+    """
+    torch = require("torch", feature="kcenter_select_distributed", extra="gpu")
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValidationError(
+            "kcenter_select_distributed needs an initialised torch.distributed process group; got none. "
+            "Launch with `torchrun --nproc_per_node N script.py` and call "
+            "torch.distributed.init_process_group('nccl' or 'gloo') first."
+        )
+    if metric not in _METRICS:
+        raise ValidationError(f"metric must be one of {_METRICS}; got {metric!r}.")
+    comm = _Comm(dist, torch, group)
+
+    emb = check_embeddings(local_emb, name="local_emb")
+    n_local, d = emb.shape
+    lidx = check_index_array(local_idx, np.iinfo(np.int64).max, name="local_idx")
+    if len(lidx) != n_local:
+        raise ValidationError(
+            f"local_idx must give one absolute row index per row of local_emb; got {len(lidx)} indices "
+            f"for {n_local} rows."
+        )
+    sizes = comm.all_gather_f64([float(d), float(n_local), float(lidx.max() + 1 if n_local else 0)])
+    if np.any(sizes[:, 0] != d):
+        raise ValidationError(f"local_emb must have the same d on every rank; got {sizes[:, 0].astype(int).tolist()}.")
+    n_total = int(sizes[:, 2].max())
+    pool = np.sort(check_index_array(pool_idx, n_total, name="pool_idx"))
+    cand_global = None if candidate_idx is None else np.sort(check_index_array(candidate_idx, n_total, name="candidate_idx"))
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValidationError(f"k must be a non-negative int; got {k!r}.")
+    k = int(k)
+
+    # Which of this rank's rows are pool members and candidates.
+    order = np.argsort(lidx, kind="stable")
+    sorted_rows = lidx[order]
+    in_pool = np.isin(sorted_rows, pool, assume_unique=True)
+    if cand_global is None:
+        is_cand = ~in_pool
+    else:
+        if np.intersect1d(pool, cand_global, assume_unique=True).size:
+            raise IndexValidationError("pool_idx and candidate_idx must be disjoint; remove the pool from candidate_idx.")
+        is_cand = np.isin(sorted_rows, cand_global, assume_unique=True)
+    local_pos = order[is_cand]  # rows of local_emb holding candidates, in ascending absolute index
+    local_abs = sorted_rows[is_cand]
+    first_local = -1.0
+    if first_pick is not None:
+        first_local = 1.0 if np.any(local_abs == int(first_pick)) else 0.0
+
+    agree = comm.all_gather_f64(
+        [
+            float(k),
+            float(len(pool)),
+            _checksum(pool),
+            float(_METRICS.index(metric)),
+            -1.0 if cand_global is None else float(len(cand_global)),
+            0.0 if cand_global is None else _checksum(cand_global),
+            -1.0 if first_pick is None else float(first_pick),
+            float(in_pool.sum()),
+            float(len(local_abs)),
+            first_local,
+        ]
+    )
+    if np.any(agree[:, :7] != agree[0, :7]):
+        raise ValidationError(
+            "k, pool_idx, candidate_idx, metric and first_pick must be identical on every rank; they differ "
+            f"(per-rank k={agree[:, 0].astype(int).tolist()}, |pool|={agree[:, 1].astype(int).tolist()})."
+        )
+    if int(agree[:, 7].sum()) != len(pool):
+        raise IndexValidationError(
+            f"every pool row must be held by exactly one rank; the ranks hold {int(agree[:, 7].sum())} of the "
+            f"{len(pool)} pool rows. Check the shards' local_idx."
+        )
+    n_cand = int(agree[:, 8].sum())
+    if cand_global is not None and n_cand != len(cand_global):
+        raise IndexValidationError(
+            f"every candidate row must be held by exactly one rank; the ranks hold {n_cand} of {len(cand_global)}."
+        )
+    if k > n_cand:
+        raise PoolExhaustedError(f"Cannot select k={k} records: only {n_cand} candidates are left. Lower k.")
+    if k == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
+
+    dev = resolve_device(torch, device if device is not None else (comm.device if comm.device.type == "cuda" else "cpu"))
+    if len(pool) == 0:
+        first_pick = _agree_first_pick(comm, first_pick, agree, cand_global, local_abs, n_total, random_state)
+
+    # Only ascending-sorted local candidates can be streamed as row slices; otherwise gather them once by position.
+    plan_rows = local_pos
+    src = emb
+    if np.any(np.diff(local_pos) < 0):
+        plan_rows = np.sort(local_pos)
+    with torch.no_grad():
+        cands = _TorchCandidates(
+            torch,
+            src,
+            plan_rows,
+            dev,
+            metric=metric,
+            block_rows=int(block_rows or default_block_rows(d)),
+            max_device_bytes=max_device_bytes,
+        )
+        abs_of_slot = torch.from_numpy(lidx[plan_rows].copy()).to(dev)  # absolute index of each mind slot
+        sorted_slots = bool(np.all(np.diff(lidx[plan_rows]) > 0))
+        mind = torch.full((len(plan_rows),), float("inf"), dtype=torch.float32, device=dev)
+        _init_from_pool(comm, cands, mind, emb, lidx, pool, metric=metric, dev=dev)
+
+        picks = np.empty(k, dtype=np.int64)
+        radii = np.empty(k, dtype=np.float64)
+        show = progress if comm.rank == 0 else False
+        for j in progress_bar(range(k), disable=None if show is None else not show, desc="k-center picks"):
+            if j == 0 and len(pool) == 0:
+                pick, radius = int(first_pick), np.inf
+                hit = torch.nonzero(abs_of_slot == pick)
+                owner_slot = int(hit[0, 0]) if hit.numel() else -1
+                owner_flags = comm.all_gather_f64([1.0 if owner_slot >= 0 else 0.0])
+                owner = int(np.flatnonzero(owner_flags[:, 0])[0])
+            else:
+                best, slot = _local_best(torch, mind, abs_of_slot, sorted_slots)
+                gathered = comm.all_gather_f64(
+                    [best, float(abs_of_slot[slot]) if slot >= 0 else float("inf")]
+                )
+                top = gathered[:, 0].max()
+                winners = np.flatnonzero(gathered[:, 0] == top)
+                owner = int(winners[np.argmin(gathered[winners, 1])])
+                pick = int(gathered[owner, 1])
+                radius = radius_from_sq(top, metric)
+                owner_slot = slot if owner == comm.rank else -1
+            picks[j], radii[j] = pick, radius
+            if owner == comm.rank:
+                mind[owner_slot] = -1.0
+            if j == k - 1:
+                break
+            center = torch.empty(d, dtype=torch.float32, device=comm.device)
+            if owner == comm.rank:
+                row = int(plan_rows[owner_slot])
+                center.copy_(torch.from_numpy(np.asarray(emb[row], dtype=np.float32).copy()))
+            comm.broadcast_(center, owner)
+            c_np = center.cpu().numpy()[None, :]
+            if metric == "cosine":
+                c_np = normalize_rows(c_np)
+            c = torch.from_numpy(np.ascontiguousarray(c_np[0])).to(dev)
+            c_sq = torch.dot(c, c)
+            for b in cands.blocks:
+                dots = cands.block_dots(b, c)
+                dist_sq = (b.sq_norms + c_sq).sub_(dots, alpha=2.0).clamp_min_(0.0)
+                seg = mind[b.plan.pos_start : b.plan.pos_end]
+                torch.minimum(seg, dist_sq, out=seg)
+    return (picks, radii) if return_radii else picks
+
+
+def _local_best(torch: Any, mind: Any, abs_of_slot: Any, sorted_slots: bool) -> tuple[float, int]:
+    """This rank's farthest candidate: (squared distance, slot), ties to the lowest absolute index; (-inf, -1) if none."""
+    if mind.numel() == 0:
+        return float("-inf"), -1
+    slot = int(torch.argmax(mind))
+    best = float(mind[slot])
+    if best < 0:
+        return float("-inf"), -1
+    if not sorted_slots:
+        ties = torch.nonzero(mind == mind[slot]).flatten()
+        if ties.numel() > 1:
+            slot = int(ties[torch.argmin(abs_of_slot[ties])])
+    return best, slot
+
+
+def _init_from_pool(
+    comm: _Comm,
+    cands: _TorchCandidates,
+    mind: Any,
+    emb: np.ndarray,
+    lidx: np.ndarray,
+    pool: np.ndarray,
+    *,
+    metric: str,
+    dev: Any,
+    chunk_rows: int = 1024,
+) -> None:
+    """Lower ``mind`` to the squared distance to the nearest pool member; pool vectors are assembled chunk by chunk."""
+    torch = comm.torch
+    if len(pool) == 0:
+        return
+    d = emb.shape[1]
+    pos_of = {int(a): i for i, a in enumerate(lidx)} if len(lidx) < 1_000_000 else None
+    sorter = None if pos_of is not None else np.argsort(lidx)
+    for start in range(0, len(pool), chunk_rows):
+        rows = pool[start : start + chunk_rows]
+        buf = np.zeros((len(rows), d), dtype=np.float32)
+        mine = np.isin(rows, lidx)
+        if mine.any():
+            if pos_of is not None:
+                where = np.array([pos_of[int(r)] for r in rows[mine]], dtype=np.int64)
+            else:
+                where = sorter[np.searchsorted(lidx, rows[mine], sorter=sorter)]
+            buf[mine] = np.asarray(emb[where], dtype=np.float32)
+        t = torch.from_numpy(buf).to(comm.device)
+        comm.all_reduce_sum_(t)  # each pool row lives on exactly one rank: the sum is that row, exactly
+        pv_np = t.cpu().numpy()
+        if metric == "cosine":
+            pv_np = normalize_rows(pv_np)
+        pv = torch.from_numpy(np.ascontiguousarray(pv_np)).to(dev)
+        p_sq = (pv * pv).sum(dim=1)
+        pt = pv.T.contiguous()
+        for b in cands.blocks:
+            g = cands.block_dots(b, pt)
+            dist_sq = (b.sq_norms[:, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
+            seg = mind[b.plan.pos_start : b.plan.pos_end]
+            torch.minimum(seg, dist_sq.min(dim=1).values, out=seg)
+
+
+def _agree_first_pick(
+    comm: _Comm,
+    first_pick: int | None,
+    agree: np.ndarray,
+    cand_global: np.ndarray | None,
+    local_abs: np.ndarray,
+    n_total: int,
+    random_state: RandomState,
+) -> int:
+    """The first center when the pool is empty: given, or drawn on rank 0 as the single-process kernel draws it."""
+    if first_pick is not None:
+        if agree[:, 9].sum() != 1:
+            raise IndexValidationError(f"first_pick={first_pick} is not a candidate held by any rank.")
+        return int(first_pick)
+    if cand_global is None:
+        if int(agree[:, 8].sum()) == n_total:  # shards cover Z: the candidates are all rows 0..N-1
+            cand_global = np.arange(n_total, dtype=np.int64)
+        else:
+            gathered: list[Any] = [None] * comm.world
+            comm.dist.all_gather_object(gathered, local_abs, group=comm.group)
+            cand_global = np.sort(np.concatenate(gathered))
+    choice = np.zeros(1, dtype=np.float64)
+    if comm.rank == 0:
+        choice[0] = float(_draw_first_pick(check_random_state(random_state), cand_global))
+    t = comm.torch.from_numpy(choice).to(comm.device)
+    comm.broadcast_(t, 0)
+    return int(t.item())
+
+
+def _draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:
+    """The single-process kernel's rule for the first center of an empty pool, so both kernels agree."""
+    try:
+        from .kcenter import draw_first_pick  # type: ignore[attr-defined]
+    except ImportError:
+        return int(candidate_idx[int(rng.integers(len(candidate_idx)))])
+    return int(draw_first_pick(rng, candidate_idx))
