@@ -12,7 +12,7 @@ HFEmbedder
     Mean-pooled last-layer embeddings, optionally with uncertainty scores from the same pass.
 HFScorer
     Per-record ``confidence`` / ``margin`` / ``entropy`` over response tokens.
-HFGenerator, generate_answers
+HFGenerator
     Batched greedy or sampled answer generation with the Alpaca template.
 TorchCommunicator
     ``torch.distributed`` wrapper used by the loop under several processes.
@@ -40,7 +40,6 @@ _LAZY: dict[str, str] = {
     "HFEmbedder": "embedder",
     "HFScorer": "scoring",
     "HFGenerator": "generation",
-    "generate_answers": "generation",
     "TorchCommunicator": "distributed",
     "convert_gguf": "gguf",
     "smollm2_gguf_path": "gguf",

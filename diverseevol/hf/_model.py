@@ -1,0 +1,158 @@
+"""Model handles: what :class:`HFTrainer` returns and what the embedder / scorer / generator accept."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ValidationError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ModelHandle", "load_model", "resolve_model", "default_device", "resolve_dtype"]
+
+
+@dataclass
+class ModelHandle:
+    """A loaded causal LM with its tokenizer and where it came from.
+
+    Attributes
+    ----------
+    model : transformers.PreTrainedModel
+        Ready for inference (LoRA adapters merged), on its device, in eval mode.
+    tokenizer : transformers tokenizer
+        Has a pad token.
+    path : Path or None
+        Directory the round's weights were saved to (``None`` for an in-memory model).
+    round : int or None
+        The loop round that produced it.
+    info : dict
+        Training metadata (records, steps, final loss, wall time...).
+    """
+
+    model: Any
+    tokenizer: Any
+    path: Path | None = None
+    round: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> Any:
+        """The device of the model's parameters."""
+        return next(self.model.parameters()).device
+
+
+def default_device() -> Any:
+    """``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: Any, device: Any) -> Any:
+    """Map ``"auto"`` / strings / None to a torch dtype: bf16 (or fp16) on CUDA, float32 on CPU."""
+    import torch
+
+    if dtype is None or dtype == "auto":
+        if getattr(device, "type", str(device)) == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if isinstance(dtype, str):
+        try:
+            return getattr(torch, dtype)
+        except AttributeError:
+            raise ValidationError(
+                f"Unknown dtype {dtype!r}; use 'auto', 'float32', 'bfloat16' or 'float16'."
+            ) from None
+    return dtype
+
+
+def load_model(
+    path: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    gguf_file: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    dtype: Any = "auto",
+    device: Any = None,
+    merge: bool = True,
+) -> ModelHandle:
+    """Load a causal LM and its tokenizer for inference.
+
+    Parameters
+    ----------
+    path : str or Path
+        A local directory or hub id of the base model (hub ids need network access).
+    adapter : str or Path, optional
+        A directory holding a peft LoRA adapter trained on ``path``; it is applied and, with
+        ``merge=True``, merged into the weights.
+    gguf_file : str or Path, optional
+        A GGUF file: converted once to safetensors (see :func:`diverseevol.hf.gguf.convert_gguf`)
+        and loaded from that cache; ``path`` is then ignored.
+    cache_dir : str or Path, optional
+        Cache of GGUF conversions.
+    dtype : torch.dtype or str, default "auto"
+        ``"auto"``: bfloat16 / float16 on CUDA, float32 on CPU.
+    device : torch.device or str, optional
+        Defaults to ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
+    merge : bool, default True
+        Merge the LoRA adapter into the weights (faster inference).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ._records import ensure_pad_token
+
+    if gguf_file is not None:
+        from .gguf import convert_gguf
+
+        path = convert_gguf(gguf_file, cache_dir=cache_dir)
+    device = torch.device(device) if device is not None else default_device()
+    torch_dtype = resolve_dtype(dtype, device)
+    tok_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").exists() else path
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_source))
+    ensure_pad_token(tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if merge:
+            model = model.merge_and_unload()
+    model.to(device)
+    model.eval()
+    return ModelHandle(model=model, tokenizer=tokenizer, path=Path(adapter) if adapter else Path(path))
+
+
+def resolve_model(model: Any, tokenizer: Any = None) -> tuple[Any, Any]:
+    """Return ``(model, tokenizer)`` from a :class:`ModelHandle`, a ``(model, tokenizer)`` pair or a model.
+
+    A bare model needs ``tokenizer``, or a ``config._name_or_path`` that
+    ``AutoTokenizer.from_pretrained`` can load offline.
+    """
+    if isinstance(model, ModelHandle):
+        return model.model, tokenizer if tokenizer is not None else model.tokenizer
+    if isinstance(model, tuple) and len(model) == 2:
+        return model[0], tokenizer if tokenizer is not None else model[1]
+    if isinstance(model, (str, Path)):
+        handle = load_model(model)
+        return handle.model, tokenizer if tokenizer is not None else handle.tokenizer
+    if tokenizer is None:
+        name = getattr(getattr(model, "config", None), "_name_or_path", "")
+        if not name:
+            raise ValidationError(
+                f"Got a bare {type(model).__name__} without a tokenizer; pass a diverseevol.hf.ModelHandle, "
+                "a (model, tokenizer) tuple, or tokenizer=... to the embedder / scorer / generator."
+            )
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    from ._records import ensure_pad_token
+
+    ensure_pad_token(tokenizer)
+    return model, tokenizer

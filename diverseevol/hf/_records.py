@@ -1,0 +1,177 @@
+"""Tokenisation of instruction records with the Alpaca template.
+
+One sequence per record: ``prompt tokens`` (with the tokenizer's own special prefix, e.g.
+``<s>``) followed by ``response tokens + eos``. The prompt and the response are tokenised
+separately, as in the Stanford Alpaca training code, so the boundary between them is exact:
+training labels are ``-100`` on every prompt token, and uncertainty scores average over the
+response tokens (eos included).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..data import InstructionRecord, format_record
+from ..errors import ValidationError
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class TokenizedRecords:
+    """Token ids of a list of records.
+
+    Attributes
+    ----------
+    input_ids : list of list of int
+        ``input_ids[i]`` is record ``i``'s full sequence, truncated to ``max_length``.
+    response_start : numpy.ndarray of int64, shape (N,)
+        Position of the first response token in ``input_ids[i]``; equals ``len(input_ids[i])``
+        when truncation removed the whole response.
+    """
+
+    input_ids: list[list[int]]
+    response_start: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Sequence lengths, shape (N,), int64."""
+        return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
+    def labels(self, i: int) -> list[int]:
+        """Training labels of record ``i``: ``-100`` on prompt tokens, the token id on response tokens."""
+        ids = self.input_ids[i]
+        start = int(self.response_start[i])
+        return [IGNORE_INDEX] * start + ids[start:]
+
+
+def ensure_pad_token(tokenizer: Any) -> None:
+    """Give ``tokenizer`` a pad token when it has none (eos, else unk), as LLaMA tokenizers need."""
+    if tokenizer.pad_token_id is not None:
+        return
+    fallback = tokenizer.eos_token or tokenizer.unk_token
+    if fallback is None:
+        raise ValidationError(
+            "The tokenizer has no pad, eos or unk token, so batches cannot be padded; "
+            "set one with tokenizer.add_special_tokens({'pad_token': '<pad>'}) and resize the model's embeddings."
+        )
+    tokenizer.pad_token = fallback
+
+
+def tokenize_records(
+    tokenizer: Any,
+    records: Sequence[InstructionRecord],
+    *,
+    max_length: int = 512,
+    add_eos: bool = True,
+) -> TokenizedRecords:
+    """Tokenise ``records`` as ``prompt + response + eos`` (see the module docstring).
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+        Any Hugging Face tokenizer; the prompt is encoded with its special tokens (bos), the
+        response without.
+    records : sequence of InstructionRecord
+    max_length : int, default 512
+        Sequences are cut to their first ``max_length`` tokens (the end of long responses is
+        dropped first, as in the Alpaca training code).
+    add_eos : bool, default True
+        Append ``tokenizer.eos_token_id`` to every response.
+
+    Returns
+    -------
+    TokenizedRecords
+    """
+    if max_length < 2:
+        raise ValidationError(f"max_length must be >= 2, got {max_length}.")
+    records = list(records)
+    for i, rec in enumerate(records):
+        if not isinstance(rec, InstructionRecord):
+            raise ValidationError(
+                f"records[{i}] is {type(rec).__name__}, expected diverseevol.data.InstructionRecord; "
+                "load data with diverseevol.load_instructions or build InstructionRecord objects."
+            )
+    if not records:
+        return TokenizedRecords([], np.zeros(0, dtype=np.int64))
+    pairs = [format_record(r) for r in records]
+    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
+    responses = tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if add_eos and eos is None:
+        raise ValidationError("The tokenizer has no eos token; pass add_eos=False or set tokenizer.eos_token.")
+    input_ids: list[list[int]] = []
+    starts = np.empty(len(records), dtype=np.int64)
+    n_cut = 0
+    for i, (p, r) in enumerate(zip(prompts, responses)):
+        seq = list(p) + list(r) + ([eos] if add_eos else [])
+        if len(seq) > max_length:
+            seq = seq[:max_length]
+            n_cut += 1
+        input_ids.append(seq)
+        starts[i] = min(len(p), len(seq))
+    n_empty = int(np.sum(starts >= np.fromiter(map(len, input_ids), dtype=np.int64)))
+    if n_cut:
+        logger.info("%d of %d records were truncated to max_length=%d tokens", n_cut, len(records), max_length)
+    if n_empty:
+        logger.warning(
+            "%d of %d records lost their whole response to truncation at max_length=%d; they add no "
+            "training loss and score as NaN. Raise max_length to keep them.",
+            n_empty,
+            len(records),
+            max_length,
+        )
+    return TokenizedRecords(input_ids, starts)
+
+
+class CausalLMCollator:
+    """Right-pad ``input_ids`` (pad id), ``attention_mask`` (0) and ``labels`` (-100) to the batch maximum."""
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
+        self.pad_token_id = int(pad_token_id)
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            m = self.pad_to_multiple_of
+            width = (width + m - 1) // m * m
+        n = len(features)
+        ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        labels = torch.full((n, width), IGNORE_INDEX, dtype=torch.long)
+        for i, f in enumerate(features):
+            k = len(f["input_ids"])
+            ids[i, :k] = torch.tensor(f["input_ids"], dtype=torch.long)
+            mask[i, :k] = 1
+            if "labels" in f:
+                labels[i, :k] = torch.tensor(f["labels"], dtype=torch.long)
+        out = {"input_ids": ids, "attention_mask": mask}
+        if any("labels" in f for f in features):
+            out["labels"] = labels
+        return out
+
+
+class TrainingDataset:
+    """A map-style dataset of ``{"input_ids", "labels"}`` for the HF ``Trainer``."""
+
+    def __init__(self, tokenized: TokenizedRecords) -> None:
+        self.tokenized = tokenized
+
+    def __len__(self) -> int:
+        return len(self.tokenized)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return {"input_ids": self.tokenized.input_ids[i], "labels": self.tokenized.labels(i)}

@@ -1,0 +1,325 @@
+"""Record embeddings (mean-pooled last hidden states) and uncertainty scores in one forward pass."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._progress import progress_bar
+from ..data import InstructionRecord
+from ._model import resolve_model
+from ._records import tokenize_records
+from .distributed import active_communicator, shard_indices
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HFEmbedder", "forward_pass", "SCORE_NAMES"]
+
+#: Score names, in the column order used internally.
+SCORE_NAMES: tuple[str, str, str] = ("confidence", "margin", "entropy")
+
+#: Bound on logits materialised at once when scoring (positions x vocabulary).
+_MAX_LOGIT_ELEMENTS = 1 << 25
+
+
+def _body_and_head(model: Any) -> tuple[Any, Any]:
+    """Split a causal LM into its transformer body (gives ``last_hidden_state``) and its LM head."""
+    inner = model
+    get_base = getattr(model, "get_base_model", None)  # peft models keep the LoRA layers in place
+    if callable(get_base):
+        inner = get_base()
+    body = getattr(inner, "base_model", inner)
+    if body is inner:
+        decoder = getattr(inner, "get_decoder", None)
+        body = decoder() if callable(decoder) else inner
+    head = inner.get_output_embeddings()
+    return body, head
+
+
+def _pad_batch(seqs: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _token_scores(head: Any, hidden: Any) -> Any:
+    """Per position (rows of ``hidden``): max probability, top1 - top2, entropy; shape (M, 3), float32.
+
+    Uses ``topk(2)`` and ``logsumexp`` over the vocabulary, never a full sort.
+    """
+    import torch
+
+    vocab = head.weight.shape[0]
+    chunk = max(1, _MAX_LOGIT_ELEMENTS // vocab)
+    out = torch.empty((hidden.shape[0], 3), dtype=torch.float32, device=hidden.device)
+    for a in range(0, hidden.shape[0], chunk):
+        logits = head(hidden[a : a + chunk]).float()
+        log_z = torch.logsumexp(logits, dim=-1)
+        top2 = torch.topk(logits, k=min(2, vocab), dim=-1).values
+        p1 = torch.exp(top2[:, 0] - log_z)
+        p2 = torch.exp(top2[:, 1] - log_z) if vocab > 1 else torch.zeros_like(p1)
+        probs = torch.exp(logits - log_z[:, None])
+        entropy = log_z - (probs * logits).sum(-1)
+        out[a : a + chunk, 0] = p1
+        out[a : a + chunk, 1] = p1 - p2
+        out[a : a + chunk, 2] = entropy.clamp_min(0.0)
+    return out
+
+
+def forward_pass(
+    model: Any,
+    records: Sequence[InstructionRecord],
+    *,
+    tokenizer: Any = None,
+    embeddings: bool = True,
+    scores: bool = False,
+    batch_size: int = 32,
+    max_length: int = 512,
+    progress: bool = True,
+    comm: Any = None,
+    memmap_path: str | Path | None = None,
+) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
+    """Run the model once over ``records``; return embeddings and/or uncertainty scores.
+
+    Parameters
+    ----------
+    model : ModelHandle, (model, tokenizer) tuple or transformers causal LM
+    records : sequence of InstructionRecord, length N
+        Each is encoded as Alpaca prompt + response + eos (see :mod:`diverseevol.hf._records`).
+    tokenizer : optional
+        Needed with a bare model.
+    embeddings, scores : bool
+        What to compute.
+    batch_size : int, default 32
+        Records per forward pass; batches are formed from length-sorted records.
+    max_length : int, default 512
+        Token limit per record.
+    progress : bool, default True
+        Show a progress bar (rank 0 only).
+    comm : TorchCommunicator, optional
+        Shard the records over its ranks and gather the results; by default the active
+        ``torch.distributed`` group when it has more than one rank.
+    memmap_path : str or Path, optional
+        Write the embeddings to this ``.npy`` memmap (overwritten) instead of memory.
+
+    Returns
+    -------
+    embeddings : numpy.ndarray of float32, shape (N, d), or None
+        Row ``i`` is record ``i``: the body's last hidden states (after the final norm, i.e.
+        ``output_hidden_states[-1]``), averaged over the record's real tokens.
+    scores : dict of str to numpy.ndarray of float64, shape (N,), or None
+        Over the record's response tokens (eos included), the mean of: the highest next-token
+        probability (``"confidence"``), the top-1 minus top-2 probability (``"margin"``) and the
+        next-token entropy in nats (``"entropy"``). NaN for a record whose response was cut away.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    model, tokenizer = resolve_model(model, tokenizer)
+    records = list(records)
+    n = len(records)
+    tok = tokenize_records(tokenizer, records, max_length=max_length)
+    lengths = tok.lengths
+    order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
+    comm = active_communicator(comm)
+    rank, world = (comm.rank, comm.world_size) if comm is not None else (0, 1)
+    mine = shard_indices(order, rank, world)
+
+    body, head = _body_and_head(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    d = int(head.weight.shape[1]) if head is not None else int(model.config.hidden_size)
+
+    local_emb = np.empty((len(mine), d), dtype=np.float32) if embeddings else None
+    local_sc = np.full((len(mine), 3), np.nan, dtype=np.float64) if scores else None
+    n_batches = (len(mine) + batch_size - 1) // batch_size
+    bar = progress_bar(total=n_batches, disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring")
+    try:
+        with torch.inference_mode():
+            for b in range(n_batches):
+                sl = slice(b * batch_size, (b + 1) * batch_size)
+                idx = mine[sl]
+                ids, mask = _pad_batch([tok.input_ids[i] for i in idx], tokenizer.pad_token_id, device)
+                hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
+                if embeddings:
+                    m = mask.unsqueeze(-1).to(torch.float32)
+                    pooled = (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
+                    local_emb[sl] = pooled.cpu().numpy()
+                if scores:
+                    local_sc[sl] = _batch_scores(head, hidden, mask, tok.response_start[idx])
+                bar.update(1)
+    finally:
+        bar.close()
+        if was_training:
+            model.train()
+
+    emb_out = sc_out = None
+    if embeddings:
+        target = None
+        if memmap_path is not None and rank == 0:
+            Path(memmap_path).parent.mkdir(parents=True, exist_ok=True)
+            target = np.lib.format.open_memmap(str(memmap_path), mode="w+", dtype=np.float32, shape=(n, d))
+        if comm is not None:
+            emb_out = comm.all_gather_rows(mine, local_emb, n, out=target)
+        else:
+            emb_out = target if target is not None else np.empty((n, d), dtype=np.float32)
+            emb_out[mine] = local_emb
+        if isinstance(emb_out, np.memmap):
+            emb_out.flush()
+    if scores:
+        full = comm.all_gather_rows(mine, local_sc, n) if comm is not None else np.empty((n, 3))
+        if comm is None:
+            full[mine] = local_sc
+        sc_out = {name: np.ascontiguousarray(full[:, j]) for j, name in enumerate(SCORE_NAMES)}
+    return emb_out, sc_out
+
+
+def _batch_scores(head: Any, hidden: Any, mask: Any, starts: np.ndarray) -> np.ndarray:
+    """Mean per-record token scores of one right-padded batch; shape (B, 3), NaN without response tokens."""
+    import torch
+
+    bsz, width = mask.shape
+    lengths = mask.sum(1)
+    start = torch.as_tensor(starts, device=mask.device)
+    pos = torch.arange(width, device=mask.device)[None, :]
+    # position p predicts token p + 1: response tokens start .. length-1 are predicted at start-1 .. length-2
+    predicting = (pos >= (start[:, None] - 1).clamp_min(0)) & (pos <= lengths[:, None] - 2) & (start[:, None] >= 1)
+    rows = predicting.nonzero(as_tuple=True)[0]
+    token_sc = _token_scores(head, hidden[predicting])
+    sums = torch.zeros((bsz, 3), dtype=torch.float64, device=mask.device)
+    sums.index_add_(0, rows, token_sc.double())
+    counts = torch.bincount(rows, minlength=bsz).double()
+    means = sums / counts[:, None]
+    means[counts == 0] = float("nan")
+    return means.cpu().numpy()
+
+
+class HFEmbedder:
+    """Embedder for :class:`diverseevol.EvolutionLoop`: ``embedder(model, records) -> (N, d) float32``.
+
+    Each record is encoded as the Alpaca prompt + response + eos and embedded as the mean of
+    the model's last-layer hidden states over its real tokens (padding never changes a row).
+    Records are batched longest-first to keep padding small. Under several processes
+    (``torchrun`` / ``accelerate launch``) every rank embeds a share of the records and every
+    rank receives the full array in the original order.
+
+    Parameters
+    ----------
+    batch_size : int, default 32
+    max_length : int, default 512
+    scores : bool, default False
+        Also compute ``confidence`` / ``margin`` / ``entropy`` in the same forward pass; they are
+        kept in :attr:`last_scores` and served to an :class:`~diverseevol.hf.HFScorer` built
+        with ``embedder=this`` without a second pass.
+    memmap_path : str or Path, optional
+        Write embeddings to this ``.npy`` file (memory-mapped, overwritten on every call) and
+        return the memmap; for large N.
+    progress : bool, default True
+    tokenizer : optional
+        For bare models passed without a tokenizer.
+    comm : TorchCommunicator, optional
+        Defaults to the active ``torch.distributed`` group when it has several ranks.
+
+    Attributes
+    ----------
+    last_scores : dict of str to numpy.ndarray or None
+        Scores of the last call when ``scores=True``.
+
+    Examples
+    --------
+    >>> emb = HFEmbedder(batch_size=32)(handle, records)   # doctest: +SKIP
+    >>> emb.shape
+    (len(records), hidden_size)
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        max_length: int = 512,
+        scores: bool = False,
+        memmap_path: str | Path | None = None,
+        progress: bool = True,
+        *,
+        tokenizer: Any = None,
+        comm: Any = None,
+    ) -> None:
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.scores = scores
+        self.memmap_path = memmap_path
+        self.progress = progress
+        self.tokenizer = tokenizer
+        self.comm = comm
+        self.last_scores: dict[str, np.ndarray] | None = None
+        self._cache_key: tuple[Any, int, int] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HFEmbedder(batch_size={self.batch_size}, max_length={self.max_length}, scores={self.scores}, "
+            f"memmap_path={self.memmap_path!r})"
+        )
+
+    def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
+        """Return the (N, d) float32 embeddings of ``records`` (row ``i`` = ``records[i]``)."""
+        emb, sc = self._run(model, records, scores=self.scores)
+        return emb
+
+    def embed_and_score(
+        self, model: Any, records: Sequence[InstructionRecord]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Return ``(embeddings (N, d) float32, {"confidence", "margin", "entropy": (N,)})`` from one pass."""
+        emb, sc = self._run(model, records, scores=True)
+        assert sc is not None
+        return emb, sc
+
+    def cached_scores(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray] | None:
+        """Scores of the last pass if it was over this very model object and these records, else None."""
+        if self._cache_key is None or self.last_scores is None:
+            return None
+        ref, n, h = self._cache_key
+        records = list(records)
+        if ref() is not _model_object(model) or n != len(records) or h != hash(tuple(records)):
+            return None
+        return self.last_scores
+
+    def _run(self, model: Any, records: Sequence[InstructionRecord], *, scores: bool) -> tuple[Any, Any]:
+        records = list(records)
+        emb, sc = forward_pass(
+            model,
+            records,
+            tokenizer=self.tokenizer,
+            embeddings=True,
+            scores=scores,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            progress=self.progress,
+            comm=self.comm,
+            memmap_path=self.memmap_path,
+        )
+        if scores:
+            self.last_scores = sc
+            self._cache_key = (weakref.ref(_model_object(model)), len(records), hash(tuple(records)))
+        return emb, sc
+
+
+def _model_object(model: Any) -> Any:
+    from ._model import ModelHandle
+
+    if isinstance(model, ModelHandle):
+        return model.model
+    if isinstance(model, tuple):
+        return model[0]
+    return model

@@ -1,0 +1,80 @@
+"""Uncertainty scores for the Least-Confidence, Margin and Entropy samplers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data import InstructionRecord
+from .embedder import HFEmbedder, forward_pass
+
+__all__ = ["HFScorer"]
+
+
+class HFScorer:
+    """Scorer for :class:`diverseevol.EvolutionLoop`: ``scorer(model, records) -> {name: (N,) array}``.
+
+    For each record (Alpaca prompt + response + eos), over its response tokens only (eos
+    included), the mean of
+
+    - ``"confidence"``: the probability of the most likely next token,
+    - ``"margin"``: the top-1 minus the top-2 next-token probability,
+    - ``"entropy"``: the next-token entropy (nats).
+
+    Computed with ``topk(2)`` and ``logsumexp`` over the vocabulary (no full sort). The original
+    DiverseEvol code ranked raw logits over all tokens, prompt included; probabilities over the
+    response are comparable across records of different prompt lengths.
+
+    Parameters
+    ----------
+    batch_size : int, default 32
+    max_length : int, default 512
+    progress : bool, default True
+    embedder : HFEmbedder, optional
+        When its last call (with ``scores=True``) was over the same model object and records,
+        its scores are returned without another forward pass.
+    tokenizer, comm : optional
+        As for :class:`~diverseevol.hf.HFEmbedder`.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        max_length: int = 512,
+        progress: bool = True,
+        *,
+        embedder: HFEmbedder | None = None,
+        tokenizer: Any = None,
+        comm: Any = None,
+    ) -> None:
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.progress = progress
+        self.embedder = embedder
+        self.tokenizer = tokenizer
+        self.comm = comm
+
+    def __repr__(self) -> str:
+        return f"HFScorer(batch_size={self.batch_size}, max_length={self.max_length})"
+
+    def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray]:
+        """Return ``{"confidence", "margin", "entropy"}``, each a float64 array of shape (N,), row i = records[i]."""
+        if self.embedder is not None:
+            cached = self.embedder.cached_scores(model, records)
+            if cached is not None:
+                return cached
+        _, scores = forward_pass(
+            model,
+            records,
+            tokenizer=self.tokenizer,
+            embeddings=False,
+            scores=True,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            progress=self.progress,
+            comm=self.comm,
+        )
+        assert scores is not None
+        return scores
