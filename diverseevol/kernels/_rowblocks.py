@@ -26,6 +26,7 @@ __all__ = [
     "center_vector",
     "radius_from_sq",
     "numpy_pick_loop",
+    "draw_first_pick",
 ]
 
 #: Bytes of float32 embeddings per block (about 16 MiB): large enough for BLAS, small enough for cache-friendly
@@ -261,3 +262,19 @@ def numpy_pick_loop(
             seg = mind[b.pos_start : b.pos_end]
             np.minimum(seg, out, out=seg)  # picked centers hold -1 and stay below every distance
     return picks, radii
+
+
+def draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:
+    """First center for an empty pool, by the rule of :func:`diverseevol.kcenter_select` so all kernels agree.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    candidate_idx : ndarray of int64, shape (m,)
+        Sorted absolute row indices into Z.
+    """
+    try:
+        from .kcenter import draw_first_pick as rule  # type: ignore[attr-defined]
+    except ImportError:
+        return int(candidate_idx[int(rng.integers(len(candidate_idx)))])
+    return int(rule(rng, candidate_idx))

@@ -31,7 +31,7 @@ from .._optional import require
 from .._progress import progress_bar
 from .._validation import RandomState, check_embeddings, check_index_array, check_random_state
 from ..errors import IndexValidationError, PoolExhaustedError, ValidationError
-from ._rowblocks import default_block_rows, normalize_rows, radius_from_sq
+from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
 from ._torch import _TorchCandidates, resolve_device
 
 __all__ = ["kcenter_select_distributed", "shard_range", "load_shard"]
@@ -427,16 +427,8 @@ def _agree_first_pick(
             cand_global = np.sort(np.concatenate(gathered))
     choice = np.zeros(1, dtype=np.float64)
     if comm.rank == 0:
-        choice[0] = float(_draw_first_pick(check_random_state(random_state), cand_global))
+        choice[0] = float(draw_first_pick(check_random_state(random_state), cand_global))
     t = comm.torch.from_numpy(choice).to(comm.device)
     comm.broadcast_(t, 0)
     return int(t.item())
 
-
-def _draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:
-    """The single-process kernel's rule for the first center of an empty pool, so both kernels agree."""
-    try:
-        from .kcenter import draw_first_pick  # type: ignore[attr-defined]
-    except ImportError:
-        return int(candidate_idx[int(rng.integers(len(candidate_idx)))])
-    return int(draw_first_pick(rng, candidate_idx))

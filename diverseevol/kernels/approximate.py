@@ -1,0 +1,376 @@
+"""APPROXIMATE greedy K-Center for very large Z: per pick, update only the cells near the new center.
+
+This module trades exactness for speed; its picks can differ from the exact
+:func:`diverseevol.kcenter_select`. The docs (docs/kcenter_scale.md) give the measured overlap.
+
+How it works
+------------
+1. The candidates are partitioned into ``n_cells`` cells by k-means (Lloyd's algorithm on a
+   random sample, then one blocked assignment pass), like the coarse quantiser of an IVF index.
+   Each cell keeps its centroid, its radius (farthest member from the centroid) and the largest
+   running min-distance of its members.
+2. Initial distances to the training pool: exact blocked matrix products (``init="exact"``), or
+   for a huge pool a FAISS IVF index over the pool (``init="ivf"``, approximate: a candidate's
+   distance can be overestimated when its true nearest pool member is in an unprobed list).
+3. Per pick, the new center can only lower the distances of cells it can reach:
+   ``dist(center, centroid) - radius < largest min-distance in the cell`` (triangle inequality).
+   Of those cells only the ``n_probe`` nearest to the center are updated. Skipping the other
+   reachable cells is the approximation: their members keep a distance that may be too large, so
+   they may be picked too early. With ``n_probe=None`` every reachable cell is updated and the
+   picks are exact (up to float rounding), which the tests check.
+
+Memory: O(m) for the min-distance vector, cell order and norms, plus the k-means sample; the
+embeddings are read with one gather of the updated cells' rows per pick (``np.memmap`` works).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, overload
+
+import numpy as np
+
+from .._optional import is_available, require
+from .._progress import progress_bar
+from .._validation import (
+    RandomState,
+    check_disjoint,
+    check_embeddings,
+    check_finite_rows,
+    check_index_array,
+    check_k,
+    check_random_state,
+    complement_indices,
+)
+from ..errors import ValidationError
+from ._rowblocks import draw_first_pick, embedding_rows, radius_from_sq
+
+__all__ = ["kcenter_select_approximate", "CellIndex"]
+
+logger = logging.getLogger(__name__)
+
+_METRICS = ("euclidean", "cosine")
+
+#: Rows per block in the blocked passes (assignment, exact initial distances).
+_BLOCK = 8192
+
+
+class CellIndex:
+    """The candidates of Z grouped into k-means cells, stored as cell-ordered index arrays.
+
+    Attributes
+    ----------
+    centroids : ndarray of float32, shape (n_cells, d)
+    rows : ndarray of int64, shape (m,)
+        Absolute row indices into Z of the candidates, grouped by cell (ascending within a cell).
+    starts : ndarray of int64, shape (n_cells + 1,)
+        Cell j holds ``rows[starts[j]:starts[j + 1]]``.
+    radius : ndarray of float64, shape (n_cells,)
+        Largest distance of a member to its centroid.
+    sq_norms : ndarray of float32, shape (m,)
+        Squared norms of the (normalised, for cosine) candidate rows, in ``rows`` order.
+    """
+
+    def __init__(
+        self,
+        emb: np.ndarray,
+        candidate_idx: np.ndarray,
+        n_cells: int,
+        rng: np.random.Generator,
+        *,
+        metric: str,
+        n_iter: int = 10,
+        sample_size: int | None = None,
+    ) -> None:
+        normalize = metric == "cosine"
+        m = len(candidate_idx)
+        n_cells = int(min(max(n_cells, 1), m))
+        size = min(m, sample_size or max(40 * n_cells, 10_000))
+        sample = np.sort(rng.choice(m, size=size, replace=False))
+        xs = embedding_rows(emb, candidate_idx[sample], normalize=normalize)
+        centroids = xs[rng.choice(size, size=n_cells, replace=False)].copy()
+        for _ in range(n_iter):
+            labels, _ = _nearest(xs, centroids)
+            counts = np.bincount(labels, minlength=n_cells)
+            sums = np.zeros_like(centroids, dtype=np.float64)
+            np.add.at(sums, labels, xs)
+            empty = counts == 0
+            centroids = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+            if empty.any():  # reseed empty cells on random sample points
+                centroids[empty] = xs[rng.choice(size, size=int(empty.sum()), replace=False)]
+        labels = np.empty(m, dtype=np.int64)
+        dist_c = np.empty(m, dtype=np.float64)
+        sq = np.empty(m, dtype=np.float32)
+        for s in range(0, m, _BLOCK):
+            x = embedding_rows(emb, candidate_idx[s : s + _BLOCK], normalize=normalize)
+            lab, d2 = _nearest(x, centroids)
+            labels[s : s + len(x)] = lab
+            dist_c[s : s + len(x)] = np.sqrt(d2)
+            sq[s : s + len(x)] = np.einsum("ij,ij->i", x, x)
+        order = np.lexsort((candidate_idx, labels))
+        self.centroids = centroids
+        self.rows = candidate_idx[order]
+        self.sq_norms = sq[order]
+        counts = np.bincount(labels, minlength=n_cells)
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.radius = np.zeros(n_cells, dtype=np.float64)
+        np.maximum.at(self.radius, labels, dist_c)
+        self.cell_of = labels[order]
+        self.n_cells = n_cells
+
+
+def _nearest(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid of each row of x and the clamped squared distance to it."""
+    c_sq = np.einsum("ij,ij->i", centroids, centroids)
+    g = x @ centroids.T
+    g *= -2.0
+    g += c_sq[None, :]
+    lab = np.argmin(g, axis=1)
+    d2 = g[np.arange(len(x)), lab] + np.einsum("ij,ij->i", x, x)
+    return lab.astype(np.int64), np.maximum(d2, 0.0)
+
+
+def _exact_init(emb: np.ndarray, cells: CellIndex, pool: np.ndarray, *, metric: str) -> np.ndarray:
+    """Exact squared distance of each candidate (cell order) to its nearest pool member, blocked."""
+    normalize = metric == "cosine"
+    mind = np.full(len(cells.rows), np.inf, dtype=np.float32)
+    for ps in range(0, len(pool), 2048):
+        pv = embedding_rows(emb, pool[ps : ps + 2048], normalize=normalize)
+        p_sq = np.einsum("ij,ij->i", pv, pv)
+        for s in range(0, len(cells.rows), _BLOCK):
+            x = embedding_rows(emb, cells.rows[s : s + _BLOCK], normalize=normalize)
+            g = x @ pv.T
+            g *= -2.0
+            g += p_sq[None, :]
+            g += cells.sq_norms[s : s + len(x), None]
+            np.maximum(g, 0.0, out=g)
+            np.minimum(mind[s : s + len(x)], g.min(axis=1), out=mind[s : s + len(x)])
+    return mind
+
+
+def _ivf_init(
+    emb: np.ndarray, cells: CellIndex, pool: np.ndarray, *, metric: str, nprobe: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Approximate nearest-pool-member squared distances with a FAISS IVF index over the pool."""
+    faiss = require("faiss", feature="kcenter_select_approximate(init='ivf')", extra="faiss")
+    normalize = metric == "cosine"
+    d = emb.shape[1]
+    nlist = int(max(1, min(4 * np.sqrt(len(pool)), len(pool) // 39)))
+    quant = faiss.IndexFlatL2(d)
+    index = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_L2)
+    train = pool[np.sort(rng.choice(len(pool), size=min(len(pool), 256 * nlist), replace=False))]
+    index.train(embedding_rows(emb, train, normalize=normalize))
+    for ps in range(0, len(pool), 65536):
+        index.add(embedding_rows(emb, pool[ps : ps + 65536], normalize=normalize))
+    index.nprobe = int(min(nprobe, nlist))
+    mind = np.empty(len(cells.rows), dtype=np.float32)
+    for s in range(0, len(cells.rows), _BLOCK):
+        x = embedding_rows(emb, cells.rows[s : s + _BLOCK], normalize=normalize)
+        dist, _ = index.search(x, 1)
+        mind[s : s + len(x)] = np.maximum(dist[:, 0], 0.0)  # an empty probe returns +inf-like max float
+    return mind
+
+
+@overload
+def kcenter_select_approximate(
+    emb: Any, pool_idx: Any, k: int, *, return_radii: Literal[False] = ..., **kw: Any
+) -> np.ndarray: ...
+
+
+@overload
+def kcenter_select_approximate(
+    emb: Any, pool_idx: Any, k: int, *, return_radii: Literal[True], **kw: Any
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def kcenter_select_approximate(
+    emb: Any,
+    pool_idx: Any,
+    k: int,
+    *,
+    candidate_idx: Any = None,
+    metric: str = "euclidean",
+    random_state: RandomState = None,
+    n_cells: int | None = None,
+    n_probe: int | None = 16,
+    init: str = "auto",
+    init_nprobe: int = 16,
+    kmeans_iter: int = 10,
+    kmeans_sample: int | None = None,
+    return_radii: bool = False,
+    progress: bool | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """APPROXIMATE greedy K-Center: farthest-first with per-pick updates limited to nearby cells.
+
+    Use it when the exact :func:`diverseevol.kcenter_select` (one pass over all candidates per
+    pick) is too slow, e.g. for 10M+ records. The picks are not guaranteed to equal the exact ones;
+    see the module docstring and docs/kcenter_scale.md for the measured agreement.
+
+    Parameters
+    ----------
+    emb : array-like or np.memmap of shape (N, d)
+        Embeddings of Z, one row per record.
+    pool_idx : array-like of int, shape (p,)
+        Absolute row indices into Z of the training pool (may be empty).
+    k : int
+        Number of records to select.
+    candidate_idx : array-like of int, shape (m,), optional
+        Absolute row indices into Z that may be picked (default: Z minus the pool).
+    metric : {"euclidean", "cosine"}
+    random_state : int, Generator or None
+        Seeds the k-means sample and, for an empty pool, the first center.
+    n_cells : int, optional
+        Number of k-means cells (default ``sqrt(m)``, at most 16,384).
+    n_probe : int or None, default 16
+        Reachable cells updated per pick, nearest first. None updates every reachable cell: exact picks.
+    init : {"auto", "exact", "ivf"}
+        Initial pool distances: "exact" (blocked products, ``m * p * d`` work) or "ivf" (FAISS IVF
+        index over the pool, approximate). "auto" uses "ivf" when faiss is installed and
+        ``m * p * d > 1e13``.
+    init_nprobe : int
+        Lists probed per candidate by the IVF pool index.
+    kmeans_iter, kmeans_sample : int
+        Lloyd iterations and sample size (default ``max(40 * n_cells, 10000)``) of the cell k-means.
+    return_radii : bool
+        Also return each pick's estimated distance to its nearest earlier center (an upper bound
+        of the true one; +inf for a drawn first pick).
+    progress : bool, optional
+        Progress bar over the picks.
+
+    Returns
+    -------
+    picks : ndarray of int64, shape (k,)
+        Absolute row indices into Z in pick order.
+    radii : ndarray of float64, shape (k,)
+        Only with ``return_radii=True``.
+    """
+    if metric not in _METRICS:
+        raise ValidationError(f"metric must be one of {_METRICS}; got {metric!r}.")
+    if init not in ("auto", "exact", "ivf"):
+        raise ValidationError(f"init must be 'auto', 'exact' or 'ivf'; got {init!r}.")
+    if n_probe is not None and (isinstance(n_probe, bool) or int(n_probe) < 1):
+        raise ValidationError(f"n_probe must be a positive int or None (exact); got {n_probe!r}.")
+    x = check_embeddings(emb)
+    n, d = x.shape
+    pool = np.sort(check_index_array(pool_idx, n, name="pool_idx"))
+    if candidate_idx is None:
+        cand = complement_indices(n, pool)
+    else:
+        cand = np.sort(check_index_array(candidate_idx, n, name="candidate_idx"))
+        check_disjoint(pool, cand)
+    k = check_k(k, len(cand))
+    rng = check_random_state(random_state)
+    if k == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
+    check_finite_rows(x, np.concatenate([pool, cand]))
+
+    first_pick = None
+    if not len(pool):
+        first_pick = draw_first_pick(rng, cand)
+    m = len(cand)
+    cells = CellIndex(
+        x,
+        cand,
+        int(n_cells or min(16_384, max(1, round(np.sqrt(m))))),
+        rng,
+        metric=metric,
+        n_iter=kmeans_iter,
+        sample_size=kmeans_sample,
+    )
+    init_used = "none"
+    if len(pool):
+        use_ivf = init == "ivf" or (init == "auto" and is_available("faiss") and m * len(pool) * d > 1e13)
+        init_used = "ivf" if use_ivf else "exact"
+        if use_ivf:
+            mind = _ivf_init(x, cells, pool, metric=metric, nprobe=init_nprobe, rng=rng)
+        else:
+            mind = _exact_init(x, cells, pool, metric=metric)
+    else:
+        mind = np.full(m, np.inf, dtype=np.float32)
+    logger.info(
+        "approximate k-center: %d candidates in %d cells, n_probe=%s, initial pool distances: %s",
+        m,
+        cells.n_cells,
+        n_probe,
+        init_used,
+    )
+    picks, radii = _pick_loop(x, cells, mind, k, metric=metric, first_pick=first_pick, n_probe=n_probe, progress=progress)
+    return (picks, radii) if return_radii else picks
+
+
+def _cell_max(mind: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    out = np.full(len(starts) - 1, -np.inf, dtype=np.float64)
+    nonempty = starts[1:] > starts[:-1]
+    out[nonempty] = np.maximum.reduceat(mind, starts[:-1][nonempty])
+    return out
+
+
+def _pick_loop(
+    emb: np.ndarray,
+    cells: CellIndex,
+    mind: np.ndarray,
+    k: int,
+    *,
+    metric: str,
+    first_pick: int | None,
+    n_probe: int | None,
+    progress: bool | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    normalize = metric == "cosine"
+    starts = cells.starts
+    cmax = _cell_max(mind, starts)
+    c_sq_cent = np.einsum("ij,ij->i", cells.centroids, cells.centroids).astype(np.float64)
+    picks = np.empty(k, dtype=np.int64)
+    radii = np.empty(k, dtype=np.float64)
+    n_updated = 0
+    for j in progress_bar(range(k), disable=None if progress is None else not progress, desc="approx k-center"):
+        if j == 0 and first_pick is not None:
+            pos = int(np.flatnonzero(cells.rows == first_pick)[0])
+            radii[j] = np.inf
+        else:
+            top = cmax.max()
+            tied_cells = np.flatnonzero(cmax == top)
+            best_pos, best_row = -1, None
+            for cj in tied_cells:  # ties to the lowest absolute row index, across cells
+                s, e = starts[cj], starts[cj + 1]
+                hits = s + np.flatnonzero(mind[s:e] == top)
+                if len(hits) and (best_row is None or cells.rows[hits[0]] < best_row):
+                    best_pos, best_row = int(hits[0]), int(cells.rows[hits[0]])
+            pos = best_pos
+            radii[j] = radius_from_sq(float(top), metric)
+        picks[j] = cells.rows[pos]
+        mind[pos] = -1.0
+        cj = int(cells.cell_of[pos])
+        cmax[cj] = mind[starts[cj] : starts[cj + 1]].max()
+        if j == k - 1:
+            break
+        c = embedding_rows(emb, picks[j : j + 1], normalize=normalize)[0]
+        c_sq = np.float32(np.dot(c, c))
+        dc = np.sqrt(np.maximum(c_sq_cent + float(c_sq) - 2.0 * (cells.centroids @ c).astype(np.float64), 0.0))
+        # Cell j can hold a member whose distance drops only if dc - radius < sqrt(max min-dist) (with slack).
+        reach = dc - cells.radius < np.sqrt(np.maximum(cmax, 0.0)) * (1 + 1e-5) + 1e-6
+        chosen = np.flatnonzero(reach)
+        if n_probe is not None and len(chosen) > n_probe:
+            # Cells with no finite distance yet (empty pool) are always updated; the cap applies to the others.
+            fresh = np.isinf(cmax[chosen])
+            rest = chosen[~fresh]
+            if len(rest) > n_probe:
+                rest = rest[np.argpartition(dc[rest], n_probe - 1)[:n_probe]]
+            chosen = np.concatenate([chosen[fresh], rest])
+        if not len(chosen):
+            continue
+        seg_idx = np.concatenate([np.arange(starts[q], starts[q + 1]) for q in chosen])
+        n_updated += len(seg_idx)
+        xr = embedding_rows(emb, cells.rows[seg_idx], normalize=normalize) if normalize else np.asarray(
+            emb[cells.rows[seg_idx]], dtype=np.float32
+        )
+        dots = xr @ c
+        dist = cells.sq_norms[seg_idx] + c_sq - np.float32(2.0) * dots
+        np.maximum(dist, 0.0, out=dist)
+        mind[seg_idx] = np.minimum(mind[seg_idx], dist)
+        for q in chosen:
+            s, e = starts[q], starts[q + 1]
+            cmax[q] = mind[s:e].max() if e > s else -np.inf
+    logger.debug("approximate k-center: %.1f%% of candidate rows updated per pick", 100 * n_updated / max(1, (k - 1) * len(mind)))
+    return picks, radii
