@@ -143,9 +143,11 @@ def test_k_validated(name):
 def _brute_kcenter(emb, pool, cand, k, metric):
     """Independent oracle: full distance matrix, greedy farthest-first, ties to the lowest index."""
     x = emb.astype(np.float64)
-    if metric == "cosine":
+    if metric == "cosine":  # radius reported as 1 - cosine similarity
         x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
+        dist = 1.0 - x @ x.T
+    else:
+        dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
     centers = list(pool)
     cand = sorted(cand)
     picks, radii = [], []

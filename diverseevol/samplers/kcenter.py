@@ -45,8 +45,10 @@ class KCenterSampler(ParamsReprMixin):
     ----------
     last_radii_ : ndarray of float, shape (k,) or None
         The covering radius at each pick of the most recent :meth:`select` /
-        :meth:`select_with_radii` call (the distance of the pick to its nearest center when it
-        was picked; non-increasing). ``None`` before the first call.
+        :meth:`select_with_radii` call: the distance of the pick to its nearest center when it
+        was picked (Euclidean, or ``1 - cosine similarity`` for ``metric="cosine"``;
+        non-increasing; ``inf`` for a first pick made with an empty pool). ``None`` before the
+        first call.
 
     Notes
     -----
@@ -103,7 +105,8 @@ class KCenterSampler(ParamsReprMixin):
         picks : ndarray of int64, shape (k,)
             Absolute row indices into Z, in pick order.
         radii : ndarray of float, shape (k,)
-            Distance of each pick to its nearest center at the moment it was picked.
+            Distance of each pick to its nearest center at the moment it was picked (see
+            ``last_radii_``).
 
         Raises
         ------
