@@ -3,7 +3,9 @@
 Every file is written atomically: the bytes go to a temporary file in the same directory, which
 is flushed and ``fsync``-ed, then renamed over the target with ``os.replace``, and the directory
 itself is ``fsync``-ed. A reader therefore sees either the old file or the complete new one,
-never a torn write, even after ``kill -9`` or a power cut. Only JSON and ``.npy`` (loaded with
+never a torn write, even after ``kill -9`` or a power cut. (The environment variable
+``DIVERSEEVOL_FSYNC=0`` skips the two fsyncs, e.g. for tests on slow disks: writes stay atomic
+against a killed process, but not against a power cut.) Only JSON and ``.npy`` (loaded with
 ``allow_pickle=False``) are used: nothing on disk can run code when read.
 
 Layout (``docs/run_directory.md`` describes every field)::
@@ -71,8 +73,13 @@ REDACTED = "<redacted>"
 # --------------------------------------------------------------------------------------------
 # atomic file primitives
 # --------------------------------------------------------------------------------------------
+def _fsync_enabled() -> bool:
+    """``DIVERSEEVOL_FSYNC=0`` skips fsync (faster tests); renames stay atomic, power-loss safety goes."""
+    return os.environ.get("DIVERSEEVOL_FSYNC", "1").lower() not in ("0", "false", "no", "off")
+
+
 def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync on Windows
+    if os.name != "posix" or not _fsync_enabled():  # directories cannot be opened for fsync on Windows
         return
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -103,7 +110,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
         with open(tmp, "wb") as fh:
             write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if _fsync_enabled():
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
