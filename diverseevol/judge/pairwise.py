@@ -343,8 +343,11 @@ class PairwiseJudge:
             question, answer_1, answer_2, order, self._params(),
         )
 
-    def _request(self, question: str, answer_1: str, answer_2: str) -> str:
-        """One judge call with retries; returns the reply text ('' when the endpoint sent none)."""
+    def _request(self, question: str, answer_1: str, answer_2: str, stop: threading.Event | None = None) -> str:
+        """One judge call with retries; returns the reply text ('' when the endpoint sent none).
+
+        ``stop`` (set when another request of the same run failed) ends the retries early.
+        """
         messages = [
             {"role": "system", "content": self.system_prompt},
             {"role": "user", "content": render_judge_prompt(
@@ -352,6 +355,8 @@ class PairwiseJudge:
         ]
         attempt = 0
         while True:
+            if stop is not None and stop.is_set():
+                raise _Cancelled()
             with self._lock:
                 self.n_attempts += 1
             try:
@@ -478,10 +483,15 @@ class PairwiseJudge:
 
     def _run_all(self, benchmark: Benchmark, todo: Mapping[str, tuple[int, int, str, str]]) -> dict[str, str]:
         out: dict[str, str] = {}
+        stop = threading.Event()
 
         def work(key: str, job: tuple[int, int, str, str]) -> tuple[str, str]:
             i, order, a1, a2 = job
-            reply = self._request(benchmark.questions[i], a1, a2)
+            try:
+                reply = self._request(benchmark.questions[i], a1, a2, stop)
+            except BaseException:
+                stop.set()  # no new requests once one has failed for good
+                raise
             if self.cache is not None:
                 self.cache.put(key, self.model, reply)
             return key, reply
@@ -497,12 +507,15 @@ class PairwiseJudge:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for fut in done:
                     exc = fut.exception()
+                    if isinstance(exc, _Cancelled):
+                        continue
                     if exc is not None:
                         raise exc
                     key, reply = fut.result()
                     out[key] = reply
                     bar.update(1)
         except BaseException:
+            stop.set()
             for fut in futures:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)  # requests in flight finish and are cached
@@ -542,6 +555,10 @@ class PairwiseJudge:
             invalid=invalid,
             judge_model=self.model,
         )
+
+
+class _Cancelled(Exception):
+    """A request skipped because another request of the same run failed."""
 
 
 def _reply_text(response: Any) -> str:
