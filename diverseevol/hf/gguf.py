@@ -64,6 +64,21 @@ def _file_digest(path: Path) -> str:
     return _HASHES[key]
 
 
+def _drop_gguf_quantizer(model: object) -> None:
+    """Forget the GGUF "quantizer" transformers attaches: the weights are already dequantised
+    to ordinary float tensors, but ``save_pretrained`` refuses models that carry it."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None  # type: ignore[attr-defined]
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    if hasattr(model, "is_quantized"):
+        try:
+            model.is_quantized = False  # type: ignore[attr-defined]
+        except AttributeError:  # a read-only property in some versions
+            pass
+
+
 def convert_gguf(gguf_file: str | Path, cache_dir: str | Path | None = None, *, force: bool = False) -> Path:
     """Return a directory with the GGUF model saved as safetensors (+ tokenizer), converting once.
 
@@ -105,6 +120,7 @@ def convert_gguf(gguf_file: str | Path, cache_dir: str | Path | None = None, *, 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+        _drop_gguf_quantizer(model)
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         del model

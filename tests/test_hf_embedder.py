@@ -1,0 +1,145 @@
+"""HFEmbedder / HFScorer against independent oracles computed from the full model output."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from diverseevol.data import InstructionRecord  # noqa: E402
+from diverseevol.errors import ValidationError  # noqa: E402
+from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle  # noqa: E402
+from diverseevol.hf import embedder as embedder_mod  # noqa: E402
+from diverseevol.hf._records import tokenize_records  # noqa: E402
+from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def handle():
+    tok = build_char_tokenizer()
+    return ModelHandle(model=build_tiny_llama(tok, seed=0), tokenizer=tok)
+
+
+@pytest.fixture(scope="module")
+def records():
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "sum", "list", "write", "poem", "why", "how"]
+    out = []
+    for i in range(13):
+        instr = " ".join(rng.choice(words, size=rng.integers(1, 8)))
+        inp = " ".join(rng.choice(words, size=rng.integers(0, 5)))
+        resp = " ".join(rng.choice(words, size=rng.integers(1, 12)))
+        out.append(InstructionRecord(instr, inp, f"{i}: {resp}"))
+    return out
+
+
+def _oracle(handle, rec, max_length=512):
+    """Unpadded single-record forward through the full model: mean of hidden_states[-1]; and
+    the response-token scores from a full softmax + full sort."""
+    tok = tokenize_records(handle.tokenizer, [rec], max_length=max_length)
+    ids = torch.tensor([tok.input_ids[0]])
+    start = int(tok.response_start[0])
+    with torch.no_grad():
+        out = handle.model(input_ids=ids, output_hidden_states=True)
+    emb = out.hidden_states[-1][0].double().mean(0).numpy()
+    probs = torch.softmax(out.logits[0].double(), dim=-1)
+    pred = probs[start - 1 : ids.shape[1] - 1]  # position p predicts token p + 1
+    srt = torch.sort(pred, dim=-1, descending=True).values
+    conf = srt[:, 0].mean().item()
+    margin = (srt[:, 0] - srt[:, 1]).mean().item()
+    ent = (-(pred * torch.log(pred)).sum(-1)).mean().item()
+    return emb, {"confidence": conf, "margin": margin, "entropy": ent}
+
+
+def test_embeddings_and_scores_match_full_model_oracle(handle, records):
+    emb, scores = HFEmbedder(batch_size=4, progress=False).embed_and_score(handle, records)
+    assert emb.dtype == np.float32 and emb.shape == (len(records), 64)
+    for name in ("confidence", "margin", "entropy"):
+        assert scores[name].shape == (len(records),)
+    for i, rec in enumerate(records):
+        e, s = _oracle(handle, rec)
+        np.testing.assert_allclose(emb[i], e, atol=1e-5, rtol=1e-5)
+        for name, v in s.items():
+            assert scores[name][i] == pytest.approx(v, rel=1e-5, abs=1e-7), name
+
+
+def test_padding_does_not_change_a_row(handle, records):
+    batched = HFEmbedder(batch_size=13, progress=False)(handle, records)
+    for i in (0, 5, 12):
+        alone = HFEmbedder(batch_size=1, progress=False)(handle, [records[i]])
+        np.testing.assert_allclose(batched[i], alone[0], atol=1e-4)
+
+
+def test_rows_follow_record_order(handle, records):
+    perm = np.random.default_rng(1).permutation(len(records))
+    a = HFEmbedder(batch_size=3, progress=False)(handle, records)
+    b = HFEmbedder(batch_size=3, progress=False)(handle, [records[i] for i in perm])
+    np.testing.assert_allclose(b, a[perm], atol=1e-5)
+
+
+def test_memmap_output(handle, records, tmp_path):
+    path = tmp_path / "emb.npy"
+    out = HFEmbedder(batch_size=5, memmap_path=path, progress=False)(handle, records)
+    assert isinstance(out, np.memmap)
+    ref = HFEmbedder(batch_size=5, progress=False)(handle, records)
+    np.testing.assert_array_equal(np.load(path), ref)
+
+
+def test_scorer_matches_embedder_pass_and_reuses_cache(handle, records, monkeypatch):
+    emb = HFEmbedder(batch_size=4, scores=True, progress=False)
+    e1 = emb(handle, records)
+    plain = HFScorer(batch_size=5, progress=False)(handle, records)
+    for k in plain:
+        np.testing.assert_allclose(plain[k], emb.last_scores[k], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(e1, HFEmbedder(progress=False)(handle, records), atol=1e-6)
+
+    def boom(*a, **k):
+        raise AssertionError("a second forward pass was run")
+
+    monkeypatch.setattr("diverseevol.hf.scoring.forward_pass", boom)
+    cached = HFScorer(embedder=emb, progress=False)(handle, records)
+    assert cached is emb.last_scores
+    with pytest.raises(AssertionError, match="second forward pass"):
+        HFScorer(embedder=emb, progress=False)(handle, records[:-1])  # other records: no reuse
+
+
+def test_truncated_response_scores_nan(handle):
+    rec = InstructionRecord("x" * 200, "", "short")
+    sc = HFScorer(max_length=150, progress=False)(handle, [rec, InstructionRecord("a", "", "b")])
+    assert np.isnan(sc["margin"][0]) and np.isfinite(sc["margin"][1])
+
+
+def test_logit_chunking_gives_same_scores(handle, records, monkeypatch):
+    ref = HFScorer(progress=False)(handle, records)
+    monkeypatch.setattr(embedder_mod, "_MAX_LOGIT_ELEMENTS", 300)  # ~3 positions per chunk
+    got = HFScorer(progress=False)(handle, records)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-8)
+
+
+def test_model_inputs_accepted(handle, records):
+    ref = HFEmbedder(progress=False)(handle, records[:3])
+    np.testing.assert_allclose(HFEmbedder(progress=False)((handle.model, handle.tokenizer), records[:3]), ref)
+    np.testing.assert_allclose(HFEmbedder(progress=False, tokenizer=handle.tokenizer)(handle.model, records[:3]), ref)
+    bare = build_tiny_llama(handle.tokenizer)
+    with pytest.raises(ValidationError, match="tokenizer"):
+        HFEmbedder(progress=False)(bare, records[:3])
+
+
+def test_lora_peft_model_embeds_like_merged(handle, records):
+    peft = pytest.importorskip("peft")
+    tok = handle.tokenizer
+    base = build_tiny_llama(tok, seed=5)
+    cfg = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    pm = peft.get_peft_model(base, cfg)
+    a = HFEmbedder(progress=False)((pm, tok), records[:4])
+    merged = pm.merge_and_unload()
+    b = HFEmbedder(progress=False)((merged, tok), records[:4])
+    np.testing.assert_allclose(a, b, atol=1e-5)
