@@ -89,8 +89,9 @@ class FakeEmbedder:
         _log("embed", model["round"])
         _maybe_die("embed", model["round"])
         feats = base_features(len(records))
-        center = np.asarray(model["center"], dtype=np.float32)
-        return (feats - 0.5 * center) * np.float32(1.0 + 0.05 * model["round"])
+        center = np.asarray(model["center"], dtype=np.float64)
+        scale = 0.3 + 2.0 / (1.0 + np.exp(-center))  # per-dimension: each model sees a different geometry
+        return (feats * scale + 0.1 * center).astype(np.float32)
 
 
 class FakeScorer:
