@@ -18,13 +18,17 @@ import numpy as np
 from .._optional import require
 from ..errors import BackendUnavailableError, ValidationError
 from ._rowblocks import (
+    RowBlock,
     candidate_norms,
+    d2_from_dots,
     default_block_rows,
     embedding_rows,
     iter_blocks,
-    normalize_rows,
     numpy_pick_loop,
     plan_row_blocks,
+    sq_norms,
+    unit_rows,
+    work_dtype,
 )
 
 __all__ = ["farthest_first", "faiss_gpu_count"]
@@ -63,12 +67,20 @@ def initial_min_sq_distances(
     emb: np.ndarray,
     pool_idx: np.ndarray,
     candidate_idx: np.ndarray,
-    blocks: list,
+    blocks: list[RowBlock],
     *,
     metric: str,
+    sqn: np.ndarray,
+    inv: np.ndarray | None,
+    dtype: np.dtype,
     device: str | None = None,
 ) -> np.ndarray:
-    """Squared distance of every candidate to its nearest pool member, by exact FAISS k=1 search.
+    """Squared distance of every candidate to its nearest pool member: FAISS finds the member, numpy the distance.
+
+    FAISS runs an exact k=1 search (blocked BLAS, or a GPU) over float32 pool vectors to find each
+    candidate's nearest pool member; the distance to that member is then recomputed with the
+    reference kernel's arithmetic, so the result matches ``backend="numpy"`` bit for bit unless two
+    pool members are equally near up to float32 rounding.
 
     Parameters
     ----------
@@ -80,37 +92,53 @@ def initial_min_sq_distances(
     blocks : list of RowBlock
         Plan over ``candidate_idx``.
     metric : {"euclidean", "cosine"}
-        For cosine, pool and candidates are L2-normalised first.
+    sqn, inv : ndarray of shape (m,)
+        Candidate norms from :func:`~diverseevol.kernels._rowblocks.candidate_norms`.
+    dtype : numpy dtype
+        Work dtype of the returned distances.
     device : {None, "cpu", "gpu"}
         None uses a GPU when FAISS has one.
 
     Returns
     -------
-    ndarray of float32, shape (m,)
+    ndarray of ``dtype``, shape (m,)
         Clamped at 0, in candidate order.
     """
     faiss = require("faiss", feature="backend='faiss'", extra="faiss")
     gpu = _use_gpu(faiss, device)
     d = emb.shape[1]
     normalize = metric == "cosine"
-    mind = np.full(len(candidate_idx), np.inf, dtype=np.float32)
+    m = len(candidate_idx)
+    best_d = np.full(m, np.inf, dtype=np.float32)
+    best_row = np.zeros(m, dtype=np.int64)
     chunk = max(1, _POOL_CHUNK_BYTES // (4 * d))
     res = faiss.StandardGpuResources() if gpu else None
     for start in range(0, len(pool_idx), chunk):
+        rows = pool_idx[start : start + chunk]
         index: Any = faiss.IndexFlatL2(d)
-        index.add(embedding_rows(emb, pool_idx[start : start + chunk], normalize=normalize))
+        index.add(embedding_rows(emb, rows, normalize=normalize))
         if gpu:
             index = faiss.index_cpu_to_gpu(res, 0, index)
-        for b, x, local in iter_blocks(emb, blocks):
-            q = x if local is None else x[local]
-            q = np.ascontiguousarray(q, dtype=np.float32)
+        for b, x, local in iter_blocks(emb, blocks, np.float32):
+            q = np.ascontiguousarray(x if local is None else x[local])
             if normalize:
-                q = normalize_rows(q)
-            dist, _ = index.search(q, 1)
-            seg = mind[b.pos_start : b.pos_end]
-            np.minimum(seg, np.maximum(dist[:, 0], 0.0), out=seg)
+                q = unit_rows(q if q is not x else q.copy())
+            dist, lab = index.search(q, 1)
+            s, e = b.pos_start, b.pos_end
+            better = dist[:, 0] < best_d[s:e]
+            best_d[s:e] = np.where(better, dist[:, 0], best_d[s:e])
+            best_row[s:e] = np.where(better, rows[np.maximum(lab[:, 0], 0)], best_row[s:e])
         del index
-    logger.debug("faiss initial distances: %d candidates x %d pool rows (gpu=%s)", len(mind), len(pool_idx), gpu)
+    mind = np.empty(m, dtype=dtype)
+    for b, x, local in iter_blocks(emb, blocks, dtype):
+        s, e = b.pos_start, b.pos_end
+        xs = x if local is None else x[local]
+        pg = np.asarray(emb[best_row[s:e]], dtype=dtype)
+        if normalize:
+            pg = unit_rows(pg)
+        dots = np.einsum("ij,ij->i", xs, pg)
+        mind[s:e] = d2_from_dots(dots, sqn[s:e], None if inv is None else inv[s:e], None if normalize else sq_norms(pg))
+    logger.debug("faiss initial distances: %d candidates x %d pool rows (gpu=%s)", m, len(pool_idx), gpu)
     return mind
 
 
@@ -159,14 +187,17 @@ def farthest_first(
     """
     require("faiss", feature="backend='faiss'", extra="faiss")
     blocks = plan_row_blocks(candidate_idx, int(block_rows or default_block_rows(emb.shape[1])))
-    sq_norms, inv_norms = candidate_norms(emb, blocks, len(candidate_idx), metric=metric)
+    dtype = work_dtype(emb)
+    sqn, inv = candidate_norms(emb, blocks, len(candidate_idx), metric=metric, dtype=dtype)
     if len(pool_idx):
-        mind = initial_min_sq_distances(emb, pool_idx, candidate_idx, blocks, metric=metric, device=device)
+        mind = initial_min_sq_distances(
+            emb, pool_idx, candidate_idx, blocks, metric=metric, sqn=sqn, inv=inv, dtype=dtype, device=device
+        )
     else:
         if first_pick is None:
             raise ValidationError("first_pick is required when pool_idx is empty.")
         _use_gpu(require("faiss"), device)  # an impossible explicit device still fails loudly
-        mind = np.full(len(candidate_idx), np.inf, dtype=np.float32)
+        mind = np.full(len(candidate_idx), np.inf, dtype=dtype)
     return numpy_pick_loop(
         emb,
         candidate_idx,
@@ -175,7 +206,7 @@ def farthest_first(
         k,
         metric=metric,
         first_pick=first_pick if not len(pool_idx) else None,
-        sq_norms=sq_norms,
-        inv_norms=inv_norms,
+        sqn=sqn,
+        inv=inv,
         progress=progress,
     )

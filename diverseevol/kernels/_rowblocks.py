@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,10 @@ __all__ = [
     "embedding_rows",
     "normalize_rows",
     "candidate_norms",
+    "work_dtype",
+    "sq_norms",
+    "unit_rows",
+    "d2_from_dots",
     "center_vector",
     "radius_from_sq",
     "numpy_pick_loop",
@@ -123,17 +128,22 @@ def embedding_rows(emb: np.ndarray, rows: np.ndarray, *, normalize: bool) -> np.
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """L2-normalise the rows of float32 ``x`` (zero rows stay zero); returns a new array."""
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)).astype(np.float32)
-    norms[norms == 0] = 1.0
-    return x / norms[:, None]
+    """Rows of ``x`` scaled to unit length (zero rows stay zero), as a new array; see :func:`unit_rows`."""
+    return unit_rows(np.array(x, copy=True))
 
 
-def read_block(emb: np.ndarray, block: RowBlock) -> tuple[np.ndarray, np.ndarray | None]:
+def work_dtype(emb: np.ndarray) -> np.dtype:
+    """Arithmetic dtype of the numpy kernels: float64 for float64 input, float32 otherwise (as the reference)."""
+    return np.dtype(np.float64) if emb.dtype == np.float64 else np.dtype(np.float32)
+
+
+def read_block(
+    emb: np.ndarray, block: RowBlock, dtype: np.dtype | type = np.float32
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Read one block: ``(X, local)``.
 
-    ``X`` holds rows of Z (a view for slices, a copy for gathers, converted to float32 only if
-    ``emb`` is not float32); the block's candidates are ``X[local]`` (all rows when ``local`` is None).
+    ``X`` holds rows of Z (a view for slices, a copy for gathers, converted only if ``emb`` is not
+    of ``dtype``); the block's candidates are ``X[local]`` (all rows when ``local`` is None).
     """
     if block.rows is not None:
         x = np.asarray(emb[block.rows])
@@ -141,55 +151,88 @@ def read_block(emb: np.ndarray, block: RowBlock) -> tuple[np.ndarray, np.ndarray
     else:
         x = np.asarray(emb[block.row_start : block.row_end])
         local = block.local
-    if x.dtype != np.float32:
-        x = x.astype(np.float32)
+    if x.dtype != dtype:
+        x = x.astype(dtype)
     return x, local
 
 
-def iter_blocks(emb: np.ndarray, blocks: list[RowBlock]) -> Iterator[tuple[RowBlock, np.ndarray, np.ndarray | None]]:
+def iter_blocks(
+    emb: np.ndarray, blocks: list[RowBlock], dtype: np.dtype | type = np.float32
+) -> Iterator[tuple[RowBlock, np.ndarray, np.ndarray | None]]:
     """Yield ``(block, X, local)`` for each block, see :func:`read_block`."""
     for b in blocks:
-        x, local = read_block(emb, b)
+        x, local = read_block(emb, b, dtype)
         yield b, x, local
 
 
+# The arithmetic below repeats the numpy reference kernel's operation for operation (einsum
+# products, whose per-row result does not depend on the rows around it; the same order of
+# scaling and additions), so backends that use it agree with "numpy" bit for bit.
+
+
+def sq_norms(x: np.ndarray) -> np.ndarray:
+    """Squared L2 norm of each row of ``x``."""
+    return np.einsum("ij,ij->i", x, x)
+
+
 def candidate_norms(
-    emb: np.ndarray, blocks: list[RowBlock], n_candidates: int, *, metric: str
+    emb: np.ndarray, blocks: list[RowBlock], n_candidates: int, *, metric: str, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-candidate squared norms (of the normalised rows for cosine) and, for cosine, inverse norms.
+    """Per-candidate squared norms and, for cosine, inverse norms (0 for a zero row), in candidate order.
 
     Returns
     -------
-    sq_norms : ndarray of float32, shape (m,)
-        ``||x||^2`` (euclidean) or ``||x / ||x|| ||^2`` (cosine: 1, or 0 for a zero row), in candidate order.
-    inv_norms : ndarray of float32, shape (m,) or None
-        ``1 / ||x||`` for cosine (1 for zero rows), None for euclidean.
+    sqn : ndarray of ``dtype``, shape (m,)
+    inv : ndarray of ``dtype``, shape (m,), or None for euclidean
     """
-    sq = np.empty(n_candidates, dtype=np.float32)
-    inv = np.empty(n_candidates, dtype=np.float32) if metric == "cosine" else None
-    for b, x, local in iter_blocks(emb, blocks):
-        xs = x if local is None else x[local]
-        nrm2 = np.einsum("ij,ij->i", xs, xs)
-        if inv is None:
-            sq[b.pos_start : b.pos_end] = nrm2
-        else:
-            nrm = np.sqrt(nrm2)
-            safe = np.where(nrm == 0, np.float32(1), nrm)
-            inv[b.pos_start : b.pos_end] = 1.0 / safe
-            xhat = xs * (1.0 / safe)[:, None]
-            sq[b.pos_start : b.pos_end] = np.einsum("ij,ij->i", xhat, xhat)
-    return sq, inv
+    sqn = np.empty(n_candidates, dtype=dtype)
+    for b, x, local in iter_blocks(emb, blocks, dtype):
+        sqn[b.pos_start : b.pos_end] = sq_norms(x if local is None else x[local])
+    if metric != "cosine":
+        return sqn, None
+    with np.errstate(divide="ignore"):
+        inv = 1.0 / np.sqrt(sqn)
+    inv[~np.isfinite(inv)] = 0
+    return sqn, inv.astype(dtype)
+
+
+def center_vector(emb: np.ndarray, row: int, *, metric: str, dtype: np.dtype) -> tuple[np.ndarray, Any]:
+    """Row ``row`` of Z in ``dtype`` (unit length for cosine) and its squared norm."""
+    v = np.asarray(emb[row], dtype=dtype).copy()
+    sq = sq_norms(v[None, :])[0]
+    if metric == "cosine":
+        v *= dtype.type(1.0) / np.sqrt(sq)
+        sq = dtype.type(1.0)
+    return v, sq
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Scale the rows of ``x`` to unit length in place, as the reference does (zero rows stay zero)."""
+    with np.errstate(divide="ignore"):
+        inv = x.dtype.type(1.0) / np.sqrt(sq_norms(x))
+    inv[~np.isfinite(inv)] = 0
+    x *= inv[:, None]
+    return x
+
+
+def d2_from_dots(dots: np.ndarray, sqn: np.ndarray, inv: np.ndarray | None, csq: Any) -> np.ndarray:
+    """Clamped squared distances from dot products with a center, in place (cosine when ``inv`` is given)."""
+    if inv is not None:
+        dots *= inv
+        dots *= -2
+        dots += 2
+    else:
+        dots *= -2
+        dots += sqn
+        dots += csq
+    np.maximum(dots, 0, out=dots)
+    return dots
 
 
 def radius_from_sq(sq: float, metric: str) -> float:
     """Convert a squared Euclidean distance (on normalised rows for cosine) to the reported radius."""
     sq = max(float(sq), 0.0)
     return sq / 2.0 if metric == "cosine" else float(np.sqrt(sq))
-
-
-def center_vector(emb: np.ndarray, row: int, *, metric: str) -> np.ndarray:
-    """Row ``row`` of Z as float32 (d,), L2-normalised for cosine."""
-    return embedding_rows(emb, np.array([row], dtype=np.int64), normalize=metric == "cosine")[0]
 
 
 def numpy_pick_loop(
@@ -201,11 +244,11 @@ def numpy_pick_loop(
     *,
     metric: str,
     first_pick: int | None,
-    sq_norms: np.ndarray,
-    inv_norms: np.ndarray | None,
+    sqn: np.ndarray,
+    inv: np.ndarray | None,
     progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy farthest-first picks from a running squared min-distance vector, one GEMV per block per pick.
+    """Greedy farthest-first picks from a running squared min-distance vector, one product per block per pick.
 
     Parameters
     ----------
@@ -214,12 +257,15 @@ def numpy_pick_loop(
         Sorted absolute row indices into Z.
     blocks : list of RowBlock
         Plan from :func:`plan_row_blocks` over ``candidate_idx``.
-    mind : ndarray of float32, shape (m,)
-        Squared distance of each candidate to its nearest center so far (+inf when none); updated in place.
+    mind : ndarray of shape (m,)
+        Squared distance of each candidate to its nearest center so far (+inf when none), in the work
+        dtype; updated in place.
     k : int
         Number of picks.
     first_pick : int or None
         Absolute row index forced as the first pick (radius +inf), used when the pool is empty.
+    sqn, inv : ndarray of shape (m,)
+        From :func:`candidate_norms`.
 
     Returns
     -------
@@ -230,9 +276,9 @@ def numpy_pick_loop(
     """
     from .._progress import progress_bar
 
+    dtype = mind.dtype
     picks = np.empty(k, dtype=np.int64)
     radii = np.empty(k, dtype=np.float64)
-    scratch = np.empty(max((b.n for b in blocks), default=0), dtype=np.float32)
     for j in progress_bar(range(k), disable=None if progress is None else not progress, desc="k-center picks"):
         if j == 0 and first_pick is not None:
             pos = int(np.searchsorted(candidate_idx, first_pick))
@@ -241,31 +287,23 @@ def numpy_pick_loop(
             pos = int(np.argmax(mind))
             radii[j] = radius_from_sq(mind[pos], metric)
         picks[j] = candidate_idx[pos]
-        mind[pos] = -1.0
+        mind[pos] = -1  # picked: below every distance from now on
         if j == k - 1:
             break
-        c = center_vector(emb, int(picks[j]), metric=metric)
-        c_sq = np.float32(np.dot(c, c))
-        for b, x, local in iter_blocks(emb, blocks):
-            dots = x @ c
+        c, csq = center_vector(emb, int(picks[j]), metric=metric, dtype=dtype)
+        for b, x, local in iter_blocks(emb, blocks, dtype):
+            dots = np.einsum("ij,j->i", x, c)
             if local is not None:
                 dots = dots[local]
-            out = scratch[: b.n]
-            if inv_norms is not None:
-                np.multiply(dots, inv_norms[b.pos_start : b.pos_end], out=out)
-            else:
-                out[:] = dots
-            out *= np.float32(-2.0)
-            out += sq_norms[b.pos_start : b.pos_end]
-            out += c_sq
-            np.maximum(out, np.float32(0.0), out=out)
-            seg = mind[b.pos_start : b.pos_end]
-            np.minimum(seg, out, out=seg)  # picked centers hold -1 and stay below every distance
+            s, e = b.pos_start, b.pos_end
+            d2 = d2_from_dots(dots, sqn[s:e], None if inv is None else inv[s:e], csq)
+            seg = mind[s:e]
+            np.minimum(seg, d2, out=seg)
     return picks, radii
 
 
 def draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:
-    """First center for an empty pool, by the rule of :func:`diverseevol.kcenter_select` so all kernels agree.
+    """First center for an empty pool, by the rule of :func:`diverseevol.kcenter_select` (uniform draw).
 
     Parameters
     ----------
@@ -273,8 +311,4 @@ def draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:
     candidate_idx : ndarray of int64, shape (m,)
         Sorted absolute row indices into Z.
     """
-    try:
-        from .kcenter import draw_first_pick as rule  # type: ignore[attr-defined]
-    except ImportError:
-        return int(candidate_idx[int(rng.integers(len(candidate_idx)))])
-    return int(rule(rng, candidate_idx))
+    return int(candidate_idx[int(rng.integers(len(candidate_idx)))])
