@@ -1,0 +1,586 @@
+"""Exact greedy K-Center (farthest-first) in numpy: the reference backend.
+
+The backend contract is described in :mod:`diverseevol.kernels.kcenter`. This module assumes its
+input was validated there: sorted, disjoint int64 index arrays, finite rows, ``1 <= k``.
+
+How it works
+------------
+* One running minimum of the squared distance of every candidate to its nearest center (pool plus
+  picks so far): O(N) floats. Squared norms are computed once, so the distance of every candidate to
+  a new center costs one matrix-vector product, ``d2 = |x|^2 + |c|^2 - 2 x.c``, clamped at 0.
+* The distance to the initial pool comes from a blocked BLAS GEMM (never an N x |pool| matrix at
+  once). The per-pick products use ``np.einsum`` on row tiles spread over a few threads: unlike BLAS
+  GEMV, whose result for a row depends on where the row falls in the call (tail kernels, thread
+  splits), einsum gives every row a result that depends on its data only. Exact duplicates therefore
+  tie exactly (the lowest index wins), and skipping tiles (pruning) or reordering rows never changes a
+  single bit of the running minimum.
+* Rows are read in place when they are dense enough in ``emb`` (the candidates span of a C-contiguous
+  array or memmap), copied contiguously when that fits ``max_copy_bytes``, and gathered block by block
+  otherwise (a memmap bigger than RAM is streamed).
+* Exact pruning (triangle inequality): every candidate keeps the center it is nearest to. A new
+  center ``c`` can lower the distance ``m`` of a candidate whose nearest center is ``a`` only if
+  ``d(c, a) < 2 m``. The test uses a rigorous bound on the rounding error of the computed squared
+  distances, so a skipped row is one whose computed distance could not have dropped: the picks and
+  radii are bit-identical to ``prune=False``. Whole tiles of rows are skipped; when the rows that need
+  work are scattered over many tiles, the candidate rows are copied once, grouped by nearest center
+  (ski-rental rule: only after the wasted work has cost about twice the copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .._progress import progress_bar
+from ..errors import ValidationError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["farthest_first", "OPTIONS"]
+
+#: Options accepted by :func:`farthest_first` besides ``metric`` and ``first_pick``.
+OPTIONS = ("prune", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
+
+_TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and thread job size
+_INIT_BYTES = 32 << 20  # bound on each block of the initial GEMM (data block and result block)
+_POOL_BYTES = 256 << 20  # pool rows kept in memory at once for the initial distances
+_REORDER_FACTOR = 2.0  # reorder once wasted row evaluations exceed this many times the live rows
+
+
+def farthest_first(
+    emb: np.ndarray,
+    pool_idx: np.ndarray,
+    candidate_idx: np.ndarray,
+    k: int,
+    *,
+    metric: str,
+    first_pick: int | None,
+    prune: bool | str = "auto",
+    block_rows: int | None = None,
+    n_threads: int | None = None,
+    max_copy_bytes: int | None = None,
+    progress: bool | None = None,
+    stats: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy farthest-first selection of ``k`` rows of ``emb`` among ``candidate_idx``.
+
+    Parameters
+    ----------
+    emb : ndarray or np.memmap of shape (N, d)
+        Embeddings of Z, floating dtype (float32 computed in float32, float64 in float64, other float
+        dtypes in float32).
+    pool_idx : ndarray of int64, shape (p,)
+        Sorted absolute row indices into Z of the training pool (may be empty).
+    candidate_idx : ndarray of int64, shape (n,)
+        Sorted absolute row indices into Z that may be picked, disjoint from ``pool_idx``.
+    k : int
+        Number of picks, ``1 <= k <= n``.
+    metric : {"euclidean", "cosine"}
+        Distance. ``"cosine"`` works on L2-normalised rows (normalised on the fly).
+    first_pick : int or None
+        Absolute index of the first pick when ``pool_idx`` is empty, else None.
+    prune : {"auto", True, False}
+        Exact triangle-inequality pruning. ``"auto"`` enables it when ``d >= 16`` and the number of
+        centers stays small next to the number of candidates. Never changes the result.
+    block_rows : int, optional
+        Rows per work tile (default: about 4 MiB of rows).
+    n_threads : int, optional
+        Threads for the per-pick products (default: the usable CPU cores, at most 8).
+    max_copy_bytes : int, optional
+        Largest contiguous copy of the candidate rows the kernel may make (to read sparse candidate
+        sets fast, convert dtypes, or group rows for pruning). Default: a quarter of the available
+        RAM for in-memory arrays, 0 for memmaps (they are streamed, never loaded).
+    progress : bool, optional
+        Show a progress bar over the picks (default: only for large problems).
+    stats : dict, optional
+        Filled with counters: ``evaluations`` (candidate-center distances computed after the
+        initial ones), ``evaluations_unpruned`` (what ``prune=False`` computes), ``reorders``,
+        ``layout``, ``prune``, ``n_threads``.
+
+    Returns
+    -------
+    picks : ndarray of int64, shape (k,)
+        Absolute row indices into Z, in pick order.
+    radii : ndarray of float64, shape (k,)
+        Distance of each pick to its nearest center (pool + earlier picks) when it was picked:
+        Euclidean distance, or ``1 - cosine similarity`` for ``metric="cosine"``; ``inf`` for a
+        first pick made with an empty pool. Non-increasing.
+    """
+    if metric not in ("euclidean", "cosine"):
+        raise ValidationError(f"metric must be 'euclidean' or 'cosine'; got {metric!r}.")
+    if prune not in ("auto", True, False):
+        raise ValidationError(f"prune must be 'auto', True or False; got {prune!r}.")
+    state = _Selector(
+        emb,
+        pool_idx,
+        candidate_idx,
+        k,
+        cosine=metric == "cosine",
+        prune=prune,
+        block_rows=block_rows,
+        n_threads=n_threads,
+        max_copy_bytes=max_copy_bytes,
+    )
+    try:
+        picks, radii = state.run(first_pick, progress)
+    finally:
+        state.close()
+    if stats is not None:
+        stats.update(state.stats())
+    return picks, radii
+
+
+def _available_ram() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+class _Selector:
+    """State of one farthest-first run; rows live in a physical order (the layout)."""
+
+    def __init__(
+        self,
+        emb: np.ndarray,
+        pool_idx: np.ndarray,
+        candidate_idx: np.ndarray,
+        k: int,
+        *,
+        cosine: bool,
+        prune: bool | str,
+        block_rows: int | None,
+        n_threads: int | None,
+        max_copy_bytes: int | None,
+    ) -> None:
+        self.emb = emb
+        self.pool = pool_idx
+        self.cand = candidate_idx
+        self.k = k
+        self.cosine = cosine
+        n, d = emb.shape
+        self.d = d
+        self.dtype = np.dtype(np.float64) if emb.dtype == np.float64 else np.dtype(np.float32)
+        self.itemsize = self.dtype.itemsize
+        is_memmap = isinstance(emb, np.memmap)
+        if max_copy_bytes is None:
+            max_copy_bytes = 0 if is_memmap else _available_ram() // 4
+        if int(max_copy_bytes) < 0:
+            raise ValidationError(f"max_copy_bytes must be >= 0; got {max_copy_bytes}.")
+        self.max_copy_bytes = int(max_copy_bytes)
+        if block_rows is None:
+            # A few MiB per tile, and at least ~512 tiles when there are enough rows, so pruning can
+            # skip at the granularity of typical groups.
+            by_bytes = _TILE_BYTES // (d * self.itemsize)
+            block_rows = int(max(64, min(by_bytes, -(-len(candidate_idx) // 512))))
+        if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+            raise ValidationError(f"block_rows must be a positive int; got {block_rows!r}.")
+        self.tile = int(block_rows)
+        if n_threads is None:
+            n_threads = min(_usable_cpus(), 8)
+        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+            raise ValidationError(f"n_threads must be a positive int; got {n_threads!r}.")
+        self.n_threads = int(n_threads)
+        self._executor: ThreadPoolExecutor | None = None
+
+        n_active_max = min(len(pool_idx), len(candidate_idx)) + k
+        if prune == "auto":
+            prune = d >= 16 and n_active_max * 4 <= len(candidate_idx)
+        self.prune = bool(prune)
+
+        eps = float(np.finfo(self.dtype).eps)
+        # Rigorous bound factor on the absolute error of a computed squared distance, relative to
+        # |x|^2 + |c|^2 (two dot products of length d plus three roundings; see module docstring).
+        self.delta = (2 * d + 16) * eps
+        self._choose_layout(is_memmap)
+        self.evaluations = 0
+        self.evaluations_unpruned = 0
+        self.reorders = 0
+        self.waste = 0.0
+
+    # ------------------------------------------------------------------ layout
+    def _choose_layout(self, is_memmap: bool) -> None:
+        emb, cand = self.emb, self.cand
+        lo, hi = int(cand[0]), int(cand[-1]) + 1
+        span = hi - lo
+        rows_contiguous = emb.ndim == 2 and emb.strides[1] == emb.itemsize and emb.strides[0] >= 0
+        cand_bytes = len(cand) * self.d * self.itemsize
+        if emb.dtype == self.dtype and rows_contiguous and len(cand) * 2 >= span:
+            self.layout = "span"
+            self.X: np.ndarray | None = emb[lo:hi]
+            self.abs_idx = np.arange(lo, hi, dtype=np.int64)
+            live = np.zeros(span, dtype=bool)
+            live[cand - lo] = True
+        elif cand_bytes <= self.max_copy_bytes:
+            self.layout = "copy"
+            self.X = np.empty((len(cand), self.d), dtype=self.dtype)
+            step = max(1, _INIT_BYTES // (self.d * max(emb.itemsize, self.itemsize)))
+            for a in range(0, len(cand), step):
+                self.X[a : a + step] = emb[cand[a : a + step]]
+            self.abs_idx = cand.copy()
+            live = np.ones(len(cand), dtype=bool)
+        else:
+            self.layout = "stream"
+            self.X = None
+            self.abs_idx = cand.copy()
+            live = np.ones(len(cand), dtype=bool)
+        self.sorted_layout = True
+        self.n_phys = len(self.abs_idx)
+        self.live0 = live
+        logger.debug(
+            "kcenter numpy: layout=%s, %d candidates, %d physical rows, prune=%s, tile=%d rows",
+            self.layout, len(cand), self.n_phys, self.prune, self.tile,
+        )
+
+    def _rows(self, a: int, b: int) -> np.ndarray:
+        """Physical rows [a, b) as a (b - a, d) array of the work dtype."""
+        if self.X is not None:
+            return self.X[a:b]
+        return np.asarray(self.emb[self.abs_idx[a:b]], dtype=self.dtype)
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        """Rows of Z (absolute indices, any order) as a work-dtype array."""
+        out = np.empty((len(idx), self.d), dtype=self.dtype)
+        order = np.argsort(idx, kind="stable")
+        step = max(1, _INIT_BYTES // (self.d * self.itemsize))
+        for a in range(0, len(idx), step):
+            sel = order[a : a + step]
+            out[sel] = self.emb[idx[sel]]
+        return out
+
+    def _ranges(self, a: int, b: int, step: int) -> list[tuple[int, int]]:
+        return [(s, min(s + step, b)) for s in range(a, b, step)]
+
+    # ------------------------------------------------------------- row norms
+    def _sqnorms(self, X: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ij->i", X, X)
+
+    def _init_norms(self) -> None:
+        n = self.n_phys
+        self.sqn = np.empty(n, dtype=self.dtype)
+        gather = self.X is None
+        step = self.tile if gather else max(self.tile, (n + self.n_threads - 1) // self.n_threads)
+
+        def job(r: tuple[int, int]) -> None:
+            self.sqn[r[0] : r[1]] = self._sqnorms(self._rows(*r))
+
+        self._map(job, self._ranges(0, n, step))
+        if self.cosine:
+            with np.errstate(divide="ignore"):
+                inv = 1.0 / np.sqrt(self.sqn)
+            zero = self.live0 & ~np.isfinite(inv)
+            if zero.any():
+                bad = int(self.abs_idx[np.flatnonzero(zero)[0]])
+                raise ValidationError(
+                    f"metric='cosine' needs rows with a non-zero norm; row {bad} is all zeros. "
+                    f"Drop it from candidate_idx or use metric='euclidean'."
+                )
+            inv[~np.isfinite(inv)] = 0
+            self.inv = inv.astype(self.dtype)
+        live_sqn = self.sqn[self.live0]
+        self.max_sqn = float(live_sqn.max()) if live_sqn.size else 0.0
+
+    # ------------------------------------------------------------- threading
+    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
+        if self.n_threads == 1 or len(items) <= 1:
+            return [fn(it) for it in items]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="kcenter")
+        return list(self._executor.map(fn, items))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # -------------------------------------------------------- initial state
+    def _center_vector(self, idx: int) -> np.ndarray:
+        """Center row in the work dtype (unit length for cosine) and its squared norm."""
+        v = np.asarray(self.emb[idx], dtype=self.dtype).copy()
+        sq = self._sqnorms(v[None, :])[0]
+        if self.cosine:
+            v *= self.dtype.type(1.0) / np.sqrt(sq)
+            sq = self.dtype.type(1.0)
+        return v, sq
+
+    def _init_pool(self) -> np.ndarray:
+        """Running min squared distance of every physical row to the pool; sets ``assign``."""
+        n = self.n_phys
+        mind = np.full(n, np.inf, dtype=self.dtype)
+        self.assign = np.full(n, -1, dtype=np.int64)
+        p = len(self.pool)
+        if p == 0:
+            return mind
+        pool_bytes = p * self.d * self.itemsize
+        pool_mem = pool_bytes <= _POOL_BYTES
+        bp = p if pool_mem else max(1, _POOL_BYTES // (self.d * self.itemsize))
+        bp = min(bp, max(1, _INIT_BYTES // self.itemsize // max(1, min(n, 4096))))
+        bi = max(1, _INIT_BYTES // (self.itemsize * bp))  # bounds the (bi, bp) result block
+        if self.X is None:  # gathered blocks: bound the data block too
+            bi = min(bi, max(1, _INIT_BYTES // (self.d * self.itemsize)))
+        P_all = self._pool_rows(np.arange(p)) if pool_mem else None
+        best = np.full(n, -1, dtype=np.int64)
+        for pa in range(0, p, bp):
+            pb = min(p, pa + bp)
+            P = P_all[pa:pb] if P_all is not None else self._pool_rows(np.arange(pa, pb))
+            psq = self._sqnorms(P) if not self.cosine else None
+            for a in range(0, n, bi):
+                b = min(n, a + bi)
+                X = self._rows(a, b)
+                G = X @ P.T
+                if self.cosine:
+                    G *= self.inv[a:b, None]
+                    G *= -2
+                    G += 2
+                else:
+                    G *= -2
+                    G += self.sqn[a:b, None]
+                    G += psq[None, :]
+                j = np.argmin(G, axis=1)
+                v = G[np.arange(b - a), j]
+                better = v < mind[a:b]
+                mind[a:b] = np.where(better, v, mind[a:b])
+                best[a:b] = np.where(better, j + pa, best[a:b])
+        # Recompute the distance to the nearest pool row with the same per-row arithmetic as the
+        # per-pick updates, so exact duplicates get bit-identical values wherever they sit.
+        sub = max(1, (1 << 20) // (self.d * self.itemsize))  # gathered pool rows stay in cache
+
+        def recompute(r: tuple[int, int]) -> None:
+            X = self._rows(*r)
+            for a in range(r[0], r[1], sub):
+                b = min(r[1], a + sub)
+                Pg = P_all[best[a:b]] if P_all is not None else self._pool_rows(best[a:b])
+                dots = np.einsum("ij,ij->i", X[a - r[0] : b - r[0]], Pg)
+                mind[a:b] = self._d2_from_dots(dots, a, b, None if self.cosine else self._sqnorms(Pg))
+
+        self._map(recompute, self._ranges(0, n, self.tile))
+        self.assign = best
+        return mind
+
+    def _pool_rows(self, pos: np.ndarray) -> np.ndarray:
+        """Pool rows (positions into ``self.pool``) as work-dtype rows, unit length for cosine."""
+        P = self._gather(self.pool[pos])
+        if self.cosine:
+            sq = self._sqnorms(P)
+            with np.errstate(divide="ignore"):
+                inv = self.dtype.type(1.0) / np.sqrt(sq)
+            inv[~np.isfinite(inv)] = 0
+            P *= inv[:, None]
+        return P
+
+    def _d2_from_dots(self, dots: np.ndarray, a: int, b: int, csq: Any) -> np.ndarray:
+        """Clamped squared distances of physical rows [a, b) from their dot products with a center."""
+        if self.cosine:
+            dots *= self.inv[a:b]
+            dots *= -2
+            dots += 2
+        else:
+            dots *= -2
+            dots += self.sqn[a:b]
+            dots += csq
+        np.maximum(dots, 0, out=dots)
+        return dots
+
+    # ---------------------------------------------------------------- picks
+    def run(self, first_pick: int | None, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
+        k = self.k
+        self._init_norms()
+        mind = self._init_pool()
+        mind[~self.live0] = -1
+        self.mind = mind
+        del self.live0
+        if self.prune:
+            self._init_prune()
+        picks = np.empty(k, dtype=np.int64)
+        radii = np.empty(k, dtype=np.float64)
+        if progress is None:
+            progress = self.n_phys * self.d * k > 5e10
+        bar = progress_bar(total=k, disable=not progress, desc="k-center picks", unit="pick")
+        try:
+            for t in range(k):
+                if t == 0 and first_pick is not None:
+                    pos = int(np.searchsorted(self.abs_idx, first_pick)) if self.sorted_layout else int(
+                        np.flatnonzero(self.abs_idx == first_pick)[0]
+                    )
+                    r2 = np.inf
+                else:
+                    pos = self._argmax()
+                    r2 = float(self.mind[pos])
+                picks[t] = self.abs_idx[pos]
+                radii[t] = r2 / 2 if self.cosine else np.sqrt(r2)
+                self.mind[pos] = -1
+                if t + 1 < k:
+                    self._add_center(int(picks[t]))
+                bar.update(1)
+        finally:
+            bar.close()
+        return picks, radii
+
+    def _argmax(self) -> int:
+        mind = self.mind
+        pos = int(np.argmax(mind))
+        if not self.sorted_layout:
+            ties = np.flatnonzero(mind == mind[pos])
+            if len(ties) > 1:
+                pos = int(ties[np.argmin(self.abs_idx[ties])])
+        return pos
+
+    def _add_center(self, idx: int) -> None:
+        c, csq = self._center_vector(idx)
+        n = self.n_phys
+        self.evaluations_unpruned += int(self.n_live())
+        if not self.prune:
+            self._update(c, csq, [(0, n)], track=None)
+            self.evaluations += int(self.n_live())
+            return
+        cid = self._push_center(c, csq)
+        need_rows = self._need_rows(c, csq, cid)
+        n_tiles = (n + self.tile - 1) // self.tile
+        padded = np.zeros(n_tiles * self.tile, dtype=bool)
+        padded[:n] = need_rows
+        tile_need = padded.reshape(n_tiles, self.tile).any(axis=1)
+        runs = _runs(tile_need)
+        ranges = [(s * self.tile, min(n, e * self.tile)) for s, e in runs]
+        computed = sum(b - a for a, b in ranges)
+        self.evaluations += computed
+        self.waste += computed - int(need_rows.sum())
+        if ranges:
+            self._update(c, csq, ranges, track=cid)
+        if self.waste > _REORDER_FACTOR * max(1, self.n_live()):
+            self._reorder()
+
+    def n_live(self) -> int:
+        return int(np.count_nonzero(self.mind >= 0))
+
+    def _update(self, c: np.ndarray, csq: Any, ranges: list[tuple[int, int]], track: int | None) -> None:
+        total = sum(b - a for a, b in ranges)
+        if self.X is None:
+            piece = self.tile
+        else:
+            piece = max(self.tile, -(-total // self.n_threads))
+        jobs = [r for a, b in ranges for r in self._ranges(a, b, piece)]
+        mind = self.mind
+
+        def job(r: tuple[int, int]) -> None:
+            a, b = r
+            d2 = self._d2_from_dots(np.einsum("ij,j->i", self._rows(a, b), c), a, b, csq)
+            cur = mind[a:b]
+            if track is None:
+                np.minimum(cur, d2, out=cur)
+                return
+            upd = np.flatnonzero(d2 < cur)
+            if upd.size:
+                v = d2[upd]
+                cur[upd] = v
+                self.assign[a + upd] = track
+                self.thr[a + upd] = 2 * np.sqrt(v.astype(np.float64) + self.E)
+
+        self._map(job, jobs)
+
+    # -------------------------------------------------------------- pruning
+    def _init_prune(self) -> None:
+        live = self.mind >= 0
+        used = np.unique(self.assign[live & (self.assign >= 0)])
+        n_centers = len(used) + self.k
+        self.C = np.empty((n_centers, self.d), dtype=self.dtype)
+        self.Csq = np.empty(n_centers, dtype=self.dtype)
+        if len(used):
+            self.C[: len(used)] = self._pool_rows(used)
+            self.Csq[: len(used)] = self._sqnorms(self.C[: len(used)])
+        self.n_centers = len(used)
+        remap = np.full(len(self.pool), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        if len(used):
+            self.assign = np.where(self.assign >= 0, remap[np.maximum(self.assign, 0)], -1)
+        max_sq = 3.0 if self.cosine else max(self.max_sqn, float(self.Csq[: len(used)].max()) if len(used) else 0.0)
+        # A bound on |computed - exact| of any squared distance used in the tests.
+        self.E = self.delta * 2.0 * max_sq * (1.0 + 1e-3) + np.finfo(np.float64).tiny
+        m = np.where(self.mind >= 0, self.mind, 0).astype(np.float64)
+        self.thr = 2 * np.sqrt(m + self.E)
+        self.thr[~np.isfinite(self.thr)] = np.inf
+        self.thr[self.mind < 0] = -np.inf  # dead rows never need work
+
+    def _push_center(self, c: np.ndarray, csq: Any) -> int:
+        cid = self.n_centers
+        self.C[cid] = c
+        self.Csq[cid] = csq
+        self.n_centers += 1
+        if not self.cosine and float(csq) > self.max_sqn:  # pragma: no cover - centers come from the rows
+            self.max_sqn = float(csq)
+        return cid
+
+    def _need_rows(self, c: np.ndarray, csq: Any, cid: int) -> np.ndarray:
+        """Rows whose distance may drop with the new center (all others are provably unchanged)."""
+        if cid == 0:
+            need = np.ones(self.n_phys, dtype=bool)
+        else:
+            dots = self.C[:cid] @ c
+            if self.cosine:
+                d2 = 2.0 - 2.0 * dots.astype(np.float64)
+            else:
+                d2 = self.Csq[:cid].astype(np.float64) + float(csq) - 2.0 * dots.astype(np.float64)
+            lb = np.sqrt(np.maximum(d2 - self.E, 0.0))
+            lb_row = np.where(self.assign >= 0, lb[np.maximum(self.assign, 0)], 0.0)
+            need = lb_row < self.thr
+        need &= self.mind >= 0
+        return need
+
+    def _reorder(self) -> None:
+        """Copy the live rows grouped by nearest center, so pruned work skips whole tiles."""
+        live = np.flatnonzero(self.mind >= 0)
+        nbytes = len(live) * self.d * self.itemsize
+        budget = self.max_copy_bytes + (self.X.nbytes if self.layout == "copy" and self.X is not None else 0)
+        self.waste = 0.0
+        if nbytes > budget or len(live) == 0:
+            self.waste = -np.inf  # never try again
+            return
+        order = live[np.argsort(self.assign[live], kind="stable")]
+        if self.X is not None:
+            X = np.empty((len(order), self.d), dtype=self.dtype)
+            step = max(1, _INIT_BYTES // (self.d * self.itemsize))
+            for a in range(0, len(order), step):
+                np.take(self.X, order[a : a + step], axis=0, out=X[a : a + step])
+        else:
+            X = self._gather(self.abs_idx[order])
+        self.X = X
+        self.layout = "copy"
+        for name in ("abs_idx", "sqn", "mind", "assign", "thr") + (("inv",) if self.cosine else ()):
+            setattr(self, name, getattr(self, name)[order])
+        self.n_phys = len(order)
+        self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))
+        self.reorders += 1
+        logger.debug("kcenter numpy: regrouped %d live rows by nearest center", len(order))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "evaluations": self.evaluations,
+            "evaluations_unpruned": self.evaluations_unpruned,
+            "reorders": self.reorders,
+            "layout": self.layout,
+            "prune": self.prune,
+            "n_threads": self.n_threads,
+        }
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open [start, end) runs of True in a 1-D bool array."""
+    if not flags.any():
+        return []
+    f = np.concatenate(([False], flags, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(f))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
