@@ -272,6 +272,11 @@ class HFEmbedder:
             f"memmap_path={self.memmap_path!r})"
         )
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (recorded in the run directory's ``config.json``)."""
+        return {"batch_size": self.batch_size, "max_length": self.max_length, "scores": self.scores,
+                "memmap_path": None if self.memmap_path is None else str(self.memmap_path)}
+
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
         """Return the (N, d) float32 embeddings of ``records`` (row ``i`` = ``records[i]``)."""
         emb, sc = self._run(model, records, scores=self.scores)

@@ -95,6 +95,11 @@ class HFGenerator:
             f"do_sample={self.do_sample}, apply_template={self.apply_template})"
         )
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings."""
+        return {k: getattr(self, k) for k in ("max_new_tokens", "batch_size", "do_sample", "temperature", "top_p",
+                                              "seed", "apply_template", "max_prompt_length")}
+
     def __call__(self, model: Any, prompts: Sequence[str | InstructionRecord]) -> list[str]:
         return self.generate(model, prompts)
 

@@ -59,6 +59,10 @@ class HFScorer:
     def __repr__(self) -> str:
         return f"HFScorer(batch_size={self.batch_size}, max_length={self.max_length})"
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (recorded in the run directory's ``config.json``)."""
+        return {"batch_size": self.batch_size, "max_length": self.max_length}
+
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray]:
         """Return ``{"confidence", "margin", "entropy"}``, each a float64 array of shape (N,), row i = records[i]."""
         if self.embedder is not None:

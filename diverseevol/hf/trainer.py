@@ -179,6 +179,10 @@ class HFTrainer:
         assert self.base_model is not None
         return self.base_model
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor settings (recorded in the run directory's ``config.json``)."""
+        return self.settings()
+
     def settings(self) -> dict[str, Any]:
         """The settings that determine a round's model (stored in the completion marker)."""
         return {
