@@ -15,9 +15,12 @@ Backends
     Exact float32 on a torch device: CUDA when available (candidates copied to the GPU once), else
     CPU (zero-copy views). Options: ``device``, ``max_device_bytes``.
 
-The ``"auto"`` rule (cheap: never imports torch or faiss for small problems): when the problem is
-large (``n_candidates * d >= AUTO_GPU_MIN_WORK``) and a GPU is usable, torch on CUDA (or faiss on
-GPU when torch is not installed); otherwise numpy. The choice is logged at INFO level.
+The ``"auto"`` rule is cheap: for small problems, or on a Linux machine without GPU device nodes
+(``/dev/nvidia*``, ``/dev/kfd``), it imports neither torch nor faiss. When the problem is large
+(``n_candidates * d >= AUTO_GPU_MIN_WORK``) and a GPU is usable, it picks torch on CUDA (or faiss
+on GPU when torch cannot use the GPU); otherwise numpy, the fastest CPU kernel (faiss-CPU is
+slower for the initial distances on the measured machine, see docs/kcenter_scale.md). The choice is
+logged at INFO level.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -71,8 +75,15 @@ def _load(name: str) -> Callable[..., Any]:
     return importlib.import_module(_MODULES[name]).farthest_first  # type: ignore[no-any-return]
 
 
+def _gpu_driver_present() -> bool:
+    """Cheap check for a GPU driver (Linux device nodes); True elsewhere, where only torch can tell."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(p) for p in ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/kfd"))
+
+
 def _torch_cuda_usable() -> bool:
-    if "torch" not in sys.modules and not is_available("torch"):
+    if "torch" not in sys.modules and (not is_available("torch") or not _gpu_driver_present()):
         return False
     try:
         import torch
@@ -82,7 +93,7 @@ def _torch_cuda_usable() -> bool:
 
 
 def _faiss_gpu_usable() -> bool:
-    if "faiss" not in sys.modules and not is_available("faiss"):
+    if "faiss" not in sys.modules and (not is_available("faiss") or not _gpu_driver_present()):
         return False
     try:
         import faiss
