@@ -647,8 +647,11 @@ class EvolutionLoop:
                 bar.update(1)
         finally:
             bar.close()
-        if rank0:
-            rd.write_status(state="finished", completed_rounds=T + 1, rounds=T)
+        if rank0:  # the summaries may lag the per-round files after a crash; bring them up to date
+            if rd.read_metrics_summary() != to_jsonable(rows):
+                rd.write_metrics_summary(rows)
+            if rd.read_status().get("state") != "finished":
+                rd.write_status(state="finished", completed_rounds=T + 1, rounds=T)
         logger.info("run finished: final pool of %d records in %s", len(pool), rd.path)
         return EvolutionResult(
             pools=pools,

@@ -411,6 +411,11 @@ class RunDirectory:
         """Rewrite ``metrics.json`` with every completed row."""
         write_json(self.path / self.METRICS, rows)
 
+    def read_metrics_summary(self) -> list[dict[str, Any]] | None:
+        """Return the rows in ``metrics.json``, or None when it is missing."""
+        path = self.path / self.METRICS
+        return read_json(path) if path.is_file() else None
+
     # ---- per round ----------------------------------------------------------------------
     def round_dir(self, t: int) -> Path:
         """``rounds/round_{t:03d}``."""
