@@ -289,8 +289,9 @@ def table_markdown(table: Sequence[Mapping[str, Any]], *, digits: int = 2) -> st
     """Render :func:`summary_table` or :func:`metric_table` rows as a Markdown table.
 
     Pairwise rows become the paper's layout: one line per label, ``RS / WTR / N_best`` columns
-    per benchmark. Metric rows become ``peak / N at peak / final`` columns per metric. Labels
-    with several runs show ``mean ± std`` (sample std) and every run's ``N``.
+    per benchmark (peak RS, best WTR, pool size at the peak RS). Metric rows become one
+    ``peak @ N`` column per metric (the final values are in the CSV). Labels with several runs
+    show ``mean ± std`` (sample std) and every run's ``N`` joined by ``/``.
     """
     if not table:
         return ""
@@ -300,7 +301,7 @@ def table_markdown(table: Sequence[Mapping[str, Any]], *, digits: int = 2) -> st
     labels = list(dict.fromkeys(r["label"] for r in table))
     header = ["sampler", "runs"]
     for c in cols:
-        header += [f"{c} RS", f"{c} WTR", f"{c} N_best"] if pairwise else [f"{c} peak", f"{c} N at peak", f"{c} final"]
+        header += [f"{c} RS", f"{c} WTR", f"{c} N_best"] if pairwise else [f"{c} peak @ N"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     for label in labels:
         mine = [r for r in table if r["label"] == label]
@@ -308,13 +309,12 @@ def table_markdown(table: Sequence[Mapping[str, Any]], *, digits: int = 2) -> st
         for c in cols:
             rows = [r for r in mine if r[col] == c]
             if not rows:
-                cells += ["", "", ""]
+                cells += ["", "", ""] if pairwise else [""]
             elif pairwise:
                 cells += [_fmt([r["peak_rs"] for r in rows], digits), _fmt([r["best_wtr"] for r in rows], digits),
                           _fmt_n([r["n_best"] for r in rows])]
             else:
-                cells += [_fmt([r["peak"] for r in rows], digits), _fmt_n([r["n_at_peak"] for r in rows]),
-                          _fmt([r["final"] for r in rows], digits)]
+                cells.append(f"{_fmt([r['peak'] for r in rows], digits)} @ {_fmt_n([r['n_at_peak'] for r in rows])}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -414,7 +414,9 @@ def plot_metrics_vs_pool(
                     mean = np.nanmean(stack, axis=0)
                     lo, hi = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
                 tag = f"{label} (n={len(curves)})" if len(curves) > 1 else label
-                ax.plot(xs, mean, marker=marker, markersize=4, color=color, label=tag, linewidth=1.6)
+                # Earlier groups get bigger markers so identical curves stay visible under later ones.
+                ax.plot(xs, mean, marker=marker, markersize=max(3.0, 7.0 - 1.2 * g), color=color, label=tag,
+                        linewidth=1.6)
                 if len(curves) > 1:
                     ax.fill_between(xs, lo, hi, color=color, alpha=0.15, linewidth=0)
             for fx, fy in flats:
@@ -509,7 +511,7 @@ def write_report(
         written["table_csv"] = out / "table.csv"
         write_csv(pair, written["table_csv"])
     if other:
-        sections.append("## Judge metrics: peak value and pool size at the peak\n\n" + table_markdown(other))
+        sections.append("## Judge metrics: peak value @ pool size at the peak\n\n" + table_markdown(other))
         written["metric_table_csv"] = out / "metric_table.csv"
         write_csv(other, written["metric_table_csv"])
     if not sections:
