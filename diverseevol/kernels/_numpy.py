@@ -281,17 +281,14 @@ class _Selector:
 
         self._map(job, self._ranges(0, n, step))
         if self.cosine:
-            with np.errstate(divide="ignore"):
-                inv = 1.0 / np.sqrt(self.sqn)
-            zero = self.live0 & ~np.isfinite(inv)
+            zero = self.live0 & (self.sqn == 0)
             if zero.any():
                 bad = int(self.abs_idx[np.flatnonzero(zero)[0]])
                 raise ValidationError(
                     f"metric='cosine' needs rows with a non-zero norm; row {bad} is all zeros. "
                     f"Drop it from candidate_idx or use metric='euclidean'."
                 )
-            inv[~np.isfinite(inv)] = 0
-            self.inv = inv.astype(self.dtype)
+            _, self.inv, self.u = self._factors(self.sqn)
         live_sqn = self.sqn[self.live0]
         self.max_sqn = float(live_sqn.max()) if live_sqn.size else 0.0
 
@@ -309,14 +306,29 @@ class _Selector:
             self._executor = None
 
     # -------------------------------------------------------- initial state
-    def _center_vector(self, idx: int) -> np.ndarray:
-        """Center row in the work dtype (unit length for cosine) and its squared norm."""
+    def _factors(self, sq: Any) -> tuple[Any, Any, Any]:
+        """``(|x|^2, 1/|x|, |x|^2/|x|/|x|)`` for rows or one row: the scale factors of a center.
+
+        Cosine distances are computed from raw rows as ``u_x + u_c - 2 (x.c / |x|) / |c|``, with
+        ``u = (|x|^2 / |x|) / |x|`` computed by the same operations, so a row and its exact duplicate
+        are at distance exactly 0 (as with the Euclidean ``|x|^2 + |c|^2 - 2 x.c``).
+        """
+        if not self.cosine:
+            return sq, None, None
+        one = self.dtype.type(1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = one / np.sqrt(sq)
+            u = sq * inv * inv
+        if np.ndim(sq):
+            dead = sq == 0
+            inv[dead] = 0
+            u[dead] = 0
+        return sq, inv, u
+
+    def _center_vector(self, idx: int) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
+        """Center row ``idx`` (absolute) in the work dtype and its scale factors."""
         v = np.asarray(self.emb[idx], dtype=self.dtype).copy()
-        sq = self._sqnorms(v[None, :])[0]
-        if self.cosine:
-            v *= self.dtype.type(1.0) / np.sqrt(sq)
-            sq = self.dtype.type(1.0)
-        return v, sq
+        return v, self._factors(self._sqnorms(v[None, :])[0])
 
     def _init_pool(self) -> np.ndarray:
         """Running min squared distance of every physical row to the pool; sets ``assign``."""
@@ -338,15 +350,17 @@ class _Selector:
         for pa in range(0, p, bp):
             pb = min(p, pa + bp)
             P = P_all[pa:pb] if P_all is not None else self._pool_rows(np.arange(pa, pb))
-            psq = self._sqnorms(P) if not self.cosine else None
+            psq, pinv, pu = self._factors(self._sqnorms(P))
             for a in range(0, n, bi):
                 b = min(n, a + bi)
                 X = self._rows(a, b)
                 G = X @ P.T
                 if self.cosine:
                     G *= self.inv[a:b, None]
+                    G *= pinv[None, :]
                     G *= -2
-                    G += 2
+                    G += self.u[a:b, None]
+                    G += pu[None, :]
                 else:
                     G *= -2
                     G += self.sqn[a:b, None]
@@ -366,29 +380,28 @@ class _Selector:
                 b = min(r[1], a + sub)
                 Pg = P_all[best[a:b]] if P_all is not None else self._pool_rows(best[a:b])
                 dots = np.einsum("ij,ij->i", X[a - r[0] : b - r[0]], Pg)
-                mind[a:b] = self._d2_from_dots(dots, a, b, None if self.cosine else self._sqnorms(Pg))
+                mind[a:b] = self._d2_from_dots(dots, a, b, self._factors(self._sqnorms(Pg)))
 
         self._map(recompute, self._ranges(0, n, self.tile))
         self.assign = best
         return mind
 
     def _pool_rows(self, pos: np.ndarray) -> np.ndarray:
-        """Pool rows (positions into ``self.pool``) as work-dtype rows, unit length for cosine."""
-        P = self._gather(self.pool[pos])
-        if self.cosine:
-            sq = self._sqnorms(P)
-            with np.errstate(divide="ignore"):
-                inv = self.dtype.type(1.0) / np.sqrt(sq)
-            inv[~np.isfinite(inv)] = 0
-            P *= inv[:, None]
-        return P
+        """Pool rows (positions into ``self.pool``) as work-dtype rows."""
+        return self._gather(self.pool[pos])
 
-    def _d2_from_dots(self, dots: np.ndarray, a: int, b: int, csq: Any) -> np.ndarray:
-        """Clamped squared distances of physical rows [a, b) from their dot products with a center."""
+    def _d2_from_dots(self, dots: np.ndarray, a: int, b: int, cf: tuple[Any, Any, Any]) -> np.ndarray:
+        """Clamped squared distances of physical rows [a, b) from their dot products with center(s).
+
+        ``cf`` holds the center factors from :meth:`_factors` (scalars, or arrays aligned with the rows).
+        """
+        csq, cinv, cu = cf
         if self.cosine:
             dots *= self.inv[a:b]
+            dots *= cinv
             dots *= -2
-            dots += 2
+            dots += self.u[a:b]
+            dots += cu
         else:
             dots *= -2
             dots += self.sqn[a:b]
@@ -441,15 +454,15 @@ class _Selector:
         return pos
 
     def _add_center(self, idx: int) -> None:
-        c, csq = self._center_vector(idx)
+        c, cf = self._center_vector(idx)
         n = self.n_phys
         self.evaluations_unpruned += int(self.n_live())
         if not self.prune:
-            self._update(c, csq, [(0, n)], track=None)
+            self._update(c, cf, [(0, n)], track=None)
             self.evaluations += int(self.n_live())
             return
-        cid = self._push_center(c, csq)
-        need_rows = self._need_rows(c, csq, cid)
+        cid = self._push_center(c, cf)
+        need_rows = self._need_rows(c, cf, cid)
         n_tiles = (n + self.tile - 1) // self.tile
         padded = np.zeros(n_tiles * self.tile, dtype=bool)
         padded[:n] = need_rows
@@ -460,14 +473,14 @@ class _Selector:
         self.evaluations += computed
         self.waste += computed - int(need_rows.sum())
         if ranges:
-            self._update(c, csq, ranges, track=cid)
+            self._update(c, cf, ranges, track=cid)
         if self.waste > _REORDER_FACTOR * max(1, self.n_live()):
             self._reorder()
 
     def n_live(self) -> int:
         return int(np.count_nonzero(self.mind >= 0))
 
-    def _update(self, c: np.ndarray, csq: Any, ranges: list[tuple[int, int]], track: int | None) -> None:
+    def _update(self, c: np.ndarray, cf: Any, ranges: list[tuple[int, int]], track: int | None) -> None:
         total = sum(b - a for a, b in ranges)
         if self.X is None:
             piece = self.tile
@@ -478,7 +491,7 @@ class _Selector:
 
         def job(r: tuple[int, int]) -> None:
             a, b = r
-            d2 = self._d2_from_dots(np.einsum("ij,j->i", self._rows(a, b), c), a, b, csq)
+            d2 = self._d2_from_dots(np.einsum("ij,j->i", self._rows(a, b), c), a, b, cf)
             cur = mind[a:b]
             if track is None:
                 np.minimum(cur, d2, out=cur)
@@ -498,10 +511,16 @@ class _Selector:
         used = np.unique(self.assign[live & (self.assign >= 0)])
         n_centers = len(used) + self.k
         self.C = np.empty((n_centers, self.d), dtype=self.dtype)
-        self.Csq = np.empty(n_centers, dtype=self.dtype)
+        self.Csq = np.zeros(n_centers, dtype=np.float64)
+        self.Cinv = np.zeros(n_centers, dtype=np.float64)
+        self.Cu = np.zeros(n_centers, dtype=np.float64)
         if len(used):
             self.C[: len(used)] = self._pool_rows(used)
-            self.Csq[: len(used)] = self._sqnorms(self.C[: len(used)])
+            sq, inv, u = self._factors(self._sqnorms(self.C[: len(used)]))
+            self.Csq[: len(used)] = sq
+            if self.cosine:
+                self.Cinv[: len(used)] = inv
+                self.Cu[: len(used)] = u
         self.n_centers = len(used)
         remap = np.full(len(self.pool), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
@@ -515,25 +534,28 @@ class _Selector:
         self.thr[~np.isfinite(self.thr)] = np.inf
         self.thr[self.mind < 0] = -np.inf  # dead rows never need work
 
-    def _push_center(self, c: np.ndarray, csq: Any) -> int:
+    def _push_center(self, c: np.ndarray, cf: Any) -> int:
         cid = self.n_centers
         self.C[cid] = c
-        self.Csq[cid] = csq
+        sq, inv, u = cf
+        self.Csq[cid] = sq
+        if self.cosine:
+            self.Cinv[cid] = inv
+            self.Cu[cid] = u
         self.n_centers += 1
-        if not self.cosine and float(csq) > self.max_sqn:  # pragma: no cover - centers come from the rows
-            self.max_sqn = float(csq)
         return cid
 
-    def _need_rows(self, c: np.ndarray, csq: Any, cid: int) -> np.ndarray:
+    def _need_rows(self, c: np.ndarray, cf: Any, cid: int) -> np.ndarray:
         """Rows whose distance may drop with the new center (all others are provably unchanged)."""
         if cid == 0:
             need = np.ones(self.n_phys, dtype=bool)
         else:
-            dots = self.C[:cid] @ c
+            dots = (self.C[:cid] @ c).astype(np.float64)
+            sq, inv, u = cf
             if self.cosine:
-                d2 = 2.0 - 2.0 * dots.astype(np.float64)
+                d2 = self.Cu[:cid] + float(u) - 2.0 * dots * self.Cinv[:cid] * float(inv)
             else:
-                d2 = self.Csq[:cid].astype(np.float64) + float(csq) - 2.0 * dots.astype(np.float64)
+                d2 = self.Csq[:cid] + float(sq) - 2.0 * dots
             lb = np.sqrt(np.maximum(d2 - self.E, 0.0))
             lb_row = np.where(self.assign >= 0, lb[np.maximum(self.assign, 0)], 0.0)
             need = lb_row < self.thr
@@ -559,7 +581,7 @@ class _Selector:
             X = self._gather(self.abs_idx[order])
         self.X = X
         self.layout = "copy"
-        for name in ("abs_idx", "sqn", "mind", "assign", "thr") + (("inv",) if self.cosine else ()):
+        for name in ("abs_idx", "sqn", "mind", "assign", "thr") + (("inv", "u") if self.cosine else ()):
             setattr(self, name, getattr(self, name)[order])
         self.n_phys = len(order)
         self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))

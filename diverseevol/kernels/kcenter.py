@@ -270,8 +270,9 @@ def _check_used_rows(emb: np.ndarray, pool: np.ndarray, cand: np.ndarray, *, cos
     starts = range(lo, hi, step) if dense else range(0, len(used), step)
     for s in starts:
         if dense:
-            rows = np.arange(s, min(s + step, hi))
-            block = emb[s : s + step]
+            e = min(s + step, hi)
+            rows = np.arange(s, e)
+            block = emb[s:e]
         else:
             rows = used[s : s + step]
             block = emb[rows]
