@@ -31,7 +31,7 @@ from ._progress import progress_bar
 from ._validation import check_embeddings
 from .errors import NonFiniteEmbeddingError, ValidationError
 
-__all__ = ["vendi_score", "vendi_eigenvalues", "vendi_score_from_eigenvalues"]
+__all__ = ["vendi_eigenvalues", "vendi_score", "vendi_score_from_eigenvalues"]
 
 logger = logging.getLogger(__name__)
 

@@ -223,7 +223,7 @@ def check_sampler(
         factory = sampler_or_factory
     else:
         instance = sampler_or_factory
-        factory = lambda: instance  # noqa: E731
+        factory = lambda: instance
     first = factory()
     label = f"{type(first).__name__}" + (f" ({first.name!r})" if isinstance(getattr(first, "name", None), str) else "")
     c = _Checker(factory, label)
@@ -243,9 +243,9 @@ def check_sampler(
         return make_context(n, d=d, seed=seed, embeddings=embeddings, scores=scores, extra_scores=extra, **kw)
 
     scenarios = {
-        "random pool, all others candidates": dict(n_pool=max(1, n // 10)),
-        "candidate subset": dict(n_pool=max(1, n // 10), n_candidates=n // 2),
-        "empty pool": dict(n_pool=0),
+        "random pool, all others candidates": {"n_pool": max(1, n // 10)},
+        "candidate subset": {"n_pool": max(1, n // 10), "n_candidates": n // 2},
+        "empty pool": {"n_pool": 0},
     }
 
     np_state = np.random.get_state()
@@ -297,7 +297,7 @@ def check_sampler(
             factory().select(_fresh_context(ctx, seed), m + 1)
         except PoolExhaustedError:
             pass
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any other error is the failure being reported
             c.fail(rule, f"asked for {m + 1} of {m} candidates, got {type(exc).__name__}: {exc}. Validate k "
                          f"with diverseevol._validation.check_k(k, len(ctx.candidate_idx)).")
         else:

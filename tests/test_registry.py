@@ -16,8 +16,13 @@ from diverseevol.errors import (
     UnknownSamplerError,
     ValidationError,
 )
-from diverseevol.samplers import registry
-from diverseevol.samplers import KCenterSampler, RandomSampler, get_sampler_class, unregister_sampler
+from diverseevol.samplers import (
+    KCenterSampler,
+    RandomSampler,
+    get_sampler_class,
+    registry,
+    unregister_sampler,
+)
 
 BUILTINS = {"entropy", "kcenter", "least_confidence", "margin", "random"}
 

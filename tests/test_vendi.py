@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -88,7 +89,7 @@ def test_order_zero_counts_rank():
 def test_orders_are_non_increasing_and_bounded():
     x = np.random.default_rng(6).normal(size=(300, 20))
     values = [vendi_score(x, q) for q in (0, 0.25, 0.5, 1, 2, 4, math.inf)]
-    assert all(a >= b - 1e-9 for a, b in zip(values, values[1:]))
+    assert all(a >= b - 1e-9 for a, b in itertools.pairwise(values))
     assert 1 <= values[-1] and values[0] <= 20
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import MissingSignalError, ValidationError
 from .base import SelectionContext
 
-__all__ = ["require_signals", "sorted_candidates", "score_array", "ParamsReprMixin"]
+__all__ = ["ParamsReprMixin", "require_signals", "score_array", "sorted_candidates"]
 
 _HOW_TO_PROVIDE = {
     "embeddings": (

@@ -38,12 +38,12 @@ from .base import Sampler
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "register_sampler",
-    "unregister_sampler",
     "get_sampler",
     "get_sampler_class",
     "list_samplers",
+    "register_sampler",
     "reload_plugins",
+    "unregister_sampler",
 ]
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from ._common import ParamsReprMixin, require_signals, score_array, sorted_candi
 from .base import SelectionContext
 from .registry import register_sampler
 
-__all__ = ["UncertaintySampler", "LeastConfidenceSampler", "MarginSampler", "EntropySampler"]
+__all__ = ["EntropySampler", "LeastConfidenceSampler", "MarginSampler", "UncertaintySampler"]
 
 
 class UncertaintySampler(ParamsReprMixin):
