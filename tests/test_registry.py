@@ -213,6 +213,7 @@ def plugin_dir(tmp_path, monkeypatch):
     _write_dist(tmp_path, "dvs_good", {"plugin_lowest": "dvs_plugin_good:LowestIndexSampler"})
     _write_dist(tmp_path, "dvs_decorated", {"plugin_decorated": "dvs_plugin_decorated:HighestIndexSampler"})
     _write_dist(tmp_path, "dvs_broken", {"plugin_broken": "dvs_plugin_broken:Anything"})
+    _write_dist(tmp_path, "dvs_rival", {"plugin_lowest": "dvs_plugin_clash:Imposter"})
     _write_dist(
         tmp_path,
         "dvs_misc",
@@ -249,6 +250,8 @@ def test_plugins_load_and_broken_ones_warn(plugin_dir):
     assert any("'plugin_missing_attr'" in m and "DoesNotExist" in m for m in messages)
     assert any("'plugin_not_sampler'" in m and "no select" in m for m in messages)
     assert any("'random'" in m and "already taken" in m for m in messages)
+    assert any("dvs_rival" in m and "already claims the name 'plugin_lowest'" in m for m in messages)
+    assert type(get_sampler("plugin_lowest")).__name__ == "LowestIndexSampler"
     assert get_sampler_class("random") is RandomSampler  # a plugin cannot hijack a built-in
 
 

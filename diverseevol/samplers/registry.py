@@ -233,14 +233,28 @@ def _ensure_builtins() -> None:
         _builtins_loaded = True
 
 
-def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
     eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    seen: set[str] = set()
-    for ep in sorted(eps, key=lambda e: (e.name, e.value)):
-        if ep.name in seen:  # the same distribution found twice on sys.path
-            continue
-        seen.add(ep.name)
-        yield ep
+    seen: dict[str, importlib.metadata.EntryPoint] = {}
+    # Two distributions claiming one name: the alphabetically first distribution wins, so the
+    # outcome does not depend on directory listing order.
+    for ep in sorted(eps, key=lambda e: (_dist_name(e), e.name, e.value)):
+        first = seen.get(ep.name)
+        if first is None:
+            seen[ep.name] = ep
+        elif first.value != ep.value:  # the same value twice is one distribution seen twice
+            warnings.warn(
+                f"Skipping {_plugin_label(ep)}: {_plugin_label(first)} already claims the name "
+                f"{ep.name!r}. Uninstall one of the two packages.",
+                PluginLoadWarning,
+                stacklevel=4,
+            )
+    return [seen[name] for name in sorted(seen)]
+
+
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return str(getattr(dist, "name", "") or "") if dist is not None else ""
 
 
 def _plugin_label(ep: importlib.metadata.EntryPoint) -> str:
