@@ -165,13 +165,8 @@ def _brute_kcenter(emb, pool, cand, k, metric):
     return np.array(picks), np.array(radii)
 
 
-@pytest.fixture
-def kcenter_available():
-    pytest.importorskip("diverseevol.kernels.kcenter", reason="kcenter_select not landed yet")
-
-
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_kcenter_sampler_matches_brute_force(kcenter_available, metric):
+def test_kcenter_sampler_matches_brute_force(metric):
     rng = np.random.default_rng(5)
     emb = rng.normal(size=(60, 5)).astype(np.float32)
     pool = np.array([3, 17, 40])
@@ -187,7 +182,7 @@ def test_kcenter_sampler_matches_brute_force(kcenter_available, metric):
     np.testing.assert_array_equal(sampler.select(ctx, 8), picks)
 
 
-def test_kcenter_sampler_equals_kernel_call(kcenter_available):
+def test_kcenter_sampler_equals_kernel_call():
     from diverseevol import kcenter_select
 
     emb = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
