@@ -34,14 +34,14 @@ from .judge.metrics import summarize_rounds
 
 __all__ = [
     "RunMetrics",
-    "load_runs",
-    "pairwise_benchmarks",
     "judge_metrics",
-    "summary_table",
+    "load_runs",
     "metric_table",
+    "pairwise_benchmarks",
+    "plot_metrics_vs_pool",
+    "summary_table",
     "table_markdown",
     "write_csv",
-    "plot_metrics_vs_pool",
     "write_report",
 ]
 

@@ -96,7 +96,7 @@ def test_position_bias_is_mapped_per_order(tmp_path):
 
 def test_garbage_replies_are_listed_never_scored(tmp_path):
     def responder(req):
-        q, a1, a2 = extract_answers(req)
+        q, a1, _ = extract_answers(req)
         if q == "question 1?" and a1.startswith("reference"):
             return "I cannot decide between these."
         if q == "question 3?":

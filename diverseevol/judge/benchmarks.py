@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DataFormatError, ValidationError
 
-__all__ = ["Benchmark", "BenchmarkFormat", "BENCHMARK_FORMATS", "load_benchmark", "load_answers", "read_jsonl"]
+__all__ = ["BENCHMARK_FORMATS", "Benchmark", "BenchmarkFormat", "load_answers", "load_benchmark", "read_jsonl"]
 
 
 @dataclass(frozen=True)

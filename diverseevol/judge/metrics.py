@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import ValidationError
 
-__all__ = ["relative_score", "win_tie_rate", "valid_questions", "RoundSummary", "summarize_rounds"]
+__all__ = ["RoundSummary", "relative_score", "summarize_rounds", "valid_questions", "win_tie_rate"]
 
 NanPolicy = Literal["raise", "omit"]
 

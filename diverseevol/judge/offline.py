@@ -10,7 +10,7 @@ from typing import Any, Literal
 from ..errors import ValidationError
 from .protocol import AnswerGenerator, generate_answers
 
-__all__ = ["ExactMatchJudge", "NORMALIZERS"]
+__all__ = ["NORMALIZERS", "ExactMatchJudge"]
 
 logger = logging.getLogger(__name__)
 

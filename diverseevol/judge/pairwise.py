@@ -25,7 +25,7 @@ from .metrics import relative_score, valid_questions, win_tie_rate
 from .parsing import parse_scores
 from .template import JUDGE_INSTRUCTION, JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE, render_judge_prompt
 
-__all__ = ["PairwiseJudge", "JudgeReport", "InvalidJudgment", "ORDERS"]
+__all__ = ["ORDERS", "InvalidJudgment", "JudgeReport", "PairwiseJudge"]
 
 logger = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class PairwiseJudge:
                 self.n_attempts += 1
             try:
                 response = self._client.chat.completions.create(model=self.model, messages=messages, **self._params())
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised as JudgeError
+            except Exception as exc:
                 reason = _retry_reason(exc)
                 if reason is None:
                     code = _status_code(exc)
@@ -486,7 +486,7 @@ class PairwiseJudge:
         stop = threading.Event()
 
         def work(key: str, job: tuple[int, int, str, str]) -> tuple[str, str]:
-            i, order, a1, a2 = job
+            i, _order, a1, a2 = job
             try:
                 reply = self._request(benchmark.questions[i], a1, a2, stop)
             except BaseException:

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import JudgeError
 
-__all__ = ["Judge", "AnswerGenerator", "generate_answers"]
+__all__ = ["AnswerGenerator", "Judge", "generate_answers"]
 
 #: ``generate(model, prompts) -> answers``: one answer string per prompt, same order.
 AnswerGenerator = Callable[[Any, list[str]], Sequence[str]]

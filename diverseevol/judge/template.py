@@ -11,7 +11,7 @@ import re
 
 from ..errors import ValidationError
 
-__all__ = ["JUDGE_SYSTEM_PROMPT", "JUDGE_INSTRUCTION", "JUDGE_TEMPLATE", "render_judge_prompt"]
+__all__ = ["JUDGE_INSTRUCTION", "JUDGE_SYSTEM_PROMPT", "JUDGE_TEMPLATE", "render_judge_prompt"]
 
 #: System message sent with every judge request (FastChat reviewer prompt 1).
 JUDGE_SYSTEM_PROMPT = "You are a helpful and precise assistant for checking the quality of the answer."
