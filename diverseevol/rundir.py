@@ -162,9 +162,20 @@ def redact_secrets(obj: Any) -> Any:
     return obj
 
 
+def _dumps(obj: Any, level: int = 0) -> str:
+    """Indented JSON whose lists of scalars stay on one line (index lists are read by people)."""
+    pad, inner = " " * level, " " * (level + 1)
+    if isinstance(obj, dict) and obj:
+        items = ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dumps(v, level + 1)}" for k, v in obj.items())
+        return "{\n" + items + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
+        return "[\n" + ",\n".join(inner + _dumps(v, level + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically (numpy values converted, NaN/Inf as null)."""
-    data = (json.dumps(to_jsonable(obj), indent=1, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    data = (_dumps(to_jsonable(obj)) + "\n").encode("utf-8")
     return atomic_write(path, lambda fh: fh.write(data))
 
 
