@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -99,7 +100,8 @@ def farthest_first(
     stats : dict, optional
         Filled with counters: ``evaluations`` (candidate-center distances computed after the
         initial ones), ``evaluations_unpruned`` (what ``prune=False`` computes), ``reorders``,
-        ``layout``, ``prune``, ``n_threads``.
+        ``layout``, ``prune``, ``n_threads``, ``init_s`` (norms and distances to the pool, seconds)
+        and ``pick_s`` (the picks, seconds).
 
     Returns
     -------
@@ -412,6 +414,7 @@ class _Selector:
     # ---------------------------------------------------------------- picks
     def run(self, first_pick: int | None, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
         k = self.k
+        t0 = time.perf_counter()
         self._init_norms()
         mind = self._init_pool()
         mind[~self.live0] = -1
@@ -419,6 +422,8 @@ class _Selector:
         del self.live0
         if self.prune:
             self._init_prune()
+        t1 = time.perf_counter()
+        self.init_s = t1 - t0
         picks = np.empty(k, dtype=np.int64)
         radii = np.empty(k, dtype=np.float64)
         if progress is None:
@@ -442,6 +447,7 @@ class _Selector:
                 bar.update(1)
         finally:
             bar.close()
+        self.pick_s = time.perf_counter() - t1
         return picks, radii
 
     def _argmax(self) -> int:
@@ -456,10 +462,10 @@ class _Selector:
     def _add_center(self, idx: int) -> None:
         c, cf = self._center_vector(idx)
         n = self.n_phys
-        self.evaluations_unpruned += int(self.n_live())
+        self.evaluations_unpruned += n  # what prune=False computes: every physical row
         if not self.prune:
             self._update(c, cf, [(0, n)], track=None)
-            self.evaluations += int(self.n_live())
+            self.evaluations += n
             return
         cid = self._push_center(c, cf)
         need_rows = self._need_rows(c, cf, cid)
@@ -596,6 +602,8 @@ class _Selector:
             "layout": self.layout,
             "prune": self.prune,
             "n_threads": self.n_threads,
+            "init_s": getattr(self, "init_s", float("nan")),
+            "pick_s": getattr(self, "pick_s", float("nan")),
         }
 
 

@@ -1,0 +1,415 @@
+"""Benchmark of exact greedy K-Center: kcenter_select against the memory-bandwidth bound and baselines.
+
+Cases (all float32, |pool| random rows, k picks):
+
+* ``random`` and ``clustered`` (Gaussian clusters in random order): every installed backend;
+  init time (norms + distance of every candidate to the pool), pick time, peak RSS, the ratio of the
+  pick time to the memory-bandwidth bound (k passes over N x d x 4 bytes at the read bandwidth
+  measured in this run), and the distance evaluations pruning saved.
+* ``pairwise``: the common "``pairwise_distances(X, X[[c]])`` per pick" loop (scikit-learn when
+  importable, else the same computation in numpy), on the random data.
+* ``nxn``: the paper's original approach: the full N x N distance matrix, then greedy over its
+  columns. Run at the full N only when ``free`` shows room for it (matrix + 4 GiB headroom, and at
+  least 16 GiB available), otherwise at a smaller N (printed), with kcenter_select timed at that N.
+* ``memmap``: a ``.npy`` of N = 2,000,000 x d = 768 (6 GB) written under ``--tmp-dir``, opened as a
+  memmap, |pool| = 1,000, k = 1,000, run in a child process so its peak RSS is its own; the file
+  is deleted afterwards.
+
+Usage::
+
+    python benchmarks/kcenter.py --quick          # small sizes, a few seconds
+    python benchmarks/kcenter.py                  # N=52,002 x 4,096, pool 100, k 100 (+ baselines)
+    python benchmarks/kcenter.py --cases memmap   # the 2M x 768 memmap case alone
+
+Timings on a shared machine are noisy: each kcenter case runs ``--repeats`` times and the best is
+reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from diverseevol import kcenter_select
+from diverseevol.kernels.backends import installed_backends
+
+GiB = 1 << 30
+
+
+# ----------------------------------------------------------------------------- measurement helpers
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class PeakRSS:
+    """Samples VmRSS / RssAnon every 10 ms in a thread; reports the peaks in MiB."""
+
+    def __enter__(self) -> PeakRSS:
+        self.peak_rss = self.peak_anon = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, _status_kb("VmRSS"))
+            self.peak_anon = max(self.peak_anon, _status_kb("RssAnon"))
+            self._stop.wait(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_rss = max(self.peak_rss, _status_kb("VmRSS")) / 1024
+        self.peak_anon = max(self.peak_anon, _status_kb("RssAnon")) / 1024
+
+
+def available_gib() -> float:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / (1 << 20)
+    return 0.0
+
+
+def read_bandwidth(x: np.ndarray, repeats: int = 3) -> tuple[float, float, float]:
+    """Best read bandwidth (bytes/s) over ``x``: 1-thread sum, n-thread sum, and their max."""
+    n_thr = max(1, min(len(os.sched_getaffinity(0)), 8))
+    parts = np.array_split(np.arange(len(x)), n_thr)
+    ex = ThreadPoolExecutor(n_thr)
+
+    def one() -> None:
+        x.sum(axis=0)
+
+    def many() -> None:
+        list(ex.map(lambda p: x[p[0] : p[-1] + 1].sum(axis=0), parts))
+
+    res = []
+    for fn in (one, many):
+        best = np.inf
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        res.append(x.nbytes / best)
+    ex.shutdown()
+    return res[0], res[1], max(res)
+
+
+# ----------------------------------------------------------------------------- data
+def random_data(n: int, d: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, d), dtype=np.float32)
+    for a in range(0, n, 8192):
+        out[a : a + 8192] = rng.standard_normal((min(8192, n - a), d), dtype=np.float32)
+    return out
+
+
+def clustered_data(out: np.ndarray, n_clusters: int, spread: float, seed: int = 1) -> np.ndarray:
+    """Fill ``out`` with ``n_clusters`` Gaussian clusters (unit noise, centers ~ N(0, spread^2)), rows shuffled."""
+    rng = np.random.default_rng(seed)
+    n, d = out.shape
+    centers = (rng.standard_normal((n_clusters, d)) * spread).astype(np.float32)
+    labels = rng.integers(0, n_clusters, size=n)
+    for a in range(0, n, 8192):
+        b = min(n, a + 8192)
+        out[a:b] = rng.standard_normal((b - a, d), dtype=np.float32)
+        out[a:b] += centers[labels[a:b]]
+    return out
+
+
+# ----------------------------------------------------------------------------- baselines
+def pairwise_per_pick(x: np.ndarray, pool: np.ndarray, k: int) -> tuple[np.ndarray, float, str]:
+    """The common loop: min over pairwise_distances to the pool, then one pairwise_distances call per pick."""
+    try:
+        from sklearn.metrics import pairwise_distances
+
+        impl = "sklearn.metrics.pairwise_distances"
+    except ImportError:  # pragma: no cover - sklearn absent
+        from scipy.spatial.distance import cdist
+
+        def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return cdist(a, b)
+
+        impl = "scipy cdist"
+    t = time.perf_counter()
+    mind = pairwise_distances(x, x[pool]).min(axis=1)
+    mind[pool] = -1
+    picks = []
+    for _ in range(k):
+        c = int(np.argmax(mind))
+        picks.append(c)
+        mind = np.minimum(mind, pairwise_distances(x, x[[c]])[:, 0])
+        mind[c] = -1
+    return np.array(picks), time.perf_counter() - t, impl
+
+
+def paper_nxn(x: np.ndarray, pool: np.ndarray, k: int) -> tuple[np.ndarray, float, float]:
+    """The paper's approach: the full N x N distance matrix, then greedy over its columns."""
+    t = time.perf_counter()
+    n = len(x)
+    sq = np.einsum("ij,ij->i", x, x)
+    dist = np.empty((n, n), dtype=np.float32)
+    step = 4096
+    for a in range(0, n, step):
+        blk = dist[a : a + step]
+        np.matmul(x[a : a + step], x.T, out=blk)
+        blk *= -2
+        blk += sq[a : a + step, None]
+        blk += sq[None, :]
+        np.maximum(blk, 0, out=blk)
+        np.sqrt(blk, out=blk)
+    t_matrix = time.perf_counter() - t
+    labeled = np.zeros(n, dtype=bool)
+    labeled[pool] = True
+    mind = dist[:, pool].min(axis=1)
+    mind[labeled] = -1
+    picks = []
+    for _ in range(k):
+        c = int(np.argmax(mind))
+        picks.append(c)
+        np.minimum(mind, dist[c], out=mind)  # the matrix is symmetric: row c is column c
+        mind[c] = -1
+    total = time.perf_counter() - t
+    del dist
+    return np.array(picks), total, t_matrix
+
+
+# ----------------------------------------------------------------------------- cases
+def run_kcenter(x, pool, k, backend, repeats, **kw):
+    """Best-of-``repeats`` run of kcenter_select: (picks, init_s, pick_s, total_s, peak MiB, stats)."""
+    best = None
+    for _ in range(repeats):
+        stats: dict = {}
+        gc.collect()
+        opts = dict(kw)
+        if backend == "numpy":
+            opts["stats"] = stats
+        with PeakRSS() as mem:
+            t = time.perf_counter()
+            picks = kcenter_select(x, pool, k, backend=backend, **opts)
+            total = time.perf_counter() - t
+        if backend == "numpy":
+            init = stats["init_s"]
+            pick = stats["pick_s"]
+        else:
+            t = time.perf_counter()
+            kcenter_select(x, pool, 1, backend=backend, **kw)
+            init = time.perf_counter() - t
+            pick = max(total - init, 0.0)
+        row = (picks, init, pick, total, mem.peak_rss, stats)
+        if best is None or total < best[3]:
+            best = row
+    return best
+
+
+def agree(a: np.ndarray, b: np.ndarray) -> str:
+    if np.array_equal(a, b):
+        return "same"
+    same_prefix = int(np.argmax(a != b)) if len(a) == len(b) else 0
+    return f"DIFF@{same_prefix} ({np.isin(a, b).mean():.0%} overlap)"
+
+
+def print_row(cells, widths):
+    print("  ".join(str(c).rjust(w) for c, w in zip(cells, widths)), flush=True)
+
+
+HEADER = ["case", "method", "N", "init s", "picks s", "total s", "peak RSS MiB", "bound s", "picks/bound",
+          "evals saved", "vs numpy"]
+WIDTHS = [10, 34, 9, 7, 8, 8, 12, 8, 11, 11, 24]
+
+
+def bench_in_memory(args, results):
+    n, d, k = args.n, args.d, args.k
+    rng = np.random.default_rng(7)
+    pool = np.sort(rng.choice(n, size=args.pool, replace=False))
+    x = random_data(n, d)
+    bw1, bwn, bw = read_bandwidth(x)
+    bound = k * x.nbytes / bw
+    print(f"\nN={n:,} d={d} float32 ({x.nbytes / GiB:.2f} GiB), |pool|={args.pool}, k={k}; "
+          f"read bandwidth {bw1 / 1e9:.1f} GB/s (1 thread), {bwn / 1e9:.1f} GB/s (threads); "
+          f"bound = k x N x d x 4 B / {bw / 1e9:.1f} GB/s = {bound:.2f} s")
+    print_row(HEADER, WIDTHS)
+    backends = [b for b in installed_backends() if args.backends is None or b in args.backends]
+    ref = {}
+    for case in ("random", "clustered"):
+        if case not in args.cases:
+            continue
+        if case == "clustered":
+            clustered_data(x, args.clusters, args.cluster_spread)
+            bw1, bwn, bw = read_bandwidth(x)
+            bound = k * x.nbytes / bw
+        for backend in ["numpy"] + [b for b in backends if b != "numpy"]:
+            if backend not in backends and backend != "numpy":
+                continue
+            reps = args.repeats if backend == "numpy" else 1
+            variants = [("numpy", {"prune": False}), ("numpy", {"prune": "auto"})] if backend == "numpy" else [
+                (backend, {})
+            ]
+            for name, kw in variants:
+                picks, init, pick, total, peak, stats = run_kcenter(x, pool, k, name, reps, **kw)
+                label = f"kcenter {name}" + (f" prune={kw['prune']}" if "prune" in kw else "")
+                if name == "numpy" and kw.get("prune") is False:
+                    ref[case] = picks
+                saved = ""
+                if stats.get("evaluations_unpruned"):
+                    saved = f"{1 - stats['evaluations'] / stats['evaluations_unpruned']:.1%}"
+                print_row([case, label, n, f"{init:.2f}", f"{pick:.2f}", f"{total:.2f}", f"{peak:.0f}",
+                           f"{bound:.2f}", f"{pick / bound:.2f}", saved, agree(picks, ref[case])], WIDTHS)
+                results.append(dict(case=case, method=label, n=n, d=d, init_s=init, pick_s=pick, total_s=total,
+                                    peak_rss_mib=peak, bound_s=bound, ratio=pick / bound, evals_saved=saved,
+                                    agrees=agree(picks, ref[case]), bandwidth_gbs=bw / 1e9, stats={
+                                        k_: v for k_, v in stats.items() if isinstance(v, (int, float, str, bool))}))
+        if case == "random":
+            best_numpy = min(r["total_s"] for r in results if r["case"] == "random" and "numpy" in r["method"])
+            if "pairwise" in args.cases:
+                picks, t, impl = pairwise_per_pick(x, pool, k)
+                print_row([case, f"per-pick {impl[:20]}", n, "", "", f"{t:.2f}", "", "", "",
+                           f"x{t / best_numpy:.1f}", agree(picks, ref[case])], WIDTHS)
+                print(f"  -> kcenter_select is {t / best_numpy:.1f}x faster than per-pick {impl}")
+                results.append(dict(case=case, method=f"per-pick {impl}", n=n, total_s=t,
+                                    speedup=t / best_numpy, agrees=agree(picks, ref[case])))
+            if "nxn" in args.cases:
+                bench_nxn(args, x, pool, k, results)
+    del x
+    gc.collect()
+
+
+def bench_nxn(args, x, pool, k, results):
+    n = len(x)
+    need_gib = n * n * 4 / GiB
+    avail = available_gib()
+    n_run = n
+    if args.nxn_n is not None:
+        n_run = min(n, args.nxn_n)
+    elif avail < max(16.0, need_gib + 4):
+        n_run = int(np.sqrt(max(1.0, min(avail - 4, 4.0)) * GiB / 4))
+        n_run = min(n, max(1000, n_run))
+    note = "full N" if n_run == n else (
+        f"reduced N: the full {n:,} x {n:,} matrix needs {need_gib:.1f} GiB, {avail:.1f} GiB available")
+    xs = x[:n_run]
+    pool_s = pool[pool < n_run]
+    if len(pool_s) == 0:
+        pool_s = np.arange(min(len(pool), n_run // 10 or 1))
+    picks_ref, _, _, total_ref, _, _ = run_kcenter(xs, pool_s, k, "numpy", args.repeats, prune=False)
+    picks, t, t_matrix = paper_nxn(np.ascontiguousarray(xs), pool_s, k)
+    print_row(["random", "paper N x N matrix + greedy", n_run, f"{t_matrix:.2f}", f"{t - t_matrix:.2f}", f"{t:.2f}",
+               f"{n_run * n_run * 4 / 2**20:.0f}+", "", "", f"x{t / total_ref:.1f}", agree(picks, picks_ref)], WIDTHS)
+    print(f"  -> N x N at N={n_run:,} ({note}): {t:.1f} s ({t_matrix:.1f} s building the matrix) vs "
+          f"kcenter_select {total_ref:.2f} s at the same N: {t / total_ref:.1f}x")
+    results.append(dict(case="random", method="paper N x N", n=n_run, total_s=t, matrix_s=t_matrix,
+                        kcenter_same_n_s=total_ref, speedup=t / total_ref, note=note,
+                        agrees=agree(picks, picks_ref)))
+
+
+def bench_memmap(args, results):
+    tmp = Path(args.tmp_dir)
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "kcenter_bench_emb.npy"
+    n, d = args.memmap_n, args.memmap_d
+    try:
+        t = time.perf_counter()
+        mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+        rng = np.random.default_rng(3)
+        for a in range(0, n, 65536):
+            mm[a : a + 65536] = rng.standard_normal((min(65536, n - a), d), dtype=np.float32)
+        mm.flush()
+        del mm
+        print(f"\nmemmap case: wrote {path} ({n:,} x {d} float32, {n * d * 4 / 1e9:.2f} GB) "
+              f"in {time.perf_counter() - t:.1f} s")
+        cmd = [sys.executable, __file__, "--memmap-child", str(path), "--memmap-pool", str(args.memmap_pool),
+               "--memmap-k", str(args.memmap_k)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        child = json.loads(out.stdout.strip().splitlines()[-1])
+        print_row(HEADER, WIDTHS)
+        print_row(["memmap", "kcenter numpy (child process)", n, f"{child['init_s']:.2f}", f"{child['pick_s']:.2f}",
+                   f"{child['total_s']:.2f}", f"{child['vmhwm_mib']:.0f}", f"{child['bound_s']:.2f}",
+                   f"{child['pick_s'] / child['bound_s']:.2f}", child["evals_saved"], ""], WIDTHS)
+        print(f"  -> wall {child['total_s']:.1f} s for |pool|={args.memmap_pool}, k={args.memmap_k}; peak RSS "
+              f"(VmHWM, includes the memmap's page-cache pages mapped) {child['vmhwm_mib']:.0f} MiB; peak anonymous "
+              f"memory {child['peak_anon_mib']:.0f} MiB; read bandwidth {child['bandwidth_gbs']:.1f} GB/s")
+        results.append(dict(case="memmap", method="kcenter numpy", n=n, d=d, **child))
+    finally:
+        if path.exists():
+            path.unlink()
+
+
+def memmap_child(path: str, pool_size: int, k: int) -> None:
+    mm = np.load(path, mmap_mode="r")
+    n = len(mm)
+    pool = np.sort(np.random.default_rng(5).choice(n, size=pool_size, replace=False))
+    # warm the page cache and measure the read bandwidth over the memmap itself
+    _, _, bw = read_bandwidth(mm, repeats=2)
+    stats: dict = {}
+    with PeakRSS() as mem:
+        t = time.perf_counter()
+        kcenter_select(mm, pool, k, stats=stats, progress=False)
+        total = time.perf_counter() - t
+    bound = k * mm.nbytes / bw
+    saved = f"{1 - stats['evaluations'] / max(1, stats['evaluations_unpruned']):.1%}"
+    print(json.dumps(dict(init_s=stats["init_s"], pick_s=stats["pick_s"], total_s=total, bound_s=bound,
+                          bandwidth_gbs=bw / 1e9, vmhwm_mib=_status_kb("VmHWM") / 1024,
+                          peak_rss_mib=mem.peak_rss, peak_anon_mib=mem.peak_anon, evals_saved=saved,
+                          layout=stats["layout"], prune=stats["prune"])))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    p.add_argument("--n", type=int, default=52_002)
+    p.add_argument("--d", type=int, default=4096)
+    p.add_argument("--pool", type=int, default=100)
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--cases", default="random,clustered,pairwise,nxn,memmap",
+                   help="comma-separated subset of random,clustered,pairwise,nxn,memmap")
+    p.add_argument("--backends", default=None, help="comma-separated backends (default: every installed one)")
+    p.add_argument("--clusters", type=int, default=50)
+    p.add_argument("--cluster-spread", type=float, default=2.0,
+                   help="std of the cluster centers relative to the unit within-cluster noise")
+    p.add_argument("--nxn-n", type=int, default=None, help="force the N of the N x N baseline")
+    p.add_argument("--memmap-n", type=int, default=2_000_000)
+    p.add_argument("--memmap-d", type=int, default=768)
+    p.add_argument("--memmap-pool", type=int, default=1000)
+    p.add_argument("--memmap-k", type=int, default=1000)
+    p.add_argument("--tmp-dir", default="/work/bench_tmp")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--memmap-child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    os.environ.setdefault("DIVERSEEVOL_PROGRESS", "0")
+    if args.memmap_child:
+        memmap_child(args.memmap_child, args.memmap_pool, args.memmap_k)
+        return
+    if args.quick:
+        args.n, args.d, args.pool, args.k = 6000, 256, 50, 50
+        args.memmap_n, args.memmap_d, args.memmap_pool, args.memmap_k = 100_000, 64, 100, 50
+        args.clusters = 20
+    args.cases = set(args.cases.split(","))
+    args.backends = None if args.backends is None else set(args.backends.split(","))
+    print(f"kcenter benchmark: {os.cpu_count()} CPUs, {available_gib():.1f} GiB available, numpy {np.__version__}, "
+          f"installed backends {installed_backends()}")
+    results: list = []
+    if args.cases & {"random", "clustered", "pairwise", "nxn"}:
+        bench_in_memory(args, results)
+    if "memmap" in args.cases:
+        bench_memmap(args, results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
