@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diverseevol.judge import parse_scores, relative_score, summarize_rounds, win_tie_rate
 
@@ -74,6 +76,21 @@ def test_parses_tolerated_styles(reply, expected):
 )
 def test_unparseable_replies_give_none(reply):
     assert parse_scores(reply) is None
+
+
+_SCORE = st.one_of(st.integers(0, 10).map(float), st.sampled_from([0.5, 2.5, 6.5, 7.5, 8.5, 9.5]))
+_STYLES = [
+    "{a} {b}", "{a}, {b}", "({a}, {b})", "**{a} {b}**", "Scores: {a}/10 {b}/10", "{a} out of 10 and {b} out of 10",
+    "Assistant 1: {a}, Assistant 2: {b}", "Assistant 1: {a}\nAssistant 2: {b}", "  {a}   {b}  ",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=_SCORE, b=_SCORE, style=st.sampled_from(_STYLES), tail=st.text(max_size=40))
+def test_any_tolerated_style_round_trips(a, b, style, tail):
+    fmt = lambda x: str(int(x)) if x.is_integer() else str(x)  # noqa: E731
+    reply = style.format(a=fmt(a), b=fmt(b)) + "\n\n" + tail
+    assert parse_scores(reply) == (a, b)
 
 
 def test_custom_range():

@@ -157,3 +157,13 @@ def test_bad_inputs():
         load_runs([42])
     with pytest.raises(ValidationError, match="labels"):
         load_runs([RunMetrics.from_rows([], "x")], labels=["a", "b"])
+
+
+def test_runs_without_judge_metrics_and_empty_runs(tmp_path):
+    rows = [{"round": t, "pool_size": 10 * (t + 1), "vendi": 2.0 + t, "covering_radius": 1.0 / (t + 1)} for t in range(3)]
+    runs = [RunMetrics.from_rows(rows, "kcenter"), RunMetrics.from_rows([], "random", "crashed-early")]
+    assert summary_table(runs) == [] and metric_table(runs) == []
+    written = write_report(runs, tmp_path / "r")
+    assert "No judge metrics" in written["table"].read_text()
+    assert set(written) == {"table", "metrics_csv", "plot_vendi"}
+    assert written["plot_vendi"].read_bytes()[:4] == b"\x89PNG"

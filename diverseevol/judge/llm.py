@@ -73,6 +73,14 @@ class PairwiseLoopJudge:
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.reports: dict[tuple[int, str], JudgeReport] = {}
 
+    def get_config(self) -> dict[str, Any]:
+        """Settings for run records: the pairwise judge's (no API key) and the benchmarks."""
+        return {
+            "judge": self.judge.get_config(),
+            "benchmarks": {b.name: len(b) for b in self.benchmarks},
+            "output_dir": None if self.output_dir is None else str(self.output_dir),
+        }
+
     def __call__(self, model: Any, round: int) -> dict[str, float]:
         """Answer, judge and return the metrics of every benchmark for this round's model."""
         metrics: dict[str, float] = {}

@@ -147,6 +147,17 @@ class ExactMatchJudge:
         logger.info("round %d: %s = %.2f%%", round, self.name, out[self.name])
         return out
 
+    def get_config(self) -> dict[str, Any]:
+        """Settings for run records: sizes, groups, normaliser and match mode."""
+        norm = next((k for k, f in NORMALIZERS.items() if f is self._normalize), None)
+        return {
+            "name": self.name,
+            "n_prompts": len(self.prompts),
+            "groups": None if self.groups is None else sorted(set(self.groups)),
+            "normalize": norm or getattr(self._normalize, "__qualname__", repr(self._normalize)),
+            "match": self.match,
+        }
+
     def __repr__(self) -> str:
         return (
             f"ExactMatchJudge(n_prompts={len(self.prompts)}, groups={None if self.groups is None else len(set(self.groups))}, "

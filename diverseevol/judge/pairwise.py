@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -322,6 +323,39 @@ class PairwiseJudge:
                 key = _PLACEHOLDER_KEY
             # Retries are ours (backoff with jitter, counted, logged); the client must not add its own.
             self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
+
+    def get_config(self) -> dict[str, Any]:
+        """The judge's settings, for run records (never the API key)."""
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "cache": None if self.cache is None else self.cache.path,
+            "max_concurrency": self.max_concurrency,
+            "max_retries": self.max_retries,
+            "retry_base_delay": self.retry_base_delay,
+            "retry_max_delay": self.retry_max_delay,
+            "timeout": self.timeout,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "request_kwargs": dict(self.request_kwargs),
+            "prompt_sha256": hashlib.sha256(
+                "\x00".join((self.system_prompt, self.template, self.instruction)).encode("utf-8")
+            ).hexdigest(),
+        }
+
+    def close(self) -> None:
+        """Close the cache database and the HTTP client."""
+        if self.cache is not None:
+            self.cache.close()
+        closer = getattr(self._client, "close", None)
+        if callable(closer):
+            closer()
+
+    def __enter__(self) -> PairwiseJudge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         cache = None if self.cache is None else self.cache.path
