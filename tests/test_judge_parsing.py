@@ -88,7 +88,7 @@ _STYLES = [
 @settings(max_examples=200, deadline=None)
 @given(a=_SCORE, b=_SCORE, style=st.sampled_from(_STYLES), tail=st.text(max_size=40))
 def test_any_tolerated_style_round_trips(a, b, style, tail):
-    fmt = lambda x: str(int(x)) if x.is_integer() else str(x)  # noqa: E731
+    fmt = lambda x: str(int(x)) if x.is_integer() else str(x)
     reply = style.format(a=fmt(a), b=fmt(b)) + "\n\n" + tail
     assert parse_scores(reply) == (a, b)
 

@@ -339,7 +339,7 @@ class PairwiseJudge:
             "max_tokens": self.max_tokens,
             "request_kwargs": dict(self.request_kwargs),
             "prompt_sha256": hashlib.sha256(
-                "\x00".join((self.system_prompt, self.template, self.instruction)).encode("utf-8")
+                json.dumps([self.system_prompt, self.template, self.instruction]).encode("utf-8")
             ).hexdigest(),
         }
 
