@@ -35,14 +35,14 @@ from typing import Any, Union
 from .errors import DataFormatError, DuplicateRecordsWarning, ValidationError
 
 __all__ = [
+    "ALPACA_PROMPT_INPUT",
+    "ALPACA_PROMPT_NO_INPUT",
+    "FIELD_SETS",
     "InstructionRecord",
+    "data_fingerprint",
     "format_prompt",
     "format_record",
     "load_instructions",
-    "data_fingerprint",
-    "FIELD_SETS",
-    "ALPACA_PROMPT_INPUT",
-    "ALPACA_PROMPT_NO_INPUT",
 ]
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,9 @@ def load_instructions(
     if on_duplicates not in ("warn", "ignore"):
         raise ValidationError(f"on_duplicates must be 'warn' or 'ignore'; got {on_duplicates!r}.")
     if format is not None and format not in ("json", "jsonl"):
-        raise ValidationError(f"format must be 'json', 'jsonl' or None (infer from the suffix); got {format!r}.")
+        raise ValidationError(
+            f"format must be 'json', 'jsonl' or None (infer from the suffix); got {format!r}."
+        )
 
     label: str
     if isinstance(source, (str, os.PathLike)):
@@ -197,7 +199,9 @@ def load_instructions(
         rows: Iterable[tuple[str, Any]] = _iter_file(path, format, encoding)
     else:
         if format is not None:
-            raise ValidationError(f"format={format!r} applies to files only; got an in-memory {type(source).__name__}.")
+            raise ValidationError(
+                f"format={format!r} applies to files only; got an in-memory {type(source).__name__}."
+            )
         label, rows = _iter_memory(source)
         if rows is None:  # already InstructionRecord objects
             records = list(source)
@@ -218,7 +222,7 @@ def _open_text(path: Path, encoding: str) -> io.TextIOBase:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding)
-    return open(path, encoding=encoding)  # noqa: SIM115 - closed by the caller
+    return open(path, encoding=encoding)
 
 
 def _infer_format(path: Path) -> str | None:
@@ -277,7 +281,9 @@ def _iter_json_array(text: str, path: Path) -> Iterator[tuple[str, Any]]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
+        raise DataFormatError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+        ) from exc
     if not isinstance(obj, list):
         raise DataFormatError(f"{path}: expected a JSON array of records; got a JSON {type(obj).__name__}.")
     return ((f"{path}: record {i}", rec) for i, rec in enumerate(obj))

@@ -64,7 +64,9 @@ def resolve_communicator(comm: Communicator | None) -> Communicator:
     if world > 1:
         from ._optional import require
 
-        module = require("diverseevol.hf.distributed", feature=f"a multi-process run (WORLD_SIZE={world})", extra="hf")
+        module = require(
+            "diverseevol.hf.distributed", feature=f"a multi-process run (WORLD_SIZE={world})", extra="hf"
+        )
         comm = module.TorchCommunicator.from_env()
         logger.info("multi-process run: rank %d of %d", comm.rank, comm.world_size)
         return comm

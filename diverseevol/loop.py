@@ -40,7 +40,7 @@ from .protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from .rundir import RunDirectory, to_jsonable
 from .samplers.base import Sampler, SelectionContext
 
-__all__ = ["EvolutionLoop", "EvolutionResult", "METRIC_KEYS", "round_rng", "initial_pool"]
+__all__ = ["METRIC_KEYS", "EvolutionLoop", "EvolutionResult", "initial_pool", "round_rng"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,15 @@ METRIC_KEYS: tuple[str, ...] = (
 )
 
 #: Config keys that change the pools: a run directory made with other values is refused.
-COMPARED_CONFIG_KEYS: tuple[str, ...] = ("mode", "sampler", "sampler_params", "init_size", "k", "rounds", "seed")
+COMPARED_CONFIG_KEYS: tuple[str, ...] = (
+    "mode",
+    "sampler",
+    "sampler_params",
+    "init_size",
+    "k",
+    "rounds",
+    "seed",
+)
 
 _MODES = ("iterative", "one_time")
 _NORM_BLOCK = 65536
@@ -205,7 +213,9 @@ class EvolutionResult:
 def _describe(obj: Any) -> Any:
     if obj is None:
         return None
-    plain = isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+    plain = (
+        isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+    )
     target = obj if plain else type(obj)
     name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(obj).__name__)}"
     for method in ("get_config", "get_params"):
@@ -435,7 +445,9 @@ class EvolutionLoop:
                 f"dataset has {n}. Lower k or rounds, or use more data."
             )
         if not callable(trainer):
-            raise ValidationError(f"trainer must be callable as trainer(records, round, out_dir); got {trainer!r}.")
+            raise ValidationError(
+                f"trainer must be callable as trainer(records, round, out_dir); got {trainer!r}."
+            )
         for name, fn in (("embedder", embedder), ("scorer", scorer), ("judge", judge)):
             if fn is not None and not callable(fn):
                 raise ValidationError(f"{name} must be callable or None; got {fn!r}.")
@@ -458,7 +470,9 @@ class EvolutionLoop:
                 f"scorer=callable(model, records) -> {{name: (N,) array}}."
             )
         if vendi is True and embedder is None:
-            raise ValidationError("vendi=True computes the Vendi score in each model's space and needs an embedder.")
+            raise ValidationError(
+                "vendi=True computes the Vendi score in each model's space and needs an embedder."
+            )
 
         if reference_embeddings is not None:
             reference_embeddings = check_embeddings(reference_embeddings, name="reference_embeddings")
@@ -480,7 +494,11 @@ class EvolutionLoop:
         self.comm = comm
         self.tags = dict(tags or {})
         self._callbacks = _Callbacks()
-        for event, fn in (("on_round_start", on_round_start), ("on_selected", on_selected), ("on_round_end", on_round_end)):
+        for event, fn in (
+            ("on_round_start", on_round_start),
+            ("on_selected", on_selected),
+            ("on_round_end", on_round_end),
+        ):
             if fn is not None:
                 getattr(self._callbacks, event).append(fn)
         for obj in callbacks:
@@ -515,7 +533,9 @@ class EvolutionLoop:
             "vendi": self.vendi,
             "covering_radius_metric": self._metric,
             "cache_embeddings": self.cache_embeddings,
-            "reference_embeddings": None if ref is None else {"shape": list(ref.shape), "sha256": _array_hash(ref)},
+            "reference_embeddings": None
+            if ref is None
+            else {"shape": list(ref.shape), "sha256": _array_hash(ref)},
             "components": {
                 "trainer": _describe(self.trainer),
                 "embedder": _describe(self.embedder),
@@ -624,7 +644,12 @@ class EvolutionLoop:
         radii_all: list[np.ndarray | None] = []
         one_time: dict[str, Any] = {}
 
-        bar = progress_bar(total=T + 1, desc="DiverseEvol rounds", unit="round", disable=(not self.progress) or (not rank0) or None)
+        bar = progress_bar(
+            total=T + 1,
+            desc="DiverseEvol rounds",
+            unit="round",
+            disable=(not self.progress) or (not rank0) or None,
+        )
         try:
             for t in range(T + 1):
                 state = self._on_rank0(comm, lambda t=t, pool=pool: self._read_state(rd, t, pool))
@@ -705,7 +730,9 @@ class EvolutionLoop:
         out_dir = rd.round_dir(t) / "model"
         if rank0:
             self._callbacks.fire("on_round_start", t, pool.copy())
-        need_signals = state["selection"] is None and (self._embed_this_round(t) or (self._score_names and self._selects_in(t)))
+        need_signals = state["selection"] is None and (
+            self._embed_this_round(t) or (self._score_names and self._selects_in(t))
+        )
         need_model = need_signals or (self.judge is not None and state["judge"] is None)
 
         # -- train -----------------------------------------------------------------------
@@ -718,7 +745,9 @@ class EvolutionLoop:
             model = self.trainer([self.records[i] for i in pool], t, out_dir)
             time_train = time.perf_counter() - start
             comm.barrier()
-            self._on_rank0(comm, lambda: rd.write_train(t, {"time_train_s": time_train, "pool_size": int(pool.size)}))
+            self._on_rank0(
+                comm, lambda: rd.write_train(t, {"time_train_s": time_train, "pool_size": int(pool.size)})
+            )
         else:
             time_train = float(state["train"].get("time_train_s", 0.0))
             if need_model:
@@ -728,7 +757,9 @@ class EvolutionLoop:
                     logger.info("round %d: training finished earlier; loading the model from %s", t, out_dir)
                     model = loader(out_dir, t)
                 else:
-                    logger.info("round %d: training finished earlier; calling the trainer again on %s", t, out_dir)
+                    logger.info(
+                        "round %d: training finished earlier; calling the trainer again on %s", t, out_dir
+                    )
                     model = self.trainer([self.records[i] for i in pool], t, out_dir)
 
         # -- signals and selection ---------------------------------------------------------
@@ -826,14 +857,18 @@ class EvolutionLoop:
         bar.set_postfix(round=t, phase="select")
 
         def select() -> dict[str, Any]:
-            return self._select_and_measure(rd, t, pool, emb, scores, one_time, t_embed.seconds, t_score.seconds)
+            return self._select_and_measure(
+                rd, t, pool, emb, scores, one_time, t_embed.seconds, t_score.seconds
+            )
 
         return self._on_rank0(comm, select)
 
     def _check_scores(self, got: Any, t: int) -> dict[str, np.ndarray]:
         n = len(self.records)
         if not isinstance(got, Mapping):
-            raise ValidationError(f"The scorer must return a mapping name -> (N,) array; got {type(got).__name__} in round {t}.")
+            raise ValidationError(
+                f"The scorer must return a mapping name -> (N,) array; got {type(got).__name__} in round {t}."
+            )
         missing = [s for s in self._score_names if s not in got]
         if missing:
             raise MissingSignalError(
@@ -843,7 +878,9 @@ class EvolutionLoop:
         for name, values in got.items():
             arr = np.asarray(values, dtype=np.float64)
             if arr.shape != (n,):
-                raise ValidationError(f"scores[{name!r}] must have shape ({n},), one value per record; got {arr.shape}.")
+                raise ValidationError(
+                    f"scores[{name!r}] must have shape ({n},), one value per record; got {arr.shape}."
+                )
             out[str(name)] = arr
         return out
 
@@ -895,7 +932,11 @@ class EvolutionLoop:
             picks = np.asarray(one_time["indices"], dtype=np.int64)
             new_idx = picks[t * self.k : (t + 1) * self.k]
             all_radii = one_time.get("radii")
-            radii = None if all_radii is None else np.asarray(all_radii, dtype=np.float64)[t * self.k : (t + 1) * self.k]
+            radii = (
+                None
+                if all_radii is None
+                else np.asarray(all_radii, dtype=np.float64)[t * self.k : (t + 1) * self.k]
+            )
         else:
             new_idx = np.empty(0, dtype=np.int64)
         time_select = time.perf_counter() - start
@@ -933,7 +974,9 @@ class EvolutionLoop:
         with_radii = getattr(self.sampler, "select_with_radii", None)
         if callable(with_radii):
             picks, radii = with_radii(ctx, k)
-            return np.asarray(picks, dtype=np.int64).reshape(-1), np.asarray(radii, dtype=np.float64).reshape(-1)
+            return np.asarray(picks, dtype=np.int64).reshape(-1), np.asarray(radii, dtype=np.float64).reshape(
+                -1
+            )
         return np.asarray(self.sampler.select(ctx, k), dtype=np.int64).reshape(-1), None
 
     def _assemble_row(

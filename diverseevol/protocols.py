@@ -18,7 +18,7 @@ import numpy as np
 
 from .data import InstructionRecord
 
-__all__ = ["Trainer", "LoadableTrainer", "Embedder", "Scorer", "Judge", "Communicator", "Callback"]
+__all__ = ["Callback", "Communicator", "Embedder", "Judge", "LoadableTrainer", "Scorer", "Trainer"]
 
 
 @runtime_checkable

@@ -49,12 +49,12 @@ __all__ = [
     "FORMAT_VERSION",
     "RunDirectory",
     "atomic_write",
-    "write_json",
     "read_json",
-    "write_npy",
     "read_npy",
     "redact_secrets",
     "to_jsonable",
+    "write_json",
+    "write_npy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,9 @@ def _dumps(obj: Any, level: int = 0) -> str:
     """Indented JSON whose lists of scalars stay on one line (index lists are read by people)."""
     pad, inner = " " * level, " " * (level + 1)
     if isinstance(obj, dict) and obj:
-        items = ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dumps(v, level + 1)}" for k, v in obj.items())
+        items = ",\n".join(
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dumps(v, level + 1)}" for k, v in obj.items()
+        )
         return "{\n" + items + "\n" + pad + "}"
     if isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
         return "[\n" + ",\n".join(inner + _dumps(v, level + 1) for v in obj) + "\n" + pad + "]"
@@ -202,7 +204,9 @@ def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     """Write ``array`` as ``.npy``, atomically (memmaps are streamed, not loaded whole)."""
     array = np.asanyarray(array)
     if array.dtype.hasobject:
-        raise RunDirectoryError(f"refusing to write an object array to {path}: .npy files here never hold pickles.")
+        raise RunDirectoryError(
+            f"refusing to write an object array to {path}: .npy files here never hold pickles."
+        )
     return atomic_write(path, lambda fh: np.save(fh, array, allow_pickle=False))
 
 
@@ -211,7 +215,9 @@ def read_npy(path: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as exc:
-        raise RunDirectoryError(f"{path} is not a valid .npy file ({exc}); delete it to recompute it.") from exc
+        raise RunDirectoryError(
+            f"{path} is not a valid .npy file ({exc}); delete it to recompute it."
+        ) from exc
 
 
 def _now() -> str:
@@ -273,7 +279,9 @@ class RunDirectory:
         """
         cfg = self.path / self.CONFIG
         if not cfg.is_file():
-            raise RunDirectoryError(f"{self.path} is not a diverseevol run directory: {self.CONFIG} is missing.")
+            raise RunDirectoryError(
+                f"{self.path} is not a diverseevol run directory: {self.CONFIG} is missing."
+            )
         header = read_json(cfg)
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise RunDirectoryError(f"{cfg} was not written by diverseevol (no 'format': {FORMAT!r}).")

@@ -91,10 +91,15 @@ def main() -> None:
 
     def judge(model: PCAModel, round: int) -> dict[str, float]:
         tasks = np.unique(suite.train_task[model.rows])
-        return {"tasks_covered": task_coverage(suite.train_task, model.rows), "rare_covered": int(np.isin(rare, tasks).sum())}
+        return {
+            "tasks_covered": task_coverage(suite.train_task, model.rows),
+            "rare_covered": int(np.isin(rare, tasks).sum()),
+        }
 
     base = Path(tempfile.mkdtemp(prefix="diverseevol-example-"))
-    print(f"Z: {len(suite.train)} records, 20 task families ({len(rare)} rare: <= {int(np.median(counts))} records each)")
+    print(
+        f"Z: {len(suite.train)} records, 20 task families ({len(rare)} rare: <= {int(np.median(counts))} records each)"
+    )
     for sampler in ("random", "kcenter"):
         trainer = PCATrainer(suite.train)
         loop = EvolutionLoop(
@@ -114,12 +119,14 @@ def main() -> None:
         result = loop.run()
         cover = [row["tasks_covered"] for row in result.metrics]
         rare_cover = [row["rare_covered"] for row in result.metrics]
-        print(f"{sampler:8s} pool sizes {[len(p) for p in result.pools]}  tasks covered {cover}  rare {rare_cover}")
+        print(
+            f"{sampler:8s} pool sizes {[len(p) for p in result.pools]}  tasks covered {cover}  rare {rare_cover}"
+        )
 
-        calls = []
+        calls: list[int] = []
         again = EvolutionLoop(
             suite.train,
-            trainer=lambda recs, t, out: calls.append(t),
+            trainer=lambda recs, t, out, calls=calls: calls.append(t),
             embedder=Embedder(),
             judge=judge,
             sampler=sampler,

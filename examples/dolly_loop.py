@@ -30,7 +30,9 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 
 def default_path() -> Path:
-    shared = os.environ.get("DIVERSEEVOL_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+    shared = (
+        os.environ.get("DIVERSEEVOL_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     return Path(shared) / "databricks-dolly-15k" / "databricks-dolly-15k.jsonl.gz"
 
 

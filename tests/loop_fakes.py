@@ -74,7 +74,7 @@ class FakeTrainer:
         (Path(out_dir) / "model.json").write_text(json.dumps(model))
         return model
 
-    def load(self, out_dir: Path, round: int):  # noqa: F811 - replaced by None when with_load=False
+    def load(self, out_dir: Path, round: int):
         _log("load", round)
         self.loads.append(round)
         return json.loads((Path(out_dir) / "model.json").read_text())

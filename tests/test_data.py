@@ -48,7 +48,10 @@ def test_dolly_real_file():
     # the duplicate count, from an independent tally over the three text fields
     distinct = len({(r["instruction"], r["context"], r["response"]) for r in raw})
     msg = str(caught[0].message)
-    assert f"{len(raw) - distinct} of 15011 records are exact duplicates" in msg and f"{distinct} distinct" in msg
+    assert (
+        f"{len(raw) - distinct} of 15011 records are exact duplicates" in msg
+        and f"{distinct} distinct" in msg
+    )
     assert str(DOLLY) in msg
     cats = {}
     for r in recs:
@@ -64,7 +67,9 @@ def test_alpaca_real_file():
         warnings.simplefilter("error", DuplicateRecordsWarning)  # SOURCE.md: all 5,000 distinct
         recs = load_instructions(ALPACA)
     assert len(recs) == 5000
-    assert [(r.instruction, r.input, r.output) for r in recs] == [(r["instruction"], r["input"], r["output"]) for r in raw]
+    assert [(r.instruction, r.input, r.output) for r in recs] == [
+        (r["instruction"], r["input"], r["output"]) for r in raw
+    ]
     assert all(r.meta is None for r in recs)
 
 
@@ -92,10 +97,14 @@ def _expected():
     return [InstructionRecord(r["instruction"], r["input"], r["output"]) for r in ALPACA_ROWS]
 
 
-@pytest.mark.parametrize("name", ["d.json", "d.jsonl", "d.json.gz", "d.jsonl.gz", "d.ndjson", "lines-in.json", "noext"])
+@pytest.mark.parametrize(
+    "name", ["d.json", "d.jsonl", "d.json.gz", "d.jsonl.gz", "d.ndjson", "lines-in.json", "noext"]
+)
 def test_file_formats(tmp_path, name):
     lines = name.endswith(("jsonl", "jsonl.gz", "ndjson")) or name in ("lines-in.json", "noext")
-    text = "\n".join(json.dumps(r) for r in ALPACA_ROWS) + "\n" if lines else json.dumps(ALPACA_ROWS, indent=2)
+    text = (
+        "\n".join(json.dumps(r) for r in ALPACA_ROWS) + "\n" if lines else json.dumps(ALPACA_ROWS, indent=2)
+    )
     path = tmp_path / name
     if name.endswith(".gz"):
         with gzip.open(path, "wt", encoding="utf-8") as fh:
@@ -124,7 +133,12 @@ def test_pandas_dataframe():
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(ALPACA_ROWS)
     assert load_instructions(df) == _expected()
-    df2 = pd.DataFrame([{"instruction": "q", "input": None, "output": "a"}, {"instruction": "r", "input": np.nan, "output": "b"}])
+    df2 = pd.DataFrame(
+        [
+            {"instruction": "q", "input": None, "output": "a"},
+            {"instruction": "r", "input": np.nan, "output": "b"},
+        ]
+    )
     assert [r.input for r in load_instructions(df2)] == ["", ""]
 
 
@@ -139,16 +153,29 @@ def test_hf_dataset():
 
 # ---- field sets ------------------------------------------------------------------------------
 def test_dolly_fields_detected_and_missing_input_is_empty():
-    recs = load_instructions([{"instruction": "q", "response": "a"}, {"instruction": "r", "context": "c", "response": "b"}])
+    recs = load_instructions(
+        [{"instruction": "q", "response": "a"}, {"instruction": "r", "context": "c", "response": "b"}]
+    )
     assert recs == [InstructionRecord("q", "", "a"), InstructionRecord("r", "c", "b")]
 
 
 def test_custom_field_mapping_and_meta_fields():
     rows = [{"question": "q", "answer": "a", "source": "web", "id": 3}]
-    recs = load_instructions(rows, fields={"instruction": "question", "input": None, "output": "answer"}, meta_fields=["source", "id"])
+    recs = load_instructions(
+        rows,
+        fields={"instruction": "question", "input": None, "output": "answer"},
+        meta_fields=["source", "id"],
+    )
     assert recs == [InstructionRecord("q", "", "a")] and recs[0].meta == {"source": "web", "id": 3}
-    assert load_instructions([{"instruction": "q", "context": "c", "response": "a", "category": "x"}], meta_fields=())[0].meta is None
-    assert load_instructions([{"instruction": "q", "context": "c", "response": "a"}], fields="dolly") == [InstructionRecord("q", "c", "a")]
+    assert (
+        load_instructions(
+            [{"instruction": "q", "context": "c", "response": "a", "category": "x"}], meta_fields=()
+        )[0].meta
+        is None
+    )
+    assert load_instructions([{"instruction": "q", "context": "c", "response": "a"}], fields="dolly") == [
+        InstructionRecord("q", "c", "a")
+    ]
 
 
 def test_meta_is_not_part_of_equality():
@@ -157,7 +184,10 @@ def test_meta_is_not_part_of_equality():
 
 
 def test_unknown_fields_error_names_keys_and_fix():
-    with pytest.raises(DataFormatError, match=r"record 0: cannot detect the field names from the keys \['answer', 'question'\].*fields="):
+    with pytest.raises(
+        DataFormatError,
+        match=r"record 0: cannot detect the field names from the keys \['answer', 'question'\].*fields=",
+    ):
         load_instructions([{"question": "q", "answer": "a"}])
     with pytest.raises(ValidationError, match="fields must be one of"):
         load_instructions(ALPACA_ROWS, fields="sharegpt")
@@ -185,14 +215,22 @@ def test_missing_and_non_string_fields_name_record(tmp_path):
     path.write_text(json.dumps([ALPACA_ROWS[0], {"instruction": "x", "input": ""}]))
     with pytest.raises(DataFormatError, match=rf"{path}: record 1: the field 'output' is missing"):
         load_instructions(path)
-    path.write_text(json.dumps([ALPACA_ROWS[0], ALPACA_ROWS[1], {"instruction": "x", "input": "", "output": 42}]))
-    with pytest.raises(DataFormatError, match=r"record 2: the field 'output' must be a string; got int \(42\)"):
+    path.write_text(
+        json.dumps([ALPACA_ROWS[0], ALPACA_ROWS[1], {"instruction": "x", "input": "", "output": 42}])
+    )
+    with pytest.raises(
+        DataFormatError, match=r"record 2: the field 'output' must be a string; got int \(42\)"
+    ):
         load_instructions(path)
     with pytest.raises(DataFormatError, match=r"record 0: the field 'instruction' is null"):
         load_instructions([{"instruction": None, "output": "a"}])
     jl = tmp_path / "d.jsonl"
-    jl.write_text(json.dumps(ALPACA_ROWS[0]) + "\n" + json.dumps({"instruction": ["a"], "output": "b"}) + "\n")
-    with pytest.raises(DataFormatError, match=rf"{jl}: line 2: the field 'instruction' must be a string; got list"):
+    jl.write_text(
+        json.dumps(ALPACA_ROWS[0]) + "\n" + json.dumps({"instruction": ["a"], "output": "b"}) + "\n"
+    )
+    with pytest.raises(
+        DataFormatError, match=rf"{jl}: line 2: the field 'instruction' must be a string; got list"
+    ):
         load_instructions(jl)
 
 
@@ -237,7 +275,10 @@ def test_missing_file_and_unknown_format(tmp_path):
 
 def test_duplicates_are_kept_and_counted():
     rows = [ALPACA_ROWS[0], ALPACA_ROWS[1], ALPACA_ROWS[0], ALPACA_ROWS[0], ALPACA_ROWS[1]]
-    with pytest.warns(DuplicateRecordsWarning, match=r"3 of 5 records are exact duplicates of earlier ones \(2 distinct records occur more than once; 2 distinct in all\)"):
+    with pytest.warns(
+        DuplicateRecordsWarning,
+        match=r"3 of 5 records are exact duplicates of earlier ones \(2 distinct records occur more than once; 2 distinct in all\)",
+    ):
         recs = load_instructions(rows)
     assert len(recs) == 5
     with warnings.catch_warnings():
@@ -251,5 +292,7 @@ def test_alpaca_template_with_and_without_input():
     assert with_input.startswith("Below is an instruction that describes a task, paired with an input")
     assert with_input.endswith("### Instruction:\nAdd.\n\n### Input:\n2 and 3\n\n### Response:")
     no_input = format_prompt("Name a colour.")
-    assert "### Input" not in no_input and no_input.endswith("### Instruction:\nName a colour.\n\n### Response:")
+    assert "### Input" not in no_input and no_input.endswith(
+        "### Instruction:\nName a colour.\n\n### Response:"
+    )
     assert format_record(InstructionRecord("Add.", "", "5")) == (format_prompt("Add."), "5")

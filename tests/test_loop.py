@@ -14,12 +14,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import loop_fakes as fakes  # noqa: E402
+import loop_fakes as fakes
 
-from diverseevol.data import InstructionRecord  # noqa: E402
-from diverseevol.errors import MissingSignalError, PoolExhaustedError, UnknownSamplerError, ValidationError  # noqa: E402
-from diverseevol.loop import METRIC_KEYS, EvolutionLoop, EvolutionResult, initial_pool, round_rng  # noqa: E402
-from diverseevol.samplers.registry import list_samplers  # noqa: E402
+from diverseevol.data import InstructionRecord
+from diverseevol.errors import MissingSignalError, PoolExhaustedError, UnknownSamplerError, ValidationError
+from diverseevol.loop import METRIC_KEYS, EvolutionLoop, EvolutionResult, initial_pool, round_rng
+from diverseevol.samplers.registry import list_samplers
 
 BUILTINS = ["random", "kcenter", "least_confidence", "margin", "entropy"]
 
@@ -31,18 +31,18 @@ def _fast_disk(monkeypatch):
 
 def make_loop(tmp_path, **kw):
     data = kw.pop("data", None) or fakes.make_records()
-    params = dict(
-        trainer=fakes.FakeTrainer(),
-        embedder=fakes.FakeEmbedder(),
-        scorer=fakes.FakeScorer(),
-        judge=fakes.FakeJudge(),
-        init_size=6,
-        k=5,
-        rounds=3,
-        seed=7,
-        run_dir=tmp_path / "run",
-        progress=False,
-    )
+    params = {
+        "trainer": fakes.FakeTrainer(),
+        "embedder": fakes.FakeEmbedder(),
+        "scorer": fakes.FakeScorer(),
+        "judge": fakes.FakeJudge(),
+        "init_size": 6,
+        "k": 5,
+        "rounds": 3,
+        "seed": 7,
+        "run_dir": tmp_path / "run",
+        "progress": False,
+    }
     params.update(kw)
     return EvolutionLoop(data, **params)
 
@@ -70,14 +70,18 @@ def oracle_run(sampler, mode="iterative", init_size=6, k=5, rounds=3, seed=7, me
     records = fakes.make_records()
     n = len(records)
     emb_fn, score_fn = fakes.FakeEmbedder(), fakes.FakeScorer()
-    pool = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))).choice(n, init_size, replace=False)
+    pool = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))).choice(
+        n, init_size, replace=False
+    )
     pools = [pool]
     one_time = None
     for t in range(rounds):
         model = fakes.model_from_rows(list(pool), t)
         if mode == "one_time":
             if one_time is None:
-                one_time = _oracle_select(sampler, emb_fn, score_fn, model, records, pool, k * rounds, seed, t, metric)
+                one_time = _oracle_select(
+                    sampler, emb_fn, score_fn, model, records, pool, k * rounds, seed, t, metric
+                )
             new = one_time[t * k : (t + 1) * k]
         else:
             new = _oracle_select(sampler, emb_fn, score_fn, model, records, pool, k, seed, t, metric)
@@ -94,7 +98,9 @@ def _oracle_select(sampler, emb_fn, score_fn, model, records, pool, k, seed, t, 
     if sampler == "random":
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, t)))
         return cand[rng.choice(cand.size, size=k, replace=False)]
-    key, sign = {"least_confidence": ("confidence", 1), "margin": ("margin", 1), "entropy": ("entropy", -1)}[sampler]
+    key, sign = {"least_confidence": ("confidence", 1), "margin": ("margin", 1), "entropy": ("entropy", -1)}[
+        sampler
+    ]
     values = score_fn(model, records)[key][cand]
     return cand[np.argsort(sign * values, kind="stable")[:k]]
 
@@ -143,7 +149,9 @@ def test_one_time_selects_once_and_slices(tmp_path):
     loop = make_loop(tmp_path, mode="one_time", embedder=emb, vendi=False)
     result = loop.run()
     assert emb.calls == [0]  # one embedding pass, with M_0
-    picks, radii = kcenter_oracle(emb(fakes.model_from_rows(list(result.pools[0]), 0), fakes.make_records()), result.pools[0], 15)
+    picks, radii = kcenter_oracle(
+        emb(fakes.model_from_rows(list(result.pools[0]), 0), fakes.make_records()), result.pools[0], 15
+    )
     np.testing.assert_array_equal(np.concatenate(result.new_indices), picks)
     np.testing.assert_allclose(np.concatenate(result.radii), radii, rtol=1e-5)
 
@@ -227,9 +235,13 @@ def test_metrics_rows_against_oracles(tmp_path):
 
 
 def test_judge_keys_that_clash_are_prefixed(tmp_path):
-    result = make_loop(tmp_path, sampler="random", judge=lambda m, t: {"round": 99, "pool_size": 1.5, "rs": 80.0}).run()
+    result = make_loop(
+        tmp_path, sampler="random", judge=lambda m, t: {"round": 99, "pool_size": 1.5, "rs": 80.0}
+    ).run()
     row = result.metrics[0]
-    assert row["round"] == 0 and row["judge/round"] == 99 and row["judge/pool_size"] == 1.5 and row["rs"] == 80.0
+    assert (
+        row["round"] == 0 and row["judge/round"] == 99 and row["judge/pool_size"] == 1.5 and row["rs"] == 80.0
+    )
 
 
 def test_to_pandas_and_load(tmp_path):
@@ -265,7 +277,9 @@ def test_callbacks(tmp_path):
     result = make_loop(
         tmp_path,
         callbacks=[Recorder()],
-        on_selected=lambda t, new, radii: events.append(("selected", t, len(new), None if radii is None else len(radii))),
+        on_selected=lambda t, new, radii: events.append(
+            ("selected", t, len(new), None if radii is None else len(radii))
+        ),
     ).run()
     assert events[:3] == [("start", 0, 6), ("selected", 0, 5, 5), ("end", 0, 6)]
     assert events[-3:] == [("start", 3, 21), ("selected", 3, 0, None), ("end", 3, 21)]
@@ -273,7 +287,9 @@ def test_callbacks(tmp_path):
 
 
 def test_data_from_file_and_dicts(tmp_path):
-    rows = [{"instruction": r.instruction, "input": r.input, "output": r.output} for r in fakes.make_records()]
+    rows = [
+        {"instruction": r.instruction, "input": r.input, "output": r.output} for r in fakes.make_records()
+    ]
     path = tmp_path / "data.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     a = make_loop(tmp_path / "a", data=str(path), sampler="margin").run()
@@ -292,7 +308,12 @@ def test_secrets_never_written(tmp_path):
         def get_config(self):
             return {"lr": 2e-5, "hf_token": "hf_SECRET1", "max_tokens": 512}
 
-    make_loop(tmp_path, sampler="random", trainer=SecretTrainer(), tags={"OPENAI_API_KEY": "sk-SECRET2", "note": "x"}).run()
+    make_loop(
+        tmp_path,
+        sampler="random",
+        trainer=SecretTrainer(),
+        tags={"OPENAI_API_KEY": "sk-SECRET2", "note": "x"},
+    ).run()
     text = "".join(p.read_text() for p in (tmp_path / "run").rglob("*.json"))
     assert "SECRET" not in text
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
@@ -389,7 +410,7 @@ def test_two_ranks_agree_and_only_rank0_writes(tmp_path):
     def work(r):
         try:
             results[r] = loops[r].run()
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(r,)) for r in (0, 1)]
@@ -403,4 +424,8 @@ def test_two_ranks_agree_and_only_rank0_writes(tmp_path):
         np.testing.assert_array_equal(b, want)
     assert results[0].metrics == results[1].metrics
     for lp in loops:  # every rank trains, embeds and judges
-        assert lp.trainer.calls == [0, 1, 2, 3] and lp.embedder.calls == [0, 1, 2, 3] and lp.judge.calls == [0, 1, 2, 3]
+        assert (
+            lp.trainer.calls == [0, 1, 2, 3]
+            and lp.embedder.calls == [0, 1, 2, 3]
+            and lp.judge.calls == [0, 1, 2, 3]
+        )

@@ -19,11 +19,11 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
-import loop_fakes as fakes  # noqa: E402
+import loop_fakes as fakes
 
-from diverseevol.errors import RunDirectoryError, RunDirectoryMismatchError  # noqa: E402
-from diverseevol.loop import EvolutionLoop, EvolutionResult  # noqa: E402
-from diverseevol.rundir import RunDirectory, atomic_write, read_npy, write_json, write_npy  # noqa: E402
+from diverseevol.errors import RunDirectoryError, RunDirectoryMismatchError
+from diverseevol.loop import EvolutionLoop, EvolutionResult
+from diverseevol.rundir import RunDirectory, atomic_write, read_npy, write_json, write_npy
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and flock need POSIX")
 
@@ -80,7 +80,9 @@ def run_child(tmp_path, cfg, *, kill_replace=None, fake_kill=None):
     script = tmp_path / "child.py"
     if not script.exists():
         script.write_text(SCRIPT)
-    env = dict(os.environ, FAKE_LOG=str(tmp_path / "calls.log"), DIVERSEEVOL_FSYNC="0", DIVERSEEVOL_PROGRESS="0")
+    env = dict(
+        os.environ, FAKE_LOG=str(tmp_path / "calls.log"), DIVERSEEVOL_FSYNC="0", DIVERSEEVOL_PROGRESS="0"
+    )
     env.pop("KILL_REPLACE", None)
     env.pop("FAKE_KILL", None)
     if kill_replace:
@@ -88,7 +90,12 @@ def run_child(tmp_path, cfg, *, kill_replace=None, fake_kill=None):
     if fake_kill:
         env["FAKE_KILL"] = fake_kill
     proc = subprocess.run(
-        [sys.executable, str(script), str(TESTS), json.dumps(cfg)], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(script), str(TESTS), json.dumps(cfg)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return proc
 
@@ -283,10 +290,14 @@ def test_mismatched_config_or_data_is_refused(tmp_path):
         make(run_dir, sampler="kcenter", sampler_params={"metric": "cosine"}).run()
     other = fakes.make_records()
     other[3] = type(other[3])("changed", "", "x")
-    loop = EvolutionLoop(other, trainer=fakes.FakeTrainer(), sampler="random", progress=False, **base_cfg(run_dir))
+    loop = EvolutionLoop(
+        other, trainer=fakes.FakeTrainer(), sampler="random", progress=False, **base_cfg(run_dir)
+    )
     with pytest.raises(RunDirectoryMismatchError, match="different content"):
         loop.run()
-    fewer = EvolutionLoop(other[:70], trainer=fakes.FakeTrainer(), sampler="random", progress=False, **base_cfg(run_dir))
+    fewer = EvolutionLoop(
+        other[:70], trainer=fakes.FakeTrainer(), sampler="random", progress=False, **base_cfg(run_dir)
+    )
     with pytest.raises(RunDirectoryMismatchError, match="80 records"):
         fewer.run()
     # settings that do not change the pools are not compared
@@ -328,9 +339,8 @@ def test_edited_pool_is_detected(tmp_path):
 
 def test_locked_directory_is_refused(tmp_path):
     run_dir = tmp_path / "run"
-    with RunDirectory(run_dir).lock():
-        with pytest.raises(RunDirectoryError, match="in use"):
-            make(run_dir, sampler="random").run()
+    with RunDirectory(run_dir).lock(), pytest.raises(RunDirectoryError, match="in use"):
+        make(run_dir, sampler="random").run()
     make(run_dir, sampler="random").run()  # the lock is released with the context
 
 
@@ -371,5 +381,8 @@ def test_npy_round_trip_and_no_pickles(tmp_path):
 
 
 def test_nonfinite_values_become_null(tmp_path):
-    write_json(tmp_path / "m.json", {"a": float("nan"), "b": np.float32(1.5), "c": np.int64(3), "d": np.array([1, 2])})
+    write_json(
+        tmp_path / "m.json",
+        {"a": float("nan"), "b": np.float32(1.5), "c": np.int64(3), "d": np.array([1, 2])},
+    )
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": None, "b": 1.5, "c": 3, "d": [1, 2]}
