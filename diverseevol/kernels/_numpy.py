@@ -477,7 +477,14 @@ class _Selector:
         ranges = [(s * self.tile, min(n, e * self.tile)) for s, e in runs]
         computed = sum(b - a for a, b in ranges)
         self.evaluations += computed
-        self.waste += computed - int(need_rows.sum())
+        if cid > 0 and self.waste >= 0:
+            # Work a regrouping could avoid: rows computed now beyond the rows of the groups (rows
+            # sharing a nearest center) that hold a row needing work. On isotropic data every group
+            # holds one, so this stays ~0 and the rows are never copied.
+            live = self.mind >= 0
+            sizes = np.bincount(self.assign[live], minlength=cid)
+            hit = np.bincount(self.assign[need_rows], minlength=cid) > 0
+            self.waste += max(0, computed - int(sizes[hit].sum()))
         if ranges:
             self._update(c, cf, ranges, track=cid)
         if self.waste > _REORDER_FACTOR * max(1, self.n_live()):
