@@ -429,3 +429,29 @@ def test_two_ranks_agree_and_only_rank0_writes(tmp_path):
             and lp.embedder.calls == [0, 1, 2, 3]
             and lp.judge.calls == [0, 1, 2, 3]
         )
+
+
+def test_world_size_env_selects_torch_communicator(monkeypatch):
+    from diverseevol.distributed import LocalCommunicator, resolve_communicator
+
+    hf_dist = pytest.importorskip("diverseevol.hf.distributed")
+    sentinel = LocalCommunicator()
+    monkeypatch.setattr(hf_dist.TorchCommunicator, "from_env", classmethod(lambda cls: sentinel))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert resolve_communicator(None) is sentinel
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert isinstance(resolve_communicator(None), LocalCommunicator)
+    with pytest.raises(ValidationError, match="broadcast_object"):
+        resolve_communicator(object())
+
+
+def test_core_imports_stay_light():
+    import subprocess
+
+    code = (
+        "import sys, diverseevol.loop, diverseevol.data, diverseevol.rundir, diverseevol.protocols;"
+        "heavy = [m for m in ('torch', 'transformers', 'pandas', 'datasets', 'faiss', 'tqdm') if m in sys.modules];"
+        "print(heavy); sys.exit(bool(heavy))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
