@@ -133,13 +133,19 @@ def test_public_kcenter_select_routes_to_backend(backend):
     np.testing.assert_array_equal(got, want)
 
 
-def test_torch_cpu_zero_device_budget():
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("budget_rows", [0, 70, 10_000])
+def test_torch_resident_chunks_and_streamed_rest(monkeypatch, metric, budget_rows):
+    # The resident-copy path (what a GPU uses) exercised on CPU: several chunks, then streamed blocks.
+    monkeypatch.setattr(_torch, "_DEVICE_CHUNK_BYTES", 25 * 16 * 4)
     x, pool, cand = make_case(9, n=500, d=16)
-    want_p, _ = oracle(x, pool, cand, 20, "euclidean")
-    picks, _ = _torch.farthest_first(
-        x, pool, cand, 20, metric="euclidean", first_pick=None, block_rows=32, max_device_bytes=0, progress=False
+    want_p, want_r = oracle(x, pool, cand, 20, metric)
+    picks, radii = _torch.farthest_first(
+        x, pool, cand, 20, metric=metric, first_pick=None, block_rows=8, max_device_bytes=budget_rows * 16 * 4,
+        progress=False,
     )
     np.testing.assert_array_equal(picks, want_p)
+    np.testing.assert_allclose(radii, want_r, rtol=1e-4, atol=1e-5)
 
 
 def test_plan_row_blocks_tiles_candidates():

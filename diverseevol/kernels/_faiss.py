@@ -23,6 +23,7 @@ from ._rowblocks import (
     d2_from_dots,
     default_block_rows,
     embedding_rows,
+    factors,
     iter_blocks,
     numpy_pick_loop,
     plan_row_blocks,
@@ -70,8 +71,7 @@ def initial_min_sq_distances(
     blocks: list[RowBlock],
     *,
     metric: str,
-    sqn: np.ndarray,
-    inv: np.ndarray | None,
+    row_factors: tuple[Any, Any, Any],
     dtype: np.dtype,
     device: str | None = None,
 ) -> np.ndarray:
@@ -92,8 +92,8 @@ def initial_min_sq_distances(
     blocks : list of RowBlock
         Plan over ``candidate_idx``.
     metric : {"euclidean", "cosine"}
-    sqn, inv : ndarray of shape (m,)
-        Candidate norms from :func:`~diverseevol.kernels._rowblocks.candidate_norms`.
+    row_factors : tuple of ndarray of shape (m,)
+        Candidate factors from :func:`~diverseevol.kernels._rowblocks.candidate_norms`.
     dtype : numpy dtype
         Work dtype of the returned distances.
     device : {None, "cpu", "gpu"}
@@ -134,10 +134,9 @@ def initial_min_sq_distances(
         s, e = b.pos_start, b.pos_end
         xs = x if local is None else x[local]
         pg = np.asarray(emb[best_row[s:e]], dtype=dtype)
-        if normalize:
-            pg = unit_rows(pg)
         dots = np.einsum("ij,ij->i", xs, pg)
-        mind[s:e] = d2_from_dots(dots, sqn[s:e], None if inv is None else inv[s:e], None if normalize else sq_norms(pg))
+        rf = tuple(None if a is None else a[s:e] for a in row_factors)
+        mind[s:e] = d2_from_dots(dots, rf, factors(sq_norms(pg), dtype, cosine=normalize))
     logger.debug("faiss initial distances: %d candidates x %d pool rows (gpu=%s)", m, len(pool_idx), gpu)
     return mind
 
@@ -188,10 +187,10 @@ def farthest_first(
     require("faiss", feature="backend='faiss'", extra="faiss")
     blocks = plan_row_blocks(candidate_idx, int(block_rows or default_block_rows(emb.shape[1])))
     dtype = work_dtype(emb)
-    sqn, inv = candidate_norms(emb, blocks, len(candidate_idx), metric=metric, dtype=dtype)
+    row_factors = candidate_norms(emb, blocks, len(candidate_idx), metric=metric, dtype=dtype)
     if len(pool_idx):
         mind = initial_min_sq_distances(
-            emb, pool_idx, candidate_idx, blocks, metric=metric, sqn=sqn, inv=inv, dtype=dtype, device=device
+            emb, pool_idx, candidate_idx, blocks, metric=metric, row_factors=row_factors, dtype=dtype, device=device
         )
     else:
         if first_pick is None:
@@ -206,7 +205,6 @@ def farthest_first(
         k,
         metric=metric,
         first_pick=first_pick if not len(pool_idx) else None,
-        sqn=sqn,
-        inv=inv,
+        row_factors=row_factors,
         progress=progress,
     )

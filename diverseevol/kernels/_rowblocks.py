@@ -25,6 +25,7 @@ __all__ = [
     "normalize_rows",
     "candidate_norms",
     "work_dtype",
+    "factors",
     "sq_norms",
     "unit_rows",
     "d2_from_dots",
@@ -165,9 +166,9 @@ def iter_blocks(
         yield b, x, local
 
 
-# The arithmetic below repeats the numpy reference kernel's operation for operation (einsum
-# products, whose per-row result does not depend on the rows around it; the same order of
-# scaling and additions), so backends that use it agree with "numpy" bit for bit.
+# The arithmetic below repeats the numpy reference kernel (diverseevol.kernels._numpy) operation for
+# operation (einsum products, whose per-row result does not depend on the rows around it; the same
+# factors and order of scaling and additions), so backends that use it agree with "numpy" bit for bit.
 
 
 def sq_norms(x: np.ndarray) -> np.ndarray:
@@ -175,39 +176,44 @@ def sq_norms(x: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", x, x)
 
 
+def factors(sq: Any, dtype: np.dtype, *, cosine: bool) -> tuple[Any, Any, Any]:
+    """``(|x|^2, 1/|x|, |x|^2/|x|/|x|)`` for rows (arrays) or one row (scalars); the last two are None for euclidean.
+
+    Cosine distances are computed from raw rows as ``u_x + u_c - 2 (x.c / |x|) / |c|``, with ``u``
+    made by the same operations, so a row and its exact duplicate are at distance exactly 0.
+    Zero rows get ``inv = u = 0``.
+    """
+    if not cosine:
+        return sq, None, None
+    one = dtype.type(1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = one / np.sqrt(sq)
+        u = sq * inv * inv
+    if np.ndim(sq):
+        dead = sq == 0
+        inv[dead] = 0
+        u[dead] = 0
+    return sq, inv, u
+
+
 def candidate_norms(
     emb: np.ndarray, blocks: list[RowBlock], n_candidates: int, *, metric: str, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-candidate squared norms and, for cosine, inverse norms (0 for a zero row), in candidate order.
-
-    Returns
-    -------
-    sqn : ndarray of ``dtype``, shape (m,)
-    inv : ndarray of ``dtype``, shape (m,), or None for euclidean
-    """
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Per-candidate factors ``(sqn, inv, u)`` (see :func:`factors`), in candidate order."""
     sqn = np.empty(n_candidates, dtype=dtype)
     for b, x, local in iter_blocks(emb, blocks, dtype):
         sqn[b.pos_start : b.pos_end] = sq_norms(x if local is None else x[local])
-    if metric != "cosine":
-        return sqn, None
-    with np.errstate(divide="ignore"):
-        inv = 1.0 / np.sqrt(sqn)
-    inv[~np.isfinite(inv)] = 0
-    return sqn, inv.astype(dtype)
+    return factors(sqn, dtype, cosine=metric == "cosine")
 
 
-def center_vector(emb: np.ndarray, row: int, *, metric: str, dtype: np.dtype) -> tuple[np.ndarray, Any]:
-    """Row ``row`` of Z in ``dtype`` (unit length for cosine) and its squared norm."""
+def center_vector(emb: np.ndarray, row: int, *, metric: str, dtype: np.dtype) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
+    """Row ``row`` of Z in ``dtype`` (raw, also for cosine) and its factors."""
     v = np.asarray(emb[row], dtype=dtype).copy()
-    sq = sq_norms(v[None, :])[0]
-    if metric == "cosine":
-        v *= dtype.type(1.0) / np.sqrt(sq)
-        sq = dtype.type(1.0)
-    return v, sq
+    return v, factors(sq_norms(v[None, :])[0], dtype, cosine=metric == "cosine")
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Scale the rows of ``x`` to unit length in place, as the reference does (zero rows stay zero)."""
+    """Scale the rows of ``x`` to unit length in place (zero rows stay zero)."""
     with np.errstate(divide="ignore"):
         inv = x.dtype.type(1.0) / np.sqrt(sq_norms(x))
     inv[~np.isfinite(inv)] = 0
@@ -215,12 +221,20 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def d2_from_dots(dots: np.ndarray, sqn: np.ndarray, inv: np.ndarray | None, csq: Any) -> np.ndarray:
-    """Clamped squared distances from dot products with a center, in place (cosine when ``inv`` is given)."""
+def d2_from_dots(dots: np.ndarray, rows: tuple[Any, Any, Any], center: tuple[Any, Any, Any]) -> np.ndarray:
+    """Clamped squared distances from raw dot products, in place.
+
+    ``rows`` and ``center`` are :func:`factors` of the rows and of the center(s) (scalars or aligned
+    arrays). For cosine the result is the squared distance of the unit rows, ``2 - 2 cos``.
+    """
+    sqn, inv, u = rows
+    csq, cinv, cu = center
     if inv is not None:
         dots *= inv
+        dots *= cinv
         dots *= -2
-        dots += 2
+        dots += u
+        dots += cu
     else:
         dots *= -2
         dots += sqn
@@ -244,8 +258,7 @@ def numpy_pick_loop(
     *,
     metric: str,
     first_pick: int | None,
-    sqn: np.ndarray,
-    inv: np.ndarray | None,
+    row_factors: tuple[Any, Any, Any],
     progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy farthest-first picks from a running squared min-distance vector, one product per block per pick.
@@ -264,7 +277,7 @@ def numpy_pick_loop(
         Number of picks.
     first_pick : int or None
         Absolute row index forced as the first pick (radius +inf), used when the pool is empty.
-    sqn, inv : ndarray of shape (m,)
+    row_factors : tuple of ndarray of shape (m,)
         From :func:`candidate_norms`.
 
     Returns
@@ -290,16 +303,20 @@ def numpy_pick_loop(
         mind[pos] = -1  # picked: below every distance from now on
         if j == k - 1:
             break
-        c, csq = center_vector(emb, int(picks[j]), metric=metric, dtype=dtype)
+        c, cf = center_vector(emb, int(picks[j]), metric=metric, dtype=dtype)
         for b, x, local in iter_blocks(emb, blocks, dtype):
             dots = np.einsum("ij,j->i", x, c)
             if local is not None:
                 dots = dots[local]
             s, e = b.pos_start, b.pos_end
-            d2 = d2_from_dots(dots, sqn[s:e], None if inv is None else inv[s:e], csq)
+            d2 = d2_from_dots(dots, _slice(row_factors, s, e), cf)
             seg = mind[s:e]
             np.minimum(seg, d2, out=seg)
     return picks, radii
+
+
+def _slice(f: tuple[Any, Any, Any], s: int, e: int) -> tuple[Any, Any, Any]:
+    return tuple(None if a is None else a[s:e] for a in f)  # type: ignore[return-value]
 
 
 def draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:

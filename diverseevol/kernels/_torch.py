@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 #: Fraction of the free device memory the resident candidate copy may use by default.
 _DEVICE_MEMORY_FRACTION = 0.8
+#: Largest resident chunk of candidates (one matrix-vector product per chunk per pick).
+_DEVICE_CHUNK_BYTES = 1 << 30
+#: Bound on one block of the pool-distance products.
+_PRODUCT_BYTES = 64 << 20
 
 
 def resolve_device(torch: Any, device: Any) -> Any:
@@ -103,29 +108,45 @@ class _TorchCandidates:
         self.dev = dev
         self.metric = metric
         self.blocks: list[_Block] = []
-        plans = plan_row_blocks(candidate_idx, block_rows)
         budget = self._budget(max_device_bytes)
-        used = 0
         d = emb.shape[1]
-        n_resident = 0
-        for p in plans:
-            if dev.type != "cpu" and used + 4 * p.n * d <= budget:
-                rows = p.rows if p.rows is not None else candidate_idx[p.pos_start : p.pos_end]
-                host = embedding_rows(emb, rows, normalize=metric == "cosine")
-                x = torch.from_numpy(host).to(dev)
-                used += 4 * p.n * d
-                n_resident += p.n
-                self.blocks.append(_Block(p, x, None, (x * x).sum(dim=1), None))
-            else:
-                self.blocks.append(self._streamed(p))
-        self.n_resident = n_resident
-        logger.info(
-            "torch backend on %s: %d of %d candidates resident (%.1f MiB), the rest streamed per pick",
-            dev,
-            n_resident,
-            len(candidate_idx),
-            used / 2**20,
-        )
+        m = len(candidate_idx)
+        pos = 0
+        if dev.type != "cpu" or budget > 0:
+            # Large resident chunks keep the per-pick kernel launches few (one product per chunk).
+            chunk_rows = max(block_rows, _DEVICE_CHUNK_BYTES // (4 * d))
+            while pos < m and budget >= 4 * d:
+                take = int(min(m - pos, chunk_rows, budget // (4 * d)))
+                self.blocks.append(self._resident(candidate_idx, pos, take, block_rows))
+                budget -= 4 * take * d
+                pos += take
+        self.n_resident = pos
+        for p in plan_row_blocks(candidate_idx[pos:], block_rows):
+            shifted = RowBlock(p.pos_start + pos, p.pos_end + pos, p.row_start, p.row_end, p.local, p.rows)
+            self.blocks.append(self._streamed(shifted))
+        if self.n_resident:
+            logger.info(
+                "torch backend on %s: %d of %d candidates resident (%.1f MiB), the rest streamed per pick",
+                dev,
+                self.n_resident,
+                m,
+                4 * self.n_resident * d / 2**20,
+            )
+
+    def _resident(self, candidate_idx: np.ndarray, pos: int, take: int, block_rows: int) -> _Block:
+        """Copy candidates ``[pos, pos + take)`` to the device (unit rows for cosine), block by block."""
+        torch = self.torch
+        rows = candidate_idx[pos : pos + take]
+        d = self.emb.shape[1]
+        x = torch.empty((take, d), dtype=torch.float32, device=self.dev)
+        sq = torch.empty(take, dtype=torch.float32, device=self.dev)
+        for s in range(0, take, block_rows):
+            part = torch.from_numpy(embedding_rows(self.emb, rows[s : s + block_rows], normalize=self.metric == "cosine"))
+            xs = x[s : s + block_rows]
+            xs.copy_(part)
+            sq[s : s + block_rows] = (xs * xs).sum(dim=1)
+        plan = RowBlock(pos, pos + take, int(rows[0]), int(rows[-1]) + 1, None, rows)
+        return _Block(plan, x, None, sq, None)
 
     def _budget(self, max_device_bytes: int | None) -> float:
         if max_device_bytes is not None:
@@ -158,17 +179,37 @@ class _TorchCandidates:
             nrm2 = (xhat * xhat).sum(dim=1)
         return _Block(plan, None, sel, nrm2, inv)
 
-    def block_dots(self, b: _Block, vecs: Any) -> Any:
-        """``candidates @ vecs`` for one block: (n,) for a vector, (n, q) for a (d, q) matrix."""
+    def block_dots(self, b: _Block, vec: Any) -> Any:
+        """``candidates @ vec`` for one block: (n,) dot products with a (d,) vector."""
         if b.x is not None:
-            return b.x @ vecs
+            return b.x @ vec
         x, sel = self._host_tensor(b.plan)
-        out = x @ vecs
+        out = x @ vec
         if sel is not None:
             out = out.index_select(0, sel)
         if b.inv_norms is not None:
-            out = out * (b.inv_norms if out.dim() == 1 else b.inv_norms[:, None])
+            out = out * b.inv_norms
         return out
+
+    def block_products(self, b: _Block, mat: Any) -> Iterator[tuple[int, int, Any]]:
+        """``candidates @ mat`` for a (d, q) matrix in row pieces: yields ``(start, stop, (stop - start, q))``.
+
+        ``start, stop`` are offsets inside the block; pieces keep the product under about 64 MiB.
+        """
+        if b.x is None:
+            out = self.block_dots(b, mat) if b.inv_norms is None else self._streamed_products(b, mat)
+            yield 0, b.plan.n, out
+            return
+        step = max(1, _PRODUCT_BYTES // (4 * max(1, mat.shape[1])))
+        for s in range(0, b.plan.n, step):
+            yield s, min(b.plan.n, s + step), b.x[s : s + step] @ mat
+
+    def _streamed_products(self, b: _Block, mat: Any) -> Any:
+        x, sel = self._host_tensor(b.plan)
+        out = x @ mat
+        if sel is not None:
+            out = out.index_select(0, sel)
+        return out * b.inv_norms[:, None]
 
 
 def farthest_first(
@@ -207,7 +248,9 @@ def farthest_first(
     block_rows : int, optional
         Rows per block (default: about 16 MiB of float32).
     max_device_bytes : int, optional
-        Device memory for the resident candidate copy (default: 80% of the free GPU memory; CPU copies nothing).
+        Memory for the resident copy of the candidates on the device (float32, unit rows for cosine);
+        candidates beyond it are streamed from ``emb`` on every pick. Default: 80% of the free GPU
+        memory; 0 on CPU, where blocks are zero-copy views of ``emb``.
     pool_chunk_rows : int
         Pool rows per matrix product in the initial distance pass.
     progress : bool, optional
@@ -241,10 +284,10 @@ def farthest_first(
             p_sq = (pv * pv).sum(dim=1)
             pt = pv.T.contiguous()
             for b in cands.blocks:
-                g = cands.block_dots(b, pt)
-                dist = (b.sq_norms[:, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
-                seg = mind[b.plan.pos_start : b.plan.pos_end]
-                torch.minimum(seg, dist.min(dim=1).values, out=seg)
+                for s, e, g in cands.block_products(b, pt):
+                    dist = (b.sq_norms[s:e, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
+                    seg = mind[b.plan.pos_start + s : b.plan.pos_start + e]
+                    torch.minimum(seg, dist.min(dim=1).values, out=seg)
         if not len(pool_idx) and first_pick is None:
             raise ValidationError("first_pick is required when pool_idx is empty.")
 

@@ -398,10 +398,10 @@ def _init_from_pool(
         p_sq = (pv * pv).sum(dim=1)
         pt = pv.T.contiguous()
         for b in cands.blocks:
-            g = cands.block_dots(b, pt)
-            dist_sq = (b.sq_norms[:, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
-            seg = mind[b.plan.pos_start : b.plan.pos_end]
-            torch.minimum(seg, dist_sq.min(dim=1).values, out=seg)
+            for s, e, g in cands.block_products(b, pt):
+                dist_sq = (b.sq_norms[s:e, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
+                seg = mind[b.plan.pos_start + s : b.plan.pos_start + e]
+                torch.minimum(seg, dist_sq.min(dim=1).values, out=seg)
 
 
 def _agree_first_pick(
