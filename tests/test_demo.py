@@ -28,9 +28,12 @@ _COLORS = dict(banana="yellow", grass="green", sky="blue", snow="white", coal="b
                sea="blue", leaf="green", sun="yellow", chocolate="brown", pumpkin="orange", plum="purple",
                grape="purple", carrot="orange", salt="white", night="black", strawberry="red", frog="green",
                wood="brown", coffee="brown", lavender="purple", sapphire="blue", corn="yellow")
-# A few antonym pairs checked in both directions.
-_OPPOSITES = {"hot": "cold", "cold": "hot", "up": "down", "down": "up", "day": "night", "night": "day",
-              "yes": "no", "no": "yes", "buy": "sell", "sell": "buy"}
+_ANTONYM_PAIRS = ("hot cold", "big small", "fast slow", "up down", "left right", "old new", "early late",
+                  "light dark", "happy sad", "open closed", "full empty", "high low", "hard soft", "wet dry",
+                  "long short", "rich poor", "strong weak", "thick thin", "loud quiet", "near far", "clean dirty",
+                  "true false", "first last", "in out", "win lose", "buy sell", "push pull", "day night", "yes no",
+                  "always never")
+_OPPOSITES = dict(p.split() for p in _ANTONYM_PAIRS)
 
 
 def _oracle(name: str, x: str, y: str) -> bool:
@@ -85,7 +88,7 @@ def _check(name: str, x: str, y: str) -> bool:
     if name == "capital":
         return _CAPITALS[x] == y
     if name == "opposite":
-        return y != x and y.isalpha() and _OPPOSITES.get(x, y) == y and _OPPOSITES.get(y, x) == x
+        return _OPPOSITES[x] == y
     if name == "color":
         return _COLORS[x] == y
     raise AssertionError(f"no oracle for task family {name!r}")
