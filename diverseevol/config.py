@@ -53,6 +53,8 @@ __all__ = [
     "JudgeConfig",
     "load_config",
     "parse_config",
+    "build_loop",
+    "run_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,15 +139,27 @@ class JudgeConfig:
     path : Path
         A JSON/JSONL test file (``instruction``/``input``/``output``, optional ``group_field``).
     group_field : str or None
-        Field of the test file used to report per-group metrics.
+        ``exact_match``: field of the test file used to report per-group metrics.
+    benchmark : str or None
+        ``pairwise``: benchmark name (``vicuna``, ``koala``, ``wizardlm``, or your own; see
+        :func:`diverseevol.judge.load_benchmark`); default: the file name's stem.
+    references : Path or None
+        ``pairwise``: the reference answers (JSONL), required.
     params : dict
-        Further keyword arguments of the judge class.
+        ``exact_match``: keyword arguments of :class:`~diverseevol.judge.ExactMatchJudge`
+        (``normalize``, ``match``); ``pairwise``: of :class:`~diverseevol.judge.PairwiseJudge`
+        (``model``, ``base_url``, ``cache``...; the API key comes from ``OPENAI_API_KEY``).
+    generation : dict
+        Keyword arguments of :class:`diverseevol.hf.HFGenerator` (``max_new_tokens``...).
     """
 
     type: str
     path: Path
     group_field: str | None = None
+    benchmark: str | None = None
+    references: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -217,7 +231,10 @@ _SECTIONS: dict[str, _Spec] = {
         "type": ((str,), True, "'exact_match' or 'pairwise'"),
         "path": ((str,), True, "a path"),
         "group_field": ((str, type(None)), False, "a field name or null"),
+        "benchmark": ((str,), False, "a benchmark name (vicuna, koala, wizardlm or your own)"),
+        "references": ((str,), False, "a path to reference answers"),
         "params": ((dict,), False, "a mapping of judge arguments"),
+        "generation": ((dict,), False, "a mapping of HFGenerator arguments"),
     },
 }
 
@@ -338,8 +355,19 @@ def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = No
             close = difflib.get_close_matches(j["type"], _JUDGES, n=1, cutoff=0.5)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{_where(source, 'judge.type')}: must be one of {list(_JUDGES)}, got {j['type']!r}.{hint}")
+        if j["type"] == "pairwise" and "references" not in j:
+            raise ConfigError(
+                f"{_where(source, 'judge.references')}: the pairwise judge compares with reference answers; "
+                f"give the path of a JSONL file of reference answers."
+            )
         judge = JudgeConfig(
-            type=j["type"], path=_resolve(base, j["path"]), group_field=j.get("group_field"), params=dict(j.get("params", {}))
+            type=j["type"],
+            path=_resolve(base, j["path"]),
+            group_field=j.get("group_field"),
+            benchmark=j.get("benchmark"),
+            references=_resolve(base, j["references"]) if "references" in j else None,
+            params=dict(j.get("params", {})),
+            generation=dict(j.get("generation", {})),
         )
     if model is None and data.embeddings is None:
         raise ConfigError(
@@ -405,3 +433,166 @@ def load_config(path: str | Path) -> RunConfig:
     if raw is None:
         raise ConfigError(f"{path}: the file is empty; it needs at least `run_dir` and `data.path`.")
     return parse_config(raw, base_dir=path.parent, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# running a configuration
+# --------------------------------------------------------------------------------------------
+def _construct(cls: Any, kwargs: Mapping[str, Any], where: str, *args: Any) -> Any:
+    """``cls(*args, **kwargs)``, turning unknown keyword arguments into a ConfigError naming ``where``."""
+    import inspect
+
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):  # pragma: no cover
+        return cls(*args, **kwargs)
+    accepted = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes_var = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    for key in kwargs:
+        if key not in accepted and not takes_var:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{where}.{key}: not an argument of {cls.__name__}.{hint} Accepted: {', '.join(accepted)}."
+            )
+    return cls(*args, **kwargs)
+
+
+class _FixedEmbedder:
+    """Embedder that returns precomputed embeddings whatever the model (runs without ``model``)."""
+
+    def __init__(self, path: Path, n_records: int) -> None:
+        import numpy as np
+
+        if not path.is_file():
+            raise FileNotFoundError(f"data.embeddings file {str(path)!r} does not exist")
+        self.embeddings = np.load(path, mmap_mode="r")
+        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n_records:
+            raise ConfigError(
+                f"data.embeddings: {path} has shape {self.embeddings.shape}, expected ({n_records}, d): one row "
+                f"per record of data.path, in the same order."
+            )
+
+    def __call__(self, model: Any, records: Any) -> Any:
+        return self.embeddings
+
+
+def _no_training(records: Any, round: int, out_dir: Path) -> None:
+    """Trainer of runs without ``model``: nothing to train; selection uses fixed embeddings."""
+    return None
+
+
+def _build_judge(config: RunConfig) -> Any:
+    assert config.judge is not None and config.model is not None
+    from .hf import HFGenerator
+
+    j = config.judge
+    generator = _construct(HFGenerator, {"apply_template": False, **j.generation}, "judge.generation")
+    from .data import format_prompt, load_instructions
+
+    if j.type == "exact_match":
+        from .judge import ExactMatchJudge
+
+        meta = [j.group_field] if j.group_field else ()
+        tests = load_instructions(j.path, meta_fields=meta)
+        groups = None
+        if j.group_field:
+            missing = [i for i, r in enumerate(tests) if j.group_field not in (r.meta or {})]
+            if missing:
+                raise ConfigError(f"judge.group_field: {j.path} record {missing[0]} has no field {j.group_field!r}.")
+            groups = [str(r.meta[j.group_field]) for r in tests]
+        return _construct(
+            ExactMatchJudge, {"groups": groups, **j.params}, "judge.params",
+            [format_prompt(r) for r in tests], [r.output for r in tests], generator,
+        )
+    from .judge import PairwiseJudge, PairwiseLoopJudge, load_benchmark
+
+    bench = load_benchmark(j.benchmark or j.path.stem, j.path, reference_answers=j.references)
+    pairwise = _construct(PairwiseJudge, j.params, "judge.params")
+    return PairwiseLoopJudge(pairwise, bench, generator, prompt_format=format_prompt,
+                             output_dir=config.run_dir / "judge")
+
+
+def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
+    """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
+
+    Without a ``model`` section the loop selects with the fixed ``data.embeddings`` every
+    round (no training). With one, it trains :class:`~diverseevol.hf.HFTrainer` from
+    ``model.name_or_path`` each round (a ``.gguf`` file is converted once), embeds with
+    :class:`~diverseevol.hf.HFEmbedder`, scores with :class:`~diverseevol.hf.HFScorer` when the
+    sampler needs uncertainty scores, and judges with the ``judge`` section.
+
+    Parameters
+    ----------
+    config : RunConfig
+    overwrite : bool, default False
+        Start the run directory over; otherwise an existing run is resumed.
+    progress : bool, default True
+    """
+    from .data import load_instructions
+    from .loop import EvolutionLoop
+    from .samplers.registry import get_sampler
+
+    sampler = get_sampler(config.sampler.name, **config.sampler.params)
+    records = load_instructions(config.data.path, fields=config.data.fields)
+    if config.data.limit is not None:
+        records = records[: config.data.limit]
+    needs_scores = any(r.startswith("scores:") for r in sampler.requires)
+    scorer = judge = None
+    if config.model is None:
+        assert config.data.embeddings is not None
+        trainer: Any = _no_training
+        embedder: Any = _FixedEmbedder(config.data.embeddings, len(records))
+        if needs_scores:
+            raise ConfigError(
+                f"sampler {config.sampler.name!r} needs model scores ({', '.join(sorted(sampler.requires))}); "
+                f"add a `model` section, or use a sampler that needs only embeddings."
+            )
+    else:
+        require("torch", feature="a run with a `model` section", extra="hf")
+        from .hf import HFEmbedder, HFScorer, HFTrainer
+
+        m = config.model
+        base: dict[str, Any] = (
+            {"gguf_file": m.name_or_path} if m.name_or_path.endswith(".gguf") else {"base_model": m.name_or_path}
+        )
+        trainer = _construct(HFTrainer, {**base, "seed": config.seed, **m.trainer}, "model.trainer")
+        embedder = _construct(HFEmbedder, {"scores": needs_scores, "progress": progress, **m.embedder}, "model.embedder")
+        if needs_scores:
+            scorer = _construct(HFScorer, {"embedder": embedder, "progress": progress, **m.scorer}, "model.scorer")
+        if config.judge is not None:
+            judge = _build_judge(config)
+    return EvolutionLoop(
+        records,
+        trainer=trainer,
+        embedder=embedder,
+        sampler=sampler,
+        scorer=scorer,
+        judge=judge,
+        init_size=config.budget.init_size,
+        k=config.budget.k,
+        rounds=config.budget.rounds,
+        mode=config.budget.mode,  # type: ignore[arg-type]
+        seed=config.seed,
+        run_dir=config.run_dir,
+        overwrite=overwrite,
+        progress=progress,
+        tags={"config_file": str(config.source) if config.source else None},
+    )
+
+
+def run_config(config: RunConfig | str | Path, *, overwrite: bool = False, progress: bool = True) -> Any:
+    """Run (or resume) the loop a configuration describes and return its ``EvolutionResult``.
+
+    Parameters
+    ----------
+    config : RunConfig, or the path of a YAML/TOML file
+    overwrite : bool, default False
+        Start the run directory over instead of resuming it.
+    progress : bool, default True
+    """
+    if not isinstance(config, RunConfig):
+        config = load_config(config)
+    loop = build_loop(config, overwrite=overwrite, progress=progress)
+    logger.info("running %s into %s", config.sampler.name, config.run_dir)
+    return loop.run()

@@ -8,7 +8,7 @@ pool size the demo reports
 * ``accuracy``: exact-match test accuracy (%) of the model trained on the pool;
 * ``coverage``: how many of the task families occur in the pool;
 * ``vendi``: the Vendi score of the pool in one fixed embedding space shared by all samplers
-  (the base model's embeddings of Z, :attr:`EvolutionResult.metrics` ``"vendi_reference"``),
+  (the base model's embeddings of Z, centred; the loop's ``"vendi_reference"`` metric),
 
 and writes one run directory per sampler, ``results.csv``, ``results.json``, ``table.md`` and
 PNG plots (with matplotlib) under the output directory. Whatever the numbers are, they are
@@ -198,7 +198,11 @@ def _base_model(settings: DemoSettings, cache_dir: Path, progress: bool) -> dict
 
 
 def _reference_embeddings(trainer_base: dict[str, Any], suite: DemoSuite, path: Path, embedder: Any) -> np.ndarray:
-    """The base model's embeddings of Z: one space in which every sampler's pools are compared."""
+    """The base model's embeddings of Z, centred: one space in which every sampler's pools are compared.
+
+    Centring removes the part every record shares (the prompt template dominates mean-pooled
+    hidden states), which would otherwise make all cosine similarities close to 1.
+    """
     if path.is_file():
         emb = np.load(path)
         if emb.shape[0] == len(suite.train):
@@ -207,7 +211,8 @@ def _reference_embeddings(trainer_base: dict[str, Any], suite: DemoSuite, path: 
 
     handle = load_model(trainer_base.get("base_model") or "", gguf_file=trainer_base.get("gguf_file"),
                         cache_dir=trainer_base.get("cache_dir"))
-    emb = np.asarray(embedder(handle, suite.train), dtype=np.float32)
+    emb = np.asarray(embedder(handle, suite.train), dtype=np.float64)
+    emb = (emb - emb.mean(axis=0)).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, emb)
     del handle
