@@ -829,15 +829,22 @@ class EvolutionLoop:
                 bar.set_postfix(round=t, phase="embed")
                 with t_embed():
                     raw = self.embedder(model, self.records)  # type: ignore[misc]
-                if rank0:
-                    emb = check_embeddings(raw, name=f"embedder output (round {t})")
-                    if emb.shape[0] != n:
+                held: dict[str, np.ndarray] = {}
+
+                def keep_embeddings() -> None:  # rank 0; an error here reaches every rank
+                    arr = check_embeddings(raw, name=f"embedder output (round {t})")
+                    if arr.shape[0] != n:
                         raise ValidationError(
-                            f"The embedder returned {emb.shape[0]} rows in round {t}; expected one per record of Z ({n})."
+                            f"The embedder returned {arr.shape[0]} rows in round {t}; expected one per record "
+                            f"of Z ({n})."
                         )
                     if self.cache_embeddings:
-                        rd.write_embeddings(t, emb)
-                        emb = rd.read_embeddings(t)
+                        rd.write_embeddings(t, arr)
+                        arr = rd.read_embeddings(t)
+                    held["emb"] = arr
+
+                self._on_rank0(comm, keep_embeddings)
+                emb = held.get("emb")
                 del raw
 
         scores: dict[str, np.ndarray] = {}
@@ -850,9 +857,12 @@ class EvolutionLoop:
                 bar.set_postfix(round=t, phase="score")
                 with t_score():
                     got = self.scorer(model, self.records)  # type: ignore[misc]
-                if rank0:
-                    scores = self._check_scores(got, t)
+
+                def keep_scores() -> None:
+                    scores.update(self._check_scores(got, t))
                     rd.write_scores(t, scores)
+
+                self._on_rank0(comm, keep_scores)
 
         bar.set_postfix(round=t, phase="select")
 

@@ -455,3 +455,23 @@ def test_core_imports_stay_light():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rank0_errors_reach_every_rank(tmp_path):
+    shared = {"barrier": threading.Barrier(2, timeout=20)}
+    bad = lambda model, records: np.ones((3, 2))  # wrong number of rows
+    loops = [make_loop(tmp_path, comm=ThreadComm(r, shared), embedder=bad) for r in (0, 1)]
+    errors: list[BaseException | None] = [None, None]
+
+    def work(r):
+        try:
+            loops[r].run()
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors[r] = exc
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in (0, 1)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert all(isinstance(e, ValidationError) and "3 rows" in str(e) for e in errors), errors
