@@ -478,5 +478,6 @@ def _library_report(run_dirs: Mapping[str, Path], out: Path) -> list[Path]:
     except Exception as exc:  # noqa: BLE001 - the demo's own results are already written
         logger.warning("the per-run report failed (%s: %s); the demo's tables and plots are written", type(exc).__name__, exc)
         return []
-    files = getattr(result, "files", None)
-    return [Path(f) for f in files] if files else [out]
+    if isinstance(result, Mapping):
+        return [Path(f) for f in result.values()]
+    return [out]
