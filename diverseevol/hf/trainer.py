@@ -12,7 +12,6 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ MARKER_NAME = "diverseevol_model.json"
 def _records_digest(records: Sequence[InstructionRecord]) -> str:
     h = hashlib.sha256()
     for r in records:
-        h.update(json.dumps(asdict(r), ensure_ascii=False, sort_keys=True).encode())
+        h.update(json.dumps([r.instruction, r.input, r.output], ensure_ascii=False).encode())
         h.update(b"\n")
     return h.hexdigest()
 
