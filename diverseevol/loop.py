@@ -595,7 +595,6 @@ class EvolutionLoop:
             run directory, or is in use by another process.
         """
         comm = resolve_communicator(self.comm)
-        rank0 = comm.rank == 0
         if self.run_dir is None:
             path = self._on_rank0(comm, lambda: tempfile.mkdtemp(prefix="diverseevol-run-"))
             logger.info("no run_dir given: recording this run in %s", path)
@@ -603,10 +602,23 @@ class EvolutionLoop:
         else:
             run_path = self.run_dir
         rd = RunDirectory(run_path)
-        lock = rd.lock() if rank0 else contextlib.nullcontext()
-        with lock:
+        with contextlib.ExitStack() as stack:
+
+            def acquire() -> None:  # rank 0 only; a refusal is raised on every rank
+                self._refuse_foreign(rd)
+                stack.enter_context(rd.lock())
+
+            self._on_rank0(comm, acquire)
             header = self._on_rank0(comm, lambda: self._prepare(rd))
             return self._run_rounds(rd, comm, header)
+
+    @staticmethod
+    def _refuse_foreign(rd: RunDirectory) -> None:
+        if not rd.is_run_directory() and not rd.is_empty():
+            raise RunDirectoryError(
+                f"{rd.path} is not empty and is not a diverseevol run directory (no config.json); refusing to "
+                f"write into it (or delete it, even with overwrite=True). Choose a new or empty run_dir."
+            )
 
     def _prepare(self, rd: RunDirectory) -> dict[str, Any]:
         config, fp = self.config(), self.data_fingerprint
@@ -624,11 +636,8 @@ class EvolutionLoop:
                 rd.remove_temp_files()
                 logger.info("resuming the run in %s", rd.path)
                 return header
-        elif not rd.is_empty():
-            raise RunDirectoryError(
-                f"{rd.path} is not empty and is not a diverseevol run directory (no config.json); refusing to "
-                f"write into it. Choose a new or empty run_dir."
-            )
+        else:
+            self._refuse_foreign(rd)
         rd.remove_temp_files()
         rd.create(config=config, data=fp, library_version=__version__)
         return rd.read_header()

@@ -323,6 +323,7 @@ def test_foreign_directory_is_never_touched(tmp_path):
         with pytest.raises(RunDirectoryError, match="not a diverseevol run directory"):
             make(run_dir, sampler="random", **kw).run()
     assert (run_dir / "thesis.tex").read_text() == "precious"
+    assert [p.name for p in run_dir.iterdir()] == ["thesis.tex"]  # not even a lock file
 
 
 def test_edited_pool_is_detected(tmp_path):
