@@ -59,7 +59,7 @@ def part_init(n: int, d: int, repeat: int) -> None:
         pool = np.sort(np.random.default_rng(1).choice(n, p, replace=False))
         cand = np.setdiff1d(np.arange(n), pool)
         t_np, r_np = best_of(
-            lambda: _numpy.farthest_first(x, pool, cand, 1, metric="euclidean", first_pick=None, prune=False), repeat
+            lambda: _numpy.farthest_first(x, pool, cand, 1, metric="euclidean", first_pick=None, prune=False, progress=False), repeat
         )
         t_fa, r_fa = best_of(
             lambda: _faiss.farthest_first(x, pool, cand, 1, metric="euclidean", first_pick=None, progress=False),
@@ -88,7 +88,7 @@ def part_picks(n: int, d: int, k: int, repeat: int) -> None:
         return (tk - t1) / (k - 1), t1, out
 
     np_pp, np_t1, np_out = per_pick(
-        lambda kk: _numpy.farthest_first(x, pool, cand, kk, metric="euclidean", first_pick=None, prune=False)
+        lambda kk: _numpy.farthest_first(x, pool, cand, kk, metric="euclidean", first_pick=None, prune=False, progress=False)
     )
     to_pp, to_t1, to_out = per_pick(
         lambda kk: _torch.farthest_first(x, pool, cand, kk, metric="euclidean", first_pick=None, device=dev,
@@ -122,12 +122,12 @@ def part_approx(n: int, d: int, k: int, n_clusters: int, probes: list[int]) -> N
     cand = np.setdiff1d(np.arange(n), pool)
     print(f"\n== approximate mode: clustered N={n:,} x d={d} ({n_clusters} clusters), |pool|=100, k={k}")
     t_ex, (exact, _) = best_of(
-        lambda: _numpy.farthest_first(x, pool, cand, k, metric="euclidean", first_pick=None, prune=False), 1
+        lambda: _numpy.farthest_first(x, pool, cand, k, metric="euclidean", first_pick=None, prune=False, progress=False), 1
     )
     r_ex = covering_radius(x, np.concatenate([pool, exact]))
     print(f"exact numpy (prune=False):  {t_ex:7.2f} s   covering radius {r_ex:.4f}")
     t_pr, (exact_pr, _) = best_of(
-        lambda: _numpy.farthest_first(x, pool, cand, k, metric="euclidean", first_pick=None, prune=True), 1
+        lambda: _numpy.farthest_first(x, pool, cand, k, metric="euclidean", first_pick=None, prune=True, progress=False), 1
     )
     print(f"exact numpy (prune=True):   {t_pr:7.2f} s   same picks: {np.array_equal(exact_pr, exact)}")
     for probe in probes:

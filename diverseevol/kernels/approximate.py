@@ -19,16 +19,20 @@ How it works
    they may be picked too early. With ``n_probe=None`` every reachable cell is updated and the
    picks are exact (up to float rounding), which the tests check.
 
-Memory: O(m) for the min-distance vector, cell order and norms, plus the k-means sample; the
-embeddings are read with one gather of the updated cells' rows per pick (``np.memmap`` works).
+Memory: O(m) for the min-distance vector, cell order and norms, plus the k-means sample, plus
+(by default, for in-memory arrays up to 2 GiB) a cell-ordered float32 copy of the candidates so
+that each updated cell is one contiguous slice; without it (``np.memmap``, ``max_copy_bytes=0``)
+the updated cells' rows are gathered from ``emb`` on each pick.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Literal, overload
 
 import numpy as np
+from scipy import sparse
 
 from .._optional import is_available, require
 from .._progress import progress_bar
@@ -53,6 +57,8 @@ _METRICS = ("euclidean", "cosine")
 
 #: Rows per block in the blocked passes (assignment, exact initial distances).
 _BLOCK = 8192
+#: Default largest cell-ordered copy of in-memory candidates.
+_DEFAULT_COPY_BYTES = 2 << 30
 
 
 class CellIndex:
@@ -69,6 +75,9 @@ class CellIndex:
         Largest distance of a member to its centroid.
     sq_norms : ndarray of float32, shape (m,)
         Squared norms of the (normalised, for cosine) candidate rows, in ``rows`` order.
+    data : ndarray of float32, shape (m, d), or None
+        The candidates' rows in ``rows`` order (unit rows for cosine), when a copy of at most
+        ``max_copy_bytes`` was allowed; None means rows are gathered from ``emb`` on each pick.
     """
 
     def __init__(
@@ -81,6 +90,7 @@ class CellIndex:
         metric: str,
         n_iter: int = 10,
         sample_size: int | None = None,
+        max_copy_bytes: int = 0,
     ) -> None:
         normalize = metric == "cosine"
         m = len(candidate_idx)
@@ -92,8 +102,10 @@ class CellIndex:
         for _ in range(n_iter):
             labels, _ = _nearest(xs, centroids)
             counts = np.bincount(labels, minlength=n_cells)
-            sums = np.zeros_like(centroids, dtype=np.float64)
-            np.add.at(sums, labels, xs)
+            member = sparse.csr_matrix(
+                (np.ones(size, dtype=np.float64), (labels, np.arange(size))), shape=(n_cells, size)
+            )
+            sums = np.asarray(member @ xs.astype(np.float64))
             empty = counts == 0
             centroids = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
             if empty.any():  # reseed empty cells on random sample points
@@ -117,6 +129,12 @@ class CellIndex:
         np.maximum.at(self.radius, labels, dist_c)
         self.cell_of = labels[order]
         self.n_cells = n_cells
+        self.data: np.ndarray | None = None
+        d = emb.shape[1]
+        if m * d * 4 <= max_copy_bytes:
+            self.data = np.empty((m, d), dtype=np.float32)
+            for s in range(0, m, _BLOCK):
+                self.data[s : s + _BLOCK] = embedding_rows(emb, self.rows[s : s + _BLOCK], normalize=normalize)
 
 
 def _nearest(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +215,7 @@ def kcenter_select_approximate(
     init_nprobe: int = 16,
     kmeans_iter: int = 10,
     kmeans_sample: int | None = None,
+    max_copy_bytes: int | None = None,
     return_radii: bool = False,
     progress: bool | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -231,6 +250,10 @@ def kcenter_select_approximate(
         Lists probed per candidate by the IVF pool index.
     kmeans_iter, kmeans_sample : int
         Lloyd iterations and sample size (default ``max(40 * n_cells, 10000)``) of the cell k-means.
+    max_copy_bytes : int, optional
+        Largest cell-ordered float32 copy of the candidates to make (then each updated cell is a
+        contiguous slice, about 3x faster per pick than gathering its rows). Default: 2 GiB for
+        in-memory arrays, 0 for ``np.memmap`` (rows are gathered from the file).
     return_radii : bool
         Also return each pick's estimated distance to its nearest earlier center (an upper bound
         of the true one; +inf for a drawn first pick).
@@ -269,6 +292,7 @@ def kcenter_select_approximate(
     if not len(pool):
         first_pick = draw_first_pick(rng, cand)
     m = len(cand)
+    t0 = time.perf_counter()
     cells = CellIndex(
         x,
         cand,
@@ -277,7 +301,11 @@ def kcenter_select_approximate(
         metric=metric,
         n_iter=kmeans_iter,
         sample_size=kmeans_sample,
+        max_copy_bytes=int(
+            max_copy_bytes if max_copy_bytes is not None else (0 if isinstance(x, np.memmap) else _DEFAULT_COPY_BYTES)
+        ),
     )
+    t1 = time.perf_counter()
     init_used = "none"
     if len(pool):
         use_ivf = init == "ivf" or (init == "auto" and is_available("faiss") and m * len(pool) * d > 1e13)
@@ -295,7 +323,14 @@ def kcenter_select_approximate(
         n_probe,
         init_used,
     )
+    t2 = time.perf_counter()
     picks, radii = _pick_loop(x, cells, mind, k, metric=metric, first_pick=first_pick, n_probe=n_probe, progress=progress)
+    logger.debug(
+        "approximate k-center timings: cells %.2f s, initial distances %.2f s, picks %.2f s",
+        t1 - t0,
+        t2 - t1,
+        time.perf_counter() - t2,
+    )
     return (picks, radii) if return_radii else picks
 
 
@@ -353,19 +388,29 @@ def _pick_loop(
         chosen = np.flatnonzero(reach)
         if n_probe is not None and len(chosen) > n_probe:
             # Cells with no finite distance yet (empty pool) are always updated; the cap applies to the others.
-            fresh = np.isinf(cmax[chosen])
+            fresh = cmax[chosen] == np.inf
             rest = chosen[~fresh]
             if len(rest) > n_probe:
                 rest = rest[np.argpartition(dc[rest], n_probe - 1)[:n_probe]]
             chosen = np.concatenate([chosen[fresh], rest])
         if not len(chosen):
             continue
+        if cells.data is not None:  # cell-ordered copy: each cell is one contiguous slice
+            for q in chosen:
+                s, e = starts[q], starts[q + 1]
+                if e == s:
+                    continue
+                n_updated += e - s
+                dist = cells.sq_norms[s:e] + c_sq - np.float32(2.0) * np.einsum("ij,j->i", cells.data[s:e], c)
+                np.maximum(dist, 0.0, out=dist)
+                seg = mind[s:e]
+                np.minimum(seg, dist, out=seg)
+                cmax[q] = seg.max()
+            continue
         seg_idx = np.concatenate([np.arange(starts[q], starts[q + 1]) for q in chosen])
         n_updated += len(seg_idx)
-        xr = embedding_rows(emb, cells.rows[seg_idx], normalize=normalize) if normalize else np.asarray(
-            emb[cells.rows[seg_idx]], dtype=np.float32
-        )
-        dots = xr @ c
+        xr = embedding_rows(emb, cells.rows[seg_idx], normalize=normalize)
+        dots = np.einsum("ij,j->i", xr, c)  # small product: no BLAS thread wake-up per pick
         dist = cells.sq_norms[seg_idx] + c_sq - np.float32(2.0) * dots
         np.maximum(dist, 0.0, out=dist)
         mind[seg_idx] = np.minimum(mind[seg_idx], dist)
