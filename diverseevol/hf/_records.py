@@ -74,6 +74,7 @@ def tokenize_records(
     *,
     max_length: int = 512,
     add_eos: bool = True,
+    warn_truncated: bool = True,
 ) -> TokenizedRecords:
     """Tokenise ``records`` as ``prompt + response + eos`` (see the module docstring).
 
@@ -88,6 +89,9 @@ def tokenize_records(
         dropped first, as in the Alpaca training code).
     add_eos : bool, default True
         Append ``tokenizer.eos_token_id`` to every response.
+    warn_truncated : bool, default True
+        Log a warning when truncation removes a record's whole response (it then adds no
+        training loss and has no score); embedding-only callers pass False.
 
     Returns
     -------
@@ -105,8 +109,9 @@ def tokenize_records(
     if not records:
         return TokenizedRecords([], np.zeros(0, dtype=np.int64))
     pairs = [format_record(r) for r in records]
-    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
-    responses = tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
+    # verbose=False: sequences longer than model_max_length are cut below, not by the tokenizer
+    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True, verbose=False)["input_ids"]
+    responses = tokenizer([r for _, r in pairs], add_special_tokens=False, verbose=False)["input_ids"]
     eos = tokenizer.eos_token_id
     if add_eos and eos is None:
         raise ValidationError("The tokenizer has no eos token; pass add_eos=False or set tokenizer.eos_token.")
@@ -123,7 +128,7 @@ def tokenize_records(
     n_empty = int(np.sum(starts >= np.fromiter(map(len, input_ids), dtype=np.int64)))
     if n_cut:
         logger.info("%d of %d records were truncated to max_length=%d tokens", n_cut, len(records), max_length)
-    if n_empty:
+    if n_empty and warn_truncated:
         logger.warning(
             "%d of %d records lost their whole response to truncation at max_length=%d; they add no "
             "training loss and score as NaN. Raise max_length to keep them.",

@@ -89,6 +89,7 @@ def forward_pass(
     progress: bool = True,
     comm: Any = None,
     memmap_path: str | Path | None = None,
+    causal_padding_free: bool = True,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
     """Run the model once over ``records``; return embeddings and/or uncertainty scores.
 
@@ -112,6 +113,10 @@ def forward_pass(
         ``torch.distributed`` group when it has more than one rank.
     memmap_path : str or Path, optional
         Write the embeddings to this ``.npy`` memmap (overwritten) instead of memory.
+    causal_padding_free : bool, default True
+        Batches are right-padded; in a causal LM no real token attends to the pads after it,
+        so no attention mask is passed (faster: SDPA's causal kernel, no (B, T, T) mask). Pooling
+        and scoring still use the mask. Set False for models whose attention is not causal.
 
     Returns
     -------
@@ -130,7 +135,7 @@ def forward_pass(
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
-    tok = tokenize_records(tokenizer, records, max_length=max_length)
+    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=scores)
     lengths = tok.lengths
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
     comm = active_communicator(comm)
@@ -153,7 +158,9 @@ def forward_pass(
                 sl = slice(b * batch_size, (b + 1) * batch_size)
                 idx = mine[sl]
                 ids, mask = _pad_batch([tok.input_ids[i] for i in idx], tokenizer.pad_token_id, device)
-                hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state
+                # Right padding under causal attention: no real token can attend to a pad (pads come
+                # after it), so the padding mask is redundant and SDPA may use its causal kernel.
+                hidden = body(input_ids=ids, attention_mask=None if causal_padding_free else mask).last_hidden_state
                 if embeddings:
                     m = mask.unsqueeze(-1).to(torch.float32)
                     pooled = (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
