@@ -346,3 +346,18 @@ def test_constructor_validation():
         PairwiseJudge("m", api_key="k", max_concurrency=0)
     with pytest.raises(ValidationError, match="answer_2"):
         PairwiseJudge("m", api_key="k", template="{question} {answer_1}")
+
+
+def test_failure_stops_other_requests_waiting_in_backoff(tmp_path):
+    # Question 0 fails for good (HTTP 400); the others get 429 with a long backoff. The run must
+    # end promptly instead of sleeping through the backoff, and nothing fails silently.
+    def responder(req):
+        q, _, _ = extract_answers(req)
+        return LoopbackReply(status=400) if q == "question 0?" else LoopbackReply(status=429)
+
+    with LoopbackChatServer(responder) as s:
+        judge = make_judge(s, max_concurrency=4, retry_base_delay=30.0, retry_max_delay=30.0)
+        start = time.perf_counter()
+        with pytest.raises(JudgeError, match="not retryable"):
+            judge.compare(*make_bench(4))
+        assert time.perf_counter() - start < 10.0

@@ -415,7 +415,10 @@ class PairwiseJudge:
                 if hinted is not None:
                     delay = max(delay, min(hinted, self.retry_max_delay))
                 logger.info("judge request: %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
-                self._sleep(delay)
+                if stop is not None and self._sleep is time.sleep:
+                    stop.wait(delay)  # wakes at once when another request of the run fails for good
+                else:
+                    self._sleep(delay)
                 attempt += 1
                 continue
             with self._lock:
