@@ -177,3 +177,38 @@ def test_table1_columns_from_recorded_rounds():
         best = max(range(len(rds)), key=lambda i: (rs[i], -i))  # earliest peak
         assert s.peak_rs == rs[best] and s.n_best == 100 * (best + 1) and s.peak_round == best
         assert s.best_wtr == max(wtr)
+
+
+@needs_davinci
+@pytest.mark.parametrize("testset, run, rd", [("vicuna", "kc_davinci_initRAND100", 10), ("koala", "rand_davinci_initRAND100", 3)])
+def test_pairwise_judge_replaying_recorded_gpt4_replies(testset, run, rd, tmp_path):
+    """End to end: PairwiseJudge over HTTP, a server replaying GPT-4's recorded replies, RS/WTR as recorded."""
+    pytest.importorskip("openai")
+    from diverseevol.judge import PairwiseJudge, load_benchmark
+    from diverseevol.judge.loopback import LoopbackChatServer, extract_answers
+
+    files = {
+        "vicuna": ("vicuna_bench/vicuna_test_set.jsonl", "vicuna_bench/vicuna_test_gpt35_0624_answers.jsonl"),
+        "koala": ("koala_test_set/koala_test_set.jsonl", "koala_test_set/koala_test_gpt35_0624_answers.jsonl"),
+    }[testset]
+    data = _shared_data()
+    bench = load_benchmark(testset, data / files[0], reference_answers=data / files[1])
+    recs = {str(r["question_id"]): r for r in _records() if (r["testset"], r["run"], r["round"]) == (testset, run, rd)}
+    assert set(recs) == set(bench.ids)
+    by_question = {q: recs[qid] for qid, q in zip(bench.ids, bench.questions)}
+    model_answers = [f"(model answer to {qid})" for qid in bench.ids]  # the recorded answers are not shipped
+
+    def replay(request):
+        question, a1, _ = extract_answers(request)
+        rec = by_question[question]
+        return rec["order0" if a1.startswith("(model answer") else "order1"]["judge_output"]  # order0: model first
+
+    with LoopbackChatServer(replay) as server:
+        report = PairwiseJudge("gpt-4", base_url=server.url, api_key="x", cache=tmp_path / "c.sqlite",
+                               progress=False, max_concurrency=8).compare(bench, model_answers)
+    recorded = np.array([recs[qid]["recorded_scores_model_first"] for qid in bench.ids])  # (n, order, [m, r])
+    np.testing.assert_array_equal(report.model_scores, recorded[..., 0])
+    np.testing.assert_array_equal(report.reference_scores, recorded[..., 1])
+    assert report.n_invalid == 0
+    assert report.rs == pytest.approx(100 * recorded[..., 0].sum() / recorded[..., 1].sum())
+    assert report.wtr == pytest.approx(100 * np.mean(recorded[..., 0].sum(1) >= recorded[..., 1].sum(1)))
