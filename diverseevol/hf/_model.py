@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,21 @@ class ModelHandle:
         return next(self.model.parameters()).device
 
 
+@contextlib.contextmanager
+def quiet_transformers_progress(quiet: bool = True) -> Iterator[None]:
+    """Hide transformers' own "Loading weights" / "Writing model shards" bars inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if quiet and was_enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet and was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def default_device() -> Any:
     """``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
     import torch
@@ -81,6 +98,7 @@ def load_model(
     dtype: Any = "auto",
     device: Any = None,
     merge: bool = True,
+    progress: bool = False,
 ) -> ModelHandle:
     """Load a causal LM and its tokenizer for inference.
 
@@ -102,6 +120,8 @@ def load_model(
         Defaults to ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
     merge : bool, default True
         Merge the LoRA adapter into the weights (faster inference).
+    progress : bool, default False
+        Show transformers' weight-loading progress bar.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -117,13 +137,14 @@ def load_model(
     tok_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").exists() else path
     tokenizer = AutoTokenizer.from_pretrained(str(tok_source))
     ensure_pad_token(tokenizer)
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
-    if adapter is not None:
-        from peft import PeftModel
+    with quiet_transformers_progress(not progress):
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+        if adapter is not None:
+            from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter))
-        if merge:
-            model = model.merge_and_unload()
+            model = PeftModel.from_pretrained(model, str(adapter))
+            if merge:
+                model = model.merge_and_unload()
     model.to(device)
     model.eval()
     return ModelHandle(model=model, tokenizer=tokenizer, path=Path(adapter) if adapter else Path(path))

@@ -195,7 +195,10 @@ def save_tiny_model(
         )
     if model is None:
         model = build_tiny_llama(tokenizer, **model_kwargs)
-    model.save_pretrained(directory, safe_serialization=True)
+    from ._model import quiet_transformers_progress
+
+    with quiet_transformers_progress():
+        model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     logger.info("saved tiny model (%d parameters) to %s", model.num_parameters(), directory)
     return directory

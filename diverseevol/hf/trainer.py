@@ -17,7 +17,7 @@ from typing import Any
 
 from ..data import InstructionRecord
 from ..errors import ValidationError
-from ._model import ModelHandle, default_device, load_model, resolve_dtype
+from ._model import ModelHandle, default_device, load_model, quiet_transformers_progress, resolve_dtype
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
 
 logger = logging.getLogger(__name__)
@@ -258,9 +258,9 @@ class HFTrainer:
             raise FileNotFoundError(f"{out_dir} holds no finished model (no {MARKER_NAME}); train the round first.")
         meta = json.loads(marker.read_text())
         if meta.get("lora"):
-            handle = load_model(self.base_path(), adapter=out_dir, dtype=self._inference_dtype())
+            handle = load_model(self.base_path(), adapter=out_dir, dtype=self._inference_dtype(), progress=self.progress)
         else:
-            handle = load_model(out_dir, dtype=self._inference_dtype())
+            handle = load_model(out_dir, dtype=self._inference_dtype(), progress=self.progress)
         handle.path = out_dir
         handle.round = round if round is not None else meta.get("round")
         handle.info = meta
@@ -345,7 +345,8 @@ class HFTrainer:
         set_seed(self.seed + round)
         device = default_device()
         load_dtype = resolve_dtype(self.dtype, device) if (self.lora or self.dtype != "auto") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=load_dtype)
+        with quiet_transformers_progress(not self.progress):
+            model = AutoModelForCausalLM.from_pretrained(str(base), dtype=load_dtype)
         if self.gradient_checkpointing:
             model.config.use_cache = False
         if self.lora:
@@ -378,7 +379,8 @@ class HFTrainer:
         trained = trainer.model
         is_main = trainer.is_world_process_zero()
         if is_main:
-            trained.save_pretrained(str(out_dir), safe_serialization=True)
+            with quiet_transformers_progress(not self.progress):
+                trained.save_pretrained(str(out_dir), safe_serialization=True)
             tokenizer.save_pretrained(str(out_dir))
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
         meta = {
