@@ -221,9 +221,9 @@ def test_loop_with_pairwise_judge_keeps_the_key_out_of_the_run_dir(tmp_path, mon
     feats = np.random.default_rng(0).normal(size=(20, 3))
     bench = Benchmark.from_lists("toy", ["q1", "q2"], ["word " * 30] * 2)
     with LoopbackChatServer(length_responder) as server:
-        pj = PairwiseJudge("toy-judge", base_url=server.url, cache=tmp_path / "judge.sqlite", progress=False)
+        pj = PairwiseJudge("toy-judge", base_url=server.url, cache=tmp_path / "run" / "judge.sqlite", progress=False)
         judge = PairwiseLoopJudge(pj, bench, lambda model, prompts: ["word " * (10 * model)] * len(prompts),
-                                  output_dir=tmp_path / "eval")
+                                  output_dir=tmp_path / "run" / "eval")
         loop = EvolutionLoop(records, trainer=lambda recs, t, out: len(recs) // 2, embedder=lambda m, r: feats,
                              judge=judge, init_size=2, k=2, rounds=2, run_dir=tmp_path / "run", progress=False)
         result = loop.run()
@@ -231,7 +231,8 @@ def test_loop_with_pairwise_judge_keeps_the_key_out_of_the_run_dir(tmp_path, mon
     assert [round(m["toy/rs"], 2) for m in result.metrics] == [pytest.approx(100 * 2 / 4), pytest.approx(100 * 3 / 4),
                                                                 pytest.approx(100 * 4 / 4)]
     pj.close()
-    files = [p for p in tmp_path.rglob("*") if p.is_file()]  # run dir, judge cache, answers and reports
+    # The cache and the answers/reports live inside the run dir (created lazily, after the loop set it up).
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "config.json" for p in files) and any(p.suffix == ".sqlite" for p in files)
     for p in files:
         assert secret.encode() not in p.read_bytes(), p

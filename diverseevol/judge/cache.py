@@ -59,19 +59,29 @@ class JudgeCache:
     Parameters
     ----------
     path : str or Path
-        The database file (created with its parent folders), or ``":memory:"``.
+        The database file, or ``":memory:"``. The file (and its parent folders) is created on
+        first use, not at construction, so a cache may live inside a run directory that the
+        loop has yet to initialise.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-        with self._lock, self._conn:
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        # Called with self._lock held.
+        if self._db is None:
             if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(_SCHEMA)
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+            with db:
+                if self.path != ":memory:":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute(_SCHEMA)
+            self._db = db
+        return self._db
 
     def get(self, key: str) -> str | None:
         """Return the stored reply for ``key``, or None."""
@@ -81,16 +91,18 @@ class JudgeCache:
 
     def put(self, key: str, judge_model: str, reply: str) -> None:
         """Store (or replace) the reply for ``key`` and commit at once."""
-        with self._lock, self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO replies (key, judge_model, reply, created) VALUES (?, ?, ?, ?)",
-                (key, judge_model, reply, time.time()),
-            )
+        with self._lock:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO replies (key, judge_model, reply, created) VALUES (?, ?, ?, ?)",
+                    (key, judge_model, reply, time.time()),
+                )
 
     def delete(self, key: str) -> None:
         """Forget one reply (e.g. to ask the judge again about an invalid reply)."""
-        with self._lock, self._conn:
-            self._conn.execute("DELETE FROM replies WHERE key = ?", (key,))
+        with self._lock:
+            with self._conn:
+                self._conn.execute("DELETE FROM replies WHERE key = ?", (key,))
 
     def __len__(self) -> int:
         with self._lock:
@@ -102,7 +114,9 @@ class JudgeCache:
     def close(self) -> None:
         """Close the database connection."""
         with self._lock:
-            self._conn.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> JudgeCache:
         return self
