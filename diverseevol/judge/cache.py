@@ -91,18 +91,16 @@ class JudgeCache:
 
     def put(self, key: str, judge_model: str, reply: str) -> None:
         """Store (or replace) the reply for ``key`` and commit at once."""
-        with self._lock:
-            with self._conn:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO replies (key, judge_model, reply, created) VALUES (?, ?, ?, ?)",
-                    (key, judge_model, reply, time.time()),
-                )
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO replies (key, judge_model, reply, created) VALUES (?, ?, ?, ?)",
+                (key, judge_model, reply, time.time()),
+            )
 
     def delete(self, key: str) -> None:
         """Forget one reply (e.g. to ask the judge again about an invalid reply)."""
-        with self._lock:
-            with self._conn:
-                self._conn.execute("DELETE FROM replies WHERE key = ?", (key,))
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM replies WHERE key = ?", (key,))
 
     def __len__(self) -> int:
         with self._lock:
