@@ -59,15 +59,22 @@ def part_init(n: int, d: int, repeat: int) -> None:
         pool = np.sort(np.random.default_rng(1).choice(n, p, replace=False))
         cand = np.setdiff1d(np.arange(n), pool)
         t_np, r_np = best_of(
-            lambda: _numpy.farthest_first(x, pool, cand, 1, metric="euclidean", first_pick=None, prune=False, progress=False), repeat
+            lambda pool=pool, cand=cand: _numpy.farthest_first(
+                x, pool, cand, 1, metric="euclidean", first_pick=None, prune=False, progress=False
+            ),
+            repeat,
         )
         t_fa, r_fa = best_of(
-            lambda: _faiss.farthest_first(x, pool, cand, 1, metric="euclidean", first_pick=None, progress=False),
+            lambda pool=pool, cand=cand: _faiss.farthest_first(
+                x, pool, cand, 1, metric="euclidean", first_pick=None, progress=False
+            ),
             repeat,
         )
         same = r_np[0][0] == r_fa[0][0]
-        print(f"|pool|={p:>6,}: numpy {t_np:6.2f} s   faiss-cpu {t_fa:6.2f} s   faiss/numpy {t_fa / t_np:4.2f}x   "
-              f"same first pick: {same}")
+        print(
+            f"|pool|={p:>6,}: numpy {t_np:6.2f} s   faiss-cpu {t_fa:6.2f} s   faiss/numpy {t_fa / t_np:4.2f}x   "
+            f"same first pick: {same}"
+        )
 
 
 def part_picks(n: int, d: int, k: int, repeat: int) -> None:
@@ -79,8 +86,10 @@ def part_picks(n: int, d: int, k: int, repeat: int) -> None:
     pool = np.sort(np.random.default_rng(3).choice(n, 100, replace=False))
     cand = np.setdiff1d(np.arange(n), pool)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"\n== per-pick time: N={n:,} x d={d}, |pool|=100, k={k}; torch on {dev} "
-          f"({torch.get_num_threads()} threads)")
+    print(
+        f"\n== per-pick time: N={n:,} x d={d}, |pool|=100, k={k}; torch on {dev} "
+        f"({torch.get_num_threads()} threads)"
+    )
 
     def per_pick(fn):
         t1, _ = best_of(lambda: fn(1), repeat)
@@ -88,17 +97,24 @@ def part_picks(n: int, d: int, k: int, repeat: int) -> None:
         return (tk - t1) / (k - 1), t1, out
 
     np_pp, np_t1, np_out = per_pick(
-        lambda kk: _numpy.farthest_first(x, pool, cand, kk, metric="euclidean", first_pick=None, prune=False, progress=False)
+        lambda kk: _numpy.farthest_first(
+            x, pool, cand, kk, metric="euclidean", first_pick=None, prune=False, progress=False
+        )
     )
     to_pp, to_t1, to_out = per_pick(
-        lambda kk: _torch.farthest_first(x, pool, cand, kk, metric="euclidean", first_pick=None, device=dev,
-                                         progress=False)
+        lambda kk: _torch.farthest_first(
+            x, pool, cand, kk, metric="euclidean", first_pick=None, device=dev, progress=False
+        )
     )
     bw_s = best_of(lambda: float(x.sum(dtype=np.float64)), repeat)[0]
-    print(f"read bound (one numpy sum over the embeddings): {bw_s * 1e3:6.1f} ms  ({x.nbytes / bw_s / 1e9:5.1f} GB/s)")
+    print(
+        f"read bound (one numpy sum over the embeddings): {bw_s * 1e3:6.1f} ms  ({x.nbytes / bw_s / 1e9:5.1f} GB/s)"
+    )
     print(f"numpy (prune=False): {np_pp * 1e3:6.1f} ms/pick  (start {np_t1:5.2f} s)")
-    print(f"torch-{dev:<4}:          {to_pp * 1e3:6.1f} ms/pick  (start {to_t1:5.2f} s)   "
-          f"torch/numpy {to_pp / np_pp:4.2f}x   same picks: {np.array_equal(np_out[0], to_out[0])}")
+    print(
+        f"torch-{dev:<4}:          {to_pp * 1e3:6.1f} ms/pick  (start {to_t1:5.2f} s)   "
+        f"torch/numpy {to_pp / np_pp:4.2f}x   same picks: {np.array_equal(np_out[0], to_out[0])}"
+    )
 
 
 def covering_radius(x: np.ndarray, centers: np.ndarray, block: int = 8192) -> float:
@@ -122,23 +138,34 @@ def part_approx(n: int, d: int, k: int, n_clusters: int, probes: list[int]) -> N
     cand = np.setdiff1d(np.arange(n), pool)
     print(f"\n== approximate mode: clustered N={n:,} x d={d} ({n_clusters} clusters), |pool|=100, k={k}")
     t_ex, (exact, _) = best_of(
-        lambda: _numpy.farthest_first(x, pool, cand, k, metric="euclidean", first_pick=None, prune=False, progress=False), 1
+        lambda: _numpy.farthest_first(
+            x, pool, cand, k, metric="euclidean", first_pick=None, prune=False, progress=False
+        ),
+        1,
     )
     r_ex = covering_radius(x, np.concatenate([pool, exact]))
     print(f"exact numpy (prune=False):  {t_ex:7.2f} s   covering radius {r_ex:.4f}")
     t_pr, (exact_pr, _) = best_of(
-        lambda: _numpy.farthest_first(x, pool, cand, k, metric="euclidean", first_pick=None, prune=True, progress=False), 1
+        lambda: _numpy.farthest_first(
+            x, pool, cand, k, metric="euclidean", first_pick=None, prune=True, progress=False
+        ),
+        1,
     )
     print(f"exact numpy (prune=True):   {t_pr:7.2f} s   same picks: {np.array_equal(exact_pr, exact)}")
     for probe in probes:
         t_ap, approx = best_of(
-            lambda: kcenter_select_approximate(x, pool, k, random_state=0, n_probe=probe, progress=False), 1
+            lambda probe=probe: kcenter_select_approximate(
+                x, pool, k, random_state=0, n_probe=probe, progress=False
+            ),
+            1,
         )
         overlap = len(np.intersect1d(approx, exact)) / k
         r_ap = covering_radius(x, np.concatenate([pool, approx]))
         label = "None (exact)" if probe is None else str(probe)
-        print(f"approximate n_probe={label:>12}: {t_ap:7.2f} s  ({t_ex / t_ap:5.1f}x faster)   "
-              f"overlap {overlap:5.1%}   covering radius {r_ap:.4f} ({r_ap / r_ex:5.3f}x exact)")
+        print(
+            f"approximate n_probe={label:>12}: {t_ap:7.2f} s  ({t_ex / t_ap:5.1f}x faster)   "
+            f"overlap {overlap:5.1%}   covering radius {r_ap:.4f} ({r_ap / r_ex:5.3f}x exact)"
+        )
 
 
 def main() -> None:
@@ -155,7 +182,10 @@ def main() -> None:
         part_picks(5_000 if q else 52_002, 256 if q else 1_024, 20 if q else 100, args.repeat)
     if args.only in (None, "approx"):
         part_approx(
-            20_000 if q else 500_000, 32 if q else 128, 100 if q else 1_000, 50 if q else 1_000,
+            20_000 if q else 500_000,
+            32 if q else 128,
+            100 if q else 1_000,
+            50 if q else 1_000,
             [4, 16, 64, None] if not q else [4, None],
         )
 

@@ -27,14 +27,21 @@ import numpy as np
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--emb", type=Path, default=None, help=".npy of Z (memory-mapped shards; written synthetic if missing)")
+    p.add_argument(
+        "--emb",
+        type=Path,
+        default=None,
+        help=".npy of Z (memory-mapped shards; written synthetic if missing)",
+    )
     p.add_argument("--records", dest="n", type=int, default=20_000, help="rows of the synthetic Z")
     p.add_argument("--dim", dest="d", type=int, default=64, help="dimension of the synthetic Z")
     p.add_argument("--pool", type=int, default=100, help="size of the random initial pool (0: empty pool)")
     p.add_argument("--k", type=int, default=100, help="records to select")
     p.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strided", action="store_true", help="give rank r the rows r, r+W, r+2W, ... (not a block)")
+    p.add_argument(
+        "--strided", action="store_true", help="give rank r the rows r, r+W, r+2W, ... (not a block)"
+    )
     p.add_argument("--out", type=Path, default=None, help="rank 0 saves the picks here (.npy)")
     p.add_argument("--check", action="store_true", help="rank 0 compares with single-process kcenter_select")
     p.add_argument("--nproc", type=int, default=2, help="processes to spawn when not started by torchrun")
@@ -79,7 +86,13 @@ def run(args: argparse.Namespace) -> None:
 
     t0 = time.perf_counter()
     picks, radii = kcenter_select_distributed(
-        local_emb, local_idx, pool, args.k, metric=args.metric, random_state=args.seed, return_radii=True,
+        local_emb,
+        local_idx,
+        pool,
+        args.k,
+        metric=args.metric,
+        random_state=args.seed,
+        return_radii=True,
         progress=False,
     )
     elapsed = time.perf_counter() - t0

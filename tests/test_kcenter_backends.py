@@ -6,6 +6,7 @@ numpy reference kernel exists, the backends are also compared with it (faiss bit
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import subprocess
@@ -23,8 +24,8 @@ torch = pytest.importorskip("torch")
 faiss = pytest.importorskip("faiss")
 torch.set_num_threads(1)
 
-from diverseevol.kernels import _faiss, _torch  # noqa: E402
-from diverseevol.kernels.approximate import kcenter_select_approximate  # noqa: E402
+from diverseevol.kernels import _faiss, _torch
+from diverseevol.kernels.approximate import kcenter_select_approximate
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_FAISS_GPU = getattr(faiss, "get_num_gpus", lambda: 0)() > 0
@@ -88,7 +89,9 @@ def test_backend_reads_memmap_and_float64(name, tmp_path):
     np.save(path, x.astype(np.float64))
     mm = np.load(path, mmap_mode="r")
     want_p, _ = oracle(x.astype(np.float64), pool, cand, 25, "euclidean")
-    picks, _ = BACKENDS[name](mm, pool, cand, 25, metric="euclidean", first_pick=None, block_rows=50, progress=False)
+    picks, _ = BACKENDS[name](
+        mm, pool, cand, 25, metric="euclidean", first_pick=None, block_rows=50, progress=False
+    )
     np.testing.assert_array_equal(picks, want_p)
 
 
@@ -114,8 +117,12 @@ def test_torch_cpu_same_picks_as_numpy_reference(metric):
     rng = np.random.default_rng(6)
     x = rng.normal(size=(3000, 64)).astype(np.float32)
     cand = np.sort(rng.choice(3000, 2000, replace=False))
-    want_p, want_r = _numpy.farthest_first(x, cand[:0], cand, 200, metric=metric, first_pick=int(cand[3]), prune=False)
-    picks, radii = _torch.farthest_first(x, cand[:0], cand, 200, metric=metric, first_pick=int(cand[3]), progress=False)
+    want_p, want_r = _numpy.farthest_first(
+        x, cand[:0], cand, 200, metric=metric, first_pick=int(cand[3]), prune=False
+    )
+    picks, radii = _torch.farthest_first(
+        x, cand[:0], cand, 200, metric=metric, first_pick=int(cand[3]), progress=False
+    )
     np.testing.assert_array_equal(picks, want_p)
     np.testing.assert_allclose(radii[1:], want_r[1:], rtol=1e-5)
 
@@ -141,7 +148,14 @@ def test_torch_resident_chunks_and_streamed_rest(monkeypatch, metric, budget_row
     x, pool, cand = make_case(9, n=500, d=16)
     want_p, want_r = oracle(x, pool, cand, 20, metric)
     picks, radii = _torch.farthest_first(
-        x, pool, cand, 20, metric=metric, first_pick=None, block_rows=8, max_device_bytes=budget_rows * 16 * 4,
+        x,
+        pool,
+        cand,
+        20,
+        metric=metric,
+        first_pick=None,
+        block_rows=8,
+        max_device_bytes=budget_rows * 16 * 4,
         progress=False,
     )
     np.testing.assert_array_equal(picks, want_p)
@@ -154,7 +168,7 @@ def test_plan_row_blocks_tiles_candidates():
     cand = np.concatenate([np.arange(20_000, 30_000), cand + 40_000])  # dense run + sparse tail
     blocks = plan_row_blocks(cand, 1000)
     assert blocks[0].pos_start == 0 and blocks[-1].pos_end == len(cand)
-    assert all(a.pos_end == b.pos_start for a, b in zip(blocks, blocks[1:]))
+    assert all(a.pos_end == b.pos_start for a, b in itertools.pairwise(blocks))
     kinds = set()
     for b in blocks:
         if b.rows is not None:
@@ -184,7 +198,7 @@ def test_unknown_backend_names_the_choices():
 
 def test_auto_small_problem_is_numpy_and_logged(caplog):
     with caplog.at_level(logging.INFO, logger="diverseevol.kernels.backends"):
-        name, fn = backends.resolve_backend("auto", n_candidates=1000, n_pool=10, d=16, is_memmap=False)
+        name, _ = backends.resolve_backend("auto", n_candidates=1000, n_pool=10, d=16, is_memmap=False)
     assert name == "numpy"
     assert "chose 'numpy'" in caplog.text and "small problem" in caplog.text
 
@@ -247,7 +261,9 @@ def test_backend_modules_import_without_torch_or_faiss():
         print(json.dumps(sorted(m for m in ("torch", "faiss") if m in sys.modules)))
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
 
@@ -261,13 +277,23 @@ def test_backend_modules_import_without_torch_or_faiss():
 def test_torch_cuda_matches_oracle(metric):
     x, pool, cand = make_case(11, n=800, d=32)
     want_p, want_r = oracle(x, pool, cand, 50, metric)
-    picks, radii = _torch.farthest_first(x, pool, cand, 50, metric=metric, first_pick=None, device="cuda", progress=False)
+    picks, radii = _torch.farthest_first(
+        x, pool, cand, 50, metric=metric, first_pick=None, device="cuda", progress=False
+    )
     np.testing.assert_array_equal(picks, want_p)
     np.testing.assert_allclose(radii, want_r, rtol=1e-4, atol=1e-5)
     # a tiny device budget: resident part plus streamed blocks
     picks, _ = _torch.farthest_first(
-        x, pool, cand, 50, metric=metric, first_pick=None, device="cuda", block_rows=64,
-        max_device_bytes=64 * 32 * 4 * 3, progress=False,
+        x,
+        pool,
+        cand,
+        50,
+        metric=metric,
+        first_pick=None,
+        device="cuda",
+        block_rows=64,
+        max_device_bytes=64 * 32 * 4 * 3,
+        progress=False,
     )
     np.testing.assert_array_equal(picks, want_p)
 
@@ -277,7 +303,9 @@ def test_torch_cuda_matches_oracle(metric):
 def test_faiss_gpu_matches_oracle():
     x, pool, cand = make_case(12, n=800, d=32)
     want_p, _ = oracle(x, pool, cand, 50, "euclidean")
-    picks, _ = _faiss.farthest_first(x, pool, cand, 50, metric="euclidean", first_pick=None, device="gpu", progress=False)
+    picks, _ = _faiss.farthest_first(
+        x, pool, cand, 50, metric="euclidean", first_pick=None, device="gpu", progress=False
+    )
     np.testing.assert_array_equal(picks, want_p)
 
 
@@ -300,7 +328,15 @@ def test_approximate_without_probe_cap_is_exact(metric, n_pool):
     first = None if n_pool else int(cand[np.random.default_rng(7).integers(len(cand))])
     want_p, want_r = _faiss.farthest_first(x, pool, cand, 60, metric=metric, first_pick=first, progress=False)
     picks, radii = kcenter_select_approximate(
-        x, pool, 60, metric=metric, random_state=7, n_probe=None, n_cells=30, return_radii=True, progress=False
+        x,
+        pool,
+        60,
+        metric=metric,
+        random_state=7,
+        n_probe=None,
+        n_cells=30,
+        return_radii=True,
+        progress=False,
     )
     np.testing.assert_array_equal(picks, want_p)
     np.testing.assert_allclose(radii, want_r, rtol=1e-4)
@@ -310,7 +346,7 @@ def test_approximate_capped_is_valid_deterministic_and_close():
     x = clustered(2)
     pool = np.arange(0, 6000, 100)
     cand = np.setdiff1d(np.arange(len(x)), pool)
-    kw = dict(random_state=3, n_probe=4, n_cells=60, progress=False)
+    kw = {"random_state": 3, "n_probe": 4, "n_cells": 60, "progress": False}
     a = kcenter_select_approximate(x, pool, 150, **kw)
     b = kcenter_select_approximate(x, pool, 150, **kw)
     np.testing.assert_array_equal(a, b)
@@ -331,7 +367,9 @@ def test_approximate_ivf_init_runs_and_respects_candidates():
     x = clustered(4, n=4000)
     pool = np.arange(0, 4000, 2)  # a large pool: IVF over 2000 vectors
     cand = np.arange(1, 4000, 4)
-    picks = kcenter_select_approximate(x, pool, 30, candidate_idx=cand, init="ivf", random_state=0, progress=False)
+    picks = kcenter_select_approximate(
+        x, pool, 30, candidate_idx=cand, init="ivf", random_state=0, progress=False
+    )
     assert len(np.unique(picks)) == 30 and np.isin(picks, cand).all()
 
 
@@ -363,5 +401,7 @@ def test_approximate_k_zero_and_exhaustion():
 def test_torch_cpu_on_larger_random_data_matches_oracle():
     x, pool, cand = make_case(21, n=900, d=24, n_pool=5, cand_frac=0.5)
     want_p, _ = oracle(x, pool, cand, 80, "cosine")
-    picks, _ = _torch.farthest_first(x, pool, cand, 80, metric="cosine", first_pick=None, block_rows=100, progress=False)
+    picks, _ = _torch.farthest_first(
+        x, pool, cand, 80, metric="cosine", first_pick=None, block_rows=100, progress=False
+    )
     np.testing.assert_array_equal(picks, want_p)

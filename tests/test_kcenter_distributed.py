@@ -18,9 +18,9 @@ dist = torch.distributed
 if not (dist.is_available() and dist.is_gloo_available()):  # pragma: no cover
     pytest.skip("torch.distributed with gloo is not available", allow_module_level=True)
 
-from diverseevol.errors import IndexValidationError, PoolExhaustedError, ValidationError  # noqa: E402
-from diverseevol.kernels import _torch  # noqa: E402
-from diverseevol.kernels.distributed import kcenter_select_distributed, load_shard, shard_range  # noqa: E402
+from diverseevol.errors import IndexValidationError, PoolExhaustedError, ValidationError
+from diverseevol.kernels import _torch
+from diverseevol.kernels.distributed import kcenter_select_distributed, load_shard, shard_range
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kcenter_distributed.py"
 
@@ -43,10 +43,27 @@ def _example_data(n, d, seed):
 def test_torchrun_two_gloo_ranks_memmap_shards(tmp_path):
     out, emb = tmp_path / "picks.npy", tmp_path / "z.npy"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(EXAMPLE),
-        "--records", "3000", "--dim", "24", "--pool", "50", "--k", "60", "--emb", str(emb), "--out", str(out),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(EXAMPLE),
+        "--records",
+        "3000",
+        "--dim",
+        "24",
+        "--pool",
+        "50",
+        "--k",
+        "60",
+        "--emb",
+        str(emb),
+        "--out",
+        str(out),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     picks = np.load(out)
     x = np.load(emb)
@@ -58,10 +75,25 @@ def test_torchrun_two_gloo_ranks_memmap_shards(tmp_path):
 def test_spawned_two_ranks_strided_shards_cosine_empty_pool(tmp_path):
     out = tmp_path / "picks.npy"
     cmd = [
-        sys.executable, str(EXAMPLE), "--records", "2000", "--dim", "16", "--pool", "0", "--k", "40",
-        "--metric", "cosine", "--strided", "--seed", "5", "--out", str(out),
+        sys.executable,
+        str(EXAMPLE),
+        "--records",
+        "2000",
+        "--dim",
+        "16",
+        "--pool",
+        "0",
+        "--k",
+        "40",
+        "--metric",
+        "cosine",
+        "--strided",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     x = _example_data(2000, 16, 5)
     np.testing.assert_array_equal(np.load(out), _reference(x, np.empty(0, dtype=np.int64), 40, "cosine", 5))
@@ -111,7 +143,9 @@ def test_single_rank_unsorted_shard_matches_reference(one_rank_group):
     picks, radii = kcenter_select_distributed(
         x[perm], perm, pool, 25, candidate_idx=cand, return_radii=True, block_rows=16
     )
-    want_p, want_r = _torch.farthest_first(x, pool, cand, 25, metric="euclidean", first_pick=None, progress=False)
+    want_p, want_r = _torch.farthest_first(
+        x, pool, cand, 25, metric="euclidean", first_pick=None, progress=False
+    )
     np.testing.assert_array_equal(picks, want_p)
     np.testing.assert_allclose(radii, want_r, rtol=1e-5)
 

@@ -32,7 +32,7 @@ from ._rowblocks import (
     work_dtype,
 )
 
-__all__ = ["farthest_first", "faiss_gpu_count"]
+__all__ = ["faiss_gpu_count", "farthest_first"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,14 @@ def farthest_first(
     row_factors = candidate_norms(emb, blocks, len(candidate_idx), metric=metric, dtype=dtype)
     if len(pool_idx):
         mind = initial_min_sq_distances(
-            emb, pool_idx, candidate_idx, blocks, metric=metric, row_factors=row_factors, dtype=dtype, device=device
+            emb,
+            pool_idx,
+            candidate_idx,
+            blocks,
+            metric=metric,
+            row_factors=row_factors,
+            dtype=dtype,
+            device=device,
         )
     else:
         if first_pick is None:

@@ -17,22 +17,22 @@ import numpy as np
 
 __all__ = [
     "RowBlock",
-    "plan_row_blocks",
-    "read_block",
-    "iter_blocks",
-    "default_block_rows",
-    "embedding_rows",
-    "normalize_rows",
     "candidate_norms",
-    "work_dtype",
+    "center_vector",
+    "d2_from_dots",
+    "default_block_rows",
+    "draw_first_pick",
+    "embedding_rows",
     "factors",
+    "iter_blocks",
+    "normalize_rows",
+    "numpy_pick_loop",
+    "plan_row_blocks",
+    "radius_from_sq",
+    "read_block",
     "sq_norms",
     "unit_rows",
-    "d2_from_dots",
-    "center_vector",
-    "radius_from_sq",
-    "numpy_pick_loop",
-    "draw_first_pick",
+    "work_dtype",
 ]
 
 #: Bytes of float32 embeddings per block (about 16 MiB): large enough for BLAS, small enough for cache-friendly
@@ -206,7 +206,9 @@ def candidate_norms(
     return factors(sqn, dtype, cosine=metric == "cosine")
 
 
-def center_vector(emb: np.ndarray, row: int, *, metric: str, dtype: np.dtype) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
+def center_vector(
+    emb: np.ndarray, row: int, *, metric: str, dtype: np.dtype
+) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
     """Row ``row`` of Z in ``dtype`` (raw, also for cosine) and its factors."""
     v = np.asarray(emb[row], dtype=dtype).copy()
     return v, factors(sq_norms(v[None, :])[0], dtype, cosine=metric == "cosine")
@@ -292,7 +294,9 @@ def numpy_pick_loop(
     dtype = mind.dtype
     picks = np.empty(k, dtype=np.int64)
     radii = np.empty(k, dtype=np.float64)
-    for j in progress_bar(range(k), disable=None if progress is None else not progress, desc="k-center picks"):
+    for j in progress_bar(
+        range(k), disable=None if progress is None else not progress, desc="k-center picks"
+    ):
         if j == 0 and first_pick is not None:
             pos = int(np.searchsorted(candidate_idx, first_pick))
             radii[j] = np.inf

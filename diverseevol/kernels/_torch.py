@@ -141,7 +141,9 @@ class _TorchCandidates:
         x = torch.empty((take, d), dtype=torch.float32, device=self.dev)
         sq = torch.empty(take, dtype=torch.float32, device=self.dev)
         for s in range(0, take, block_rows):
-            part = torch.from_numpy(embedding_rows(self.emb, rows[s : s + block_rows], normalize=self.metric == "cosine"))
+            part = torch.from_numpy(
+                embedding_rows(self.emb, rows[s : s + block_rows], normalize=self.metric == "cosine")
+            )
             xs = x[s : s + block_rows]
             xs.copy_(part)
             sq[s : s + block_rows] = (xs * xs).sum(dim=1)
@@ -279,7 +281,9 @@ def farthest_first(
         mind = torch.full((len(candidate_idx),), float("inf"), dtype=torch.float32, device=dev)
         normalize = metric == "cosine"
         for start in range(0, len(pool_idx), pool_chunk_rows):
-            pv = torch.from_numpy(embedding_rows(emb, pool_idx[start : start + pool_chunk_rows], normalize=normalize))
+            pv = torch.from_numpy(
+                embedding_rows(emb, pool_idx[start : start + pool_chunk_rows], normalize=normalize)
+            )
             pv = pv.to(dev)
             p_sq = (pv * pv).sum(dim=1)
             pt = pv.T.contiguous()
@@ -293,7 +297,9 @@ def farthest_first(
 
         picks = np.empty(k, dtype=np.int64)
         radii = np.empty(k, dtype=np.float64)
-        for j in progress_bar(range(k), disable=None if progress is None else not progress, desc="k-center picks"):
+        for j in progress_bar(
+            range(k), disable=None if progress is None else not progress, desc="k-center picks"
+        ):
             if j == 0 and not len(pool_idx):
                 pos = int(np.searchsorted(candidate_idx, first_pick))
                 radii[j] = np.inf

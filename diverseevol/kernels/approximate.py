@@ -49,7 +49,7 @@ from .._validation import (
 from ..errors import ValidationError
 from ._rowblocks import draw_first_pick, embedding_rows, radius_from_sq
 
-__all__ = ["kcenter_select_approximate", "CellIndex"]
+__all__ = ["CellIndex", "kcenter_select_approximate"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,9 @@ class CellIndex:
         if m * d * 4 <= max_copy_bytes:
             self.data = np.empty((m, d), dtype=np.float32)
             for s in range(0, m, _BLOCK):
-                self.data[s : s + _BLOCK] = embedding_rows(emb, self.rows[s : s + _BLOCK], normalize=normalize)
+                self.data[s : s + _BLOCK] = embedding_rows(
+                    emb, self.rows[s : s + _BLOCK], normalize=normalize
+                )
 
 
 def _nearest(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -302,7 +304,9 @@ def kcenter_select_approximate(
         n_iter=kmeans_iter,
         sample_size=kmeans_sample,
         max_copy_bytes=int(
-            max_copy_bytes if max_copy_bytes is not None else (0 if isinstance(x, np.memmap) else _DEFAULT_COPY_BYTES)
+            max_copy_bytes
+            if max_copy_bytes is not None
+            else (0 if isinstance(x, np.memmap) else _DEFAULT_COPY_BYTES)
         ),
     )
     t1 = time.perf_counter()
@@ -324,7 +328,9 @@ def kcenter_select_approximate(
         init_used,
     )
     t2 = time.perf_counter()
-    picks, radii = _pick_loop(x, cells, mind, k, metric=metric, first_pick=first_pick, n_probe=n_probe, progress=progress)
+    picks, radii = _pick_loop(
+        x, cells, mind, k, metric=metric, first_pick=first_pick, n_probe=n_probe, progress=progress
+    )
     logger.debug(
         "approximate k-center timings: cells %.2f s, initial distances %.2f s, picks %.2f s",
         t1 - t0,
@@ -359,7 +365,9 @@ def _pick_loop(
     picks = np.empty(k, dtype=np.int64)
     radii = np.empty(k, dtype=np.float64)
     n_updated = 0
-    for j in progress_bar(range(k), disable=None if progress is None else not progress, desc="approx k-center"):
+    for j in progress_bar(
+        range(k), disable=None if progress is None else not progress, desc="approx k-center"
+    ):
         if j == 0 and first_pick is not None:
             pos = int(np.flatnonzero(cells.rows == first_pick)[0])
             radii[j] = np.inf
@@ -382,7 +390,9 @@ def _pick_loop(
             break
         c = embedding_rows(emb, picks[j : j + 1], normalize=normalize)[0]
         c_sq = np.float32(np.dot(c, c))
-        dc = np.sqrt(np.maximum(c_sq_cent + float(c_sq) - 2.0 * (cells.centroids @ c).astype(np.float64), 0.0))
+        dc = np.sqrt(
+            np.maximum(c_sq_cent + float(c_sq) - 2.0 * (cells.centroids @ c).astype(np.float64), 0.0)
+        )
         # Cell j can hold a member whose distance drops only if dc - radius < sqrt(max min-dist) (with slack).
         reach = dc - cells.radius < np.sqrt(np.maximum(cmax, 0.0)) * (1 + 1e-5) + 1e-6
         chosen = np.flatnonzero(reach)
@@ -417,5 +427,8 @@ def _pick_loop(
         for q in chosen:
             s, e = starts[q], starts[q + 1]
             cmax[q] = mind[s:e].max() if e > s else -np.inf
-    logger.debug("approximate k-center: %.1f%% of candidate rows updated per pick", 100 * n_updated / max(1, (k - 1) * len(mind)))
+    logger.debug(
+        "approximate k-center: %.1f%% of candidate rows updated per pick",
+        100 * n_updated / max(1, (k - 1) * len(mind)),
+    )
     return picks, radii

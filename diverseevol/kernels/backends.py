@@ -36,7 +36,7 @@ from typing import Any
 from .._optional import is_available, require
 from ..errors import ValidationError
 
-__all__ = ["available_backends", "installed_backends", "resolve_backend", "AUTO_GPU_MIN_WORK"]
+__all__ = ["AUTO_GPU_MIN_WORK", "available_backends", "installed_backends", "resolve_backend"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ def _gpu_driver_present() -> bool:
     """Cheap check for a GPU driver (Linux device nodes); True elsewhere, where only torch can tell."""
     if not sys.platform.startswith("linux"):
         return True
-    return any(os.path.exists(p) for p in ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/kfd"))
+    return any(
+        os.path.exists(p)
+        for p in ("/dev/nvidia0", "/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/kfd")
+    )
 
 
 def _torch_cuda_usable() -> bool:
@@ -103,13 +106,19 @@ def _faiss_gpu_usable() -> bool:
     return bool(get is not None and get() > 0)
 
 
-def choose_auto(*, n_candidates: int, n_pool: int, d: int, is_memmap: bool) -> tuple[str, dict[str, Any], str]:
+def choose_auto(
+    *, n_candidates: int, n_pool: int, d: int, is_memmap: bool
+) -> tuple[str, dict[str, Any], str]:
     """The ``"auto"`` rule: ``(backend name, options, reason)``; see the module docstring."""
     work = int(n_candidates) * int(d)
     if work < AUTO_GPU_MIN_WORK:
         return "numpy", {}, f"small problem ({n_candidates} candidates x d={d} < {AUTO_GPU_MIN_WORK:,})"
     if _torch_cuda_usable():
-        return "torch", {"device": "cuda"}, f"{n_candidates} candidates x d={d} and a CUDA GPU visible to torch"
+        return (
+            "torch",
+            {"device": "cuda"},
+            f"{n_candidates} candidates x d={d} and a CUDA GPU visible to torch",
+        )
     if _faiss_gpu_usable():
         return (
             "faiss",

@@ -34,7 +34,7 @@ from ..errors import IndexValidationError, PoolExhaustedError, ValidationError
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
 from ._torch import _TorchCandidates, resolve_device
 
-__all__ = ["kcenter_select_distributed", "shard_range", "load_shard"]
+__all__ = ["kcenter_select_distributed", "load_shard", "shard_range"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
-def load_shard(path: str, rank: int | None = None, world_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_shard(
+    path: str, rank: int | None = None, world_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Memory-map this rank's contiguous shard of a ``.npy`` file of Z's embeddings.
 
     Parameters
@@ -94,7 +96,9 @@ class _Comm:
         self.rank = dist.get_rank(group)
         self.world = dist.get_world_size(group)
         backend = str(dist.get_backend(group)).lower()
-        self.device = torch.device("cuda", torch.cuda.current_device()) if "nccl" in backend else torch.device("cpu")
+        self.device = (
+            torch.device("cuda", torch.cuda.current_device()) if "nccl" in backend else torch.device("cpu")
+        )
 
     def all_gather_f64(self, values: list[float]) -> np.ndarray:
         """All ranks' ``values`` as a (world, len(values)) float64 array, on every rank."""
@@ -218,10 +222,16 @@ def kcenter_select_distributed(
         )
     sizes = comm.all_gather_f64([float(d), float(n_local), float(lidx.max() + 1 if n_local else 0)])
     if np.any(sizes[:, 0] != d):
-        raise ValidationError(f"local_emb must have the same d on every rank; got {sizes[:, 0].astype(int).tolist()}.")
+        raise ValidationError(
+            f"local_emb must have the same d on every rank; got {sizes[:, 0].astype(int).tolist()}."
+        )
     n_total = int(sizes[:, 2].max())
     pool = np.sort(check_index_array(pool_idx, n_total, name="pool_idx"))
-    cand_global = None if candidate_idx is None else np.sort(check_index_array(candidate_idx, n_total, name="candidate_idx"))
+    cand_global = (
+        None
+        if candidate_idx is None
+        else np.sort(check_index_array(candidate_idx, n_total, name="candidate_idx"))
+    )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValidationError(f"k must be a non-negative int; got {k!r}.")
     k = int(k)
@@ -234,7 +244,9 @@ def kcenter_select_distributed(
         is_cand = ~in_pool
     else:
         if np.intersect1d(pool, cand_global, assume_unique=True).size:
-            raise IndexValidationError("pool_idx and candidate_idx must be disjoint; remove the pool from candidate_idx.")
+            raise IndexValidationError(
+                "pool_idx and candidate_idx must be disjoint; remove the pool from candidate_idx."
+            )
         is_cand = np.isin(sorted_rows, cand_global, assume_unique=True)
     local_pos = order[is_cand]  # rows of local_emb holding candidates, in ascending absolute index
     local_abs = sorted_rows[is_cand]
@@ -277,7 +289,9 @@ def kcenter_select_distributed(
         empty = np.empty(0, dtype=np.int64)
         return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
 
-    dev = resolve_device(torch, device if device is not None else (comm.device if comm.device.type == "cuda" else "cpu"))
+    dev = resolve_device(
+        torch, device if device is not None else (comm.device if comm.device.type == "cuda" else "cpu")
+    )
     if len(pool) == 0:
         first_pick = _agree_first_pick(comm, first_pick, agree, cand_global, local_abs, n_total, random_state)
 
@@ -431,4 +445,3 @@ def _agree_first_pick(
     t = comm.torch.from_numpy(choice).to(comm.device)
     comm.broadcast_(t, 0)
     return int(t.item())
-
