@@ -289,18 +289,17 @@ class HFTrainer:
 
         return known.get(getattr(model.config, "model_type", ""), "all-linear")
 
-    def _training_arguments(self, out_dir: Path, n_records: int, world: int, round: int) -> Any:
+    def _training_arguments(self, out_dir: Path, n_records: int, round: int) -> Any:
         import torch
         from transformers import TrainingArguments
 
         per_device = min(self.per_device_batch_size, self.batch_size)
-        accum = max(1, math.ceil(self.batch_size / (per_device * world)))
         bf16, fp16 = self._mixed_precision()
         params = inspect.signature(TrainingArguments).parameters
         kwargs: dict[str, Any] = dict(
             output_dir=str(out_dir / "_trainer"),
             per_device_train_batch_size=per_device,
-            gradient_accumulation_steps=accum,
+            gradient_accumulation_steps=1,  # set below, once the device count is known
             num_train_epochs=self.epochs,
             learning_rate=self.lr,
             lr_scheduler_type=self.scheduler,
@@ -324,11 +323,19 @@ class HFTrainer:
         else:  # transformers >= 5: a float < 1 is a ratio
             kwargs["warmup_steps"] = float(self.warmup_ratio) if 0 < self.warmup_ratio < 1 else 0
         kwargs.update(self.training_args)
+        args = TrainingArguments(**kwargs)
+        if "gradient_accumulation_steps" not in self.training_args:
+            # train_batch_size counts the GPUs of one process (DataParallel); world_size the processes
+            per_step = args.train_batch_size * max(1, args.world_size)
+            args.gradient_accumulation_steps = max(1, math.ceil(self.batch_size / per_step))
         logger.info(
-            "training on %d records: %d per device x %d process(es) x %d accumulation = effective batch %d",
-            n_records, per_device, world, accum, per_device * world * accum,
+            "training on %d records: %d per step (%d per device, %d process(es)) x %d accumulation = "
+            "effective batch %d",
+            n_records, args.train_batch_size * max(1, args.world_size), per_device, max(1, args.world_size),
+            args.gradient_accumulation_steps,
+            args.train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps,
         )
-        return TrainingArguments(**kwargs)
+        return args
 
     def _train(self, records: list[InstructionRecord], round: int, out_dir: Path) -> ModelHandle:
         import torch
@@ -363,7 +370,7 @@ class HFTrainer:
             if self.gradient_checkpointing:
                 model.enable_input_require_grads()
 
-        args = self._training_arguments(out_dir, len(records), world, round)
+        args = self._training_arguments(out_dir, len(records), round)
         trainer = Trainer(
             model=model,
             args=args,
