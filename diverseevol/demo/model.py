@@ -50,7 +50,11 @@ class TinyModelSpec:
     max_position_embeddings : int
         Longest sequence (the Alpaca template plus a record is ~250 characters).
     pretrain_lines : int
-        Lines of the skills corpus (``"#<code> <input>=<output>"``).
+        Short lines of the skills corpus (``"#<code> <input>=<output>"``): cheap, most of the skill
+        learning.
+    pretrain_template_lines : int
+        Skill records in the Alpaca template (``Skill #<code>.`` as the instruction): teach the
+        template and carry the skills over to it.
     pretrain_epochs : float
         Passes over the corpus.
     pretrain_lr : float
@@ -66,7 +70,8 @@ class TinyModelSpec:
     num_heads: int = 4
     intermediate_size: int = 256
     max_position_embeddings: int = 512
-    pretrain_lines: int = 24_000
+    pretrain_lines: int = 16_000
+    pretrain_template_lines: int = 800
     pretrain_epochs: float = 2.0
     pretrain_lr: float = 3e-3
     pretrain_batch_size: int = 64
@@ -97,8 +102,9 @@ def pretraining_corpus(
     Returns
     -------
     list of InstructionRecord, length n_lines
-        Formatted with the same Alpaca template as the instruction-tuning records, so the
-        base model knows the template and the skills, but not the instruction texts.
+        ``instruction`` is the code, ``input`` and ``output`` a generated example. The pretraining
+        shows most of them as short lines ``"#02 abc=cba"`` and some in the Alpaca template
+        used for instruction tuning (see :class:`TinyModelSpec`).
     """
     fams = tuple(TASK_FAMILIES if families is None else families)
     rng = np.random.default_rng([seed, 2])
@@ -111,41 +117,72 @@ def pretraining_corpus(
     return out
 
 
-def _pretrain(model: Any, tokenizer: Any, spec: TinyModelSpec, *, progress: bool = True) -> dict[str, float]:
-    """Causal-LM training on the skills corpus, loss on the response tokens (as in fine-tuning)."""
+def _short_line_batch(tokenizer: Any, records: Sequence[InstructionRecord]) -> tuple[Any, Any, Any]:
+    """``"#02 abc=cba</s>"`` sequences with the loss on the answer and eos."""
     import torch
 
+    texts = [f"{r.instruction[6:9]} {r.input}=" for r in records]
+    prompts = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    answers = tokenizer([r.output for r in records], add_special_tokens=False)["input_ids"]
+    seqs = [list(p) + list(a) + [tokenizer.eos_token_id] for p, a in zip(prompts, answers)]
+    starts = [len(p) for p in prompts]
+    return _pad(tokenizer, seqs, starts)
+
+
+def _template_batch(tokenizer: Any, records: Sequence[InstructionRecord], max_length: int) -> tuple[Any, Any, Any]:
+    """The records in the Alpaca template, loss on the response (as in fine-tuning)."""
     from ..hf._records import tokenize_records
 
-    corpus = pretraining_corpus(spec.pretrain_lines, seed=spec.seed)
-    tok = tokenize_records(tokenizer, corpus, max_length=spec.max_position_embeddings)
-    pad = tokenizer.pad_token_id
-    width = int(tok.lengths.max())
-    ids = torch.full((len(tok), width), pad, dtype=torch.long)
-    labels = torch.full((len(tok), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(tok), width), dtype=torch.long)
-    for i, seq in enumerate(tok.input_ids):
+    tok = tokenize_records(tokenizer, records, max_length=max_length)
+    return _pad(tokenizer, tok.input_ids, [int(s) for s in tok.response_start])
+
+
+def _pad(tokenizer: Any, seqs: Sequence[Sequence[int]], starts: Sequence[int]) -> tuple[Any, Any, Any]:
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), tokenizer.pad_token_id, dtype=torch.long)
+    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (seq, start) in enumerate(zip(seqs, starts)):
         ids[i, : len(seq)] = torch.tensor(seq)
         mask[i, : len(seq)] = 1
-        labels[i, : len(seq)] = torch.tensor(tok.labels(i))
-    n_steps = max(1, int(math.ceil(spec.pretrain_epochs * len(tok) / spec.pretrain_batch_size)))
+        labels[i, start : len(seq)] = torch.tensor(seq[start:])
+    return ids, labels, mask
+
+
+def _pretrain(model: Any, tokenizer: Any, spec: TinyModelSpec, *, progress: bool = True) -> dict[str, float]:
+    """Causal-LM training on the skills corpus: short lines, plus a share in the Alpaca template."""
+    import torch
+
+    corpus = pretraining_corpus(spec.pretrain_lines + spec.pretrain_template_lines, seed=spec.seed)
+    groups = []
+    if spec.pretrain_lines:
+        groups.append(_short_line_batch(tokenizer, corpus[: spec.pretrain_lines]))
+    if spec.pretrain_template_lines:
+        groups.append(_template_batch(tokenizer, corpus[spec.pretrain_lines :], spec.max_position_embeddings))
     gen = torch.Generator().manual_seed(spec.seed)
+    # A fixed schedule of (group, row indices) batches: each group shuffled per epoch, groups interleaved.
+    schedule: list[tuple[int, Any]] = []
+    for g, (ids, _, _) in enumerate(groups):
+        n = ids.shape[0]
+        n_batches = max(1, int(math.ceil(spec.pretrain_epochs * n / spec.pretrain_batch_size)))
+        order = torch.cat([torch.randperm(n, generator=gen) for _ in range(int(math.ceil(spec.pretrain_epochs)) + 1)])
+        for b in range(n_batches):
+            schedule.append((g, order[b * spec.pretrain_batch_size : (b + 1) * spec.pretrain_batch_size]))
+    schedule = [schedule[i] for i in torch.randperm(len(schedule), generator=gen).tolist()]
+    n_steps = len(schedule)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.0, betas=(0.9, 0.98))
     warm = max(1, int(0.03 * n_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / n_steps)))
     )
     model.train()
-    bar = progress_bar(range(n_steps), disable=not progress, desc="pretraining the tiny model")
-    perm = torch.randperm(len(tok), generator=gen)
-    pos = 0
+    bar = progress_bar(schedule, disable=not progress, desc="pretraining the tiny model")
     loss_ema = float("nan")
     t0 = time.perf_counter()
-    for _ in bar:
-        if pos + spec.pretrain_batch_size > len(tok):
-            perm, pos = torch.randperm(len(tok), generator=gen), 0
-        b = perm[pos : pos + spec.pretrain_batch_size]
-        pos += spec.pretrain_batch_size
+    for g, b in bar:
+        ids, labels, mask = groups[g]
         w = int(mask[b].sum(1).max())
         out = model(input_ids=ids[b, :w], attention_mask=mask[b, :w], labels=labels[b, :w])
         out.loss.backward()

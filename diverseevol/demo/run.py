@@ -116,7 +116,8 @@ class DemoSettings:
                     rounds=2,
                     max_new_tokens=8,
                     tiny_spec=TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                                            pretrain_lines=64, pretrain_epochs=1, seed=seed),
+                                            pretrain_lines=64, pretrain_template_lines=8, pretrain_epochs=1,
+                                            seed=seed),
                     trainer={**settings.trainer, "epochs": 1, "batch_size": 8, "per_device_batch_size": 8},
                 )
         elif model == "smollm2":
