@@ -211,6 +211,19 @@ def test_auto_large_problem_without_gpu_is_numpy(monkeypatch, caplog):
     assert name == "numpy" and "no GPU usable" in caplog.text
 
 
+def test_auto_large_pool_without_gpu_uses_faiss_cpu(monkeypatch, caplog):
+    monkeypatch.setattr(backends, "_torch_cuda_usable", lambda: False)
+    monkeypatch.setattr(backends, "_faiss_gpu_usable", lambda: False)
+    with caplog.at_level(logging.INFO, logger="diverseevol.kernels.backends"):
+        name, fn = backends.resolve_backend(
+            "auto", n_candidates=52_002, n_pool=10_000, d=1024, is_memmap=False
+        )
+    assert name == "faiss" and fn.keywords == {"device": "cpu"} and "large pool" in caplog.text
+    monkeypatch.setattr(backends, "is_available", lambda module: module != "faiss")
+    name, _ = backends.resolve_backend("auto", n_candidates=52_002, n_pool=10_000, d=1024, is_memmap=False)
+    assert name == "numpy"
+
+
 def test_auto_large_problem_with_gpu_prefers_torch_cuda(monkeypatch):
     monkeypatch.setattr(backends, "_torch_cuda_usable", lambda: True)
     name, fn = backends.resolve_backend("auto", n_candidates=1_000_000, n_pool=100, d=1024, is_memmap=False)
