@@ -28,17 +28,25 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CONFIGS = {
-    "tiny": dict(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128),
-    "small": dict(hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1376),
+    "tiny": {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128},
+    "small": {"hidden_size": 512, "num_layers": 8, "num_heads": 8, "intermediate_size": 1376},
     # TinyLlama-1.1B / LLaMA-1B shape with a 32k vocabulary (the char tokenizer uses the first ids only)
-    "1b": dict(hidden_size=2048, num_layers=22, num_heads=32, intermediate_size=5632, vocab_size=32000),
+    "1b": {
+        "hidden_size": 2048,
+        "num_layers": 22,
+        "num_heads": 32,
+        "intermediate_size": 5632,
+        "vocab_size": 32000,
+    },
 }
 
 
 def load_records(n: int, max_chars: int):
     from diverseevol.data import InstructionRecord
 
-    root = Path(os.environ.get("DIVERSEEVOL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    root = Path(
+        os.environ.get("DIVERSEEVOL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
     dolly = root / "databricks-dolly-15k" / "databricks-dolly-15k.jsonl.gz"
     if dolly.exists():
         import warnings
@@ -51,10 +59,28 @@ def load_records(n: int, max_chars: int):
         recs = [r for r in recs if len(r.instruction) + len(r.input) + len(r.output) <= max_chars][:n]
         return recs, f"Dolly-15k (first {len(recs)} records of <= {max_chars} characters)"
     rng = np.random.default_rng(0)
-    words = "the a model data select train diverse sample record answer question list why how".split()
+    words = [
+        "the",
+        "a",
+        "model",
+        "data",
+        "select",
+        "train",
+        "diverse",
+        "sample",
+        "record",
+        "answer",
+        "question",
+        "list",
+        "why",
+        "how",
+    ]
     recs = [
-        InstructionRecord(" ".join(rng.choice(words, rng.integers(3, 20))), "",
-                          " ".join(rng.choice(words, rng.integers(5, 80))))
+        InstructionRecord(
+            " ".join(rng.choice(words, rng.integers(3, 20))),
+            "",
+            " ".join(rng.choice(words, rng.integers(5, 80))),
+        )
         for _ in range(n)
     ]
     return recs, f"synthetic ({n} records)"
@@ -97,11 +123,17 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     tok = build_char_tokenizer()
-    model = build_tiny_llama(tok, **CONFIGS[args.config]).to(device=args.device, dtype=getattr(torch, args.dtype))
+    model = build_tiny_llama(tok, **CONFIGS[args.config]).to(
+        device=args.device, dtype=getattr(torch, args.dtype)
+    )
     records, source = load_records(args.n, args.max_chars)
-    lengths = [len(x) for x in tok([r.instruction + r.input + r.output for r in records], verbose=False)["input_ids"]]
-    print(f"model: {args.config} LLaMA ({model.num_parameters() / 1e6:.1f}M parameters), {args.device}, {args.dtype}, "
-          f"{args.threads} CPU threads")
+    lengths = [
+        len(x) for x in tok([r.instruction + r.input + r.output for r in records], verbose=False)["input_ids"]
+    ]
+    print(
+        f"model: {args.config} LLaMA ({model.num_parameters() / 1e6:.1f}M parameters), {args.device}, {args.dtype}, "
+        f"{args.threads} CPU threads"
+    )
     print(f"records: {source}; tokens per record (char level, + template): mean {np.mean(lengths) + 150:.0f}")
 
     handle = ModelHandle(model=model, tokenizer=tok)
@@ -127,12 +159,18 @@ def main() -> None:
         base.append((w, c))
     (w_ours, c_ours), (w_base, c_base) = min(ours), min(base)
     n = len(records)
-    print(f"HFEmbedder (batch {args.batch_size}, length-sorted): {n / w_ours:9.1f} records/s  "
-          f"(wall {w_ours:.2f} s, CPU {c_ours:.2f} s)")
-    print(f"batch-size-1 loop (full model):          {n / w_base:9.1f} records/s  "
-          f"(wall {w_base:.2f} s, CPU {c_base:.2f} s)")
-    print(f"speed-up: {w_base / w_ours:.1f}x wall, {c_base / max(c_ours, 1e-9):.1f}x CPU time   "
-          f"max |difference| of embeddings: {np.abs(emb - ref).max():.2e}")
+    print(
+        f"HFEmbedder (batch {args.batch_size}, length-sorted): {n / w_ours:9.1f} records/s  "
+        f"(wall {w_ours:.2f} s, CPU {c_ours:.2f} s)"
+    )
+    print(
+        f"batch-size-1 loop (full model):          {n / w_base:9.1f} records/s  "
+        f"(wall {w_base:.2f} s, CPU {c_base:.2f} s)"
+    )
+    print(
+        f"speed-up: {w_base / w_ours:.1f}x wall, {c_base / max(c_ours, 1e-9):.1f}x CPU time   "
+        f"max |difference| of embeddings: {np.abs(emb - ref).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from diverseevol import EvolutionLoop, InstructionRecord  # noqa: E402
-from diverseevol.hf import HFEmbedder, HFGenerator, HFScorer, HFTrainer  # noqa: E402
-from diverseevol.hf.tiny import save_tiny_model  # noqa: E402
+from diverseevol import EvolutionLoop, InstructionRecord
+from diverseevol.hf import HFEmbedder, HFGenerator, HFScorer, HFTrainer
+from diverseevol.hf.tiny import save_tiny_model
 
 
 def make_data(n: int = 60) -> list[InstructionRecord]:
@@ -36,7 +36,7 @@ def make_data(n: int = 60) -> list[InstructionRecord]:
     for i in range(n):
         kind = list(topics)[i % 3]
         a, b = (int(x) for x in rng.integers(0, 50, 2))
-        fmt = dict(a=a, b=b, s=a + b, w=words[i % len(words)], c="bcdfgh"[i % 6])
+        fmt = {"a": a, "b": b, "s": a + b, "w": words[i % len(words)], "c": "bcdfgh"[i % 6]}
         instr, resp = topics[kind]
         out.append(InstructionRecord(instr.format(**fmt), "", resp.format(**fmt)))
     return out
@@ -54,12 +54,26 @@ def main() -> None:
         TorchCommunicator.from_env().barrier()
 
     records = make_data()
-    trainer = HFTrainer(base, lora=True, epochs=2, batch_size=8, per_device_batch_size=4, lr=1e-3, progress=False)
+    trainer = HFTrainer(
+        base, lora=True, epochs=2, batch_size=8, per_device_batch_size=4, lr=1e-3, progress=False
+    )
     embedder = HFEmbedder(batch_size=16, scores=True, progress=False)  # scores come from the same pass
     scorer = HFScorer(embedder=embedder, progress=False)
 
-    loop = EvolutionLoop(records, trainer=trainer, embedder=embedder, scorer=scorer, sampler="kcenter",
-                         init_size=6, k=6, rounds=2, seed=0, run_dir=work / "run", overwrite=True, progress=False)
+    loop = EvolutionLoop(
+        records,
+        trainer=trainer,
+        embedder=embedder,
+        scorer=scorer,
+        sampler="kcenter",
+        init_size=6,
+        k=6,
+        rounds=2,
+        seed=0,
+        run_dir=work / "run",
+        overwrite=True,
+        progress=False,
+    )
     result = loop.run()
     answers = HFGenerator(max_new_tokens=16, progress=False)(result.models[-1], ["Add 2 and 3."])
     if rank == 0:

@@ -66,11 +66,23 @@ def _free_port() -> int:
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 240) -> None:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", DIVERSEEVOL_PROGRESS="0",
-               TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        DIVERSEEVOL_PROGRESS="0",
+        TOKENIZERS_PARALLELISM="false",
+    )
     # own process group, so a hang kills the launcher *and* its workers
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -91,9 +103,23 @@ def test_two_processes_match_one(tmp_path):
     one.mkdir()
     two.mkdir()
     _run([sys.executable, str(script), str(base), str(one)], tmp_path)
-    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-          "--master_port", str(_free_port()),
-          str(script), str(base), str(two)], tmp_path)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            str(script),
+            str(base),
+            str(two),
+        ],
+        tmp_path,
+    )
     single = json.loads((one / "rank0.json").read_text())
     ranks = [json.loads((two / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert single["world"] == 1 and all(r["world"] == 2 for r in ranks)
@@ -104,5 +130,9 @@ def test_two_processes_match_one(tmp_path):
         np.testing.assert_allclose(r["emb"], single["emb"], atol=1e-5)
     assert [len(p) for p in single["pools"]] == [4, 8, 12]
     # only rank 0 wrote the run directory, and the run finished
-    status = json.loads((two / "run" / "status.json").read_text()) if (two / "run" / "status.json").exists() else None
+    status = (
+        json.loads((two / "run" / "status.json").read_text())
+        if (two / "run" / "status.json").exists()
+        else None
+    )
     assert status is None or status.get("state") == "finished"

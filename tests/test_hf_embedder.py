@@ -11,12 +11,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from diverseevol.data import InstructionRecord  # noqa: E402
-from diverseevol.errors import ValidationError  # noqa: E402
-from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle  # noqa: E402
-from diverseevol.hf import embedder as embedder_mod  # noqa: E402
-from diverseevol.hf._records import tokenize_records  # noqa: E402
-from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama  # noqa: E402
+from diverseevol.data import InstructionRecord
+from diverseevol.errors import ValidationError
+from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
+from diverseevol.hf import embedder as embedder_mod
+from diverseevol.hf._records import tokenize_records
+from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
 
 torch.set_num_threads(2)
 
@@ -127,7 +127,9 @@ def test_logit_chunking_gives_same_scores(handle, records, monkeypatch):
 def test_model_inputs_accepted(handle, records):
     ref = HFEmbedder(progress=False)(handle, records[:3])
     np.testing.assert_allclose(HFEmbedder(progress=False)((handle.model, handle.tokenizer), records[:3]), ref)
-    np.testing.assert_allclose(HFEmbedder(progress=False, tokenizer=handle.tokenizer)(handle.model, records[:3]), ref)
+    np.testing.assert_allclose(
+        HFEmbedder(progress=False, tokenizer=handle.tokenizer)(handle.model, records[:3]), ref
+    )
     bare = build_tiny_llama(handle.tokenizer)
     with pytest.raises(ValidationError, match="tokenizer"):
         HFEmbedder(progress=False)(bare, records[:3])

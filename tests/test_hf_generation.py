@@ -10,10 +10,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from diverseevol.data import InstructionRecord, format_prompt  # noqa: E402
-from diverseevol.errors import ValidationError  # noqa: E402
-from diverseevol.hf import HFGenerator, ModelHandle  # noqa: E402
-from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama  # noqa: E402
+from diverseevol.data import InstructionRecord, format_prompt
+from diverseevol.errors import ValidationError
+from diverseevol.hf import HFGenerator, ModelHandle
+from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
 
 torch.set_num_threads(2)
 
@@ -51,7 +51,9 @@ def test_template_flag_and_records(handle):
     pre = HFGenerator(max_new_tokens=6, apply_template=False, progress=False)(
         handle, [format_prompt(q) for q in QUESTIONS[:2]]
     )
-    recs = HFGenerator(max_new_tokens=6, progress=False)(handle, [InstructionRecord(q) for q in QUESTIONS[:2]])
+    recs = HFGenerator(max_new_tokens=6, progress=False)(
+        handle, [InstructionRecord(q) for q in QUESTIONS[:2]]
+    )
     assert raw == pre == recs
     with pytest.raises(ValidationError, match="prompts\\[0\\]"):
         HFGenerator(progress=False)(handle, [3])
@@ -59,7 +61,7 @@ def test_template_flag_and_records(handle):
 
 
 def test_seeded_sampling(handle):
-    kw = dict(max_new_tokens=12, do_sample=True, temperature=1.0, top_p=1.0, progress=False)
+    kw = {"max_new_tokens": 12, "do_sample": True, "temperature": 1.0, "top_p": 1.0, "progress": False}
     a = HFGenerator(seed=3, **kw)(handle, QUESTIONS)
     b = HFGenerator(seed=3, **kw)(handle, QUESTIONS)
     c = HFGenerator(seed=4, **kw)(handle, QUESTIONS)

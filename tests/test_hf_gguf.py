@@ -13,8 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from diverseevol.errors import ValidationError  # noqa: E402
-from diverseevol.hf import gguf as gguf_mod  # noqa: E402
+from diverseevol.errors import ValidationError
+from diverseevol.hf import gguf as gguf_mod
 
 torch.set_num_threads(2)
 
@@ -68,15 +68,27 @@ def test_smollm2_finetune_and_embed_round(tmp_path):
     from diverseevol import load_instructions
     from diverseevol.hf import HFEmbedder, HFGenerator, HFScorer, HFTrainer
 
-    records = [r for r in load_instructions(dolly)[:400] if len(r.instruction + r.input + r.output) < 600][:32]
+    records = [r for r in load_instructions(dolly)[:400] if len(r.instruction + r.input + r.output) < 600][
+        :32
+    ]
     t0 = time.perf_counter()
-    trainer = HFTrainer(gguf_file=gguf_mod.smollm2_gguf_path(), lora=True, epochs=1, batch_size=8,
-                        per_device_batch_size=4, lr=1e-4, max_length=256, progress=False)
+    trainer = HFTrainer(
+        gguf_file=gguf_mod.smollm2_gguf_path(),
+        lora=True,
+        epochs=1,
+        batch_size=8,
+        per_device_batch_size=4,
+        lr=1e-4,
+        max_length=256,
+        progress=False,
+    )
     handle = trainer(records[:16], 0, tmp_path / "round_000")
     t_train = time.perf_counter() - t0
     emb, scores = HFEmbedder(batch_size=16, max_length=256, progress=False).embed_and_score(handle, records)
     t_all = time.perf_counter() - t0
-    print(f"\nSmolLM2-135M: convert/load+train 16 records {t_train:.1f} s, + embed/score 32 records: {t_all:.1f} s")
+    print(
+        f"\nSmolLM2-135M: convert/load+train 16 records {t_train:.1f} s, + embed/score 32 records: {t_all:.1f} s"
+    )
     assert emb.shape == (32, 576) and np.isfinite(emb).all()
     assert np.all((scores["confidence"] > 0) & (scores["confidence"] <= 1))
     assert handle.info["global_steps"] == 2

@@ -13,11 +13,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from diverseevol import EvolutionLoop  # noqa: E402
-from diverseevol.data import InstructionRecord  # noqa: E402
-from diverseevol.hf import HFEmbedder, HFScorer, HFTrainer, ModelHandle  # noqa: E402
-from diverseevol.hf.tiny import save_tiny_model  # noqa: E402
-from diverseevol.hf.trainer import MARKER_NAME  # noqa: E402
+from diverseevol import EvolutionLoop
+from diverseevol.data import InstructionRecord
+from diverseevol.hf import HFEmbedder, HFScorer, HFTrainer, ModelHandle
+from diverseevol.hf.tiny import save_tiny_model
+from diverseevol.hf.trainer import MARKER_NAME
 
 torch.set_num_threads(2)
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -44,10 +44,22 @@ def base(tmp_path_factory):
 
 def test_two_round_kcenter_loop(base, tmp_path):
     records = make_records()
-    trainer = HFTrainer(base, lora=True, epochs=1, batch_size=8, per_device_batch_size=8, lr=1e-3, progress=False)
+    trainer = HFTrainer(
+        base, lora=True, epochs=1, batch_size=8, per_device_batch_size=8, lr=1e-3, progress=False
+    )
     embedder = HFEmbedder(batch_size=16, progress=False)
-    loop = EvolutionLoop(records, trainer=trainer, embedder=embedder, sampler="kcenter", init_size=4, k=4,
-                         rounds=2, seed=0, run_dir=tmp_path / "run", progress=False)
+    loop = EvolutionLoop(
+        records,
+        trainer=trainer,
+        embedder=embedder,
+        sampler="kcenter",
+        init_size=4,
+        k=4,
+        rounds=2,
+        seed=0,
+        run_dir=tmp_path / "run",
+        progress=False,
+    )
     result = loop.run()
     assert result.finished
     assert [len(p) for p in result.pools] == [4, 8, 12]
@@ -71,10 +83,22 @@ def test_two_round_kcenter_loop(base, tmp_path):
     def fail(*a, **k):
         raise AssertionError("retrained")
 
-    trainer2 = HFTrainer(base, lora=True, epochs=1, batch_size=8, per_device_batch_size=8, lr=1e-3, progress=False)
+    trainer2 = HFTrainer(
+        base, lora=True, epochs=1, batch_size=8, per_device_batch_size=8, lr=1e-3, progress=False
+    )
     trainer2._train = fail  # type: ignore[method-assign]
-    again = EvolutionLoop(records, trainer=trainer2, embedder=embedder, sampler="kcenter", init_size=4, k=4,
-                          rounds=2, seed=0, run_dir=tmp_path / "run", progress=False).run()
+    again = EvolutionLoop(
+        records,
+        trainer=trainer2,
+        embedder=embedder,
+        sampler="kcenter",
+        init_size=4,
+        k=4,
+        rounds=2,
+        seed=0,
+        run_dir=tmp_path / "run",
+        progress=False,
+    ).run()
     for a, b in zip(result.pools, again.pools):
         np.testing.assert_array_equal(a, b)
 
@@ -83,8 +107,18 @@ def test_margin_loop_with_scorer(base, tmp_path):
     records = make_records(24, seed=1)
     trainer = HFTrainer(base, lora=True, epochs=1, batch_size=8, per_device_batch_size=8, progress=False)
     scorer = HFScorer(progress=False)
-    result = EvolutionLoop(records, trainer=trainer, scorer=scorer, sampler="margin", init_size=4, k=3,
-                           rounds=1, seed=2, run_dir=tmp_path / "run", progress=False).run()
+    result = EvolutionLoop(
+        records,
+        trainer=trainer,
+        scorer=scorer,
+        sampler="margin",
+        init_size=4,
+        k=3,
+        rounds=1,
+        seed=2,
+        run_dir=tmp_path / "run",
+        progress=False,
+    ).run()
     assert [len(p) for p in result.pools] == [4, 7]
     margin = scorer(result.models[0], records)["margin"]
     cand = np.setdiff1d(np.arange(24), result.pools[0])

@@ -10,10 +10,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from diverseevol.data import InstructionRecord, format_prompt  # noqa: E402
-from diverseevol.errors import ValidationError  # noqa: E402
-from diverseevol.hf._records import IGNORE_INDEX, CausalLMCollator, tokenize_records  # noqa: E402
-from diverseevol.hf.tiny import build_char_tokenizer  # noqa: E402
+from diverseevol.data import InstructionRecord, format_prompt
+from diverseevol.errors import ValidationError
+from diverseevol.hf._records import IGNORE_INDEX, CausalLMCollator, tokenize_records
+from diverseevol.hf.tiny import build_char_tokenizer
 
 
 @pytest.fixture(scope="module")

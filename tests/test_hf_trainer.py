@@ -13,12 +13,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from diverseevol.data import InstructionRecord  # noqa: E402
-from diverseevol.errors import ValidationError  # noqa: E402
-from diverseevol.hf import HFTrainer, ModelHandle  # noqa: E402
-from diverseevol.hf._records import tokenize_records  # noqa: E402
-from diverseevol.hf.tiny import save_tiny_model  # noqa: E402
-from diverseevol.hf.trainer import MARKER_NAME  # noqa: E402
+from diverseevol.data import InstructionRecord
+from diverseevol.errors import ValidationError
+from diverseevol.hf import HFTrainer, ModelHandle
+from diverseevol.hf._records import tokenize_records
+from diverseevol.hf.tiny import save_tiny_model
+from diverseevol.hf.trainer import MARKER_NAME
 
 torch.set_num_threads(2)
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
@@ -73,8 +73,17 @@ def test_lora_trains_adapter_only_and_base_stays(base, tmp_path):
     from diverseevol.hf import load_model
 
     ref = _params(load_model(base).model)
-    tr = HFTrainer(base, lora=True, lora_r=4, lora_alpha=8, epochs=3, batch_size=8, per_device_batch_size=8,
-                   lr=1e-2, progress=False)
+    tr = HFTrainer(
+        base,
+        lora=True,
+        lora_r=4,
+        lora_alpha=8,
+        epochs=3,
+        batch_size=8,
+        per_device_batch_size=8,
+        lr=1e-2,
+        progress=False,
+    )
     h = tr(RECORDS, 1, tmp_path / "r1")
     assert (tmp_path / "r1" / "adapter_model.safetensors").exists()
     assert not (tmp_path / "r1" / "model.safetensors").exists()
@@ -111,7 +120,15 @@ def test_finished_round_is_not_retrained(base, tmp_path, monkeypatch):
 
 
 def test_seeded_training_is_reproducible(base, tmp_path):
-    kw = dict(lora=True, epochs=1, batch_size=4, per_device_batch_size=2, lr=1e-2, seed=3, progress=False)
+    kw = {
+        "lora": True,
+        "epochs": 1,
+        "batch_size": 4,
+        "per_device_batch_size": 2,
+        "lr": 1e-2,
+        "seed": 3,
+        "progress": False,
+    }
     a = HFTrainer(base, **kw)(RECORDS[:8], 0, tmp_path / "a")
     b = HFTrainer(base, **kw)(RECORDS[:8], 0, tmp_path / "b")
     pa, pb = _params(a.model), _params(b.model)

@@ -50,7 +50,20 @@ _LAZY: dict[str, str] = {
     "save_tiny_model": "tiny",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "HFEmbedder",
+    "HFGenerator",
+    "HFScorer",
+    "HFTrainer",
+    "ModelHandle",
+    "TorchCommunicator",
+    "build_char_tokenizer",
+    "build_tiny_llama",
+    "convert_gguf",
+    "load_model",
+    "save_tiny_model",
+    "smollm2_gguf_path",
+]
 
 
 def __getattr__(name: str) -> Any:

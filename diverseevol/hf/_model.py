@@ -14,7 +14,7 @@ from ..errors import ValidationError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelHandle", "load_model", "resolve_model", "default_device", "resolve_dtype"]
+__all__ = ["ModelHandle", "default_device", "load_model", "resolve_dtype", "resolve_model"]
 
 
 @dataclass
@@ -134,7 +134,9 @@ def load_model(
         path = convert_gguf(gguf_file, cache_dir=cache_dir)
     device = torch.device(device) if device is not None else default_device()
     torch_dtype = resolve_dtype(dtype, device)
-    tok_source = adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").exists() else path
+    tok_source = (
+        adapter if adapter is not None and (Path(adapter) / "tokenizer_config.json").exists() else path
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(tok_source))
     ensure_pad_token(tokenizer)
     with quiet_transformers_progress(not progress):

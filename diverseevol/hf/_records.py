@@ -114,7 +114,9 @@ def tokenize_records(
     responses = tokenizer([r for _, r in pairs], add_special_tokens=False, verbose=False)["input_ids"]
     eos = tokenizer.eos_token_id
     if add_eos and eos is None:
-        raise ValidationError("The tokenizer has no eos token; pass add_eos=False or set tokenizer.eos_token.")
+        raise ValidationError(
+            "The tokenizer has no eos token; pass add_eos=False or set tokenizer.eos_token."
+        )
     input_ids: list[list[int]] = []
     starts = np.empty(len(records), dtype=np.int64)
     n_cut = 0
@@ -127,7 +129,9 @@ def tokenize_records(
         starts[i] = min(len(p), len(seq))
     n_empty = int(np.sum(starts >= np.fromiter(map(len, input_ids), dtype=np.int64)))
     if n_cut:
-        logger.info("%d of %d records were truncated to max_length=%d tokens", n_cut, len(records), max_length)
+        logger.info(
+            "%d of %d records were truncated to max_length=%d tokens", n_cut, len(records), max_length
+        )
     if n_empty and warn_truncated:
         logger.warning(
             "%d of %d records lost their whole response to truncation at max_length=%d; they add no "

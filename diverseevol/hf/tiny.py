@@ -25,7 +25,7 @@ from .._optional import require
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
-__all__ = ["build_char_tokenizer", "build_tiny_llama", "save_tiny_model", "SPECIAL_TOKENS", "BASE_ALPHABET"]
+__all__ = ["BASE_ALPHABET", "SPECIAL_TOKENS", "build_char_tokenizer", "build_tiny_llama", "save_tiny_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ def build_char_tokenizer(
     seen: set[str] = set()
     for ch in list(BASE_ALPHABET) + list(extra_chars):
         if len(ch) != 1:
-            raise ValueError(f"extra_chars must hold single characters, got {ch!r}; pass e.g. 'abc' or ['a', 'b'].")
+            raise ValueError(
+                f"extra_chars must hold single characters, got {ch!r}; pass e.g. 'abc' or ['a', 'b']."
+            )
         if ch not in seen:
             seen.add(ch)
             chars.append(ch)
@@ -143,19 +145,19 @@ def build_tiny_llama(
             f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads}); "
             "pick e.g. hidden_size=64, num_heads=4."
         )
-    params: dict[str, Any] = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_heads,
-        max_position_embeddings=max_position_embeddings,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=False,
-    )
+    params: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": hidden_size,
+        "intermediate_size": intermediate_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "num_key_value_heads": num_heads,
+        "max_position_embeddings": max_position_embeddings,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "tie_word_embeddings": False,
+    }
     params.update(config_kwargs)
     config = transformers.LlamaConfig(**params)
     with torch.random.fork_rng(devices=[]):
@@ -190,9 +192,7 @@ def save_tiny_model(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if tokenizer is None:
-        tokenizer = build_char_tokenizer(
-            model_max_length=model_kwargs.get("max_position_embeddings", 1024)
-        )
+        tokenizer = build_char_tokenizer(model_max_length=model_kwargs.get("max_position_embeddings", 1024))
     if model is None:
         model = build_tiny_llama(tokenizer, **model_kwargs)
     from ._model import quiet_transformers_progress

@@ -22,7 +22,7 @@ from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, token
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HFTrainer", "MARKER_NAME"]
+__all__ = ["MARKER_NAME", "HFTrainer"]
 
 #: Completion marker written into ``out_dir`` after the weights; its presence means "round done".
 MARKER_NAME = "diverseevol_model.json"
@@ -191,7 +191,8 @@ class HFTrainer:
             "lora_r": self.lora_r,
             "lora_alpha": self.lora_alpha,
             "lora_dropout": self.lora_dropout,
-            "target_modules": self.target_modules if not isinstance(self.target_modules, tuple)
+            "target_modules": self.target_modules
+            if not isinstance(self.target_modules, tuple)
             else list(self.target_modules),
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -255,10 +256,14 @@ class HFTrainer:
         out_dir = Path(out_dir)
         marker = out_dir / MARKER_NAME
         if not marker.is_file():
-            raise FileNotFoundError(f"{out_dir} holds no finished model (no {MARKER_NAME}); train the round first.")
+            raise FileNotFoundError(
+                f"{out_dir} holds no finished model (no {MARKER_NAME}); train the round first."
+            )
         meta = json.loads(marker.read_text())
         if meta.get("lora"):
-            handle = load_model(self.base_path(), adapter=out_dir, dtype=self._inference_dtype(), progress=self.progress)
+            handle = load_model(
+                self.base_path(), adapter=out_dir, dtype=self._inference_dtype(), progress=self.progress
+            )
         else:
             handle = load_model(out_dir, dtype=self._inference_dtype(), progress=self.progress)
         handle.path = out_dir
@@ -284,7 +289,9 @@ class HFTrainer:
 
     def _target_modules(self, model: Any) -> Any:
         if self.target_modules is not None:
-            return list(self.target_modules) if not isinstance(self.target_modules, str) else self.target_modules
+            return (
+                list(self.target_modules) if not isinstance(self.target_modules, str) else self.target_modules
+            )
         from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as known
 
         return known.get(getattr(model.config, "model_type", ""), "all-linear")
@@ -296,27 +303,29 @@ class HFTrainer:
         per_device = min(self.per_device_batch_size, self.batch_size)
         bf16, fp16 = self._mixed_precision()
         params = inspect.signature(TrainingArguments).parameters
-        kwargs: dict[str, Any] = dict(
-            output_dir=str(out_dir / "_trainer"),
-            per_device_train_batch_size=per_device,
-            gradient_accumulation_steps=1,  # set below, once the device count is known
-            num_train_epochs=self.epochs,
-            learning_rate=self.lr,
-            lr_scheduler_type=self.scheduler,
-            weight_decay=self.weight_decay,
-            bf16=bf16,
-            fp16=fp16,
-            logging_steps=self.logging_steps,
-            save_strategy="no",
-            report_to="none",
-            seed=self.seed + round,
-            disable_tqdm=not self.progress,
-            remove_unused_columns=False,
-            use_cpu=not torch.cuda.is_available(),
-            ddp_find_unused_parameters=False,
-        )
+        kwargs: dict[str, Any] = {
+            "output_dir": str(out_dir / "_trainer"),
+            "per_device_train_batch_size": per_device,
+            "gradient_accumulation_steps": 1,  # set below, once the device count is known
+            "num_train_epochs": self.epochs,
+            "learning_rate": self.lr,
+            "lr_scheduler_type": self.scheduler,
+            "weight_decay": self.weight_decay,
+            "bf16": bf16,
+            "fp16": fp16,
+            "logging_steps": self.logging_steps,
+            "save_strategy": "no",
+            "report_to": "none",
+            "seed": self.seed + round,
+            "disable_tqdm": not self.progress,
+            "remove_unused_columns": False,
+            "use_cpu": not torch.cuda.is_available(),
+            "ddp_find_unused_parameters": False,
+        }
         # transformers >= 5 renamed gradient_checkpointing to activation_checkpointing
-        ckpt_key = "activation_checkpointing" if "activation_checkpointing" in params else "gradient_checkpointing"
+        ckpt_key = (
+            "activation_checkpointing" if "activation_checkpointing" in params else "gradient_checkpointing"
+        )
         kwargs[ckpt_key] = self.gradient_checkpointing
         if "warmup_ratio" in params:  # transformers 4.x
             kwargs["warmup_ratio"] = self.warmup_ratio
@@ -331,7 +340,10 @@ class HFTrainer:
         logger.info(
             "training on %d records: %d per step (%d per device, %d process(es)) x %d accumulation = "
             "effective batch %d",
-            n_records, args.train_batch_size * max(1, args.world_size), per_device, max(1, args.world_size),
+            n_records,
+            args.train_batch_size * max(1, args.world_size),
+            per_device,
+            max(1, args.world_size),
             args.gradient_accumulation_steps,
             args.train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps,
         )
@@ -342,7 +354,7 @@ class HFTrainer:
         from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
 
         t0 = time.perf_counter()
-        rank, world = _world()
+        _, world = _world()
         base = self.base_path()
         out_dir.mkdir(parents=True, exist_ok=True)
         tokenizer = AutoTokenizer.from_pretrained(str(base))
@@ -351,7 +363,9 @@ class HFTrainer:
 
         set_seed(self.seed + round)
         device = default_device()
-        load_dtype = resolve_dtype(self.dtype, device) if (self.lora or self.dtype != "auto") else torch.float32
+        load_dtype = (
+            resolve_dtype(self.dtype, device) if (self.lora or self.dtype != "auto") else torch.float32
+        )
         with quiet_transformers_progress(not self.progress):
             model = AutoModelForCausalLM.from_pretrained(str(base), dtype=load_dtype)
         if self.gradient_checkpointing:
@@ -420,8 +434,13 @@ class HFTrainer:
         inf_dtype = self._inference_dtype()
         if next(trained.parameters()).dtype != inf_dtype:
             trained.to(inf_dtype)
-        logger.info("round %d: trained %d records in %.1f s (loss %.4f)", round, len(records),
-                    meta["train_seconds"], meta["train_loss"])
+        logger.info(
+            "round %d: trained %d records in %.1f s (loss %.4f)",
+            round,
+            len(records),
+            meta["train_seconds"],
+            meta["train_loss"],
+        )
         return ModelHandle(model=trained, tokenizer=tokenizer, path=out_dir, round=round, info=meta)
 
 
