@@ -115,3 +115,58 @@ def test_example_config_is_valid() -> None:
         pytest.skip("examples/config.yaml not written yet")
     cfg = load_config(path)
     assert cfg.model is not None
+
+
+def test_run_config_with_a_hugging_face_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """model + exact-match judge: trains the tiny LLaMA each round, judges it, resumes."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import json
+
+    import torch
+
+    from diverseevol.config import run_config
+    from diverseevol.demo.tasks import make_suite
+    from diverseevol.hf.tiny import save_tiny_model
+
+    torch.set_num_threads(2)
+    monkeypatch.setenv("DIVERSEEVOL_PROGRESS", "0")
+    suite = make_suite(60, 1, seed=0)
+    with (tmp_path / "train.jsonl").open("w") as fh:
+        for r in suite.train:
+            fh.write(json.dumps({"instruction": r.instruction, "input": r.input, "output": r.output}) + "\n")
+    with (tmp_path / "test.jsonl").open("w") as fh:
+        for r, g in zip(suite.test[:6], suite.test_groups[:6]):
+            fh.write(json.dumps({"instruction": r.instruction, "input": r.input, "output": r.output, "task": g}) + "\n")
+    save_tiny_model(tmp_path / "model", hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                    max_position_embeddings=512)
+    (tmp_path / "c.toml").write_text(textwrap.dedent("""
+        run_dir = "run"
+        [data]
+        path = "train.jsonl"
+        [model]
+        name_or_path = "model"
+        trainer = { lora = false, epochs = 1, batch_size = 4, per_device_batch_size = 4, lr = 1e-3 }
+        embedder = { batch_size = 16, progress = false }
+        [sampler]
+        name = "margin"
+        [budget]
+        init_size = 4
+        k = 2
+        rounds = 1
+        [judge]
+        type = "exact_match"
+        path = "test.jsonl"
+        group_field = "task"
+        params = { normalize = "strip" }
+        generation = { max_new_tokens = 4, progress = false }
+    """))
+    result = run_config(tmp_path / "c.toml", progress=False)
+    assert [len(p) for p in result.pools] == [4, 6] and result.finished
+    assert all("accuracy" in row and "accuracy/add" in row for row in result.metrics)
+    again = run_config(tmp_path / "c.toml", progress=False)
+    assert [p.tolist() for p in again.pools] == [p.tolist() for p in result.pools]
+    # A misspelt trainer argument is named with the accepted ones.
+    (tmp_path / "c.toml").write_text((tmp_path / "c.toml").read_text().replace("epochs = 1", "epoch = 1"))
+    with pytest.raises(ConfigError, match=r"model.trainer.epoch: not an argument of HFTrainer. Did you mean 'epochs'"):
+        run_config(tmp_path / "c.toml", overwrite=True)
