@@ -101,20 +101,25 @@ def part_picks(n: int, d: int, k: int, repeat: int) -> None:
             x, pool, cand, kk, metric="euclidean", first_pick=None, prune=False, progress=False
         )
     )
-    to_pp, to_t1, to_out = per_pick(
-        lambda kk: _torch.farthest_first(
-            x, pool, cand, kk, metric="euclidean", first_pick=None, device=dev, progress=False
-        )
-    )
     bw_s = best_of(lambda: float(x.sum(dtype=np.float64)), repeat)[0]
     print(
         f"read bound (one numpy sum over the embeddings): {bw_s * 1e3:6.1f} ms  ({x.nbytes / bw_s / 1e9:5.1f} GB/s)"
     )
     print(f"numpy (prune=False): {np_pp * 1e3:6.1f} ms/pick  (start {np_t1:5.2f} s)")
-    print(
-        f"torch-{dev:<4}:          {to_pp * 1e3:6.1f} ms/pick  (start {to_t1:5.2f} s)   "
-        f"torch/numpy {to_pp / np_pp:4.2f}x   same picks: {np.array_equal(np_out[0], to_out[0])}"
-    )
+    default_threads = torch.get_num_threads()
+    # Multi-threaded MKL stalls badly when another process holds a core; 1 thread shows the kernel itself.
+    for threads in sorted({1, default_threads}):
+        torch.set_num_threads(threads)
+        to_pp, to_t1, to_out = per_pick(
+            lambda kk: _torch.farthest_first(
+                x, pool, cand, kk, metric="euclidean", first_pick=None, device=dev, progress=False
+            )
+        )
+        print(
+            f"torch-{dev} ({threads} thr): {to_pp * 1e3:6.1f} ms/pick  (start {to_t1:5.2f} s)   "
+            f"torch/numpy {to_pp / np_pp:4.2f}x   same picks: {np.array_equal(np_out[0], to_out[0])}"
+        )
+    torch.set_num_threads(default_threads)
 
 
 def covering_radius(x: np.ndarray, centers: np.ndarray, block: int = 8192) -> float:
