@@ -162,6 +162,21 @@ def test_torch_resident_chunks_and_streamed_rest(monkeypatch, metric, budget_row
     np.testing.assert_allclose(radii, want_r, rtol=1e-4, atol=1e-5)
 
 
+def test_torch_forces_full_float32_precision_and_restores_it():
+    x, pool, cand = make_case(10, n=300, d=16)
+    want_p, _ = oracle(x, pool, cand, 15, "euclidean")
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")  # a user setting that allows bf16/TF32 products
+    try:
+        picks, _ = _torch.farthest_first(
+            x, pool, cand, 15, metric="euclidean", first_pick=None, progress=False
+        )
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    np.testing.assert_array_equal(picks, want_p)
+
+
 def test_plan_row_blocks_tiles_candidates():
     rng = np.random.default_rng(0)
     cand = np.sort(rng.choice(10_000, 3000, replace=False))

@@ -12,6 +12,7 @@ torch is imported inside the functions; this module loads with numpy alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from ._rowblocks import (
     read_block,
 )
 
-__all__ = ["farthest_first", "resolve_device"]
+__all__ = ["exact_float32", "farthest_first", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,21 @@ def resolve_device(torch: Any, device: Any) -> Any:
         if not ok:
             raise BackendUnavailableError(f"device={device!r} is not available to torch {torch.__version__}.")
     return dev
+
+
+@contextlib.contextmanager
+def exact_float32(torch: Any) -> Iterator[None]:
+    """Run torch float32 matrix products at full precision (no TF32/bf16 shortcuts), restoring the setting after.
+
+    A user's ``torch.set_float32_matmul_precision("high")`` would otherwise let CUDA use TF32
+    (10-bit mantissa) products and change the picks.
+    """
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 @dataclass
@@ -268,7 +284,7 @@ def farthest_first(
     torch = require("torch", feature="backend='torch'", extra="gpu")
     dev = resolve_device(torch, device)
     d = emb.shape[1]
-    with torch.no_grad():
+    with torch.no_grad(), exact_float32(torch):
         cands = _TorchCandidates(
             torch,
             emb,

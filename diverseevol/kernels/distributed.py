@@ -32,7 +32,7 @@ from .._progress import progress_bar
 from .._validation import RandomState, check_embeddings, check_index_array, check_random_state
 from ..errors import IndexValidationError, PoolExhaustedError, ValidationError
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
-from ._torch import _TorchCandidates, resolve_device
+from ._torch import _TorchCandidates, exact_float32, resolve_device
 
 __all__ = ["kcenter_select_distributed", "load_shard", "shard_range"]
 
@@ -300,7 +300,7 @@ def kcenter_select_distributed(
     src = emb
     if np.any(np.diff(local_pos) < 0):
         plan_rows = np.sort(local_pos)
-    with torch.no_grad():
+    with torch.no_grad(), exact_float32(torch):
         cands = _TorchCandidates(
             torch,
             src,
