@@ -79,7 +79,6 @@ def main() -> None:
     if rank == 0:
         print("pool sizes:", [len(p) for p in result.pools])
         print("picked per round:", [s.tolist() for s in result.new_indices])
-        print("Vendi per round:", [round(r["vendi"], 2) for r in result.metrics])
         print("round model directories:", [str(m.path) for m in result.models])
         print("the tiny, barely trained final model answers 'Add 2 and 3.' with:", repr(answers[0]))
 
