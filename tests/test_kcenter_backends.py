@@ -370,6 +370,18 @@ def test_approximate_without_probe_cap_is_exact(metric, n_pool):
     np.testing.assert_allclose(radii, want_r, rtol=1e-4)
 
 
+@pytest.mark.parametrize("offset", [0.0, 300.0])
+def test_approximate_projected_kmeans_without_cap_is_exact(offset):
+    # k-means on an 8-d projection of 96-d rows, far from the origin (large norms, small distances):
+    # the full-space radii keep the pruning bound valid, so n_probe=None stays exact.
+    x = clustered(5, n=1200, d=96) + np.float32(offset)
+    pool = np.arange(0, 1200, 60)
+    cand = np.setdiff1d(np.arange(1200), pool)
+    want_p, _ = _faiss.farthest_first(x, pool, cand, 80, metric="euclidean", first_pick=None, progress=False)
+    picks = kcenter_select_approximate(x, pool, 80, n_probe=None, n_cells=25, kmeans_dim=8, random_state=0)
+    np.testing.assert_array_equal(picks, want_p)
+
+
 def test_approximate_capped_is_valid_deterministic_and_close():
     x = clustered(2)
     pool = np.arange(0, 6000, 100)
