@@ -391,17 +391,13 @@ def _init_from_pool(
     if len(pool) == 0:
         return
     d = emb.shape[1]
-    pos_of = {int(a): i for i, a in enumerate(lidx)} if len(lidx) < 1_000_000 else None
-    sorter = None if pos_of is not None else np.argsort(lidx)
+    sorter = np.argsort(lidx, kind="stable")
     for start in range(0, len(pool), chunk_rows):
         rows = pool[start : start + chunk_rows]
         buf = np.zeros((len(rows), d), dtype=np.float32)
         mine = np.isin(rows, lidx)
         if mine.any():
-            if pos_of is not None:
-                where = np.array([pos_of[int(r)] for r in rows[mine]], dtype=np.int64)
-            else:
-                where = sorter[np.searchsorted(lidx, rows[mine], sorter=sorter)]
+            where = sorter[np.searchsorted(lidx, rows[mine], sorter=sorter)]  # positions in local_emb
             buf[mine] = np.asarray(emb[where], dtype=np.float32)
         t = torch.from_numpy(buf).to(comm.device)
         comm.all_reduce_sum_(t)  # each pool row lives on exactly one rank: the sum is that row, exactly
