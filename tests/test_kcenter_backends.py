@@ -177,6 +177,16 @@ def test_torch_forces_full_float32_precision_and_restores_it():
     np.testing.assert_array_equal(picks, want_p)
 
 
+def test_torch_cpu_threads_are_restored():
+    x, pool, cand = make_case(13, n=300, d=16)
+    before = torch.get_num_threads()
+    picks, _ = _torch.farthest_first(x, pool, cand, 10, metric="euclidean", first_pick=None, n_threads=2)
+    assert torch.get_num_threads() == before
+    np.testing.assert_array_equal(picks, oracle(x, pool, cand, 10, "euclidean")[0])
+    with pytest.raises(ValidationError, match="n_threads"):
+        _torch.farthest_first(x, pool, cand, 10, metric="euclidean", first_pick=None, n_threads=0)
+
+
 def test_plan_row_blocks_tiles_candidates():
     rng = np.random.default_rng(0)
     cand = np.sort(rng.choice(10_000, 3000, replace=False))
@@ -425,6 +435,15 @@ def test_approximate_validates(kwargs, match):
     x = clustered(0, n=100)
     with pytest.raises(ValidationError, match=match):
         kcenter_select_approximate(x, [0, 1], 5, **kwargs)
+
+
+def test_approximate_cosine_rejects_zero_rows():
+    x = clustered(0, n=200)
+    x[7] = 0
+    with pytest.raises(ValidationError, match="row 7 is all zeros"):
+        kcenter_select_approximate(x, [0, 1], 5, metric="cosine")
+    with pytest.raises(ValidationError, match="pool row 7"):
+        kcenter_select_approximate(x, [7, 1], 5, metric="cosine")
 
 
 def test_approximate_k_zero_and_exhaustion():

@@ -128,6 +128,12 @@ class CellIndex:
             labels[s : s + len(x)] = lab
             sq[s : s + len(x)] = np.einsum("ij,ij->i", x, x)
             sums += _cell_sums(lab, x, n_cells)[0]
+        if normalize and not sq.all():
+            bad = int(candidate_idx[np.flatnonzero(sq == 0)[0]])
+            raise ValidationError(
+                f"metric='cosine' needs rows with a non-zero norm; row {bad} is all zeros. Drop it from "
+                f"candidate_idx or use metric='euclidean'."
+            )
         counts = np.bincount(labels, minlength=n_cells)
         means32 = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
         # Pass 2: each member's distance to its cell mean, from the difference (no cancellation).
@@ -337,6 +343,18 @@ def kcenter_select_approximate(
         empty = np.empty(0, dtype=np.int64)
         return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
     check_finite_rows(x, np.concatenate([pool, cand]))
+    if metric == "cosine" and len(pool):
+        pool_sq = np.concatenate(
+            [
+                sq_norms(embedding_rows(x, pool[s : s + _BLOCK], normalize=False))
+                for s in range(0, len(pool), _BLOCK)
+            ]
+        )
+        if not pool_sq.all():
+            raise ValidationError(
+                f"metric='cosine' needs rows with a non-zero norm; pool row {int(pool[np.flatnonzero(pool_sq == 0)[0]])} "
+                f"is all zeros. Drop it from pool_idx or use metric='euclidean'."
+            )
 
     first_pick = None
     if not len(pool):

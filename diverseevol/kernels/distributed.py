@@ -32,7 +32,7 @@ from .._progress import progress_bar
 from .._validation import RandomState, check_embeddings, check_index_array, check_random_state
 from ..errors import IndexValidationError, PoolExhaustedError, ValidationError
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
-from ._torch import _TorchCandidates, exact_float32, resolve_device
+from ._torch import _TorchCandidates, cpu_threads, exact_float32, resolve_device
 
 __all__ = ["kcenter_select_distributed", "load_shard", "shard_range"]
 
@@ -144,6 +144,7 @@ def kcenter_select_distributed(
     return_radii: bool = False,
     block_rows: int | None = None,
     max_device_bytes: int | None = None,
+    n_threads: int | None = None,
     progress: bool | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Exact greedy K-Center (farthest-first) over Z sharded across a torch.distributed process group.
@@ -179,8 +180,9 @@ def kcenter_select_distributed(
         Default: the world group.
     return_radii : bool
         Also return each pick's distance to its nearest earlier center (+inf for a drawn first pick).
-    block_rows, max_device_bytes : int, optional
-        As for ``backend="torch"``: rows per block, and device memory for the resident copy of the shard.
+    block_rows, max_device_bytes, n_threads : int, optional
+        As for ``backend="torch"``: rows per block, device memory for the resident copy of the
+        shard, CPU threads per rank (default 1).
     progress : bool, optional
         Progress bar over the picks on rank 0.
 
@@ -300,7 +302,7 @@ def kcenter_select_distributed(
     src = emb
     if np.any(np.diff(local_pos) < 0):
         plan_rows = np.sort(local_pos)
-    with torch.no_grad(), exact_float32(torch):
+    with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, n_threads):
         cands = _TorchCandidates(
             torch,
             src,
