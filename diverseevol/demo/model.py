@@ -1,17 +1,20 @@
-"""The demo's foundation models: a tiny char-level LLaMA "pretrained" once on skills, or SmolLM2.
+"""The demo's foundation models: a tiny char-level LLaMA built offline, or SmolLM2-135M-Instruct.
 
-The paper fine-tunes a *pretrained* foundation model: the skills are already in the weights, and
-instruction tuning teaches the model which skill an instruction asks for and how to answer in
-the template. A randomly initialised tiny model cannot learn twenty skills from a pool of a
-hundred examples, so the demo first gives it the skills with a short, cached pretraining on a
-generated corpus of lines such as ``"#02 hello=olleh"``: each task family is named by an opaque
-code (``#02``), never by its instruction text. Afterwards the model can reverse a word, but it
-only learns that *"Reverse the letters of the word."* means skill ``#02`` from instruction-tuning
-records of that family. A family missing from the training pool is therefore (almost) never
-answered correctly, which is what makes the choice of training data visible in the accuracy.
+The default tiny model is a randomly initialised 2-layer LLaMA with a character vocabulary
+(:mod:`diverseevol.hf.tiny`), saved once and cached: every round fine-tunes it from these same
+base weights, as the paper fine-tunes its foundation model from the pretrained weights.
+
+Optionally (``TinyModelSpec(pretrain_lines=..., pretrain_template_lines=...)``) the base model is
+first "pretrained" on the task *skills* under opaque codes (``"#02 abc=cba"`` lines and
+``Skill #02.`` records in the Alpaca template), so that instruction tuning would only have to map
+each instruction text to a skill it already has. Measured on the 2-core development machine this
+did not pay off: after 465 s of pretraining (16,000 short lines + 800 template records, 2
+epochs) the model answered 3.5% of code-prompted questions in the template correctly, and
+fine-tuning it on 60 or 150 records gave 1-2% test accuracy, no better than the randomly
+initialised base. It is therefore off by default and kept for experiments with bigger budgets.
 
 The pretraining corpus is drawn with its own random stream, separate from the training set Z
-and the test set, and does not use the Alpaca template or any instruction text.
+and the test set, and never uses the instruction texts.
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ class TinyModelSpec:
     num_heads: int = 4
     intermediate_size: int = 256
     max_position_embeddings: int = 512
-    pretrain_lines: int = 16_000
-    pretrain_template_lines: int = 800
+    pretrain_lines: int = 0
+    pretrain_template_lines: int = 0
     pretrain_epochs: float = 2.0
     pretrain_lr: float = 3e-3
     pretrain_batch_size: int = 64
@@ -198,7 +201,7 @@ def _pretrain(model: Any, tokenizer: Any, spec: TinyModelSpec, *, progress: bool
 
 
 def prepare_tiny_base(directory: str | Path, spec: TinyModelSpec | None = None, *, progress: bool = True) -> Path:
-    """Build the tiny base model, pretrain it on skills and save it; reuse it when cached.
+    """Build the tiny base model (optionally skill-pretrained) and save it; reuse it when cached.
 
     Parameters
     ----------
@@ -233,10 +236,12 @@ def prepare_tiny_base(directory: str | Path, spec: TinyModelSpec | None = None, 
         max_position_embeddings=spec.max_position_embeddings,
         seed=spec.seed,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
-        stats = _pretrain(model, tokenizer, spec, progress=progress)
-    logger.info("pretrained the tiny base model: %s", stats)
+    stats: dict[str, float] = {"steps": 0}
+    if spec.pretrain_lines or spec.pretrain_template_lines:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.seed)
+            stats = _pretrain(model, tokenizer, spec, progress=progress)
+        logger.info("pretrained the tiny base model: %s", stats)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

