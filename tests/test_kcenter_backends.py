@@ -95,6 +95,21 @@ def test_backend_reads_memmap_and_float64(name, tmp_path):
     np.testing.assert_array_equal(picks, want_p)
 
 
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_backend_sparse_candidates_from_memmap_cosine(name, tmp_path):
+    # 20% of the rows are candidates: blocks are gathered, not sliced.
+    x, pool, cand = make_case(4, n=800, d=12, n_pool=30, cand_frac=0.2)
+    path = tmp_path / "z.npy"
+    np.save(path, x)
+    mm = np.load(path, mmap_mode="r")
+    want_p, want_r = oracle(x, pool, cand, 30, "cosine")
+    picks, radii = BACKENDS[name](
+        mm, pool, cand, 30, metric="cosine", first_pick=None, block_rows=16, progress=False
+    )
+    np.testing.assert_array_equal(picks, want_p)
+    np.testing.assert_allclose(radii, want_r, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_faiss_bit_identical_to_numpy_reference(dtype, metric):
