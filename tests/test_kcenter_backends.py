@@ -15,6 +15,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from diverseevol.errors import BackendUnavailableError, OptionalDependencyError, ValidationError
 from diverseevol.kernels import backends
@@ -470,6 +472,48 @@ def test_approximate_k_zero_and_exhaustion():
         kcenter_select_approximate(x, np.arange(10), 41)
     all_picks = kcenter_select_approximate(x, np.arange(10), 40, random_state=0, n_cells=5, n_probe=1)
     np.testing.assert_array_equal(np.sort(all_picks), np.arange(10, 50))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 60),
+    d=st.integers(1, 6),
+    pool_frac=st.floats(0.0, 0.5),
+    data=st.data(),
+)
+def test_exact_backends_agree_on_tie_heavy_integer_data(seed, n, d, pool_frac, data):
+    # Small integer coordinates: every float32 distance is exact, so exact ties abound and the
+    # lowest-index rule decides; all exact kernels must then agree pick for pick.
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(n, d)).astype(np.float32)
+    n_pool = int(pool_frac * n)
+    pool = np.sort(rng.choice(n, n_pool, replace=False)).astype(np.int64)
+    cand = np.setdiff1d(np.arange(n), pool)
+    k = data.draw(st.integers(1, len(cand)))
+    first = None if n_pool else int(cand[data.draw(st.integers(0, len(cand) - 1))])
+    want_p, want_r = oracle(x, pool, cand, k, "euclidean", first)
+    for name, fn in BACKENDS.items():
+        picks, radii = fn(
+            x, pool, cand, k, metric="euclidean", first_pick=first, block_rows=7, progress=False
+        )
+        np.testing.assert_array_equal(picks, want_p, err_msg=name)
+        np.testing.assert_allclose(radii, want_r, rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_approximate_gathered_rows_without_cap_is_exact(metric, tmp_path):
+    # No cell-ordered copy (memory map): updated cells are gathered from emb on each pick.
+    x = clustered(6, n=1500)
+    np.save(tmp_path / "z.npy", x)
+    mm = np.load(tmp_path / "z.npy", mmap_mode="r")
+    pool = np.arange(0, 1500, 50)
+    cand = np.setdiff1d(np.arange(1500), pool)
+    want_p, _ = _faiss.farthest_first(x, pool, cand, 70, metric=metric, first_pick=None, progress=False)
+    picks = kcenter_select_approximate(mm, pool, 70, metric=metric, n_probe=None, n_cells=30, random_state=1)
+    np.testing.assert_array_equal(picks, want_p)
+    capped = kcenter_select_approximate(mm, pool, 70, metric=metric, n_probe=3, n_cells=30, random_state=1)
+    assert len(np.unique(capped)) == 70 and np.isin(capped, cand).all()
 
 
 def test_torch_cpu_on_larger_random_data_matches_oracle():
