@@ -512,6 +512,10 @@ def test_approximate_gathered_rows_without_cap_is_exact(metric, tmp_path):
     want_p, _ = _faiss.farthest_first(x, pool, cand, 70, metric=metric, first_pick=None, progress=False)
     picks = kcenter_select_approximate(mm, pool, 70, metric=metric, n_probe=None, n_cells=30, random_state=1)
     np.testing.assert_array_equal(picks, want_p)
+    from_path = kcenter_select_approximate(
+        str(tmp_path / "z.npy"), pool, 70, metric=metric, n_probe=None, n_cells=30
+    )
+    np.testing.assert_array_equal(from_path, want_p)
     capped = kcenter_select_approximate(mm, pool, 70, metric=metric, n_probe=3, n_cells=30, random_state=1)
     assert len(np.unique(capped)) == 70 and np.isin(capped, cand).all()
 

@@ -30,6 +30,7 @@ the updated cells' rows are gathered from ``emb`` on each pick.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, Literal, overload
 
@@ -277,8 +278,8 @@ def kcenter_select_approximate(
 
     Parameters
     ----------
-    emb : array-like or np.memmap of shape (N, d)
-        Embeddings of Z, one row per record.
+    emb : array-like or np.memmap of shape (N, d), or str / path-like
+        Embeddings of Z, one row per record; a ``.npy`` path is memory-mapped.
     pool_idx : array-like of int, shape (p,)
         Absolute row indices into Z of the training pool (may be empty).
     k : int
@@ -329,6 +330,8 @@ def kcenter_select_approximate(
         raise ValidationError(f"init must be 'auto', 'exact' or 'ivf'; got {init!r}.")
     if n_probe is not None and (isinstance(n_probe, bool) or int(n_probe) < 1):
         raise ValidationError(f"n_probe must be a positive int or None (exact); got {n_probe!r}.")
+    if isinstance(emb, (str, os.PathLike)):
+        emb = np.load(emb, mmap_mode="r", allow_pickle=False)  # streamed like kcenter_select's paths
     x = check_embeddings(emb)
     n, d = x.shape
     pool = np.sort(check_index_array(pool_idx, n, name="pool_idx"))
