@@ -309,8 +309,9 @@ def kcenter_select_approximate(
         less with exact (measured at d = 128 -> 64: overlap 41-71% instead of 86-98%). None: full space.
     max_copy_bytes : int, optional
         Largest cell-ordered float32 copy of the candidates to make (then each updated cell is a
-        contiguous slice, about 3x faster per pick than gathering its rows). Default: 2 GiB for
-        in-memory arrays, 0 for ``np.memmap`` (rows are gathered from the file).
+        contiguous slice; gathering its rows instead costs more than the distance product itself:
+        1.1 ms for 3,131 rows x 128 on the development machine). Default: 2 GiB for in-memory
+        arrays, 0 for ``np.memmap`` (rows are gathered from the file).
     return_radii : bool
         Also return each pick's estimated distance to its nearest earlier center (an upper bound
         of the true one; +inf for a drawn first pick).
