@@ -123,7 +123,10 @@ def _clustered(seed, n, d, n_clusters, spread=10.0, dtype=np.float32):
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("pool_size", [0, 60])
-def test_pruning_is_exact_and_saves_work_on_clusters(metric, pool_size):
+def test_pruning_is_exact_and_saves_work_on_clusters(metric, pool_size, monkeypatch):
+    from diverseevol.kernels import _numpy
+
+    monkeypatch.setattr(_numpy, "_REORDER_FACTOR", 0.5)  # regroup early: exercise the permuted layout
     emb = _clustered(1, 6000, 32, 25)
     stats_off, stats_on = {}, {}
     ref, ref_r = kcenter_select(
@@ -151,6 +154,15 @@ def test_pruning_is_exact_on_random_and_tie_heavy_data(seed):
             a = kcenter_select(emb, pool, 200, prune=False, random_state=seed, block_rows=32)
             b = kcenter_select(emb, pool, 200, prune=True, random_state=seed, block_rows=32)
             np.testing.assert_array_equal(a, b)
+
+
+def test_gathered_rows_without_regrouping_are_exact():
+    emb = _clustered(5, 8000, 24, 40)
+    ref = kcenter_select(emb, np.arange(50), 120, prune=False)
+    stats: dict = {}
+    got = kcenter_select(emb, np.arange(50), 120, prune=True, stats=stats, block_rows=256)
+    np.testing.assert_array_equal(got, ref)
+    assert stats["reorders"] == 0 and stats["evaluations"] < 0.3 * stats["evaluations_unpruned"]
 
 
 def test_layouts_and_threads_agree():

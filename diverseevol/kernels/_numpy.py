@@ -21,9 +21,11 @@ How it works
   center ``c`` can lower the distance ``m`` of a candidate whose nearest center is ``a`` only if
   ``d(c, a) < 2 m``. The test uses a rigorous bound on the rounding error of the computed squared
   distances, so a skipped row is one whose computed distance could not have dropped: the picks and
-  radii are bit-identical to ``prune=False``. Whole tiles of rows are skipped; when the rows that need
-  work are scattered over many tiles, the candidate rows are copied once, grouped by nearest center
-  (ski-rental rule: only after the wasted work has cost about twice the copy).
+  radii are bit-identical to ``prune=False``. Tiles without such a row are skipped; tiles where
+  at least a third of the rows need work are computed whole; from the others only the rows needing
+  work are gathered. When grouping rows by nearest center would avoid much work (rows needing work
+  concentrated in few groups but spread over many tiles), the live candidate rows are copied once,
+  grouped (ski-rental rule: only after the avoidable work has cost about ten passes).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ OPTIONS = ("prune", "block_rows", "n_threads", "max_copy_bytes", "progress", "st
 _TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and thread job size
 _INIT_BYTES = 32 << 20  # bound on each block of the initial GEMM (data block and result block)
 _POOL_BYTES = 256 << 20  # pool rows kept in memory at once for the initial distances
-_REORDER_FACTOR = 2.0  # reorder once wasted row evaluations exceed this many times the live rows
+_GATHER_COST = 3  # a gathered row costs about this many contiguous row reads (read + write + read)
+_EMPTY = np.empty(0, dtype=np.int64)
+_REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fresh copy costs ~2-20 passes)
 
 
 def farthest_first(
@@ -382,7 +386,7 @@ class _Selector:
                 b = min(r[1], a + sub)
                 Pg = P_all[best[a:b]] if P_all is not None else self._pool_rows(best[a:b])
                 dots = np.einsum("ij,ij->i", X[a - r[0] : b - r[0]], Pg)
-                mind[a:b] = self._d2_from_dots(dots, a, b, self._factors(self._sqnorms(Pg)))
+                mind[a:b] = self._d2_from_dots(dots, slice(a, b), self._factors(self._sqnorms(Pg)))
 
         self._map(recompute, self._ranges(0, n, self.tile))
         self.assign = best
@@ -392,21 +396,21 @@ class _Selector:
         """Pool rows (positions into ``self.pool``) as work-dtype rows."""
         return self._gather(self.pool[pos])
 
-    def _d2_from_dots(self, dots: np.ndarray, a: int, b: int, cf: tuple[Any, Any, Any]) -> np.ndarray:
-        """Clamped squared distances of physical rows [a, b) from their dot products with center(s).
+    def _d2_from_dots(self, dots: np.ndarray, sel: Any, cf: tuple[Any, Any, Any]) -> np.ndarray:
+        """Clamped squared distances of physical rows ``sel`` (slice or positions) from their dot products.
 
         ``cf`` holds the center factors from :meth:`_factors` (scalars, or arrays aligned with the rows).
         """
         csq, cinv, cu = cf
         if self.cosine:
-            dots *= self.inv[a:b]
+            dots *= self.inv[sel]
             dots *= cinv
             dots *= -2
-            dots += self.u[a:b]
+            dots += self.u[sel]
             dots += cu
         else:
             dots *= -2
-            dots += self.sqn[a:b]
+            dots += self.sqn[sel]
             dots += csq
         np.maximum(dots, 0, out=dots)
         return dots
@@ -472,11 +476,17 @@ class _Selector:
         n_tiles = (n + self.tile - 1) // self.tile
         padded = np.zeros(n_tiles * self.tile, dtype=bool)
         padded[:n] = need_rows
-        tile_need = padded.reshape(n_tiles, self.tile).any(axis=1)
-        runs = _runs(tile_need)
+        counts = padded.reshape(n_tiles, self.tile).sum(axis=1)
+        # A tile with many rows needing work is computed whole (a contiguous read); a tile with a few
+        # has just those rows gathered (a gather costs about _GATHER_COST contiguous row reads).
+        whole = counts * _GATHER_COST >= self.tile
+        runs = _runs(whole)
         ranges = [(s * self.tile, min(n, e * self.tile)) for s, e in runs]
-        computed = sum(b - a for a, b in ranges)
+        few = (counts > 0) & ~whole
+        rows = np.flatnonzero(need_rows & np.repeat(few, self.tile)[:n]) if few.any() else _EMPTY
+        computed = sum(b - a for a, b in ranges) + len(rows)
         self.evaluations += computed
+        computed += (_GATHER_COST - 1) * len(rows)
         if cid > 0 and self.waste >= 0:
             # Work a regrouping could avoid: rows computed now beyond the rows of the groups (rows
             # sharing a nearest center) that hold a row needing work. On isotropic data every group
@@ -485,36 +495,57 @@ class _Selector:
             sizes = np.bincount(self.assign[live], minlength=cid)
             hit = np.bincount(self.assign[need_rows], minlength=cid) > 0
             self.waste += max(0, computed - int(sizes[hit].sum()))
-        if ranges:
-            self._update(c, cf, ranges, track=cid)
+        if ranges or len(rows):
+            self._update(c, cf, ranges, track=cid, rows=rows)
         if self.waste > _REORDER_FACTOR * max(1, self.n_live()):
             self._reorder()
 
     def n_live(self) -> int:
         return int(np.count_nonzero(self.mind >= 0))
 
-    def _update(self, c: np.ndarray, cf: Any, ranges: list[tuple[int, int]], track: int | None) -> None:
+    def _update(
+        self,
+        c: np.ndarray,
+        cf: Any,
+        ranges: list[tuple[int, int]],
+        track: int | None,
+        rows: np.ndarray = None,
+    ) -> None:
+        """Lower the running minimum with center ``c`` over physical row ``ranges`` and ``rows``.
+
+        With ``track`` (pruning), rows whose minimum drops get ``assign = track`` and a new threshold.
+        """
         total = sum(b - a for a, b in ranges)
         if self.X is None:
             piece = self.tile
         else:
             piece = max(self.tile, -(-total // self.n_threads))
-        jobs = [r for a, b in ranges for r in self._ranges(a, b, piece)]
+        jobs: list[Any] = [slice(*r) for a, b in ranges for r in self._ranges(a, b, piece)]
+        if rows is not None and len(rows):
+            step = max(1, min(self.tile, -(-len(rows) // self.n_threads)))
+            jobs += [rows[a : a + step] for a in range(0, len(rows), step)]
         mind = self.mind
 
-        def job(r: tuple[int, int]) -> None:
-            a, b = r
-            d2 = self._d2_from_dots(np.einsum("ij,j->i", self._rows(a, b), c), a, b, cf)
-            cur = mind[a:b]
+        def job(sel: Any) -> None:
+            if isinstance(sel, slice):
+                X = self._rows(sel.start, sel.stop)
+            elif self.X is not None:
+                X = self.X[sel]
+            else:
+                X = np.asarray(self.emb[self.abs_idx[sel]], dtype=self.dtype)
+            d2 = self._d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf)
             if track is None:
+                cur = mind[sel]
                 np.minimum(cur, d2, out=cur)
                 return
+            cur = mind[sel]  # a view for slices, a copy for index arrays
             upd = np.flatnonzero(d2 < cur)
             if upd.size:
+                pos = (sel.start + upd) if isinstance(sel, slice) else sel[upd]
                 v = d2[upd]
-                cur[upd] = v
-                self.assign[a + upd] = track
-                self.thr[a + upd] = 2 * np.sqrt(v.astype(np.float64) + self.E)
+                mind[pos] = v
+                self.assign[pos] = track
+                self.thr[pos] = 2 * np.sqrt(v.astype(np.float64) + self.E)
 
         self._map(job, jobs)
 
@@ -586,10 +617,7 @@ class _Selector:
             return
         order = live[np.argsort(self.assign[live], kind="stable")]
         if self.X is not None:
-            X = np.empty((len(order), self.d), dtype=self.dtype)
-            step = max(1, _INIT_BYTES // (self.d * self.itemsize))
-            for a in range(0, len(order), step):
-                np.take(self.X, order[a : a + step], axis=0, out=X[a : a + step])
+            X = self.X[order]  # one fancy-index gather (np.take with out= is ~10x slower here)
         else:
             X = self._gather(self.abs_idx[order])
         self.X = X
