@@ -594,7 +594,8 @@ class _Selector:
         if cid == 0:
             need = np.ones(self.n_phys, dtype=bool)
         else:
-            dots = (self.C[:cid] @ c).astype(np.float64)
+            # einsum, not BLAS: OpenBLAS threads spin after a call and would slow the pick's own threads
+            dots = np.einsum("ij,j->i", self.C[:cid], c).astype(np.float64)
             sq, inv, u = cf
             if self.cosine:
                 d2 = self.Cu[:cid] + float(u) - 2.0 * dots * self.Cinv[:cid] * float(inv)
