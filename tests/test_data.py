@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import shared_data_dir
 
 from diverseevol.data import (
     InstructionRecord,
@@ -20,7 +19,7 @@ from diverseevol.data import (
 )
 from diverseevol.errors import DataFormatError, DuplicateRecordsWarning, ValidationError
 
-SHARED = Path(os.environ.get("DIVERSEEVOL_SHARED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+SHARED = shared_data_dir()
 DOLLY = SHARED / "databricks-dolly-15k" / "databricks-dolly-15k.jsonl.gz"
 ALPACA = SHARED / "alpaca_data" / "alpaca_data_random5000_pr152.json.gz"
 ALPACA_GPT4 = SHARED / "alpaca_gpt4_data" / "alpaca_data_debug.json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +18,7 @@ from diverseevol.hf import gguf as gguf_mod
 torch.set_num_threads(2)
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("DIVERSEEVOL_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+from shared_data import shared_data_dir as _shared_data
 
 
 def test_default_cache_dir_env(monkeypatch, tmp_path):

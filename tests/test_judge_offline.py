@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import shared_data_dir as _shared_data
 
 from diverseevol.errors import DataFormatError, JudgeError, ValidationError
 from diverseevol.judge import (
@@ -20,12 +19,6 @@ from diverseevol.judge import (
     load_benchmark,
 )
 from diverseevol.judge.loopback import LoopbackChatServer, length_responder
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("DIVERSEEVOL_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 DATA = _shared_data()
 needs_data = pytest.mark.skipif(not (DATA / "vicuna_bench").is_dir(), reason=f"shared test data not found at {DATA}")

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections import defaultdict
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared_data import shared_data_dir as _shared_data
 
 from diverseevol.judge import parse_scores, relative_score, summarize_rounds, win_tie_rate
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("DIVERSEEVOL_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 DAVINCI = _shared_data() / "judge_reference" / "davinci.jsonl.gz"
 REF = "gpt/gpt35_0624"
