@@ -248,6 +248,7 @@ GOOD = np.random.default_rng(0).normal(size=(20, 3))
         ({"return_radii": "yes"}, ValidationError, "return_radii"),
         ({"n_threads": 0}, ValidationError, "n_threads"),
         ({"max_copy_bytes": -1}, ValidationError, "max_copy_bytes"),
+        ({"n_thread": 2}, ValidationError, "unknown option"),
     ],
 )
 def test_bad_input_raises_typed_error(kwargs, error, match):
@@ -288,6 +289,13 @@ def test_overflowing_rows_and_zero_rows_for_cosine():
     with pytest.raises(ValidationError, match="non-zero norm"):
         kcenter_select(zero, [0], 3, metric="cosine")
     kcenter_select(zero, [0], 3)  # fine for euclidean
+
+
+def test_stats_report_work_and_timings():
+    stats: dict = {}
+    kcenter_select(GOOD, [0], 5, backend="numpy", stats=stats, n_threads=1, progress=False)
+    assert {"evaluations", "evaluations_unpruned", "reorders", "layout", "prune", "init_s", "pick_s"} <= set(stats)
+    assert stats["n_threads"] == 1 and stats["init_s"] >= 0 and stats["pick_s"] >= 0
 
 
 def test_errors_share_the_hierarchy():

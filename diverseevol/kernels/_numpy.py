@@ -70,6 +70,7 @@ def farthest_first(
     max_copy_bytes: int | None = None,
     progress: bool | None = None,
     stats: dict[str, Any] | None = None,
+    **unknown: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy farthest-first selection of ``k`` rows of ``emb`` among ``candidate_idx``.
 
@@ -116,6 +117,11 @@ def farthest_first(
         Euclidean distance, or ``1 - cosine similarity`` for ``metric="cosine"``; ``inf`` for a
         first pick made with an empty pool. Non-increasing.
     """
+    if unknown:
+        raise ValidationError(
+            f"backend 'numpy' got unknown option(s) {sorted(unknown)}; it accepts {list(OPTIONS)}. "
+            f"Check the spelling, or pass backend-specific options only to that backend."
+        )
     if metric not in ("euclidean", "cosine"):
         raise ValidationError(f"metric must be 'euclidean' or 'cosine'; got {metric!r}.")
     if prune not in ("auto", True, False):
