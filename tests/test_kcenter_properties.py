@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from diverseevol import kcenter_select  # noqa: E402
+from diverseevol import kcenter_select
 
 
 @st.composite

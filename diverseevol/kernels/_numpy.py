@@ -43,7 +43,7 @@ from ..errors import ValidationError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["farthest_first", "OPTIONS"]
+__all__ = ["OPTIONS", "farthest_first"]
 
 #: Options accepted by :func:`farthest_first` besides ``metric`` and ``first_pick``.
 OPTIONS = ("prune", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
@@ -185,7 +185,7 @@ class _Selector:
         self.cand = candidate_idx
         self.k = k
         self.cosine = cosine
-        n, d = emb.shape
+        d = emb.shape[1]
         self.d = d
         self.dtype = np.dtype(np.float64) if emb.dtype == np.float64 else np.dtype(np.float32)
         self.itemsize = self.dtype.itemsize

@@ -56,7 +56,7 @@ from .._validation import (
 from ..errors import NonFiniteEmbeddingError, ValidationError
 from .backends import resolve_backend
 
-__all__ = ["kcenter_select", "METRICS"]
+__all__ = ["METRICS", "kcenter_select"]
 
 logger = logging.getLogger(__name__)
 
