@@ -515,7 +515,7 @@ class _Selector:
         cf: Any,
         ranges: list[tuple[int, int]],
         track: int | None,
-        rows: np.ndarray = None,
+        rows: np.ndarray | None = None,
     ) -> None:
         """Lower the running minimum with center ``c`` over physical row ``ranges`` and ``rows``.
 
