@@ -1,1 +1,27 @@
-"""Numeric kernels, importable with numpy alone."""
+"""Numeric kernels, importable with numpy alone.
+
+- :func:`kcenter_select`: exact greedy K-Center (numpy, faiss, torch backends).
+- :func:`kcenter_select_approximate`: cell-limited K-Center for very large Z (approximate).
+- :func:`kcenter_select_distributed`: exact K-Center over embeddings sharded across
+  ``torch.distributed`` ranks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "kcenter_select": "diverseevol.kernels.kcenter",
+    "kcenter_select_approximate": "diverseevol.kernels.approximate",
+    "kcenter_select_distributed": "diverseevol.kernels.distributed",
+    "available_backends": "diverseevol.kernels.backends",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'diverseevol.kernels' has no attribute {name!r}")
