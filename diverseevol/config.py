@@ -528,11 +528,14 @@ def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = T
     overwrite : bool, default False
         Start the run directory over; otherwise an existing run is resumed.
     progress : bool, default True
+        Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
     """
+    from ._progress import progress_enabled
     from .data import load_instructions
     from .loop import EvolutionLoop
     from .samplers.registry import get_sampler
 
+    progress = progress and progress_enabled()
     sampler = get_sampler(config.sampler.name, **config.sampler.params)
     records = load_instructions(config.data.path, fields=config.data.fields)
     if config.data.limit is not None:

@@ -362,7 +362,7 @@ def run_demo(
     cache_dir : str or Path, optional
         Where base models are cached; default ``<DIVERSEEVOL_CACHE or ~/.cache/diverseevol>/demo``.
     progress : bool, default True
-        Progress bars.
+        Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
     echo : callable, optional
         Receives one-line progress messages (the command prints them); default: the logger.
 
@@ -382,7 +382,10 @@ def run_demo(
     from ..judge import ExactMatchJudge
     from ..loop import EvolutionLoop
 
+    from .._progress import progress_enabled
+
     settings = settings or DemoSettings.preset("tiny")
+    progress = progress and progress_enabled()
     say = echo or logger.info
     t0 = time.perf_counter()
     out = Path(out_dir)
