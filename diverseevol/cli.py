@@ -280,22 +280,21 @@ def _load_embeddings(path: Path, n_records: int | None) -> Any:
 
 
 def _hf_signals(model_dir: Path, records: Any, need_scores: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-    """Embed (and score) ``records`` with a local Hugging Face model directory."""
+    """Embed (and, when ``need_scores``, score) ``records`` with a local Hugging Face model directory."""
     from ._optional import require
 
     require("torch", feature="--embedder", extra="hf")
     from .hf import HFEmbedder, load_model
 
+    if not model_dir.exists():
+        raise FileNotFoundError(f"model directory {str(model_dir)!r} does not exist")
+    from ._progress import progress_enabled
+
     model = load_model(str(model_dir))
-    embedder = HFEmbedder(scores=tuple(need_scores)) if need_scores else HFEmbedder()
-    out = embedder(model, records)
-    if isinstance(out, tuple):
-        emb, scores = out
-    elif isinstance(out, dict):
-        emb, scores = out["embeddings"], {k: v for k, v in out.items() if k != "embeddings"}
-    else:
-        emb, scores = out, {}
-    return emb, dict(scores)
+    embedder = HFEmbedder(scores=bool(need_scores), progress=progress_enabled())
+    emb = embedder(model, records)
+    scores = dict(embedder.last_scores or {}) if need_scores else {}
+    return emb, scores
 
 
 # --------------------------------------------------------------------------------------------

@@ -219,3 +219,28 @@ def test_subprocess_entry_points() -> None:
     if script.exists():
         proc = subprocess.run([str(script), "samplers"], capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0 and "kcenter" in proc.stdout
+
+
+def test_select_and_vendi_with_an_embedder_model(dataset: tuple[Path, Path, np.ndarray], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from diverseevol.hf.tiny import save_tiny_model
+
+    monkeypatch.setenv("DIVERSEEVOL_PROGRESS", "0")
+    data, _, _ = dataset
+    model = save_tiny_model(tmp_path / "m", hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
+    out = tmp_path / "o.jsonl"
+    for sampler in ("kcenter", "margin"):
+        assert main(["select", str(data), "--embedder", str(model), "--k", "4", "--out", str(out),
+                     "--sampler", sampler]) == EXIT_OK
+        picked = [json.loads(line)["index"] for line in out.read_text().splitlines()]
+        assert len(set(picked)) == 4 and all(0 <= i < 60 for i in picked)
+    # margin: the 4 records with the smallest mean response margin, as the HF scorer computes it.
+    from diverseevol import load_instructions
+    from diverseevol.hf import HFScorer, load_model
+
+    margins = HFScorer(progress=False)(load_model(str(model)), load_instructions(data))["margin"]
+    assert sorted(picked) == sorted(np.argsort(margins, kind="stable")[:4].tolist())
+    assert main(["vendi", str(data), "--embedder", str(model), "--json"]) == EXIT_OK
+    assert main(["select", str(data), "--embedder", str(tmp_path / "none"), "--k", "2", "--out", str(out)]) == EXIT_RUNTIME
