@@ -45,15 +45,15 @@ from ._optional import require
 from .errors import ConfigError
 
 __all__ = [
-    "RunConfig",
-    "DataConfig",
-    "ModelConfig",
-    "SamplerConfig",
     "BudgetConfig",
+    "DataConfig",
     "JudgeConfig",
+    "ModelConfig",
+    "RunConfig",
+    "SamplerConfig",
+    "build_loop",
     "load_config",
     "parse_config",
-    "build_loop",
     "run_config",
 ]
 
@@ -479,7 +479,7 @@ class _FixedEmbedder:
 
 def _no_training(records: Any, round: int, out_dir: Path) -> None:
     """Trainer of runs without ``model``: nothing to train; selection uses fixed embeddings."""
-    return None
+    return
 
 
 def _build_judge(config: RunConfig) -> Any:

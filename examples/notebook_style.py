@@ -93,16 +93,15 @@ with tempfile.TemporaryDirectory() as tmp:
 # with fixed embeddings (no training); `examples/config.yaml` shows every section.
 
 # %%
-from diverseevol.config import load_config, run_config  # noqa: E402
-from diverseevol.loop import EvolutionResult  # noqa: E402
+from diverseevol.config import load_config, run_config
+from diverseevol.loop import EvolutionResult
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
     import json
 
     with open(tmp / "data.jsonl", "w") as fh:
-        for r in suite.train:
-            fh.write(json.dumps({"instruction": r.instruction, "input": r.input, "output": r.output}) + "\n")
+        fh.writelines(json.dumps({"instruction": r.instruction, "input": r.input, "output": r.output}) + "\n" for r in suite.train)
     np.save(tmp / "emb.npy", emb)
     (tmp / "run.toml").write_text(
         'run_dir = "runs/kcenter"\nseed = 0\n'

@@ -44,7 +44,7 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
     ("Errors", "diverseevol.errors", None),
 ]
 
-_SECTION = re.compile(r"^([A-Z][A-Za-z ]+)\n-{3,}\n", re.M)
+_SECTION = re.compile(r"^([A-Z][A-Za-z ]+)\n-{3,}\n", re.MULTILINE)
 _PARAM_SECTIONS = {"Parameters", "Returns", "Yields", "Raises", "Attributes", "Other Parameters", "Warns"}
 
 

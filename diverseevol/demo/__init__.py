@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["run_demo", "DemoSettings", "DemoResult", "make_suite", "TASK_FAMILIES", "DemoSuite", "task_coverage"]
+__all__ = ["TASK_FAMILIES", "DemoResult", "DemoSettings", "DemoSuite", "make_suite", "run_demo", "task_coverage"]
 
 _LAZY = {
     "run_demo": "run",

@@ -35,7 +35,7 @@ from .._progress import progress_bar
 from ..data import InstructionRecord
 from .tasks import TASK_FAMILIES, TaskFamily
 
-__all__ = ["TinyModelSpec", "pretraining_corpus", "prepare_tiny_base", "smollm2_base"]
+__all__ = ["TinyModelSpec", "prepare_tiny_base", "pretraining_corpus", "smollm2_base"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,6 @@ def pretraining_corpus(
 
 def _short_line_batch(tokenizer: Any, records: Sequence[InstructionRecord]) -> tuple[Any, Any, Any]:
     """``"#02 abc=cba</s>"`` sequences with the loss on the answer and eos."""
-    import torch
 
     texts = [f"{r.instruction[6:9]} {r.input}=" for r in records]
     prompts = tokenizer(texts, add_special_tokens=True)["input_ids"]

@@ -32,7 +32,7 @@ from ..errors import ValidationError
 from .model import TinyModelSpec
 from .tasks import DemoSuite, make_suite, task_coverage
 
-__all__ = ["DEFAULT_SAMPLERS", "DemoSettings", "DemoResult", "run_demo", "summarize"]
+__all__ = ["DEFAULT_SAMPLERS", "DemoResult", "DemoSettings", "run_demo", "summarize"]
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def _rows_for(name: str, result: Any, suite: DemoSuite, rare: Sequence[str]) -> 
             {
                 "sampler": name,
                 "round": t,
-                "pool_size": int(len(pool)),
+                "pool_size": len(pool),
                 "accuracy": None if acc is None else float(acc),
                 "rare_accuracy": float(np.mean(rare_vals)) if rare_vals else None,
                 "coverage": task_coverage(suite.train_task, pool),
@@ -290,7 +290,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str], n_task
             continue
         last = max(mine, key=lambda r: r["pool_size"])
 
-        def mean(key: str) -> float | None:
+        def mean(key: str, mine: list[Mapping[str, Any]] = mine) -> float | None:
             vals = [r[key] for r in mine if r.get(key) is not None]
             return float(np.mean(vals)) if vals else None
 
@@ -376,13 +376,12 @@ def run_demo(
     require("transformers", feature="the demo", extra="hf")
     import torch
 
+    from .._progress import progress_enabled
     from ..data import format_prompt
     from ..hf import HFEmbedder, HFGenerator, HFScorer, HFTrainer
     from ..hf.gguf import default_cache_dir
     from ..judge import ExactMatchJudge
     from ..loop import EvolutionLoop
-
-    from .._progress import progress_enabled
 
     settings = settings or DemoSettings.preset("tiny")
     progress = progress and progress_enabled()

@@ -30,7 +30,7 @@ import numpy as np
 from ..data import InstructionRecord
 from ..errors import ValidationError
 
-__all__ = ["TaskFamily", "DemoSuite", "TASK_FAMILIES", "task_frequencies", "make_suite", "task_coverage"]
+__all__ = ["TASK_FAMILIES", "DemoSuite", "TaskFamily", "make_suite", "task_coverage", "task_frequencies"]
 
 _VOWELS = frozenset("aeiou")
 _MONTHS = (
