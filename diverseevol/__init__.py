@@ -27,7 +27,23 @@ _LAZY: dict[str, str] = {
 
 _SUBMODULES = {"samplers", "errors", "testing", "kernels", "data", "diversity", "loop", "judge", "report", "hf", "demo", "cli"}
 
-__all__ = sorted([*_LAZY, "samplers", "errors", "__version__"])
+__all__ = [
+    "EvolutionLoop",
+    "EvolutionResult",
+    "InstructionRecord",
+    "Sampler",
+    "SelectionContext",
+    "__version__",
+    "errors",
+    "format_prompt",
+    "get_sampler",
+    "kcenter_select",
+    "list_samplers",
+    "load_instructions",
+    "register_sampler",
+    "samplers",
+    "vendi_score",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import errors, samplers

@@ -18,7 +18,7 @@ _LAZY = {
     "available_backends": "diverseevol.kernels.backends",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["available_backends", "kcenter_select", "kcenter_select_approximate", "kcenter_select_distributed"]
 
 
 def __getattr__(name: str) -> Any:
