@@ -19,6 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: object addresses in reprs change every run; dropped so the output is reproducible
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "api.md"
 
@@ -181,7 +184,7 @@ def render() -> str:
                 continue
             qual = f"{module_name}.{name}"
             if not (inspect.isclass(obj) or callable(obj)):
-                body += [f"### `{qual}`", "", f"Constant: `{obj!r}`"[:300], ""]
+                body += [f"### `{qual}`", "", f"Constant: `{_ADDRESS.sub('', repr(obj))}`"[:300], ""]
                 continue
             body += [f"### `{qual}`", "", "```python", _signature(obj, name), "```", ""]
             if obj.__doc__:
