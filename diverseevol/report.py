@@ -31,6 +31,7 @@ import numpy as np
 from ._optional import is_available, require
 from .errors import ValidationError
 from .judge.metrics import summarize_rounds
+from .rundir import atomic_write
 
 __all__ = [
     "RunMetrics",
@@ -329,15 +330,13 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path | None = None)
         writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
     text = buf.getvalue()
     if path is not None:
-        _atomic_write(Path(path), text)
+        _write_text(path, text)
     return text
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _write_text(path: str | Path, text: str) -> None:
+    data = text.encode("utf-8")
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _metric_rows(runs: Sequence[RunMetrics]) -> list[dict[str, Any]]:
@@ -517,7 +516,7 @@ def write_report(
     if not sections:
         sections.append("No judge metrics were recorded in these runs (only pool sizes and diversity).\n")
     written["table"] = out / "table.md"
-    _atomic_write(written["table"], "# diverseevol report\n\n" + "\n".join(sections))
+    _write_text(written["table"], "# diverseevol report\n\n" + "\n".join(sections))
     written["metrics_csv"] = out / "metrics.csv"
     write_csv(_metric_rows(runs), written["metrics_csv"])
 
