@@ -359,23 +359,23 @@ def _cmd_select(args: argparse.Namespace) -> int:
         n_records=n,
     )
     picks = np.asarray(sampler.select(ctx, args.k), dtype=np.int64)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for i in picks:
-            rec = records[int(i)]
-            row = {"index": int(i), "instruction": rec.instruction, "input": rec.input, "output": rec.output}
-            meta = getattr(rec, "meta", None)
-            if meta:
-                row.update({k: v for k, v in meta.items() if k not in row})
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, args.out)
+    from .rundir import atomic_write, write_npy
+
+    lines = []
+    for i in picks:
+        rec = records[int(i)]
+        row = {"index": int(i), "instruction": rec.instruction, "input": rec.input, "output": rec.output}
+        meta = getattr(rec, "meta", None)
+        if meta:
+            row.update({k: v for k, v in meta.items() if k not in row})
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    atomic_write(args.out, lambda fh: fh.write("".join(lines).encode("utf-8")))
     if args.indices_out is not None:
-        args.indices_out.parent.mkdir(parents=True, exist_ok=True)
         if args.indices_out.suffix == ".npy":
-            np.save(args.indices_out, picks)
+            write_npy(args.indices_out, picks)
         else:
-            args.indices_out.write_text("".join(f"{int(i)}\n" for i in picks), encoding="utf-8")
+            text = "".join(f"{int(i)}\n" for i in picks)
+            atomic_write(args.indices_out, lambda fh: fh.write(text.encode("utf-8")))
     _echo(f"selected {picks.size} of {n} records with {args.sampler!r} -> {args.out}")
     return EXIT_OK
 
