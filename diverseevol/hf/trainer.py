@@ -17,6 +17,7 @@ from typing import Any
 
 from ..data import InstructionRecord
 from ..errors import ValidationError
+from ..rundir import atomic_write
 from ._model import ModelHandle, default_device, load_model, quiet_transformers_progress, resolve_dtype
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
 
@@ -419,9 +420,8 @@ class HFTrainer:
             "settings": self.settings(),
         }
         if is_main:
-            tmp = out_dir / (MARKER_NAME + ".tmp")
-            tmp.write_text(json.dumps(meta, indent=2))
-            os.replace(tmp, out_dir / MARKER_NAME)
+            text = json.dumps(meta, indent=2)
+            atomic_write(out_dir / MARKER_NAME, lambda fh: fh.write(text.encode("utf-8")))
             shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
         trainer.accelerator.wait_for_everyone()
         del trainer
