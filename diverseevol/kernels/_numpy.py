@@ -40,6 +40,7 @@ import numpy as np
 
 from .._progress import progress_bar
 from ..errors import ValidationError
+from ._rowblocks import center_vector, d2_from_dots, factors, sq_norms, work_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ class _Selector:
         self.cosine = cosine
         d = emb.shape[1]
         self.d = d
-        self.dtype = np.dtype(np.float64) if emb.dtype == np.float64 else np.dtype(np.float32)
+        self.dtype = work_dtype(emb)
         self.itemsize = self.dtype.itemsize
         is_memmap = isinstance(emb, np.memmap)
         if max_copy_bytes is None:
@@ -279,9 +280,6 @@ class _Selector:
         return [(s, min(s + step, b)) for s in range(a, b, step)]
 
     # ------------------------------------------------------------- row norms
-    def _sqnorms(self, X: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", X, X)
-
     def _init_norms(self) -> None:
         n = self.n_phys
         self.sqn = np.empty(n, dtype=self.dtype)
@@ -289,7 +287,7 @@ class _Selector:
         step = self.tile if gather else max(self.tile, (n + self.n_threads - 1) // self.n_threads)
 
         def job(r: tuple[int, int]) -> None:
-            self.sqn[r[0] : r[1]] = self._sqnorms(self._rows(*r))
+            self.sqn[r[0] : r[1]] = sq_norms(self._rows(*r))
 
         self._map(job, self._ranges(0, n, step))
         if self.cosine:
@@ -319,28 +317,8 @@ class _Selector:
 
     # -------------------------------------------------------- initial state
     def _factors(self, sq: Any) -> tuple[Any, Any, Any]:
-        """``(|x|^2, 1/|x|, |x|^2/|x|/|x|)`` for rows or one row: the scale factors of a center.
-
-        Cosine distances are computed from raw rows as ``u_x + u_c - 2 (x.c / |x|) / |c|``, with
-        ``u = (|x|^2 / |x|) / |x|`` computed by the same operations, so a row and its exact duplicate
-        are at distance exactly 0 (as with the Euclidean ``|x|^2 + |c|^2 - 2 x.c``).
-        """
-        if not self.cosine:
-            return sq, None, None
-        one = self.dtype.type(1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = one / np.sqrt(sq)
-            u = sq * inv * inv
-        if np.ndim(sq):
-            dead = sq == 0
-            inv[dead] = 0
-            u[dead] = 0
-        return sq, inv, u
-
-    def _center_vector(self, idx: int) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
-        """Center row ``idx`` (absolute) in the work dtype and its scale factors."""
-        v = np.asarray(self.emb[idx], dtype=self.dtype).copy()
-        return v, self._factors(self._sqnorms(v[None, :])[0])
+        """Scale factors of rows or one row in the work dtype, see :func:`._rowblocks.factors`."""
+        return factors(sq, self.dtype, cosine=self.cosine)
 
     def _init_pool(self) -> np.ndarray:
         """Running min squared distance of every physical row to the pool; sets ``assign``."""
@@ -362,7 +340,7 @@ class _Selector:
         for pa in range(0, p, bp):
             pb = min(p, pa + bp)
             P = P_all[pa:pb] if P_all is not None else self._pool_rows(np.arange(pa, pb))
-            psq, pinv, pu = self._factors(self._sqnorms(P))
+            psq, pinv, pu = self._factors(sq_norms(P))
             for a in range(0, n, bi):
                 b = min(n, a + bi)
                 X = self._rows(a, b)
@@ -392,7 +370,7 @@ class _Selector:
                 b = min(r[1], a + sub)
                 Pg = P_all[best[a:b]] if P_all is not None else self._pool_rows(best[a:b])
                 dots = np.einsum("ij,ij->i", X[a - r[0] : b - r[0]], Pg)
-                mind[a:b] = self._d2_from_dots(dots, slice(a, b), self._factors(self._sqnorms(Pg)))
+                mind[a:b] = self._d2_from_dots(dots, slice(a, b), self._factors(sq_norms(Pg)))
 
         self._map(recompute, self._ranges(0, n, self.tile))
         self.assign = best
@@ -407,19 +385,8 @@ class _Selector:
 
         ``cf`` holds the center factors from :meth:`_factors` (scalars, or arrays aligned with the rows).
         """
-        csq, cinv, cu = cf
-        if self.cosine:
-            dots *= self.inv[sel]
-            dots *= cinv
-            dots *= -2
-            dots += self.u[sel]
-            dots += cu
-        else:
-            dots *= -2
-            dots += self.sqn[sel]
-            dots += csq
-        np.maximum(dots, 0, out=dots)
-        return dots
+        rows = (None, self.inv[sel], self.u[sel]) if self.cosine else (self.sqn[sel], None, None)
+        return d2_from_dots(dots, rows, cf)
 
     # ---------------------------------------------------------------- picks
     def run(self, first_pick: int | None, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
@@ -470,7 +437,8 @@ class _Selector:
         return pos
 
     def _add_center(self, idx: int) -> None:
-        c, cf = self._center_vector(idx)
+        metric = "cosine" if self.cosine else "euclidean"
+        c, cf = center_vector(self.emb, idx, metric=metric, dtype=self.dtype)
         n = self.n_phys
         self.evaluations_unpruned += n  # what prune=False computes: every physical row
         if not self.prune:
@@ -566,7 +534,7 @@ class _Selector:
         self.Cu = np.zeros(n_centers, dtype=np.float64)
         if len(used):
             self.C[: len(used)] = self._pool_rows(used)
-            sq, inv, u = self._factors(self._sqnorms(self.C[: len(used)]))
+            sq, inv, u = self._factors(sq_norms(self.C[: len(used)]))
             self.Csq[: len(used)] = sq
             if self.cosine:
                 self.Cinv[: len(used)] = inv

@@ -166,9 +166,9 @@ def iter_blocks(
         yield b, x, local
 
 
-# The arithmetic below repeats the numpy reference kernel (diverseevol.kernels._numpy) operation for
-# operation (einsum products, whose per-row result does not depend on the rows around it; the same
-# factors and order of scaling and additions), so backends that use it agree with "numpy" bit for bit.
+# The per-row arithmetic below is shared with the numpy reference kernel (diverseevol.kernels._numpy):
+# einsum products, whose per-row result does not depend on the rows around it, and one order of
+# scaling and additions, so backends that use it agree with "numpy" bit for bit.
 
 
 def sq_norms(x: np.ndarray) -> np.ndarray:
