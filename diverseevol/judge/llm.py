@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+from ..rundir import atomic_write
 from .benchmarks import Benchmark
 from .pairwise import JudgeReport, PairwiseJudge
 from .protocol import AnswerGenerator, generate_answers
@@ -100,11 +100,9 @@ class PairwiseLoopJudge:
 
     def _write(self, round: int, bench: Benchmark, answers: Sequence[str], report: JudgeReport) -> None:
         folder = self.output_dir / f"round_{round}"  # type: ignore[operator]
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{bench.name}.answers.jsonl"
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for qid, q, a in zip(bench.ids, bench.questions, answers):
-                fh.write(json.dumps({"id": qid, "question": q, "answer": a}, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
+        lines = "".join(
+            json.dumps({"id": qid, "question": q, "answer": a}, ensure_ascii=False) + "\n"
+            for qid, q, a in zip(bench.ids, bench.questions, answers)
+        ).encode("utf-8")
+        atomic_write(folder / f"{bench.name}.answers.jsonl", lambda fh: fh.write(lines))
         report.save(folder / f"{bench.name}.report.json")

@@ -20,6 +20,7 @@ import numpy as np
 from .._optional import require
 from .._progress import progress_bar
 from ..errors import JudgeError, ValidationError
+from ..rundir import atomic_write
 from .benchmarks import Benchmark, _align
 from .cache import JudgeCache, judgment_key
 from .metrics import relative_score, valid_questions, win_tie_rate
@@ -168,12 +169,8 @@ class JudgeReport:
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as JSON (atomically: temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        data = json.dumps(self.to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
+        return atomic_write(path, lambda fh: fh.write(data))
 
 
 def _status_code(exc: BaseException) -> int | None:
