@@ -161,6 +161,19 @@ def active_communicator(comm: Any = None) -> Any:
     return None
 
 
+def gather_rows(
+    comm: Any, local_idx: np.ndarray, local_rows: np.ndarray, n_total: int, *, out: np.ndarray | None = None
+) -> np.ndarray:
+    """:meth:`TorchCommunicator.all_gather_rows` over ``comm``; without one (a single process,
+    whose ``local_idx`` covers every row) the rows are placed into ``out`` or a new array."""
+    if comm is not None:
+        return comm.all_gather_rows(local_idx, local_rows, n_total, out=out)
+    if out is None:
+        out = np.empty((n_total, *local_rows.shape[1:]), dtype=local_rows.dtype)
+    out[local_idx] = local_rows
+    return out
+
+
 def shard_indices(order: Sequence[int] | np.ndarray, rank: int, world_size: int) -> np.ndarray:
     """Rank ``rank``'s share of ``order``: every ``world_size``-th item, so shards of a
     length-sorted order get similar lengths. Returns absolute positions, int64."""

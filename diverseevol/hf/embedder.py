@@ -14,7 +14,7 @@ from .._progress import progress_bar
 from ..data import InstructionRecord
 from ._model import resolve_model
 from ._records import tokenize_records
-from .distributed import active_communicator, shard_indices
+from .distributed import active_communicator, gather_rows, shard_indices
 
 logger = logging.getLogger(__name__)
 
@@ -183,17 +183,11 @@ def forward_pass(
         if memmap_path is not None and rank == 0:
             Path(memmap_path).parent.mkdir(parents=True, exist_ok=True)
             target = np.lib.format.open_memmap(str(memmap_path), mode="w+", dtype=np.float32, shape=(n, d))
-        if comm is not None:
-            emb_out = comm.all_gather_rows(mine, local_emb, n, out=target)
-        else:
-            emb_out = target if target is not None else np.empty((n, d), dtype=np.float32)
-            emb_out[mine] = local_emb
+        emb_out = gather_rows(comm, mine, local_emb, n, out=target)
         if isinstance(emb_out, np.memmap):
             emb_out.flush()
     if scores:
-        full = comm.all_gather_rows(mine, local_sc, n) if comm is not None else np.empty((n, 3))
-        if comm is None:
-            full[mine] = local_sc
+        full = gather_rows(comm, mine, local_sc, n)
         sc_out = {name: np.ascontiguousarray(full[:, j]) for j, name in enumerate(SCORE_NAMES)}
     return emb_out, sc_out
 
