@@ -53,6 +53,10 @@ def _check_pair(model_scores: object, reference_scores: object) -> tuple[np.ndar
 def valid_questions(model_scores: object, reference_scores: object) -> np.ndarray:
     """Boolean mask, shape ``(n_questions,)``: True where every order of the question has both scores."""
     m, r = _check_pair(model_scores, reference_scores)
+    return _complete_rows(m, r)
+
+
+def _complete_rows(m: np.ndarray, r: np.ndarray) -> np.ndarray:
     return ~(np.isnan(m).any(axis=1) | np.isnan(r).any(axis=1))
 
 
@@ -60,7 +64,7 @@ def _select(model_scores: object, reference_scores: object, nan_policy: NanPolic
     if nan_policy not in ("raise", "omit"):
         raise ValidationError(f"nan_policy must be 'raise' or 'omit'; got {nan_policy!r}")
     m, r = _check_pair(model_scores, reference_scores)
-    keep = ~(np.isnan(m).any(axis=1) | np.isnan(r).any(axis=1))
+    keep = _complete_rows(m, r)
     if not keep.all():
         if nan_policy == "raise":
             bad = np.flatnonzero(~keep)
