@@ -858,11 +858,13 @@ class EvolutionLoop:
 
         scores: dict[str, np.ndarray] = {}
         if self._score_names and self._selects_in(t):
-            cached_scores = self._on_rank0(comm, lambda: rd.read_scores(t, self._score_names) is not None)
-            if cached_scores:
-                if rank0:
-                    scores = rd.read_scores(t, self._score_names) or {}
-            else:
+            def read_cached_scores() -> bool:  # rank 0 reads the cache once; every rank learns if it was there
+                stored = rd.read_scores(t, self._score_names)
+                if stored is not None:
+                    scores.update(stored)
+                return stored is not None
+
+            if not self._on_rank0(comm, read_cached_scores):
                 bar.set_postfix(round=t, phase="score")
                 with t_score():
                     got = self.scorer(model, self.records)  # type: ignore[misc]
