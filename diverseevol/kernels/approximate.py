@@ -39,24 +39,14 @@ from scipy import sparse
 
 from .._optional import is_available, require
 from .._progress import progress_bar
-from .._validation import (
-    RandomState,
-    check_disjoint,
-    check_embeddings,
-    check_finite_rows,
-    check_index_array,
-    check_k,
-    check_random_state,
-    complement_indices,
-)
+from .._validation import RandomState, check_embeddings, check_finite_rows, check_k, check_random_state
 from ..errors import ValidationError
 from ._rowblocks import d2_from_dots, draw_first_pick, embedding_rows, radius_from_sq, sq_norms
+from .kcenter import METRICS, _index_sets
 
 __all__ = ["CellIndex", "kcenter_select_approximate"]
 
 logger = logging.getLogger(__name__)
-
-_METRICS = ("euclidean", "cosine")
 
 #: Rows per block in the blocked passes (assignment, exact initial distances).
 _BLOCK = 8192
@@ -325,8 +315,8 @@ def kcenter_select_approximate(
     radii : ndarray of float64, shape (k,)
         Only with ``return_radii=True``.
     """
-    if metric not in _METRICS:
-        raise ValidationError(f"metric must be one of {_METRICS}; got {metric!r}.")
+    if metric not in METRICS:
+        raise ValidationError(f"metric must be one of {METRICS}; got {metric!r}.")
     if init not in ("auto", "exact", "ivf"):
         raise ValidationError(f"init must be 'auto', 'exact' or 'ivf'; got {init!r}.")
     if n_probe is not None and (isinstance(n_probe, bool) or int(n_probe) < 1):
@@ -335,12 +325,7 @@ def kcenter_select_approximate(
         emb = np.load(emb, mmap_mode="r", allow_pickle=False)  # streamed like kcenter_select's paths
     x = check_embeddings(emb)
     n, d = x.shape
-    pool = np.sort(check_index_array(pool_idx, n, name="pool_idx"))
-    if candidate_idx is None:
-        cand = complement_indices(n, pool)
-    else:
-        cand = np.sort(check_index_array(candidate_idx, n, name="candidate_idx"))
-        check_disjoint(pool, cand)
+    pool, cand = _index_sets(n, pool_idx, candidate_idx)
     k = check_k(k, len(cand))
     rng = check_random_state(random_state)
     if k == 0:

@@ -54,6 +54,7 @@ from .._validation import (
     complement_indices,
 )
 from ..errors import NonFiniteEmbeddingError, ValidationError
+from ._rowblocks import draw_first_pick
 from .backends import resolve_backend
 
 __all__ = ["METRICS", "kcenter_select"]
@@ -201,12 +202,7 @@ def kcenter_select(
     if not isinstance(return_radii, (bool, np.bool_)):
         raise ValidationError(f"return_radii must be True or False; got {return_radii!r}.")
     n = emb.shape[0]
-    pool = np.sort(check_index_array(pool_idx, n, name="pool_idx"))
-    if candidate_idx is None:
-        cand = complement_indices(n, pool)
-    else:
-        cand = np.sort(check_index_array(candidate_idx, n, name="candidate_idx"))
-        check_disjoint(pool, cand)
+    pool, cand = _index_sets(n, pool_idx, candidate_idx)
     k = check_k(k, len(cand))
     rng = check_random_state(random_state)
     if k == 0:
@@ -214,7 +210,7 @@ def kcenter_select(
         return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
 
     _check_used_rows(emb, pool, cand, cosine=metric == "cosine")
-    first_pick = int(cand[rng.integers(len(cand))]) if len(pool) == 0 else None
+    first_pick = draw_first_pick(rng, cand) if len(pool) == 0 else None
     name, farthest_first = resolve_backend(
         backend, n_candidates=len(cand), n_pool=len(pool), d=emb.shape[1], is_memmap=isinstance(emb, np.memmap)
     )
@@ -234,6 +230,19 @@ def kcenter_select(
             f"expected ({k},) for both."
         )
     return (picks, radii) if return_radii else picks
+
+
+def _index_sets(n: int, pool_idx: Any, candidate_idx: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated, sorted int64 ``(pool, candidates)``: absolute row indices into Z of ``n`` rows.
+
+    ``candidate_idx=None`` means every row not in the pool; given candidates must be disjoint from it.
+    """
+    pool = np.sort(check_index_array(pool_idx, n, name="pool_idx"))
+    if candidate_idx is None:
+        return pool, complement_indices(n, pool)
+    cand = np.sort(check_index_array(candidate_idx, n, name="candidate_idx"))
+    check_disjoint(pool, cand)
+    return pool, cand
 
 
 def _open_embeddings(emb: Any) -> np.ndarray:
