@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError
+from ..rundir import write_npy
 from .model import TinyModelSpec
 from .tasks import DemoSuite, make_suite, task_coverage
 
@@ -215,8 +216,7 @@ def _reference_embeddings(trainer_base: dict[str, Any], suite: DemoSuite, path: 
                         cache_dir=trainer_base.get("cache_dir"))
     emb = np.asarray(embedder(handle, suite.train), dtype=np.float64)
     emb = (emb - emb.mean(axis=0)).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, emb)
+    write_npy(path, emb)  # atomic: a cut-off run never leaves a truncated cache behind
     del handle
     return emb
 
