@@ -257,14 +257,12 @@ def load_benchmark(
     bench = Benchmark(name, tuple(ids), tuple(questions), None, tuple(cats) if fmt.category_field else None)
     if reference_answers is None:
         return bench
-    if isinstance(reference_answers, (str, Path)) and fmt.id_field is None:
-        # No ids to join on: the answer file is read line by line, aligned with the questions.
-        ref_path = Path(reference_answers)
-        answers = [_field(row, answer_field, ref_path, i) for i, row in enumerate(read_jsonl(ref_path), 1)]
-        return bench.with_references(answers)  # type: ignore[arg-type]
     if isinstance(reference_answers, (str, Path)):
-        return Benchmark(
-            name, bench.ids, bench.questions, load_answers(reference_answers, bench, answer_field=answer_field,
-                                                           id_field=fmt.id_field), bench.categories
-        )
-    return bench.with_references(reference_answers)
+        if fmt.id_field is None:
+            # No ids to join on: the answer file is read line by line, aligned with the questions.
+            ref_path = Path(reference_answers)
+            rows = read_jsonl(ref_path)
+            reference_answers = [_field(row, answer_field, ref_path, i) for i, row in enumerate(rows, 1)]  # type: ignore[misc]
+        else:
+            reference_answers = load_answers(reference_answers, bench, answer_field=answer_field, id_field=fmt.id_field)
+    return bench.with_references(reference_answers)  # type: ignore[arg-type]
