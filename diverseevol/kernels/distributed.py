@@ -29,16 +29,22 @@ import numpy as np
 
 from .._optional import require
 from .._progress import progress_bar
-from .._validation import RandomState, check_embeddings, check_index_array, check_random_state
-from ..errors import IndexValidationError, PoolExhaustedError, ValidationError
+from .._validation import (
+    RandomState,
+    check_disjoint,
+    check_embeddings,
+    check_index_array,
+    check_k,
+    check_random_state,
+)
+from ..errors import IndexValidationError, ValidationError
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
 from ._torch import _TorchCandidates, cpu_threads, exact_float32, resolve_device
+from .kcenter import METRICS
 
 __all__ = ["kcenter_select_distributed", "load_shard", "shard_range"]
 
 logger = logging.getLogger(__name__)
-
-_METRICS = ("euclidean", "cosine")
 
 
 def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -210,8 +216,8 @@ def kcenter_select_distributed(
             "Launch with `torchrun --nproc_per_node N script.py` and call "
             "torch.distributed.init_process_group('nccl' or 'gloo') first."
         )
-    if metric not in _METRICS:
-        raise ValidationError(f"metric must be one of {_METRICS}; got {metric!r}.")
+    if metric not in METRICS:
+        raise ValidationError(f"metric must be one of {METRICS}; got {metric!r}.")
     comm = _Comm(dist, torch, group)
 
     emb = check_embeddings(local_emb, name="local_emb")
@@ -245,10 +251,7 @@ def kcenter_select_distributed(
     if cand_global is None:
         is_cand = ~in_pool
     else:
-        if np.intersect1d(pool, cand_global, assume_unique=True).size:
-            raise IndexValidationError(
-                "pool_idx and candidate_idx must be disjoint; remove the pool from candidate_idx."
-            )
+        check_disjoint(pool, cand_global)
         is_cand = np.isin(sorted_rows, cand_global, assume_unique=True)
     local_pos = order[is_cand]  # rows of local_emb holding candidates, in ascending absolute index
     local_abs = sorted_rows[is_cand]
@@ -261,7 +264,7 @@ def kcenter_select_distributed(
             float(k),
             float(len(pool)),
             _checksum(pool),
-            float(_METRICS.index(metric)),
+            float(METRICS.index(metric)),
             -1.0 if cand_global is None else float(len(cand_global)),
             0.0 if cand_global is None else _checksum(cand_global),
             -1.0 if first_pick is None else float(first_pick),
@@ -285,8 +288,7 @@ def kcenter_select_distributed(
         raise IndexValidationError(
             f"every candidate row must be held by exactly one rank; the ranks hold {n_cand} of {len(cand_global)}."
         )
-    if k > n_cand:
-        raise PoolExhaustedError(f"Cannot select k={k} records: only {n_cand} candidates are left. Lower k.")
+    check_k(k, n_cand)
     if k == 0:
         empty = np.empty(0, dtype=np.int64)
         return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
