@@ -21,6 +21,7 @@ import io
 import logging
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,7 +410,8 @@ def plot_metrics_vs_pool(
                 stack = np.full((len(curves), len(xs)), np.nan)
                 for i, (cx, cy) in enumerate(curves):
                     stack[i, [xs.index(int(x)) for x in cx]] = cy
-                with np.errstate(all="ignore"), _quiet_nan_warnings():
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
                     mean = np.nanmean(stack, axis=0)
                     lo, hi = np.nanmin(stack, axis=0), np.nanmax(stack, axis=0)
                 tag = f"{label} (n={len(curves)})" if len(curves) > 1 else label
@@ -447,18 +449,6 @@ def plot_metrics_vs_pool(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-class _quiet_nan_warnings:
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
 
 
 def _safe(name: str) -> str:
