@@ -334,10 +334,10 @@ def _cmd_select(args: argparse.Namespace) -> int:
     records = load_instructions(args.data)
     n = len(records)
     pool = _read_indices(args.pool) if args.pool is not None else np.zeros(0, dtype=np.int64)
-    from ._validation import check_index_array
+    from ._validation import check_index_array, complement_indices
 
-    pool = check_index_array(pool, n, name="pool indices") if pool.size else pool
-    candidates = np.setdiff1d(np.arange(n, dtype=np.int64), pool)
+    pool = check_index_array(pool, n, name="pool indices")
+    candidates = complement_indices(n, pool)
     if args.k > candidates.size:
         raise UsageError(f"--k {args.k} is larger than the {candidates.size} records that are not in the pool")
     need_scores = sorted(r.split(":", 1)[1] for r in sampler.requires if r.startswith("scores:"))
