@@ -651,7 +651,6 @@ class EvolutionLoop:
         rows: list[dict[str, Any]] = []
         models: list[Any] = []
         radii_all: list[np.ndarray | None] = []
-        one_time: dict[str, Any] = {}
 
         bar = progress_bar(
             total=T + 1,
@@ -668,11 +667,9 @@ class EvolutionLoop:
                     models.append(rd.round_dir(t) / "model")
                     logger.info("round %d: already complete in %s", t, rd.path)
                 else:
-                    row, new_idx, radii, model = self._run_round(rd, comm, t, pool, state, one_time, bar)
+                    row, new_idx, radii, model = self._run_round(rd, comm, t, pool, state, bar)
                     models.append(model if self.keep_models else rd.round_dir(t) / "model")
                     del model
-                if self.mode == "one_time" and t == 0 and state["selection"] is not None:
-                    one_time.update(state["selection"].get("one_time") or {})
                 rows.append(row)
                 if t < T:
                     radii_all.append(radii)
@@ -731,7 +728,6 @@ class EvolutionLoop:
         t: int,
         pool: np.ndarray,
         state: dict[str, Any],
-        one_time: dict[str, Any],
         bar: Any,
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None, Any]:
         rank0 = comm.rank == 0
@@ -773,7 +769,7 @@ class EvolutionLoop:
 
         # -- signals and selection ---------------------------------------------------------
         if state["selection"] is None:
-            selection = self._signals_and_select(rd, comm, t, pool, model, one_time, bar)
+            selection = self._signals_and_select(rd, comm, t, pool, model, bar)
         else:
             selection = state["selection"]
         new_idx, radii = self._decode_selection(selection)
@@ -820,7 +816,6 @@ class EvolutionLoop:
         t: int,
         pool: np.ndarray,
         model: Any,
-        one_time: dict[str, Any],
         bar: Any,
     ) -> dict[str, Any]:
         rank0 = comm.rank == 0
@@ -879,7 +874,7 @@ class EvolutionLoop:
 
         def select() -> dict[str, Any]:
             return self._select_and_measure(
-                rd, t, pool, emb, scores, one_time, t_embed.seconds, t_score.seconds
+                rd, t, pool, emb, scores, t_embed.seconds, t_score.seconds
             )
 
         return self._on_rank0(comm, select)
@@ -912,7 +907,6 @@ class EvolutionLoop:
         pool: np.ndarray,
         emb: np.ndarray | None,
         scores: Mapping[str, np.ndarray],
-        one_time: dict[str, Any],
         time_embed: float,
         time_score: float,
     ) -> dict[str, Any]:
@@ -941,15 +935,12 @@ class EvolutionLoop:
                 )
             if self.mode == "one_time":
                 extra["one_time"] = {"indices": picks, "radii": radii}
-                one_time.update(extra["one_time"])
                 new_idx = picks[: self.k]
                 radii = None if radii is None else radii[: self.k]
             else:
                 new_idx = picks
         elif self.mode == "one_time" and t < self.rounds:
-            if not one_time:
-                first = rd.read_selection(0) or {}
-                one_time.update(first.get("one_time") or {})
+            one_time = rd.read_selection(0)["one_time"]  # M_0's picks, recorded in round 0
             picks = np.asarray(one_time["indices"], dtype=np.int64)
             new_idx = picks[t * self.k : (t + 1) * self.k]
             all_radii = one_time.get("radii")
