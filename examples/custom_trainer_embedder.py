@@ -100,9 +100,8 @@ def main() -> None:
     print(
         f"Z: {len(suite.train)} records, 20 task families ({len(rare)} rare: <= {int(np.median(counts))} records each)"
     )
-    for sampler in ("random", "kcenter"):
-        trainer = PCATrainer(suite.train)
-        loop = EvolutionLoop(
+    def make_loop(sampler: str, trainer) -> EvolutionLoop:  # one set of settings for the run and its resume
+        return EvolutionLoop(
             suite.train,
             trainer=trainer,
             embedder=Embedder(),
@@ -116,7 +115,9 @@ def main() -> None:
             run_dir=base / sampler,
             progress=False,
         )
-        result = loop.run()
+
+    for sampler in ("random", "kcenter"):
+        result = make_loop(sampler, PCATrainer(suite.train)).run()
         cover = [row["tasks_covered"] for row in result.metrics]
         rare_cover = [row["rare_covered"] for row in result.metrics]
         print(
@@ -124,20 +125,7 @@ def main() -> None:
         )
 
         calls: list[int] = []
-        again = EvolutionLoop(
-            suite.train,
-            trainer=lambda recs, t, out, calls=calls: calls.append(t),
-            embedder=Embedder(),
-            judge=judge,
-            sampler=sampler,
-            sampler_params={"metric": "cosine"} if sampler == "kcenter" else None,
-            init_size=10,
-            k=10,
-            rounds=4,
-            seed=0,
-            run_dir=base / sampler,
-            progress=False,
-        ).run()
+        again = make_loop(sampler, lambda recs, t, out, calls=calls: calls.append(t)).run()
         assert calls == [] and all(np.array_equal(a, b) for a, b in zip(again.pools, result.pools))
     print(f"\nResumed both runs without retraining. Run directory of the K-Center run: {base / 'kcenter'}")
     for path in sorted((base / "kcenter").rglob("*"))[:14]:
