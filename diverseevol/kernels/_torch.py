@@ -249,6 +249,30 @@ class _TorchCandidates:
             out = out.index_select(0, sel)
         return out * b.inv_norms[:, None]
 
+    def lower_to_rows(self, mind: Any, pv: Any) -> None:
+        """Lower ``mind`` (m,) to each candidate's squared distance to its nearest row of ``pv`` (q, d).
+
+        ``pv`` is a float32 tensor on the device (unit rows for cosine), e.g. a chunk of the pool.
+        """
+        torch = self.torch
+        p_sq = (pv * pv).sum(dim=1)
+        pt = pv.T.contiguous()
+        for b in self.blocks:
+            for s, e, g in self.block_products(b, pt):
+                dist = (b.sq_norms[s:e, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
+                seg = mind[b.plan.pos_start + s : b.plan.pos_start + e]
+                torch.minimum(seg, dist.min(dim=1).values, out=seg)
+
+    def lower_to_center(self, mind: Any, c: Any) -> None:
+        """Lower ``mind`` (m,) to each candidate's squared distance to the new center ``c`` (d,) on the device."""
+        torch = self.torch
+        c_sq = torch.dot(c, c)
+        for b in self.blocks:
+            dots = self.block_dots(b, c)
+            dist = (b.sq_norms + c_sq).sub_(dots, alpha=2.0).clamp_min_(0.0)
+            seg = mind[b.plan.pos_start : b.plan.pos_end]
+            torch.minimum(seg, dist, out=seg)
+
 
 def farthest_first(
     emb: np.ndarray,
@@ -326,14 +350,7 @@ def farthest_first(
             pv = torch.from_numpy(
                 embedding_rows(emb, pool_idx[start : start + pool_chunk_rows], normalize=normalize)
             )
-            pv = pv.to(dev)
-            p_sq = (pv * pv).sum(dim=1)
-            pt = pv.T.contiguous()
-            for b in cands.blocks:
-                for s, e, g in cands.block_products(b, pt):
-                    dist = (b.sq_norms[s:e, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
-                    seg = mind[b.plan.pos_start + s : b.plan.pos_start + e]
-                    torch.minimum(seg, dist.min(dim=1).values, out=seg)
+            cands.lower_to_rows(mind, pv.to(dev))
         if not len(pool_idx) and first_pick is None:
             raise ValidationError("first_pick is required when pool_idx is empty.")
 
@@ -353,10 +370,5 @@ def farthest_first(
             if j == k - 1:
                 break
             c = torch.from_numpy(embedding_rows(emb, picks[j : j + 1], normalize=normalize)[0]).to(dev)
-            c_sq = torch.dot(c, c)
-            for b in cands.blocks:
-                dots = cands.block_dots(b, c)
-                dist = (b.sq_norms + c_sq).sub_(dots, alpha=2.0).clamp_min_(0.0)
-                seg = mind[b.plan.pos_start : b.plan.pos_end]
-                torch.minimum(seg, dist, out=seg)
+            cands.lower_to_center(mind, c)
     return picks, radii

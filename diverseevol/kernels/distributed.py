@@ -353,13 +353,7 @@ def kcenter_select_distributed(
             c_np = center.cpu().numpy()[None, :]
             if metric == "cosine":
                 c_np = normalize_rows(c_np)
-            c = torch.from_numpy(np.ascontiguousarray(c_np[0])).to(dev)
-            c_sq = torch.dot(c, c)
-            for b in cands.blocks:
-                dots = cands.block_dots(b, c)
-                dist_sq = (b.sq_norms + c_sq).sub_(dots, alpha=2.0).clamp_min_(0.0)
-                seg = mind[b.plan.pos_start : b.plan.pos_end]
-                torch.minimum(seg, dist_sq, out=seg)
+            cands.lower_to_center(mind, torch.from_numpy(np.ascontiguousarray(c_np[0])).to(dev))
     return (picks, radii) if return_radii else picks
 
 
@@ -408,14 +402,7 @@ def _init_from_pool(
         pv_np = t.cpu().numpy()
         if metric == "cosine":
             pv_np = normalize_rows(pv_np)
-        pv = torch.from_numpy(np.ascontiguousarray(pv_np)).to(dev)
-        p_sq = (pv * pv).sum(dim=1)
-        pt = pv.T.contiguous()
-        for b in cands.blocks:
-            for s, e, g in cands.block_products(b, pt):
-                dist_sq = (b.sq_norms[s:e, None] + p_sq[None, :]).sub_(g, alpha=2.0).clamp_min_(0.0)
-                seg = mind[b.plan.pos_start + s : b.plan.pos_start + e]
-                torch.minimum(seg, dist_sq.min(dim=1).values, out=seg)
+        cands.lower_to_rows(mind, torch.from_numpy(np.ascontiguousarray(pv_np)).to(dev))
 
 
 def _agree_first_pick(
