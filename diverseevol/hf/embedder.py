@@ -13,7 +13,7 @@ import numpy as np
 from .._progress import progress_bar
 from ..data import InstructionRecord
 from ._model import resolve_model
-from ._records import tokenize_records
+from ._records import CausalLMCollator, tokenize_records
 from .distributed import active_communicator, gather_rows, shard_indices
 
 logger = logging.getLogger(__name__)
@@ -39,18 +39,6 @@ def _body_and_head(model: Any) -> tuple[Any, Any]:
         body = decoder() if callable(decoder) else inner
     head = inner.get_output_embeddings()
     return body, head
-
-
-def _pad_batch(seqs: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def _token_scores(head: Any, hidden: Any) -> Any:
@@ -150,6 +138,7 @@ def forward_pass(
 
     local_emb = np.empty((len(mine), d), dtype=np.float32) if embeddings else None
     local_sc = np.full((len(mine), 3), np.nan, dtype=np.float64) if scores else None
+    collate = CausalLMCollator(tokenizer.pad_token_id)  # right padding
     n_batches = (len(mine) + batch_size - 1) // batch_size
     bar = progress_bar(
         total=n_batches, disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
@@ -159,7 +148,8 @@ def forward_pass(
             for b in range(n_batches):
                 sl = slice(b * batch_size, (b + 1) * batch_size)
                 idx = mine[sl]
-                ids, mask = _pad_batch([tok.input_ids[i] for i in idx], tokenizer.pad_token_id, device)
+                batch = collate([{"input_ids": tok.input_ids[i]} for i in idx])
+                ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
                 # Right padding under causal attention: no real token can attend to a pad (pads come
                 # after it), so the padding mask is redundant and SDPA may use its causal kernel.
                 hidden = body(
