@@ -54,7 +54,7 @@ from .._validation import (
     complement_indices,
 )
 from ..errors import NonFiniteEmbeddingError, ValidationError
-from ._rowblocks import draw_first_pick
+from ._rowblocks import draw_first_pick, work_dtype
 from .backends import resolve_backend
 
 __all__ = ["METRICS", "kcenter_select"]
@@ -274,7 +274,7 @@ def _check_used_rows(emb: np.ndarray, pool: np.ndarray, cand: np.ndarray, *, cos
     used = np.union1d(pool, cand) if len(pool) else cand
     lo, hi = int(used[0]), int(used[-1]) + 1
     step = max(1, _CHECK_BLOCK_BYTES // (emb.shape[1] * emb.itemsize))
-    work = np.float64 if emb.dtype == np.float64 else np.float32
+    work = work_dtype(emb)
     dense = len(used) * 2 >= hi - lo
     starts = range(lo, hi, step) if dense else range(0, len(used), step)
     for s in starts:
