@@ -471,17 +471,12 @@ def _write_outputs(out: Path, settings: DemoSettings, rows: list[dict[str, Any]]
 
 
 def _library_report(run_dirs: Mapping[str, Path], out: Path) -> list[Path]:
-    """The library's per-run report (tables + plots of every logged metric), when available."""
-    try:
-        from ..report import write_report
-    except ImportError:
-        logger.info("diverseevol.report is not available; skipping the per-run report")
-        return []
+    """The library's per-run report (tables + plots of every logged metric)."""
+    from ..report import write_report
+
     try:
         result = write_report([str(p) for p in run_dirs.values()], str(out))
     except Exception as exc:  # noqa: BLE001 - the demo's own results are already written
         logger.warning("the per-run report failed (%s: %s); the demo's tables and plots are written", type(exc).__name__, exc)
         return []
-    if isinstance(result, Mapping):
-        return [Path(f) for f in result.values()]
-    return [out]
+    return [Path(f) for f in result.values()]
