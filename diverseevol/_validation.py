@@ -7,7 +7,6 @@ message everywhere. Messages say what was expected, what was got, and how to fix
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -237,15 +236,3 @@ def _raise_nonfinite(name: str, row: int) -> None:
         f"Check the embedder (e.g. fp16 overflow) or drop that record from candidate_idx."
     )
 
-
-def as_sequence_of_str(value: Any, *, name: str) -> Sequence[str]:
-    """Accept a str or a sequence of str and return a tuple of str."""
-    if isinstance(value, str):
-        return (value,)
-    try:
-        out = tuple(value)
-    except TypeError as exc:
-        raise ValidationError(f"{name} must be a string or a sequence of strings; got {value!r}.") from exc
-    if not all(isinstance(v, str) for v in out):
-        raise ValidationError(f"{name} must contain only strings; got {out!r}.")
-    return out
