@@ -417,34 +417,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not d.is_dir():
             raise FileNotFoundError(f"run directory {str(d)!r} does not exist")
     out = args.out or (args.run_dirs[0] / "report" if len(args.run_dirs) == 1 else Path("report"))
-    result = write_report([str(d) for d in args.run_dirs], str(out))
-    table = _report_table_text(result, out)
+    written = write_report([str(d) for d in args.run_dirs], str(out))
+    table = written["table"].read_text(encoding="utf-8")
     if table:
         _echo(table)
     _echo(f"report written to {out}")
     return EXIT_OK
-
-
-def _report_table_text(result: Any, out: Path) -> str:
-    """The Markdown table a report wrote, whatever shape ``write_report`` returned."""
-    for attr in ("table_markdown", "markdown"):
-        value = getattr(result, attr, None)
-        if isinstance(value, str):
-            return value
-    if isinstance(result, str):
-        return result
-    if isinstance(result, dict):
-        for key in ("table", "markdown", "table.md"):
-            value = result.get(key)
-            if isinstance(value, str) and not Path(value).exists():
-                return value
-            if value is not None and Path(str(value)).is_file():
-                return Path(str(value)).read_text(encoding="utf-8")
-    for name in ("table.md", "summary.md", "report.md"):
-        path = out / name
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return ""
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -474,14 +452,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _final_metrics_text(result: Any) -> str:
-    metrics = getattr(result, "metrics", None)
-    if not metrics:
+    """The last metrics row of an ``EvolutionResult``, as one line."""
+    if not result.metrics:
         return ""
-    last = metrics[-1] if isinstance(metrics, list) else None
-    if last is None and hasattr(metrics, "iloc"):
-        last = metrics.iloc[-1].to_dict()
-    if not isinstance(last, dict):
-        return ""
+    last = result.metrics[-1]
     return "final round: " + ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items() if not isinstance(v, (list, dict))
     )
