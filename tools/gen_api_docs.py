@@ -139,7 +139,8 @@ def _anchor(title: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", title.lower()).replace(" ", "-")
 
 
-def _members(obj: type) -> list[tuple[str, Any]]:
+def _members(obj: type) -> list[tuple[str, Any, Any]]:
+    """Documented public methods and properties of ``obj``: ``(name, member, function)``."""
     out = []
     for name, member in vars(obj).items():
         if name.startswith("_") or not (inspect.isfunction(member) or isinstance(member, (classmethod, staticmethod, property))):
@@ -147,7 +148,7 @@ def _members(obj: type) -> list[tuple[str, Any]]:
         func = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
         if func is None or not func.__doc__:
             continue
-        out.append((name, member))
+        out.append((name, member, func))
     return out
 
 
@@ -170,7 +171,7 @@ def render() -> str:
         names = list(names if names is not None else getattr(module, "__all__", []))
         toc.append(f"- [{title}](#{_anchor(title)}) (`{module_name}`)")
         body += [f"## {title}", ""]
-        if names is None or module_name != "diverseevol":
+        if module_name != "diverseevol":
             summary = (module.__doc__ or "").strip().split("\n\n")[0]
             if summary:
                 body += [_prose(summary), ""]
@@ -190,8 +191,7 @@ def render() -> str:
             if obj.__doc__:
                 body += [_render_doc(obj.__doc__), ""]
             if inspect.isclass(obj) and not issubclass(obj, BaseException):
-                for mname, member in _members(obj):
-                    func = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+                for mname, member, func in _members(obj):
                     label = f"{name}.{mname}"
                     sig = label if isinstance(member, property) else _signature(func, label)
                     if not isinstance(member, property) and "(self" in sig:
