@@ -140,17 +140,13 @@ def _template_batch(tokenizer: Any, records: Sequence[InstructionRecord], max_le
 
 
 def _pad(tokenizer: Any, seqs: Sequence[Sequence[int]], starts: Sequence[int]) -> tuple[Any, Any, Any]:
-    import torch
+    """Right-padded ``(input_ids, labels, attention_mask)``; no loss on the tokens before ``start``."""
+    from ..hf._records import IGNORE_INDEX, CausalLMCollator
 
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), tokenizer.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, (seq, start) in enumerate(zip(seqs, starts)):
-        ids[i, : len(seq)] = torch.tensor(seq)
-        mask[i, : len(seq)] = 1
-        labels[i, start : len(seq)] = torch.tensor(seq[start:])
-    return ids, labels, mask
+    batch = CausalLMCollator(tokenizer.pad_token_id)(
+        [{"input_ids": list(s), "labels": [IGNORE_INDEX] * st + list(s[st:])} for s, st in zip(seqs, starts)]
+    )
+    return batch["input_ids"], batch["labels"], batch["attention_mask"]
 
 
 def _pretrain(model: Any, tokenizer: Any, spec: TinyModelSpec, *, progress: bool = True) -> dict[str, float]:
