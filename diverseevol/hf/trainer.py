@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import inspect
 import json
 import logging
@@ -15,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..data import InstructionRecord
+from ..data import InstructionRecord, data_fingerprint
 from ..errors import ValidationError
 from ..rundir import atomic_write
 from ._model import ModelHandle, default_device, load_model, quiet_transformers_progress, resolve_dtype
@@ -27,14 +26,6 @@ __all__ = ["MARKER_NAME", "HFTrainer"]
 
 #: Completion marker written into ``out_dir`` after the weights; its presence means "round done".
 MARKER_NAME = "diverseevol_model.json"
-
-
-def _records_digest(records: Sequence[InstructionRecord]) -> str:
-    h = hashlib.sha256()
-    for r in records:
-        h.update(json.dumps([r.instruction, r.input, r.output], ensure_ascii=False).encode())
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 def _world() -> tuple[int, int]:
@@ -220,7 +211,7 @@ class HFTrainer:
         if meta.get("settings") != json.loads(json.dumps(self.settings())):
             logger.warning("%s was made with other trainer settings; retraining", out_dir)
             return False
-        if records is not None and meta.get("records_sha256") != _records_digest(records):
+        if records is not None and meta.get("records_sha256") != data_fingerprint(records)["sha256"]:
             logger.warning("%s was trained on other records; retraining", out_dir)
             return False
         return True
@@ -411,7 +402,7 @@ class HFTrainer:
             "lora": self.lora,
             "base_path": str(base),
             "n_records": len(records),
-            "records_sha256": _records_digest(records),
+            "records_sha256": data_fingerprint(records)["sha256"],
             "global_steps": int(trainer.state.global_step),
             "train_loss": float(result.training_loss),
             "logged_losses": losses,
