@@ -5,8 +5,9 @@ The public API is loaded lazily so that ``import diverseevol`` needs numpy only 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -55,15 +56,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .samplers.registry import get_sampler, list_samplers, register_sampler
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"diverseevol.{name}")
-    raise AttributeError(f"module 'diverseevol' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

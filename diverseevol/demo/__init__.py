@@ -6,27 +6,19 @@ instruction suite; :mod:`.model` prepares the tiny base model; :mod:`.run` runs 
 
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = ["TASK_FAMILIES", "DemoResult", "DemoSettings", "DemoSuite", "make_suite", "run_demo", "task_coverage"]
 
 _LAZY = {
-    "run_demo": "run",
-    "DemoSettings": "run",
-    "DemoResult": "run",
-    "make_suite": "tasks",
-    "TASK_FAMILIES": "tasks",
-    "DemoSuite": "tasks",
-    "task_coverage": "tasks",
+    "run_demo": ".run",
+    "DemoSettings": ".run",
+    "DemoResult": ".run",
+    "make_suite": ".tasks",
+    "TASK_FAMILIES": ".tasks",
+    "DemoSuite": ".tasks",
+    "task_coverage": ".tasks",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -26,9 +26,7 @@ build_char_tokenizer, build_tiny_llama, save_tiny_model
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from .._lazy import lazy_exports
 from .._optional import require
 
 # Fail early, naming the extra, when the stack is missing.
@@ -36,18 +34,18 @@ require("torch", feature="diverseevol.hf", extra="hf")
 require("transformers", feature="diverseevol.hf", extra="hf")
 
 _LAZY: dict[str, str] = {
-    "HFTrainer": "trainer",
-    "ModelHandle": "_model",
-    "load_model": "_model",
-    "HFEmbedder": "embedder",
-    "HFScorer": "scoring",
-    "HFGenerator": "generation",
-    "TorchCommunicator": "distributed",
-    "convert_gguf": "gguf",
-    "smollm2_gguf_path": "gguf",
-    "build_char_tokenizer": "tiny",
-    "build_tiny_llama": "tiny",
-    "save_tiny_model": "tiny",
+    "HFTrainer": ".trainer",
+    "ModelHandle": "._model",
+    "load_model": "._model",
+    "HFEmbedder": ".embedder",
+    "HFScorer": ".scoring",
+    "HFGenerator": ".generation",
+    "TorchCommunicator": ".distributed",
+    "convert_gguf": ".gguf",
+    "smollm2_gguf_path": ".gguf",
+    "build_char_tokenizer": ".tiny",
+    "build_tiny_llama": ".tiny",
+    "save_tiny_model": ".tiny",
 }
 
 __all__ = [
@@ -66,14 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

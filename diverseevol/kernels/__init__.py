@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 _LAZY = {
     "kcenter_select": "diverseevol.kernels.kcenter",
@@ -21,7 +20,4 @@ _LAZY = {
 __all__ = ["available_backends", "kcenter_select", "kcenter_select_approximate", "kcenter_select_distributed"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'diverseevol.kernels' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
