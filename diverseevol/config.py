@@ -18,7 +18,7 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
       name: kcenter                    # any registered sampler, plugins included
       params: {metric: cosine}
     budget:
-      init_size: 100
+      init_size: 100                   # |P_0|, at least 1 (M_0 is trained on it)
       k: 100
       rounds: 10
       mode: iterative                  # or one_time
@@ -271,9 +271,9 @@ def _check_keys(mapping: Mapping[str, Any], spec: _Spec, prefix: str, source: st
             )
 
 
-def _positive(value: int, key: str, source: str | None, minimum: int = 1) -> int:
+def _positive(value: int, key: str, source: str | None, minimum: int = 1, why: str = "") -> int:
     if value < minimum:
-        raise ConfigError(f"{_where(source, key)}: must be >= {minimum}, got {value}.")
+        raise ConfigError(f"{_where(source, key)}: must be >= {minimum}, got {value}.{why}")
     return value
 
 
@@ -339,7 +339,11 @@ def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = No
     sampler = SamplerConfig(name=s.get("name", "kcenter"), params=dict(s.get("params", {})))
     b = sections.get("budget", {})
     budget = BudgetConfig(
-        init_size=_positive(b.get("init_size", 100), "budget.init_size", source, 0),
+        init_size=_positive(
+            b.get("init_size", 100), "budget.init_size", source, 1,
+            " M_0 is trained on the random initial pool P_0, so it cannot be empty; set budget.init_size "
+            "to a positive number of records (the paper uses 100).",
+        ),
         k=_positive(b.get("k", 100), "budget.k", source),
         rounds=_positive(b.get("rounds", 10), "budget.rounds", source),
         mode=b.get("mode", "iterative"),

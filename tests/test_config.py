@@ -63,6 +63,20 @@ def test_invalid_configs_name_the_key(mapping: object, fragment: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize("init_size", [0, -3])
+def test_empty_initial_pool_is_refused_like_the_loop(init_size: int) -> None:
+    # EvolutionLoop refuses init_size < 1 (M_0 is trained on P_0); the config must refuse it at parse time.
+    with pytest.raises(ConfigError) as info:
+        parse_config({**MINIMAL, "budget": {"init_size": init_size}}, source="cfg.yaml")
+    message = str(info.value)
+    assert f"cfg.yaml: budget.init_size: must be >= 1, got {init_size}" in message
+    assert "P_0" in message
+
+
+def test_smallest_initial_pool_is_accepted() -> None:
+    assert parse_config({**MINIMAL, "budget": {"init_size": 1}}).budget.init_size == 1
+
+
 def test_yaml_and_toml_give_the_same_config(tmp_path: Path) -> None:
     pytest.importorskip("yaml")
     (tmp_path / "c.yaml").write_text(textwrap.dedent("""
