@@ -19,6 +19,7 @@ _LAZY: dict[str, str] = {
     "register_sampler": "diverseevol.samplers.registry",
     "get_sampler": "diverseevol.samplers.registry",
     "list_samplers": "diverseevol.samplers.registry",
+    "check_k": "diverseevol.samplers",
     "EvolutionLoop": "diverseevol.loop",
     "EvolutionResult": "diverseevol.loop",
     "InstructionRecord": "diverseevol.data",
@@ -35,6 +36,7 @@ __all__ = [
     "Sampler",
     "SelectionContext",
     "__version__",
+    "check_k",
     "errors",
     "format_prompt",
     "get_sampler",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .diversity import vendi_score
     from .kernels.kcenter import kcenter_select
     from .loop import EvolutionLoop, EvolutionResult
+    from .samplers import check_k
     from .samplers.base import Sampler, SelectionContext
     from .samplers.registry import get_sampler, list_samplers, register_sampler
 

@@ -154,7 +154,25 @@ def complement_indices(n: int, pool_idx: np.ndarray) -> np.ndarray:
 
 
 def check_k(k: Any, n_candidates: int, *, name: str = "k") -> int:
-    """Return ``k`` as an int in ``[0, n_candidates]``.
+    """Return ``k`` as an int in ``[0, n_candidates]``: the rule every sampler's ``select`` applies.
+
+    A custom sampler calls it (imported from :mod:`diverseevol.samplers`) at the start of
+    ``select``, so that ``k`` is validated exactly as in the built-in samplers and the ``k``
+    rules of :func:`diverseevol.testing.check_sampler` pass.
+
+    Parameters
+    ----------
+    k : int
+        Number of records to select (a Python or numpy integer; ``bool`` is refused).
+    n_candidates : int
+        Number of candidates, usually ``len(ctx.candidate_idx)``.
+    name : str, default "k"
+        Name of the argument in error messages.
+
+    Returns
+    -------
+    int
+        ``k`` as a Python int.
 
     Raises
     ------
@@ -162,6 +180,17 @@ def check_k(k: Any, n_candidates: int, *, name: str = "k") -> int:
         If ``k`` is not an integer or is negative.
     PoolExhaustedError
         If ``k`` exceeds the number of candidates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from diverseevol.samplers import check_k
+    >>> check_k(np.int64(3), 5)
+    3
+    >>> check_k(6, 5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    diverseevol.errors.PoolExhaustedError: Cannot select k=6 records: only 5 candidates are left. ...
     """
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         if isinstance(k, float) and k.is_integer():

@@ -179,7 +179,8 @@ def check_sampler(
       objects, or the same object called twice);
     * the whole candidate set when ``k == len(ctx.candidate_idx)``; an empty int64 array for
       ``k == 0``;
-    * :class:`~diverseevol.errors.PoolExhaustedError` when ``k > len(ctx.candidate_idx)``;
+    * :class:`~diverseevol.errors.PoolExhaustedError` when ``k > len(ctx.candidate_idx)``
+      (:func:`diverseevol.samplers.check_k` applies this rule and the ``k >= 0`` one);
     * the context (index arrays, embeddings, scores) is not modified;
     * randomness comes only from ``ctx.rng``: the global ``numpy.random`` and ``random`` states
       are unchanged.
@@ -299,9 +300,10 @@ def check_sampler(
             pass
         except Exception as exc:  # noqa: BLE001 - any other error is the failure being reported
             c.fail(rule, f"asked for {m + 1} of {m} candidates, got {type(exc).__name__}: {exc}. Validate k "
-                         f"with diverseevol._validation.check_k(k, len(ctx.candidate_idx)).")
+                         f"with diverseevol.samplers.check_k(k, len(ctx.candidate_idx)) at the start of select().")
         else:
-            c.fail(rule, f"asked for {m + 1} of {m} candidates and no error was raised.")
+            c.fail(rule, f"asked for {m + 1} of {m} candidates and no error was raised. Validate k with "
+                         f"diverseevol.samplers.check_k(k, len(ctx.candidate_idx)) at the start of select().")
 
     rule = "uses only ctx.rng (global random state unchanged)"
     np_after = np.random.get_state()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from diverseevol import SelectionContext, get_sampler, list_samplers, register_sampler, vendi_score
-from diverseevol.errors import PoolExhaustedError
+from diverseevol.samplers import check_k
 from diverseevol.testing import check_sampler
 
 
@@ -34,10 +34,7 @@ class CentroidNoveltySampler:
 
     def select(self, ctx: SelectionContext, k: int) -> np.ndarray:
         cand = np.sort(ctx.candidate_idx)  # sorted + stable sort below = ties to the lowest index
-        if not 0 <= k <= cand.size:
-            if k > cand.size:
-                raise PoolExhaustedError(f"Cannot select k={k} records: only {cand.size} candidates are left.")
-            raise ValueError(f"k must be >= 0; got {k}.")
+        k = check_k(k, cand.size)  # the built-in samplers' rule: PoolExhaustedError if k > candidates
         if k == 0:
             return np.empty(0, dtype=np.int64)
         x = np.asarray(ctx.embeddings[cand], dtype=np.float64)

@@ -191,7 +191,7 @@ def plugin_dir(tmp_path, monkeypatch):
             def __init__(self, offset=0):
                 self.offset = offset
             def select(self, ctx, k):
-                from diverseevol._validation import check_k
+                from diverseevol.samplers import check_k
                 k = check_k(k, len(ctx.candidate_idx))
                 return np.sort(ctx.candidate_idx)[self.offset:self.offset + k].astype(np.int64)
 

@@ -7,9 +7,10 @@ import random
 import numpy as np
 import pytest
 
+import diverseevol
 from diverseevol import list_samplers
-from diverseevol._validation import check_k
-from diverseevol.samplers import get_sampler_class
+from diverseevol.errors import PoolExhaustedError, ValidationError
+from diverseevol.samplers import check_k, get_sampler_class
 from diverseevol.testing import check_sampler, make_context
 
 BUILTINS = ["entropy", "kcenter", "least_confidence", "margin", "random"]
@@ -181,6 +182,28 @@ def test_broken_sampler_fails_contract(broken, rule):
 def test_stateful_sampler_fails(arg):
     with pytest.raises(AssertionError, match="deterministic for the same rng seed"):
         check_sampler(arg)
+
+
+@pytest.mark.parametrize("broken", [WrongError, SilentlyShort])
+def test_k_failures_point_to_the_public_helper(broken):
+    with pytest.raises(AssertionError) as info:
+        check_sampler(broken)
+    message = str(info.value)
+    assert "diverseevol.samplers.check_k(k, len(ctx.candidate_idx))" in message
+    assert "_validation" not in message
+
+
+def test_public_check_k_applies_the_contract_rule():
+    assert diverseevol.check_k is check_k
+    assert "check_k" in diverseevol.samplers.__all__ and "check_k" in diverseevol.__all__
+    out = check_k(np.int64(4), 4)
+    assert out == 4 and type(out) is int
+    assert check_k(0, 0) == 0
+    with pytest.raises(PoolExhaustedError, match="only 4 candidates"):
+        check_k(5, 4)
+    for bad in (-1, 2.0, True, "3"):
+        with pytest.raises(ValidationError):
+            check_k(bad, 4)
 
 
 def test_check_sampler_argument_checks():

@@ -31,7 +31,7 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
                                   "load_instructions", "InstructionRecord", "format_prompt"]),
     ("Samplers", "diverseevol.samplers", ["Sampler", "SelectionContext", "register_sampler", "get_sampler",
                                           "get_sampler_class", "list_samplers", "unregister_sampler",
-                                          "reload_plugins"]),
+                                          "reload_plugins", "check_k"]),
     ("Built-in samplers", "diverseevol.samplers", ["RandomSampler", "KCenterSampler", "LeastConfidenceSampler",
                                                    "MarginSampler", "EntropySampler"]),
     ("Sampler contract check", "diverseevol.testing", None),

@@ -12,9 +12,13 @@ name                          class                               requires
 ``"entropy"``                 :class:`EntropySampler`             ``scores:entropy``
 ============================  ==================================  ===========================
 
+Helpers for writing a sampler: :func:`check_k` (validate ``k`` against the candidates, as
+every built-in sampler does) and :func:`require_signals`.
+
 Importing this package needs numpy only.
 """
 
+from .._validation import check_k
 from ._common import require_signals
 from .base import Sampler, SelectionContext
 from .kcenter import KCenterSampler
@@ -40,6 +44,7 @@ __all__ = [
     "Sampler",
     "SelectionContext",
     "UncertaintySampler",
+    "check_k",
     "get_sampler",
     "get_sampler_class",
     "list_samplers",
