@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kcenter_oracle import kcenter_oracle
 
 from diverseevol import kcenter_select
 from diverseevol.errors import (
@@ -13,34 +14,6 @@ from diverseevol.errors import (
     PoolExhaustedError,
     ValidationError,
 )
-
-
-def oracle(emb, pool, cand, k, metric, first_pick=None):
-    """Plain farthest-first over a full float64 distance matrix; ties to the lowest index."""
-    x = np.asarray(emb, dtype=np.float64)
-    if metric == "cosine":
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    diff = x[:, None, :] - x[None, :, :]
-    dist = np.sqrt((diff**2).sum(-1))
-    if metric == "cosine":
-        dist = dist**2 / 2  # 1 - cos on unit vectors
-    centers = [int(i) for i in pool]
-    left = sorted(int(i) for i in cand)
-    picks, radii = [], []
-    for _ in range(k):
-        if not centers:
-            best, r = first_pick, np.inf
-        else:
-            best, r = None, -1.0
-            for c in left:  # ascending, strict ">" keeps the lowest index on ties
-                v = min(dist[c, j] for j in centers)
-                if v > r:
-                    best, r = c, v
-        picks.append(best)
-        radii.append(r)
-        centers.append(best)
-        left.remove(best)
-    return np.array(picks, dtype=np.int64), np.array(radii)
 
 
 def _case(seed, n, d, dtype, pool_size, cand_frac):
@@ -64,7 +37,7 @@ def test_matches_bruteforce_oracle(metric, dtype, pool_size, cand_frac):
     picks, radii = kcenter_select(
         emb, pool, k, candidate_idx=cand, metric=metric, random_state=5, return_radii=True, block_rows=8
     )
-    exp_picks, exp_radii = oracle(emb, pool, cand_eff, k, metric, first_pick=picks[0])
+    exp_picks, exp_radii = kcenter_oracle(emb, pool, cand_eff, k, metric, first_pick=picks[0])
     np.testing.assert_array_equal(picks, exp_picks)
     tol = 1e-9 if dtype == np.float64 else 2e-5
     np.testing.assert_allclose(radii, exp_radii, rtol=tol, atol=tol)
@@ -97,7 +70,7 @@ def test_integer_grid_ties_match_oracle(dtype, prune):
     emb = np.stack(np.meshgrid(g, g, g), -1).reshape(-1, 3).astype(dtype)  # exact arithmetic: real ties
     pool = [0, 100, 200]
     picks = kcenter_select(emb, pool, 40, prune=prune, block_rows=16)
-    exp, _ = oracle(emb, pool, np.setdiff1d(np.arange(len(emb)), pool), 40, "euclidean")
+    exp, _ = kcenter_oracle(emb, pool, np.setdiff1d(np.arange(len(emb)), pool), 40, "euclidean")
     np.testing.assert_array_equal(picks, exp)
 
 
@@ -108,7 +81,7 @@ def test_duplicate_rows_tie_to_lowest_index(metric, dtype):
     base = rng.normal(size=(15, 6))
     emb = base[rng.integers(0, 15, size=70)].astype(dtype)  # many exact duplicates, scattered
     picks = kcenter_select(emb, [0, 1], 20, metric=metric, block_rows=8)
-    exp, _ = oracle(emb, [0, 1], np.arange(2, 70), 20, metric)
+    exp, _ = kcenter_oracle(emb, [0, 1], np.arange(2, 70), 20, metric)
     np.testing.assert_array_equal(picks, exp)
     # after the distinct rows are covered, duplicates come out lowest index first
     assert len(set(picks.tolist())) == 20

@@ -1,6 +1,6 @@
 """The faiss and torch K-Center backends, the "auto" choice, and the approximate mode.
 
-Oracle: a brute-force greedy K-Center over the full float64 distance matrix of a small Z. Where the
+Oracle: the brute-force greedy K-Center of kcenter_oracle.py (full float64 distance matrix). Where the
 numpy reference kernel exists, the backends are also compared with it (faiss bit for bit).
 """
 
@@ -26,34 +26,14 @@ torch = pytest.importorskip("torch")
 faiss = pytest.importorskip("faiss")
 torch.set_num_threads(1)
 
+from kcenter_oracle import kcenter_oracle
+
 from diverseevol.kernels import _faiss, _torch
 from diverseevol.kernels.approximate import kcenter_select_approximate
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_FAISS_GPU = getattr(faiss, "get_num_gpus", lambda: 0)() > 0
 BACKENDS = {"faiss": _faiss.farthest_first, "torch": _torch.farthest_first}
-
-
-def oracle(x, pool, cand, k, metric, first_pick=None):
-    """Brute-force greedy K-Center on the full float64 distance matrix: (picks, radii)."""
-    x = np.asarray(x, dtype=np.float64)
-    if metric == "cosine":
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
-    centers, left = list(pool), list(cand)
-    picks, radii = [], []
-    for _ in range(k):
-        if not centers:
-            p, r = first_pick, np.inf
-        else:
-            md = dist[np.ix_(left, centers)].min(axis=1)
-            i = int(np.argmax(md))  # `left` is ascending: first maximum = lowest index
-            p, r = left[i], md[i]
-        picks.append(p)
-        radii.append(r if metric == "euclidean" or np.isinf(r) else r * r / 2)
-        centers.append(p)
-        left.remove(p)
-    return np.array(picks), np.array(radii)
 
 
 def make_case(seed, n=400, d=12, n_pool=25, cand_frac=0.8):
@@ -74,7 +54,7 @@ def test_backend_matches_bruteforce_oracle(name, metric, with_pool, block_rows):
     if not with_pool:
         pool = pool[:0]
     first = None if with_pool else int(cand[7])
-    want_p, want_r = oracle(x, pool, cand, 30, metric, first)
+    want_p, want_r = kcenter_oracle(x, pool, cand, 30, metric, first)
     picks, radii = BACKENDS[name](
         x, pool, cand, 30, metric=metric, first_pick=first, block_rows=block_rows, progress=False
     )
@@ -90,7 +70,7 @@ def test_backend_reads_memmap_and_float64(name, tmp_path):
     path = tmp_path / "z.npy"
     np.save(path, x.astype(np.float64))
     mm = np.load(path, mmap_mode="r")
-    want_p, _ = oracle(x.astype(np.float64), pool, cand, 25, "euclidean")
+    want_p, _ = kcenter_oracle(x.astype(np.float64), pool, cand, 25, "euclidean")
     picks, _ = BACKENDS[name](
         mm, pool, cand, 25, metric="euclidean", first_pick=None, block_rows=50, progress=False
     )
@@ -104,7 +84,7 @@ def test_backend_sparse_candidates_from_memmap_cosine(name, tmp_path):
     path = tmp_path / "z.npy"
     np.save(path, x)
     mm = np.load(path, mmap_mode="r")
-    want_p, want_r = oracle(x, pool, cand, 30, "cosine")
+    want_p, want_r = kcenter_oracle(x, pool, cand, 30, "cosine")
     picks, radii = BACKENDS[name](
         mm, pool, cand, 30, metric="cosine", first_pick=None, block_rows=16, progress=False
     )
@@ -163,7 +143,7 @@ def test_torch_resident_chunks_and_streamed_rest(monkeypatch, metric, budget_row
     # The resident-copy path (what a GPU uses) exercised on CPU: several chunks, then streamed blocks.
     monkeypatch.setattr(_torch, "_DEVICE_CHUNK_BYTES", 25 * 16 * 4)
     x, pool, cand = make_case(9, n=500, d=16)
-    want_p, want_r = oracle(x, pool, cand, 20, metric)
+    want_p, want_r = kcenter_oracle(x, pool, cand, 20, metric)
     picks, radii = _torch.farthest_first(
         x,
         pool,
@@ -181,7 +161,7 @@ def test_torch_resident_chunks_and_streamed_rest(monkeypatch, metric, budget_row
 
 def test_torch_forces_full_float32_precision_and_restores_it():
     x, pool, cand = make_case(10, n=300, d=16)
-    want_p, _ = oracle(x, pool, cand, 15, "euclidean")
+    want_p, _ = kcenter_oracle(x, pool, cand, 15, "euclidean")
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("medium")  # a user setting that allows bf16/TF32 products
     try:
@@ -199,7 +179,7 @@ def test_torch_cpu_threads_are_restored():
     before = torch.get_num_threads()
     picks, _ = _torch.farthest_first(x, pool, cand, 10, metric="euclidean", first_pick=None, n_threads=2)
     assert torch.get_num_threads() == before
-    np.testing.assert_array_equal(picks, oracle(x, pool, cand, 10, "euclidean")[0])
+    np.testing.assert_array_equal(picks, kcenter_oracle(x, pool, cand, 10, "euclidean")[0])
     with pytest.raises(ValidationError, match="n_threads"):
         _torch.farthest_first(x, pool, cand, 10, metric="euclidean", first_pick=None, n_threads=0)
 
@@ -331,7 +311,7 @@ def test_backend_modules_import_without_torch_or_faiss():
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_torch_cuda_matches_oracle(metric):
     x, pool, cand = make_case(11, n=800, d=32)
-    want_p, want_r = oracle(x, pool, cand, 50, metric)
+    want_p, want_r = kcenter_oracle(x, pool, cand, 50, metric)
     picks, radii = _torch.farthest_first(
         x, pool, cand, 50, metric=metric, first_pick=None, device="cuda", progress=False
     )
@@ -357,7 +337,7 @@ def test_torch_cuda_matches_oracle(metric):
 @pytest.mark.skipif(not HAS_FAISS_GPU, reason="needs faiss-gpu and a GPU")
 def test_faiss_gpu_matches_oracle():
     x, pool, cand = make_case(12, n=800, d=32)
-    want_p, _ = oracle(x, pool, cand, 50, "euclidean")
+    want_p, _ = kcenter_oracle(x, pool, cand, 50, "euclidean")
     picks, _ = _faiss.farthest_first(
         x, pool, cand, 50, metric="euclidean", first_pick=None, device="gpu", progress=False
     )
@@ -492,7 +472,7 @@ def test_exact_backends_agree_on_tie_heavy_integer_data(seed, n, d, pool_frac, d
     cand = np.setdiff1d(np.arange(n), pool)
     k = data.draw(st.integers(1, len(cand)))
     first = None if n_pool else int(cand[data.draw(st.integers(0, len(cand) - 1))])
-    want_p, want_r = oracle(x, pool, cand, k, "euclidean", first)
+    want_p, want_r = kcenter_oracle(x, pool, cand, k, "euclidean", first)
     for name, fn in BACKENDS.items():
         picks, radii = fn(
             x, pool, cand, k, metric="euclidean", first_pick=first, block_rows=7, progress=False
@@ -522,7 +502,7 @@ def test_approximate_gathered_rows_without_cap_is_exact(metric, tmp_path):
 
 def test_torch_cpu_on_larger_random_data_matches_oracle():
     x, pool, cand = make_case(21, n=900, d=24, n_pool=5, cand_frac=0.5)
-    want_p, _ = oracle(x, pool, cand, 80, "cosine")
+    want_p, _ = kcenter_oracle(x, pool, cand, 80, "cosine")
     picks, _ = _torch.farthest_first(
         x, pool, cand, 80, metric="cosine", first_pick=None, block_rows=100, progress=False
     )

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import loop_fakes as fakes
+from kcenter_oracle import kcenter_oracle
 
 from diverseevol.data import InstructionRecord
 from diverseevol.errors import MissingSignalError, PoolExhaustedError, UnknownSamplerError, ValidationError
@@ -48,23 +49,6 @@ def make_loop(tmp_path, **kw):
 
 
 # ---- oracles -------------------------------------------------------------------------------
-def kcenter_oracle(emb, pool, k, metric="euclidean"):
-    X = np.asarray(emb, dtype=np.float64)
-    if metric == "cosine":
-        X = X / np.linalg.norm(X, axis=1, keepdims=True)
-    D = np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1), 0))
-    centers = list(pool)
-    picks, radii = [], []
-    for _ in range(k):
-        mind = D[:, centers].min(axis=1)
-        mind[centers] = -1
-        j = int(np.argmax(mind))  # argmax returns the lowest index among ties
-        picks.append(j)
-        radii.append(mind[j])
-        centers.append(j)
-    return np.array(picks), np.array(radii)
-
-
 def oracle_run(sampler, mode="iterative", init_size=6, k=5, rounds=3, seed=7, metric="euclidean"):
     """Algorithm 1 written out with the fakes, independent of the loop's code paths."""
     records = fakes.make_records()
@@ -94,7 +78,7 @@ def _oracle_select(sampler, emb_fn, score_fn, model, records, pool, k, seed, t, 
     n = len(records)
     cand = np.setdiff1d(np.arange(n), pool)
     if sampler == "kcenter":
-        return kcenter_oracle(emb_fn(model, records), pool, k, metric)[0]
+        return kcenter_oracle(emb_fn(model, records), pool, None, k, metric)[0]
     if sampler == "random":
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, t)))
         return cand[rng.choice(cand.size, size=k, replace=False)]
@@ -150,7 +134,7 @@ def test_one_time_selects_once_and_slices(tmp_path):
     result = loop.run()
     assert emb.calls == [0]  # one embedding pass, with M_0
     picks, radii = kcenter_oracle(
-        emb(fakes.model_from_rows(list(result.pools[0]), 0), fakes.make_records()), result.pools[0], 15
+        emb(fakes.model_from_rows(list(result.pools[0]), 0), fakes.make_records()), result.pools[0], None, 15
     )
     np.testing.assert_array_equal(np.concatenate(result.new_indices), picks)
     np.testing.assert_allclose(np.concatenate(result.radii), radii, rtol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kcenter_oracle import kcenter_oracle
 
 from diverseevol import SelectionContext, get_sampler
 from diverseevol.errors import MissingSignalError, PoolExhaustedError, ValidationError
@@ -140,31 +141,6 @@ def test_k_validated(name):
 
 
 # ------------------------------------------------------------------ kcenter
-def _brute_kcenter(emb, pool, cand, k, metric):
-    """Independent oracle: full distance matrix, greedy farthest-first, ties to the lowest index."""
-    x = emb.astype(np.float64)
-    if metric == "cosine":  # radius reported as 1 - cosine similarity
-        x = x / np.linalg.norm(x, axis=1, keepdims=True)
-        dist = 1.0 - x @ x.T
-    else:
-        dist = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0))
-    centers = list(pool)
-    cand = sorted(cand)
-    picks, radii = [], []
-    for _ in range(k):
-        best, best_d = None, -1.0
-        for c in cand:
-            if c in picks:
-                continue
-            dmin = min(dist[c, j] for j in centers)
-            if dmin > best_d:
-                best, best_d = c, dmin
-        picks.append(best)
-        radii.append(best_d)
-        centers.append(best)
-    return np.array(picks), np.array(radii)
-
-
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_kcenter_sampler_matches_brute_force(metric):
     rng = np.random.default_rng(5)
@@ -174,7 +150,7 @@ def test_kcenter_sampler_matches_brute_force(metric):
     ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, embeddings=emb)
     sampler = KCenterSampler(metric=metric)
     picks, radii = sampler.select_with_radii(ctx, 8)
-    want_picks, want_radii = _brute_kcenter(emb, pool, cand, 8, metric)
+    want_picks, want_radii = kcenter_oracle(emb, pool, cand, 8, metric)
     np.testing.assert_array_equal(picks, want_picks)
     np.testing.assert_allclose(radii, want_radii, rtol=1e-4)
     assert picks.dtype == np.int64
