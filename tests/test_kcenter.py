@@ -107,7 +107,7 @@ def test_pruning_is_exact_and_saves_work_on_clusters(metric, pool_size, monkeypa
         stats=stats_off,
     )
     got, got_r = kcenter_select(
-        emb, np.arange(pool_size), 150, metric=metric, prune=True, random_state=2, return_radii=True,
+        emb, np.arange(pool_size), 150, metric=metric, prune=True, lazy=False, random_state=2, return_radii=True,
         stats=stats_on,
     )
     np.testing.assert_array_equal(got, ref)

@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["OPTIONS", "farthest_first"]
 
 #: Options accepted by :func:`farthest_first` besides ``metric`` and ``first_pick``.
-OPTIONS = ("prune", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
+OPTIONS = ("prune", "lazy", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
 
 _TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and thread job size
 _INIT_BYTES = 32 << 20  # bound on each block of the initial GEMM (data block and result block)
@@ -55,6 +55,11 @@ _POOL_BYTES = 256 << 20  # pool rows kept in memory at once for the initial dist
 _GATHER_COST = 3  # a gathered row costs about this many contiguous row reads (read + write + read)
 _EMPTY = np.empty(0, dtype=np.int64)
 _REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fresh copy costs ~2-20 passes)
+_LAZY_BATCH = 64  # rows brought up to date in the first round of a lazy argmax
+_LAZY_GROWTH = 4  # the batch grows by this factor while it cannot prove its argmax
+_LAZY_MAX_FRACTION = 8  # a batch larger than 1/8 of the live rows falls back to one full update
+_LAZY_MAX_COOLDOWN = 64  # at most this many eager picks after repeated fallbacks
+_CENTER_CACHE_BYTES = 256 << 20  # pick vectors kept for lazy updates; beyond it they are re-read from Z
 
 
 def farthest_first(
@@ -66,6 +71,7 @@ def farthest_first(
     metric: str,
     first_pick: int | None,
     prune: bool | str = "auto",
+    lazy: bool | str = "auto",
     block_rows: int | None = None,
     n_threads: int | None = None,
     max_copy_bytes: int | None = None,
@@ -93,6 +99,11 @@ def farthest_first(
     prune : {"auto", True, False}
         Exact triangle-inequality pruning. ``"auto"`` enables it when ``d >= 16`` and the number of
         centers stays small next to the number of candidates. Never changes the result.
+    lazy : {"auto", True, False}
+        Exact lazy evaluation: a new center is applied only to the rows that could be the next pick
+        (those whose running minimum, an upper bound while stale, is the largest), the others
+        keep it pending until they could matter. ``"auto"`` enables it unless ``prune=False``.
+        Never changes the result.
     block_rows : int, optional
         Rows per work tile (default: about 4 MiB of rows).
     n_threads : int, optional
@@ -127,6 +138,10 @@ def farthest_first(
         raise ValidationError(f"metric must be 'euclidean' or 'cosine'; got {metric!r}.")
     if prune not in ("auto", True, False):
         raise ValidationError(f"prune must be 'auto', True or False; got {prune!r}.")
+    if lazy not in ("auto", True, False):
+        raise ValidationError(f"lazy must be 'auto', True or False; got {lazy!r}.")
+    if lazy == "auto":
+        lazy = prune is not False
     state = _Selector(
         emb,
         pool_idx,
@@ -134,6 +149,7 @@ def farthest_first(
         k,
         cosine=metric == "cosine",
         prune=prune,
+        lazy=bool(lazy),
         block_rows=block_rows,
         n_threads=n_threads,
         max_copy_bytes=max_copy_bytes,
@@ -177,6 +193,7 @@ class _Selector:
         *,
         cosine: bool,
         prune: bool | str,
+        lazy: bool,
         block_rows: int | None,
         n_threads: int | None,
         max_copy_bytes: int | None,
@@ -215,6 +232,7 @@ class _Selector:
         if prune == "auto":
             prune = d >= 16 and n_active_max * 4 <= len(candidate_idx)
         self.prune = bool(prune)
+        self.lazy = lazy
 
         eps = float(np.finfo(self.dtype).eps)
         # Rigorous bound factor on the absolute error of a computed squared distance, relative to
@@ -225,6 +243,7 @@ class _Selector:
         self.evaluations_unpruned = 0
         self.reorders = 0
         self.waste = 0.0
+        self.lazy_fallbacks = 0
 
     # ------------------------------------------------------------------ layout
     def _choose_layout(self, is_memmap: bool) -> None:
@@ -396,9 +415,12 @@ class _Selector:
         mind = self._init_pool()
         mind[~self.live0] = -1
         self.mind = mind
+        self.n_alive = int(np.count_nonzero(self.live0))
         del self.live0
         if self.prune:
             self._init_prune()
+        if self.lazy:
+            self._init_lazy()
         t1 = time.perf_counter()
         self.init_s = t1 - t0
         picks = np.empty(k, dtype=np.int64)
@@ -419,6 +441,7 @@ class _Selector:
                 picks[t] = self.abs_idx[pos]
                 radii[t] = r2 / 2 if self.cosine else np.sqrt(r2)
                 self.mind[pos] = -1
+                self.n_alive -= 1
                 if t + 1 < k:
                     self._add_center(int(picks[t]))
                 bar.update(1)
@@ -428,6 +451,8 @@ class _Selector:
         return picks, radii
 
     def _argmax(self) -> int:
+        if self.lazy and not self.all_current:
+            return self._lazy_argmax()
         mind = self.mind
         pos = int(np.argmax(mind))
         if not self.sorted_layout:
@@ -439,14 +464,36 @@ class _Selector:
     def _add_center(self, idx: int) -> None:
         metric = "cosine" if self.cosine else "euclidean"
         c, cf = center_vector(self.emb, idx, metric=metric, dtype=self.dtype)
+        self.evaluations_unpruned += self.n_phys  # what prune=False computes: every physical row
+        cid = self._push_center(c, cf) if self.prune else None
+        if not self.lazy:
+            self._apply(c, cf, cid)
+            return
+        keep = self.center_bytes + c.nbytes <= _CENTER_CACHE_BYTES
+        self.center_bytes += c.nbytes if keep else 0
+        self.pending.append((idx, c if keep else None, cf, cid))
+        if self.eager_left > 0:  # every row is current: apply now and stay current
+            self.eager_left -= 1
+            self._apply(c, cf, cid)
+            self.stamp.fill(len(self.pending))
+        else:
+            self.all_current = False
+
+    def _apply(self, c: np.ndarray, cf: Any, cid: int | None, skip: np.ndarray | None = None) -> None:
+        """Lower the running minimum of every physical row with one center (pruned when ``self.prune``).
+
+        ``skip`` marks rows that already hold this center (lazy updates); they are left out of the
+        pruned work (recomputing them would change nothing).
+        """
         n = self.n_phys
-        self.evaluations_unpruned += n  # what prune=False computes: every physical row
         if not self.prune:
             self._update(c, cf, [(0, n)], track=None)
             self.evaluations += n
             return
-        cid = self._push_center(c, cf)
-        need_rows = self._need_rows(c, cf, cid)
+        assert cid is not None
+        need_rows = self._need_rows(c, cf)
+        if skip is not None:
+            need_rows &= ~skip
         n_tiles = (n + self.tile - 1) // self.tile
         padded = np.zeros(n_tiles * self.tile, dtype=bool)
         padded[:n] = need_rows
@@ -466,8 +513,8 @@ class _Selector:
             # sharing a nearest center) that hold a row needing work. On isotropic data every group
             # holds one, so this stays ~0 and the rows are never copied.
             live = self.mind >= 0
-            sizes = np.bincount(self.assign[live], minlength=cid)
-            hit = np.bincount(self.assign[need_rows], minlength=cid) > 0
+            sizes = np.bincount(self.assign[live], minlength=self.n_centers)
+            hit = np.bincount(self.assign[need_rows], minlength=self.n_centers) > 0
             self.waste += max(0, computed - int(sizes[hit].sum()))
         if ranges or len(rows):
             self._update(c, cf, ranges, track=cid, rows=rows)
@@ -509,8 +556,11 @@ class _Selector:
                 X = np.asarray(self.emb[self.abs_idx[sel]], dtype=self.dtype)
             d2 = self._d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf)
             if track is None:
-                cur = mind[sel]
-                np.minimum(cur, d2, out=cur)
+                if isinstance(sel, slice):
+                    cur = mind[sel]
+                    np.minimum(cur, d2, out=cur)
+                else:
+                    mind[sel] = np.minimum(mind[sel], d2)
                 return
             cur = mind[sel]  # a view for slices, a copy for index arrays
             upd = np.flatnonzero(d2 < cur)
@@ -522,6 +572,76 @@ class _Selector:
                 self.thr[pos] = 2 * np.sqrt(v.astype(np.float64) + self.E)
 
         self._map(job, jobs)
+
+    # ------------------------------------------------------- lazy evaluation
+    def _init_lazy(self) -> None:
+        # stamp[i]: how many picks row i's running minimum includes. A stale row's minimum is an upper
+        # bound of its true one, so the largest minima, once brought up to date, prove the argmax.
+        self.stamp = np.zeros(self.n_phys, dtype=np.int64)
+        self.pending: list[tuple[int, np.ndarray | None, Any, int | None]] = []
+        self.center_bytes = 0
+        self.all_current = True
+        self.eager_left = 0
+        self.cooldown = 1
+        self.batch = _LAZY_BATCH
+
+    def _pending_center(self, j: int) -> tuple[np.ndarray, Any, int | None]:
+        idx, c, cf, cid = self.pending[j]
+        if c is None:
+            c, _ = center_vector(self.emb, idx, metric="cosine" if self.cosine else "euclidean", dtype=self.dtype)
+        return c, cf, cid
+
+    def _lazy_argmax(self) -> int:
+        """Argmax of the true running minimum, bringing only the rows that could win up to date."""
+        t = len(self.pending)
+        mind = self.mind
+        n = self.n_phys
+        b = self.batch
+        while b * _LAZY_MAX_FRACTION <= self.n_alive:
+            part = np.argpartition(mind, n - b - 1)
+            top = part[n - b :]
+            outside = mind[part[n - b - 1]]  # the largest (upper bound of a) minimum outside the batch
+            if not np.isfinite(outside):
+                break
+            stale = top[self.stamp[top] < t]
+            if len(stale):
+                self._bring_up_to_date(np.sort(stale), t)
+            vals = mind[top]
+            best = vals.max()
+            if best > outside:  # no row outside the batch can reach it, ties included
+                self.cooldown = 1
+                self.batch = max(_LAZY_BATCH, b // _LAZY_GROWTH)
+                winners = top[vals == best]
+                if self.sorted_layout:
+                    return int(winners.min())
+                return int(winners[np.argmin(self.abs_idx[winners])])
+            b *= _LAZY_GROWTH
+        self._catch_up(t)
+        self.lazy_fallbacks += 1
+        self.eager_left = self.cooldown
+        self.cooldown = min(2 * self.cooldown, _LAZY_MAX_COOLDOWN)
+        self.batch = _LAZY_BATCH
+        return self._argmax()
+
+    def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
+        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions)."""
+        s = self.stamp[rows]
+        for j in range(int(s.min()), t):
+            sel = rows[s <= j]
+            c, cf, cid = self._pending_center(j)
+            self._update(c, cf, [], track=cid, rows=sel)
+            self.evaluations += len(sel)
+        self.stamp[rows] = t
+
+    def _catch_up(self, t: int) -> None:
+        """Apply every pending pick to every row that lacks it (one pass per pick, pruned as usual)."""
+        alive = self.mind >= 0
+        first = int(self.stamp[alive].min()) if alive.any() else t
+        for j in range(first, t):
+            c, cf, cid = self._pending_center(j)
+            self._apply(c, cf, cid, skip=self.stamp > j)
+        self.stamp.fill(t)
+        self.all_current = True
 
     # -------------------------------------------------------------- pruning
     def _init_prune(self) -> None:
@@ -563,18 +683,23 @@ class _Selector:
         self.n_centers += 1
         return cid
 
-    def _need_rows(self, c: np.ndarray, cf: Any, cid: int) -> np.ndarray:
-        """Rows whose distance may drop with the new center (all others are provably unchanged)."""
-        if cid == 0:
+    def _need_rows(self, c: np.ndarray, cf: Any) -> np.ndarray:
+        """Rows whose distance may drop with center ``c`` (all others are provably unchanged).
+
+        The bound uses every center pushed so far: with lazy updates a row's nearest center may be
+        a later pick than ``c``.
+        """
+        nc = self.n_centers
+        if not (self.assign >= 0).any():
             need = np.ones(self.n_phys, dtype=bool)
         else:
             # einsum, not BLAS: OpenBLAS threads spin after a call and would slow the pick's own threads
-            dots = np.einsum("ij,j->i", self.C[:cid], c).astype(np.float64)
+            dots = np.einsum("ij,j->i", self.C[:nc], c).astype(np.float64)
             sq, inv, u = cf
             if self.cosine:
-                d2 = self.Cu[:cid] + float(u) - 2.0 * dots * self.Cinv[:cid] * float(inv)
+                d2 = self.Cu[:nc] + float(u) - 2.0 * dots * self.Cinv[:nc] * float(inv)
             else:
-                d2 = self.Csq[:cid] + float(sq) - 2.0 * dots
+                d2 = self.Csq[:nc] + float(sq) - 2.0 * dots
             lb = np.sqrt(np.maximum(d2 - self.E, 0.0))
             lb_row = np.where(self.assign >= 0, lb[np.maximum(self.assign, 0)], 0.0)
             need = lb_row < self.thr
@@ -597,7 +722,8 @@ class _Selector:
             X = self._gather(self.abs_idx[order])
         self.X = X
         self.layout = "copy"
-        for name in ("abs_idx", "sqn", "mind", "assign", "thr") + (("inv", "u") if self.cosine else ()):
+        names = ("abs_idx", "sqn", "mind", "assign", "thr") + (("inv", "u") if self.cosine else ())
+        for name in names + (("stamp",) if self.lazy else ()):
             setattr(self, name, getattr(self, name)[order])
         self.n_phys = len(order)
         self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))
@@ -611,6 +737,8 @@ class _Selector:
             "reorders": self.reorders,
             "layout": self.layout,
             "prune": self.prune,
+            "lazy": self.lazy,
+            "lazy_fallbacks": self.lazy_fallbacks,
             "n_threads": self.n_threads,
             "init_s": getattr(self, "init_s", float("nan")),
             "pick_s": getattr(self, "pick_s", float("nan")),

@@ -1,0 +1,153 @@
+"""Lazy evaluation in the numpy K-Center kernel: exact (bit for bit), and it skips work where it may.
+
+Two oracles: the float64 brute force of ``tests/kcenter_oracle.py`` (independent of the kernel) and
+the kernel itself with ``prune=False, lazy=False``, which computes every distance (for float32 input,
+where the brute force's float64 arithmetic may order near-ties differently).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from kcenter_oracle import kcenter_oracle
+
+from diverseevol import kcenter_select
+from diverseevol.errors import ValidationError
+from diverseevol.kernels import _numpy
+
+
+def _problem(rng: np.random.Generator, kind: str, n: int, d: int, dtype=np.float32) -> np.ndarray:
+    if kind == "random":
+        x = rng.standard_normal((n, d))
+    elif kind == "clustered":
+        x = (rng.standard_normal((6, d)) * 5)[rng.integers(0, 6, n)] + 0.1 * rng.standard_normal((n, d))
+    elif kind == "duplicates":
+        base = rng.standard_normal((max(2, n // 3), d))
+        x = base[rng.integers(0, len(base), n)]
+    else:  # a small integer grid: many exact ties between distinct rows
+        x = rng.integers(-1, 2, (n, d)).astype(float)
+        x[np.abs(x).sum(axis=1) == 0, 0] = 1.0  # no zero rows (cosine)
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+@pytest.fixture
+def eager_lazy(monkeypatch):
+    """Tiny lazy batches and thresholds, so that small problems use every lazy code path."""
+
+    def set_(batch, fraction, cache_bytes):
+        monkeypatch.setattr(_numpy, "_LAZY_BATCH", batch)
+        monkeypatch.setattr(_numpy, "_LAZY_MAX_FRACTION", fraction)
+        monkeypatch.setattr(_numpy, "_CENTER_CACHE_BYTES", cache_bytes)
+
+    return set_
+
+
+@pytest.mark.parametrize("kind", ["random", "clustered", "duplicates", "grid"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("tuning", [(1, 1, 0), (2, 2, 1 << 30), (64, 8, 1 << 30)])
+def test_lazy_is_bit_identical_to_the_full_computation(kind, metric, tuning, eager_lazy):
+    eager_lazy(*tuning)
+    rng = np.random.default_rng(hash((kind, metric, tuning)) % 2**32)
+    lazy_runs = 0
+    for trial in range(6):
+        n = int(rng.integers(20, 400))
+        d = int(rng.choice([2, 5, 24, 64]))
+        x = _problem(rng, kind, n, d)
+        pool = np.sort(rng.choice(n, int(rng.integers(0, n // 3)), replace=False))
+        cand = None
+        if trial % 3 == 0:
+            rest = np.setdiff1d(np.arange(n), pool)
+            cand = np.sort(rng.choice(rest, max(1, len(rest) // 2), replace=False))
+        n_cand = n - len(pool) if cand is None else len(cand)
+        k = int(rng.integers(1, min(n_cand, 120) + 1))
+        common = dict(metric=metric, backend="numpy", return_radii=True, random_state=3, candidate_idx=cand)
+        ref, ref_r = kcenter_select(x, pool, k, prune=False, lazy=False, **common)
+        for prune in (True, False):
+            stats: dict = {}
+            got, got_r = kcenter_select(
+                x, pool, k, prune=prune, lazy=True, stats=stats,
+                block_rows=int(rng.choice([1, 7, 64])), max_copy_bytes=int(rng.choice([0, 1 << 30])), **common,
+            )
+            np.testing.assert_array_equal(got, ref)
+            np.testing.assert_array_equal(got_r, ref_r)
+            assert stats["lazy"] is True
+            lazy_runs += stats["evaluations"] < stats["evaluations_unpruned"]
+    assert lazy_runs > 0  # the lazy path did skip work in some runs (not only fallbacks)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_lazy_matches_the_brute_force_oracle(metric, eager_lazy):
+    eager_lazy(2, 2, 1 << 30)
+    rng = np.random.default_rng(5)
+    # Cosine on the integer grid is left out: its exact ties come out of the two computations with
+    # different rounding, so any two correct implementations may break them differently.
+    for kind in ("random", "clustered", "duplicates") + (("grid",) if metric == "euclidean" else ()):
+        x = _problem(rng, kind, 300, 6, dtype=np.float64)
+        pool = np.sort(rng.choice(300, 10, replace=False))
+        got, got_r = kcenter_select(x, pool, 80, metric=metric, backend="numpy", lazy=True, return_radii=True)
+        want, want_r = kcenter_oracle(x, pool, None, 80, metric=metric)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got_r, want_r, rtol=1e-9, atol=1e-12)
+
+
+def test_lazy_skips_almost_all_work_on_isotropic_data():
+    # Triangle-inequality pruning can skip nothing here (every group is hit by every center);
+    # lazy evaluation only brings the few rows that could be the next pick up to date.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6000, 256)).astype(np.float32)
+    pool = np.arange(30)
+    stats_lazy: dict = {}
+    stats_tri: dict = {}
+    a = kcenter_select(x, pool, 60, backend="numpy", stats=stats_lazy)
+    b = kcenter_select(x, pool, 60, backend="numpy", lazy=False, prune=True, stats=stats_tri)
+    np.testing.assert_array_equal(a, b)
+    assert stats_lazy["lazy"] and stats_lazy["lazy_fallbacks"] == 0
+    assert stats_lazy["evaluations"] < 0.05 * stats_lazy["evaluations_unpruned"]
+    assert stats_tri["evaluations"] > 0.5 * stats_tri["evaluations_unpruned"]
+
+
+def test_lazy_falls_back_and_regroups_rows_exactly(monkeypatch):
+    # With an empty pool every row starts at +inf, so the first picks fall back to full (triangle-
+    # pruned) passes; early regrouping then permutes the rows under the lazy stamps.
+    monkeypatch.setattr(_numpy, "_REORDER_FACTOR", 0.5)
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(25, 32)) * 10)[rng.integers(0, 25, 6000)] + rng.normal(size=(6000, 32))
+    x = x.astype(np.float32)
+    for pool in (np.array([], dtype=np.int64), np.arange(60)):
+        stats: dict = {}
+        ref = kcenter_select(x, pool, 150, prune=False, lazy=False, random_state=2, return_radii=True)
+        got = kcenter_select(x, pool, 150, prune=True, lazy=True, random_state=2, return_radii=True, stats=stats)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+        assert stats["evaluations"] < 0.3 * stats["evaluations_unpruned"]
+        if len(pool) == 0:
+            assert stats["lazy_fallbacks"] >= 1
+            assert stats["reorders"] >= 1
+
+
+def test_lazy_on_a_streamed_memmap(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3000, 48)).astype(np.float32)
+    path = tmp_path / "emb.npy"
+    np.save(path, x)
+    mm = np.load(path, mmap_mode="r")
+    cand = np.sort(rng.choice(np.arange(50, 3000), 1000, replace=False))  # sparse: streamed, not sliced
+    stats: dict = {}
+    got = kcenter_select(mm, np.arange(50), 40, candidate_idx=cand, stats=stats)
+    ref = kcenter_select(x, np.arange(50), 40, candidate_idx=cand, prune=False, lazy=False)
+    np.testing.assert_array_equal(got, ref)
+    assert stats["layout"] == "stream"
+    assert stats["evaluations"] < stats["evaluations_unpruned"]
+
+
+def test_lazy_option_defaults_and_validation():
+    x = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
+    stats: dict = {}
+    kcenter_select(x, np.arange(5), 5, stats=stats)
+    assert stats["lazy"] is True
+    kcenter_select(x, np.arange(5), 5, prune=False, stats=stats)
+    assert stats["lazy"] is False  # prune=False computes every distance
+    kcenter_select(x, np.arange(5), 5, prune=False, lazy=True, stats=stats)
+    assert stats["lazy"] is True and stats["prune"] is False
+    with pytest.raises(ValidationError, match="lazy must be 'auto', True or False"):
+        kcenter_select(x, np.arange(5), 5, lazy="yes")
