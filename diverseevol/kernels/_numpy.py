@@ -545,33 +545,37 @@ class _Selector:
         if rows is not None and len(rows):
             step = max(1, min(self.tile, -(-len(rows) // self.n_threads)))
             jobs += [rows[a : a + step] for a in range(0, len(rows), step)]
-        mind = self.mind
 
         def job(sel: Any) -> None:
-            if isinstance(sel, slice):
-                X = self._rows(sel.start, sel.stop)
-            elif self.X is not None:
-                X = self.X[sel]
-            else:
-                X = np.asarray(self.emb[self.abs_idx[sel]], dtype=self.dtype)
-            d2 = self._d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf)
-            if track is None:
-                if isinstance(sel, slice):
-                    cur = mind[sel]
-                    np.minimum(cur, d2, out=cur)
-                else:
-                    mind[sel] = np.minimum(mind[sel], d2)
-                return
-            cur = mind[sel]  # a view for slices, a copy for index arrays
-            upd = np.flatnonzero(d2 < cur)
-            if upd.size:
-                pos = (sel.start + upd) if isinstance(sel, slice) else sel[upd]
-                v = d2[upd]
-                mind[pos] = v
-                self.assign[pos] = track
-                self.thr[pos] = 2 * np.sqrt(v.astype(np.float64) + self.E)
+            X = self._rows(sel.start, sel.stop) if isinstance(sel, slice) else self._take(sel)
+            self._lower(sel, self._d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf), track)
 
         self._map(job, jobs)
+
+    def _take(self, pos: np.ndarray) -> np.ndarray:
+        """Physical rows ``pos`` (an index array) as a work-dtype array."""
+        if self.X is not None:
+            return self.X[pos]
+        return np.asarray(self.emb[self.abs_idx[pos]], dtype=self.dtype)
+
+    def _lower(self, sel: Any, d2: np.ndarray, track: int | None) -> None:
+        """Lower the running minimum of physical rows ``sel`` (slice or positions) to ``d2`` where smaller."""
+        mind = self.mind
+        if track is None:
+            if isinstance(sel, slice):
+                cur = mind[sel]
+                np.minimum(cur, d2, out=cur)
+            else:
+                mind[sel] = np.minimum(mind[sel], d2)
+            return
+        cur = mind[sel]  # a view for slices, a copy for index arrays
+        upd = np.flatnonzero(d2 < cur)
+        if upd.size:
+            pos = (sel.start + upd) if isinstance(sel, slice) else sel[upd]
+            v = d2[upd]
+            mind[pos] = v
+            self.assign[pos] = track
+            self.thr[pos] = 2 * np.sqrt(v.astype(np.float64) + self.E)
 
     # ------------------------------------------------------- lazy evaluation
     def _init_lazy(self) -> None:
@@ -624,13 +628,25 @@ class _Selector:
         return self._argmax()
 
     def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
-        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions)."""
-        s = self.stamp[rows]
-        for j in range(int(s.min()), t):
-            sel = rows[s <= j]
-            c, cf, cid = self._pending_center(j)
-            self._update(c, cf, [], track=cid, rows=sel)
-            self.evaluations += len(sel)
+        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
+
+        Each thread reads its rows once and applies every pending pick to them while they are in cache.
+        """
+        step = max(1, min(self.tile, -(-len(rows) // self.n_threads)))
+
+        def job(sel: np.ndarray) -> int:
+            X = self._take(sel)
+            s = self.stamp[sel]
+            done = 0
+            for j in range(int(s.min()), t):
+                lacking = s <= j
+                part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
+                c, cf, cid = self._pending_center(j)
+                self._lower(part, self._d2_from_dots(np.einsum("ij,j->i", Xp, c), part, cf), cid)
+                done += len(part)
+            return done
+
+        self.evaluations += sum(self._map(job, [rows[a : a + step] for a in range(0, len(rows), step)]))
         self.stamp[rows] = t
 
     def _catch_up(self, t: int) -> None:
