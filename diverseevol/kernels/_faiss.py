@@ -2,8 +2,9 @@
 
 The initial step (distance of every candidate to its nearest member of a possibly large training
 pool) is a k=1 nearest-neighbour search, which FAISS does with blocked BLAS on CPU or on GPUs
-(``faiss-gpu``). The per-pick updates are one matrix-vector product per block in numpy, streamed
-over the candidates (also for ``np.memmap`` input), exactly as in the numpy reference.
+(``faiss-gpu``). The distance to the member found is recomputed, and the picks are made, by the
+numpy reference kernel (:mod:`diverseevol.kernels._numpy`, with its exact pruning and lazy
+evaluation), so the results are the reference's bit for bit.
 
 faiss is imported inside :func:`farthest_first`; this module loads with numpy alone.
 """
@@ -17,19 +18,14 @@ import numpy as np
 
 from .._optional import require
 from ..errors import BackendUnavailableError, ValidationError
+from . import _numpy
 from ._rowblocks import (
     RowBlock,
-    candidate_norms,
-    d2_from_dots,
     default_block_rows,
     embedding_rows,
-    factors,
     iter_blocks,
-    numpy_pick_loop,
     plan_row_blocks,
-    sq_norms,
     unit_rows,
-    work_dtype,
 )
 
 __all__ = ["faiss_gpu_count", "farthest_first"]
@@ -64,23 +60,16 @@ def _use_gpu(faiss: Any, device: str | None) -> bool:
     raise ValidationError(f"device for backend='faiss' must be None, 'cpu' or 'gpu'; got {device!r}.")
 
 
-def initial_min_sq_distances(
+def nearest_pool_rows(
     emb: np.ndarray,
     pool_idx: np.ndarray,
     candidate_idx: np.ndarray,
     blocks: list[RowBlock],
     *,
     metric: str,
-    row_factors: tuple[Any, Any, Any],
-    dtype: np.dtype,
     device: str | None = None,
 ) -> np.ndarray:
-    """Squared distance of every candidate to its nearest pool member: FAISS finds the member, numpy the distance.
-
-    FAISS runs an exact k=1 search (blocked BLAS, or a GPU) over float32 pool vectors to find each
-    candidate's nearest pool member; the distance to that member is then recomputed with the
-    reference kernel's arithmetic, so the result matches ``backend="numpy"`` bit for bit unless two
-    pool members are equally near up to float32 rounding.
+    """Nearest pool member of every candidate, by an exact FAISS k=1 search over float32 vectors.
 
     Parameters
     ----------
@@ -92,17 +81,14 @@ def initial_min_sq_distances(
     blocks : list of RowBlock
         Plan over ``candidate_idx``.
     metric : {"euclidean", "cosine"}
-    row_factors : tuple of ndarray of shape (m,)
-        Candidate factors from :func:`~diverseevol.kernels._rowblocks.candidate_norms`.
-    dtype : numpy dtype
-        Work dtype of the returned distances.
     device : {None, "cpu", "gpu"}
         None uses a GPU when FAISS has one.
 
     Returns
     -------
-    ndarray of ``dtype``, shape (m,)
-        Clamped at 0, in candidate order.
+    ndarray of int64, shape (m,)
+        Absolute row index into Z (a member of ``pool_idx``) of each candidate's nearest pool
+        member, in candidate order. Members equally near up to float32 rounding may be swapped.
     """
     faiss = require("faiss", feature="backend='faiss'", extra="faiss")
     gpu = _use_gpu(faiss, device)
@@ -129,16 +115,8 @@ def initial_min_sq_distances(
             best_d[s:e] = np.where(better, dist[:, 0], best_d[s:e])
             best_row[s:e] = np.where(better, rows[np.maximum(lab[:, 0], 0)], best_row[s:e])
         del index
-    mind = np.empty(m, dtype=dtype)
-    for b, x, local in iter_blocks(emb, blocks, dtype):
-        s, e = b.pos_start, b.pos_end
-        xs = x if local is None else x[local]
-        pg = np.asarray(emb[best_row[s:e]], dtype=dtype)
-        dots = np.einsum("ij,ij->i", xs, pg)
-        rf = tuple(None if a is None else a[s:e] for a in row_factors)
-        mind[s:e] = d2_from_dots(dots, rf, factors(sq_norms(pg), dtype, cosine=normalize))
-    logger.debug("faiss initial distances: %d candidates x %d pool rows (gpu=%s)", m, len(pool_idx), gpu)
-    return mind
+    logger.debug("faiss nearest pool members: %d candidates x %d pool rows (gpu=%s)", m, len(pool_idx), gpu)
+    return best_row
 
 
 def farthest_first(
@@ -152,9 +130,17 @@ def farthest_first(
     device: str | None = None,
     block_rows: int | None = None,
     progress: bool | None = None,
+    prune: bool | str = "auto",
+    lazy: bool | str = "auto",
+    n_threads: int | None = None,
+    max_copy_bytes: int | None = None,
+    stats: dict[str, Any] | None = None,
     **_unused: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact greedy K-Center with FAISS initial distances; see :mod:`diverseevol.kernels.kcenter`.
+
+    FAISS finds each candidate's nearest pool member; the numpy reference kernel
+    (:func:`diverseevol.kernels._numpy.farthest_first`) recomputes that distance and makes the picks.
 
     Parameters
     ----------
@@ -173,9 +159,12 @@ def farthest_first(
         Where FAISS searches; None uses a GPU when faiss-gpu sees one. "gpu" without one raises
         :class:`~diverseevol.errors.BackendUnavailableError`.
     block_rows : int, optional
-        Rows of Z read per block (default: about 16 MiB of float32).
+        Rows of Z read per block by the search, and per work tile by the picks (default: about
+        16 MiB of float32 for the search, the numpy kernel's default for the picks).
     progress : bool, optional
-        Show a progress bar over the picks (default: on unless ``DIVERSEEVOL_PROGRESS=0``).
+        Show a progress bar over the picks (default: only for large problems).
+    prune, lazy, n_threads, max_copy_bytes, stats
+        Passed to the numpy kernel's picks; see :func:`diverseevol.kernels._numpy.farthest_first`.
 
     Returns
     -------
@@ -184,34 +173,28 @@ def farthest_first(
     radii : ndarray of float64, shape (k,)
         Each pick's distance to its nearest earlier center (pool included) when picked.
     """
-    require("faiss", feature="backend='faiss'", extra="faiss")
-    blocks = plan_row_blocks(candidate_idx, int(block_rows or default_block_rows(emb.shape[1])))
-    dtype = work_dtype(emb)
-    row_factors = candidate_norms(emb, blocks, len(candidate_idx), metric=metric, dtype=dtype)
+    faiss = require("faiss", feature="backend='faiss'", extra="faiss")
     if len(pool_idx):
-        mind = initial_min_sq_distances(
-            emb,
-            pool_idx,
-            candidate_idx,
-            blocks,
-            metric=metric,
-            row_factors=row_factors,
-            dtype=dtype,
-            device=device,
-        )
+        blocks = plan_row_blocks(candidate_idx, int(block_rows or default_block_rows(emb.shape[1])))
+        nearest = nearest_pool_rows(emb, pool_idx, candidate_idx, blocks, metric=metric, device=device)
     else:
         if first_pick is None:
             raise ValidationError("first_pick is required when pool_idx is empty.")
-        _use_gpu(require("faiss"), device)  # an impossible explicit device still fails loudly
-        mind = np.full(len(candidate_idx), np.inf, dtype=dtype)
-    return numpy_pick_loop(
+        _use_gpu(faiss, device)  # an impossible explicit device still fails loudly
+        nearest = None
+    return _numpy.farthest_first(
         emb,
+        pool_idx,
         candidate_idx,
-        blocks,
-        mind,
         k,
         metric=metric,
         first_pick=first_pick if not len(pool_idx) else None,
-        row_factors=row_factors,
+        prune=prune,
+        lazy=lazy,
+        block_rows=block_rows,
+        n_threads=n_threads,
+        max_copy_bytes=max_copy_bytes,
         progress=progress,
+        stats=stats,
+        nearest_pool_idx=nearest,
     )

@@ -77,6 +77,7 @@ def farthest_first(
     max_copy_bytes: int | None = None,
     progress: bool | None = None,
     stats: dict[str, Any] | None = None,
+    nearest_pool_idx: np.ndarray | None = None,
     **unknown: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy farthest-first selection of ``k`` rows of ``emb`` among ``candidate_idx``.
@@ -119,6 +120,10 @@ def farthest_first(
         initial ones), ``evaluations_unpruned`` (what ``prune=False`` computes), ``reorders``,
         ``layout``, ``prune``, ``n_threads``, ``init_s`` (norms and distances to the pool, seconds)
         and ``pick_s`` (the picks, seconds).
+    nearest_pool_idx : ndarray of int64, shape (n,), optional
+        For backends that search the pool themselves (FAISS): absolute row index into Z of each
+        candidate's nearest pool member, in ``candidate_idx`` order. The kernel then skips its own
+        search and only recomputes the distance to that member with its arithmetic.
 
     Returns
     -------
@@ -153,6 +158,7 @@ def farthest_first(
         block_rows=block_rows,
         n_threads=n_threads,
         max_copy_bytes=max_copy_bytes,
+        nearest_pool_idx=nearest_pool_idx,
     )
     try:
         picks, radii = state.run(first_pick, progress)
@@ -197,6 +203,7 @@ class _Selector:
         block_rows: int | None,
         n_threads: int | None,
         max_copy_bytes: int | None,
+        nearest_pool_idx: np.ndarray | None = None,
     ) -> None:
         self.emb = emb
         self.pool = pool_idx
@@ -233,6 +240,7 @@ class _Selector:
             prune = d >= 16 and n_active_max * 4 <= len(candidate_idx)
         self.prune = bool(prune)
         self.lazy = lazy
+        self.nearest_pool_idx = nearest_pool_idx
 
         eps = float(np.finfo(self.dtype).eps)
         # Rigorous bound factor on the absolute error of a computed squared distance, relative to
@@ -356,7 +364,8 @@ class _Selector:
             bi = min(bi, max(1, _INIT_BYTES // (self.d * self.itemsize)))
         P_all = self._pool_rows(np.arange(p)) if pool_mem else None
         best = np.full(n, -1, dtype=np.int64)
-        for pa in range(0, p, bp):
+        searched = self._given_nearest(best)
+        for pa in range(0, p if not searched else 0, bp):
             pb = min(p, pa + bp)
             P = P_all[pa:pb] if P_all is not None else self._pool_rows(np.arange(pa, pb))
             psq, pinv, pu = self._factors(sq_norms(P))
@@ -394,6 +403,19 @@ class _Selector:
         self._map(recompute, self._ranges(0, n, self.tile))
         self.assign = best
         return mind
+
+    def _given_nearest(self, best: np.ndarray) -> bool:
+        """Fill ``best`` (pool positions per physical row) from ``nearest_pool_idx`` when given."""
+        given = self.nearest_pool_idx
+        if given is None:
+            return False
+        if self.sorted_layout and self.layout == "span":
+            phys = self.cand - int(self.abs_idx[0])
+        else:
+            phys = np.arange(len(self.cand))
+        best[:] = 0  # rows outside the candidates are dead; any member will do
+        best[phys] = np.searchsorted(self.pool, np.asarray(given, dtype=np.int64))
+        return True
 
     def _pool_rows(self, pos: np.ndarray) -> np.ndarray:
         """Pool rows (positions into ``self.pool``) as work-dtype rows."""

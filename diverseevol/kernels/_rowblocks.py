@@ -17,7 +17,6 @@ import numpy as np
 
 __all__ = [
     "RowBlock",
-    "candidate_norms",
     "center_vector",
     "d2_from_dots",
     "default_block_rows",
@@ -26,7 +25,6 @@ __all__ = [
     "factors",
     "iter_blocks",
     "normalize_rows",
-    "numpy_pick_loop",
     "plan_row_blocks",
     "radius_from_sq",
     "read_block",
@@ -196,16 +194,6 @@ def factors(sq: Any, dtype: np.dtype, *, cosine: bool) -> tuple[Any, Any, Any]:
     return sq, inv, u
 
 
-def candidate_norms(
-    emb: np.ndarray, blocks: list[RowBlock], n_candidates: int, *, metric: str, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Per-candidate factors ``(sqn, inv, u)`` (see :func:`factors`), in candidate order."""
-    sqn = np.empty(n_candidates, dtype=dtype)
-    for b, x, local in iter_blocks(emb, blocks, dtype):
-        sqn[b.pos_start : b.pos_end] = sq_norms(x if local is None else x[local])
-    return factors(sqn, dtype, cosine=metric == "cosine")
-
-
 def center_vector(
     emb: np.ndarray, row: int, *, metric: str, dtype: np.dtype
 ) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
@@ -249,78 +237,6 @@ def radius_from_sq(sq: float, metric: str) -> float:
     """Convert a squared Euclidean distance (on normalised rows for cosine) to the reported radius."""
     sq = max(float(sq), 0.0)
     return sq / 2.0 if metric == "cosine" else float(np.sqrt(sq))
-
-
-def numpy_pick_loop(
-    emb: np.ndarray,
-    candidate_idx: np.ndarray,
-    blocks: list[RowBlock],
-    mind: np.ndarray,
-    k: int,
-    *,
-    metric: str,
-    first_pick: int | None,
-    row_factors: tuple[Any, Any, Any],
-    progress: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy farthest-first picks from a running squared min-distance vector, one product per block per pick.
-
-    Parameters
-    ----------
-    emb : ndarray or np.memmap of shape (N, d)
-    candidate_idx : ndarray of int64, shape (m,)
-        Sorted absolute row indices into Z.
-    blocks : list of RowBlock
-        Plan from :func:`plan_row_blocks` over ``candidate_idx``.
-    mind : ndarray of shape (m,)
-        Squared distance of each candidate to its nearest center so far (+inf when none), in the work
-        dtype; updated in place.
-    k : int
-        Number of picks.
-    first_pick : int or None
-        Absolute row index forced as the first pick (radius +inf), used when the pool is empty.
-    row_factors : tuple of ndarray of shape (m,)
-        From :func:`candidate_norms`.
-
-    Returns
-    -------
-    picks : ndarray of int64, shape (k,)
-        Absolute row indices into Z in pick order.
-    radii : ndarray of float64, shape (k,)
-        Distance of each pick to its nearest earlier center at the time of the pick.
-    """
-    from .._progress import progress_bar
-
-    dtype = mind.dtype
-    picks = np.empty(k, dtype=np.int64)
-    radii = np.empty(k, dtype=np.float64)
-    for j in progress_bar(
-        range(k), disable=None if progress is None else not progress, desc="k-center picks"
-    ):
-        if j == 0 and first_pick is not None:
-            pos = int(np.searchsorted(candidate_idx, first_pick))
-            radii[j] = np.inf
-        else:
-            pos = int(np.argmax(mind))
-            radii[j] = radius_from_sq(mind[pos], metric)
-        picks[j] = candidate_idx[pos]
-        mind[pos] = -1  # picked: below every distance from now on
-        if j == k - 1:
-            break
-        c, cf = center_vector(emb, int(picks[j]), metric=metric, dtype=dtype)
-        for b, x, local in iter_blocks(emb, blocks, dtype):
-            dots = np.einsum("ij,j->i", x, c)
-            if local is not None:
-                dots = dots[local]
-            s, e = b.pos_start, b.pos_end
-            d2 = d2_from_dots(dots, _slice(row_factors, s, e), cf)
-            seg = mind[s:e]
-            np.minimum(seg, d2, out=seg)
-    return picks, radii
-
-
-def _slice(f: tuple[Any, Any, Any], s: int, e: int) -> tuple[Any, Any, Any]:
-    return tuple(None if a is None else a[s:e] for a in f)  # type: ignore[return-value]
 
 
 def draw_first_pick(rng: np.random.Generator, candidate_idx: np.ndarray) -> int:
