@@ -35,6 +35,7 @@ def eager_lazy(monkeypatch):
     """Tiny lazy batches and thresholds, so that small problems use every lazy code path."""
 
     def set_(batch, fraction, cache_bytes):
+        monkeypatch.setattr(_numpy, "_EPOCH_ROWS", 4 * batch)
         monkeypatch.setattr(_numpy, "_LAZY_BATCH", batch)
         monkeypatch.setattr(_numpy, "_LAZY_MAX_FRACTION", fraction)
         monkeypatch.setattr(_numpy, "_CENTER_CACHE_BYTES", cache_bytes)
@@ -62,16 +63,16 @@ def test_lazy_is_bit_identical_to_the_full_computation(kind, metric, tuning, eag
         k = int(rng.integers(1, min(n_cand, 120) + 1))
         common = dict(metric=metric, backend="numpy", return_radii=True, random_state=3, candidate_idx=cand)
         ref, ref_r = kcenter_select(x, pool, k, prune=False, lazy=False, **common)
-        for prune in (True, False):
+        for prune, lazy in ((True, True), (False, True), ("auto", "auto")):
             stats: dict = {}
             got, got_r = kcenter_select(
-                x, pool, k, prune=prune, lazy=True, stats=stats,
+                x, pool, k, prune=prune, lazy=lazy, stats=stats,
                 block_rows=int(rng.choice([1, 7, 64])), max_copy_bytes=int(rng.choice([0, 1 << 30])), **common,
             )
             np.testing.assert_array_equal(got, ref)
             np.testing.assert_array_equal(got_r, ref_r)
             assert stats["lazy"] is True
-            lazy_runs += stats["evaluations"] < stats["evaluations_unpruned"]
+            lazy_runs += lazy is True and stats["evaluations"] < stats["evaluations_unpruned"]
     assert lazy_runs > 0  # the lazy path did skip work in some runs (not only fallbacks)
 
 
@@ -98,7 +99,7 @@ def test_lazy_skips_almost_all_work_on_isotropic_data():
     pool = np.arange(30)
     stats_lazy: dict = {}
     stats_tri: dict = {}
-    a = kcenter_select(x, pool, 60, backend="numpy", stats=stats_lazy)
+    a = kcenter_select(x, pool, 60, backend="numpy", lazy=True, stats=stats_lazy)
     b = kcenter_select(x, pool, 60, backend="numpy", lazy=False, prune=True, stats=stats_tri)
     np.testing.assert_array_equal(a, b)
     assert stats_lazy["lazy"] and stats_lazy["lazy_fallbacks"] == 0
@@ -117,6 +118,8 @@ def test_lazy_falls_back_and_regroups_rows_exactly(monkeypatch):
         stats: dict = {}
         ref = kcenter_select(x, pool, 150, prune=False, lazy=False, random_state=2, return_radii=True)
         got = kcenter_select(x, pool, 150, prune=True, lazy=True, random_state=2, return_radii=True, stats=stats)
+        auto = kcenter_select(x, pool, 150, random_state=2, return_radii=True)  # adaptive: timing-driven path
+        np.testing.assert_array_equal(auto[0], ref[0])
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
         assert stats["evaluations"] < 0.3 * stats["evaluations_unpruned"]
@@ -125,7 +128,8 @@ def test_lazy_falls_back_and_regroups_rows_exactly(monkeypatch):
             assert stats["reorders"] >= 1
 
 
-def test_lazy_on_a_streamed_memmap(tmp_path):
+def test_lazy_on_a_streamed_memmap(tmp_path, eager_lazy):
+    eager_lazy(8, 8, 1 << 30)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3000, 48)).astype(np.float32)
     path = tmp_path / "emb.npy"
@@ -133,21 +137,46 @@ def test_lazy_on_a_streamed_memmap(tmp_path):
     mm = np.load(path, mmap_mode="r")
     cand = np.sort(rng.choice(np.arange(50, 3000), 1000, replace=False))  # sparse: streamed, not sliced
     stats: dict = {}
-    got = kcenter_select(mm, np.arange(50), 40, candidate_idx=cand, stats=stats)
+    got = kcenter_select(mm, np.arange(50), 40, candidate_idx=cand, lazy=True, stats=stats)
     ref = kcenter_select(x, np.arange(50), 40, candidate_idx=cand, prune=False, lazy=False)
     np.testing.assert_array_equal(got, ref)
     assert stats["layout"] == "stream"
     assert stats["evaluations"] < stats["evaluations_unpruned"]
 
 
+def test_adaptive_mode_switches_to_full_passes_when_lazy_picks_cost_more(monkeypatch):
+    # Full passes made to look free: the adaptive mode must give up lazy picks after its trial
+    # picks (and retry later), and the result must not change.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((20000, 16)).astype(np.float32)
+    real_judge = _numpy._Selector._judge_lazy
+
+    def free_passes(self, seconds):
+        self.pass_s = 0.0
+        real_judge(self, seconds)
+
+    monkeypatch.setattr(_numpy._Selector, "_judge_lazy", free_passes)
+    stats: dict = {}
+    got = kcenter_select(x, np.arange(10), 200, stats=stats, return_radii=True)
+    ref = kcenter_select(x, np.arange(10), 200, prune=False, lazy=False, return_radii=True)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert stats["lazy_switches"] >= 2  # switched, retried lazily after the cool-down, switched again
+    assert stats["evaluations"] > 0.5 * stats["evaluations_unpruned"]
+    forced: dict = {}
+    kcenter_select(x, np.arange(10), 200, lazy=True, stats=forced)
+    assert forced["lazy_switches"] == 0
+    assert forced["evaluations"] < 0.2 * forced["evaluations_unpruned"]
+
+
 def test_lazy_option_defaults_and_validation():
     x = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
     stats: dict = {}
     kcenter_select(x, np.arange(5), 5, stats=stats)
-    assert stats["lazy"] is True
+    assert stats["lazy"] is True and stats["lazy_adaptive"] is True
     kcenter_select(x, np.arange(5), 5, prune=False, stats=stats)
     assert stats["lazy"] is False  # prune=False computes every distance
     kcenter_select(x, np.arange(5), 5, prune=False, lazy=True, stats=stats)
-    assert stats["lazy"] is True and stats["prune"] is False
+    assert stats["lazy"] is True and stats["prune"] is False and stats["lazy_adaptive"] is False
     with pytest.raises(ValidationError, match="lazy must be 'auto', True or False"):
         kcenter_select(x, np.arange(5), 5, lazy="yes")

@@ -57,7 +57,9 @@ _EMPTY = np.empty(0, dtype=np.int64)
 _REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fresh copy costs ~2-20 passes)
 _LAZY_BATCH = 64  # rows brought up to date in the first round of a lazy argmax
 _LAZY_GROWTH = 4  # the batch grows by this factor while it cannot prove its argmax
-_LAZY_MAX_FRACTION = 8  # a batch larger than 1/8 of the live rows falls back to one full update
+_LAZY_MAX_FRACTION = 8  # an epoch set larger than 1/8 of the live rows falls back to one full update
+_LAZY_TRIAL_PICKS = 4  # adaptive mode: lazy picks timed before they are compared with a full pass
+_EPOCH_ROWS = 4096  # rows with the largest minima searched by the lazy picks until they cannot prove a pick
 _LAZY_MAX_COOLDOWN = 64  # at most this many eager picks after repeated fallbacks
 _CENTER_CACHE_BYTES = 256 << 20  # pick vectors kept for lazy updates; beyond it they are re-read from Z
 
@@ -102,9 +104,11 @@ def farthest_first(
         centers stays small next to the number of candidates. Never changes the result.
     lazy : {"auto", True, False}
         Exact lazy evaluation: a new center is applied only to the rows that could be the next pick
-        (those whose running minimum, an upper bound while stale, is the largest), the others
-        keep it pending until they could matter. ``"auto"`` enables it unless ``prune=False``.
-        Never changes the result.
+        (those whose running minimum, an upper bound while stale, is the largest); the others keep
+        it pending until they could matter. ``True`` always searches lazily (full passes only where
+        the lazy search cannot prove a pick); ``"auto"`` (unless ``prune=False``) does so while lazy
+        picks are measured to cost less than a full pass, and switches to full passes, retrying
+        later, otherwise. Never changes the result.
     block_rows : int, optional
         Rows per work tile (default: about 4 MiB of rows).
     n_threads : int, optional
@@ -118,8 +122,10 @@ def farthest_first(
     stats : dict, optional
         Filled with counters: ``evaluations`` (candidate-center distances computed after the
         initial ones), ``evaluations_unpruned`` (what ``prune=False`` computes), ``reorders``,
-        ``layout``, ``prune``, ``n_threads``, ``init_s`` (norms and distances to the pool, seconds)
-        and ``pick_s`` (the picks, seconds).
+        ``layout``, ``prune``, ``lazy``, ``lazy_adaptive``, ``lazy_fallbacks`` (full updates where
+        the lazy search could not prove a pick), ``lazy_switches`` (adaptive switches to full
+        passes), ``lazy_epochs``, ``n_threads``, ``init_s`` (norms and distances to the pool,
+        seconds) and ``pick_s`` (the picks, seconds).
     nearest_pool_idx : ndarray of int64, shape (n,), optional
         For backends that search the pool themselves (FAISS): absolute row index into Z of each
         candidate's nearest pool member, in ``candidate_idx`` order. The kernel then skips its own
@@ -145,8 +151,8 @@ def farthest_first(
         raise ValidationError(f"prune must be 'auto', True or False; got {prune!r}.")
     if lazy not in ("auto", True, False):
         raise ValidationError(f"lazy must be 'auto', True or False; got {lazy!r}.")
-    if lazy == "auto":
-        lazy = prune is not False
+    if lazy == "auto" and prune is False:
+        lazy = False
     state = _Selector(
         emb,
         pool_idx,
@@ -154,7 +160,7 @@ def farthest_first(
         k,
         cosine=metric == "cosine",
         prune=prune,
-        lazy=bool(lazy),
+        lazy=lazy,
         block_rows=block_rows,
         n_threads=n_threads,
         max_copy_bytes=max_copy_bytes,
@@ -199,7 +205,7 @@ class _Selector:
         *,
         cosine: bool,
         prune: bool | str,
-        lazy: bool,
+        lazy: bool | str,
         block_rows: int | None,
         n_threads: int | None,
         max_copy_bytes: int | None,
@@ -239,7 +245,8 @@ class _Selector:
         if prune == "auto":
             prune = d >= 16 and n_active_max * 4 <= len(candidate_idx)
         self.prune = bool(prune)
-        self.lazy = lazy
+        self.lazy = lazy is not False
+        self.lazy_adaptive = lazy == "auto"  # lazy only while it is measured to beat full passes
         self.nearest_pool_idx = nearest_pool_idx
 
         eps = float(np.finfo(self.dtype).eps)
@@ -434,6 +441,7 @@ class _Selector:
         k = self.k
         t0 = time.perf_counter()
         self._init_norms()
+        self.pass_s = time.perf_counter() - t0  # one read of every row: the first estimate of a full pass
         mind = self._init_pool()
         mind[~self.live0] = -1
         self.mind = mind
@@ -474,7 +482,11 @@ class _Selector:
 
     def _argmax(self) -> int:
         if self.lazy and not self.all_current:
-            return self._lazy_argmax()
+            t0 = time.perf_counter()
+            pos = self._lazy_argmax()
+            if self.lazy_adaptive and not self.all_current:
+                self._judge_lazy(time.perf_counter() - t0)
+            return pos
         mind = self.mind
         pos = int(np.argmax(mind))
         if not self.sorted_layout:
@@ -494,7 +506,12 @@ class _Selector:
         keep = self.center_bytes + c.nbytes <= _CENTER_CACHE_BYTES
         self.center_bytes += c.nbytes if keep else 0
         self.pending.append((idx, c if keep else None, cf, cid))
-        if self.eager_left > 0:  # every row is current: apply now and stay current
+        if self.switch_due:  # lazy picks cost more than full passes lately: catch up, then go eager
+            self.switch_due = False
+            self._catch_up(len(self.pending))
+            self.eager_left = self.cooldown
+            self.cooldown = min(2 * self.cooldown, _LAZY_MAX_COOLDOWN)
+        elif self.eager_left > 0:  # every row is current: apply now and stay current
             self.eager_left -= 1
             self._apply(c, cf, cid)
             self.stamp.fill(len(self.pending))
@@ -507,6 +524,13 @@ class _Selector:
         ``skip`` marks rows that already hold this center (lazy updates); they are left out of the
         pruned work (recomputing them would change nothing).
         """
+        t0 = time.perf_counter()
+        try:
+            self._apply_now(c, cf, cid, skip)
+        finally:
+            self.pass_s = 0.5 * self.pass_s + 0.5 * (time.perf_counter() - t0)
+
+    def _apply_now(self, c: np.ndarray, cf: Any, cid: int | None, skip: np.ndarray | None) -> None:
         n = self.n_phys
         if not self.prune:
             self._update(c, cf, [(0, n)], track=None)
@@ -610,6 +634,14 @@ class _Selector:
         self.eager_left = 0
         self.cooldown = 1
         self.batch = _LAZY_BATCH
+        self.epoch: tuple[np.ndarray, Any] | None = None
+        self.epoch_rows = max(_LAZY_BATCH * _LAZY_GROWTH, _EPOCH_ROWS)
+        self.epoch_won = False
+        self.epochs = 0
+        self.switch_due = False
+        self.lazy_streak = 0
+        self.lazy_s = 0.0
+        self.lazy_switches = 0
 
     def _pending_center(self, j: int) -> tuple[np.ndarray, Any, int | None]:
         idx, c, cf, cid = self.pending[j]
@@ -618,36 +650,89 @@ class _Selector:
         return c, cf, cid
 
     def _lazy_argmax(self) -> int:
-        """Argmax of the true running minimum, bringing only the rows that could win up to date."""
+        """Argmax of the true running minimum, bringing only the rows that could win up to date.
+
+        The search runs inside the epoch set ``S`` (the rows with the largest minima when the epoch
+        began; every other row's minimum is at most ``tau``, and minima only decrease), so one pick
+        costs a partition of ``S``, not of all rows. A batch of the largest minima in ``S`` is brought
+        up to date; its best value wins once it exceeds every other upper bound, ties included.
+        """
         t = len(self.pending)
         mind = self.mind
-        n = self.n_phys
-        b = self.batch
-        while b * _LAZY_MAX_FRACTION <= self.n_alive:
-            part = np.argpartition(mind, n - b - 1)
-            top = part[n - b :]
-            outside = mind[part[n - b - 1]]  # the largest (upper bound of a) minimum outside the batch
-            if not np.isfinite(outside):
+        failed = 0  # size of an epoch that already failed in this call
+        while True:
+            if self.epoch is None and not self._new_epoch(failed):
                 break
-            stale = top[self.stamp[top] < t]
-            if len(stale):
-                self._bring_up_to_date(np.sort(stale), t)
-            vals = mind[top]
-            best = vals.max()
-            if best > outside:  # no row outside the batch can reach it, ties included
-                self.cooldown = 1
-                self.batch = max(_LAZY_BATCH, b // _LAZY_GROWTH)
-                winners = top[vals == best]
-                if self.sorted_layout:
-                    return int(winners.min())
-                return int(winners[np.argmin(self.abs_idx[winners])])
-            b *= _LAZY_GROWTH
+            S, tau = self.epoch
+            b = min(self.batch, len(S))
+            while True:
+                vals = mind[S]
+                if b < len(S):
+                    part = np.argpartition(vals, len(S) - b - 1)
+                    top = S[part[len(S) - b :]]
+                    outside = max(vals[part[len(S) - b - 1]], tau)
+                else:
+                    top, outside = S, tau
+                stale = top[self.stamp[top] < t]
+                if len(stale):
+                    self._bring_up_to_date(np.sort(stale), t)
+                tv = mind[top]
+                best = tv.max()
+                if best > outside:
+                    if not self.lazy_adaptive:
+                        self.cooldown = 1
+                    self.batch = max(_LAZY_BATCH, b // _LAZY_GROWTH)
+                    self.epoch_won = True
+                    winners = top[tv == best]
+                    if self.sorted_layout:
+                        return int(winners.min())
+                    return int(winners[np.argmin(self.abs_idx[winners])])
+                if b >= len(S):
+                    break
+                b *= _LAZY_GROWTH
+            # S cannot prove a winner any more: a fresh epoch (larger if this one never won).
+            if not self.epoch_won:
+                self.epoch_rows *= _LAZY_GROWTH
+                failed = len(S)
+            self.epoch = None
         self._catch_up(t)
         self.lazy_fallbacks += 1
+        self.lazy_streak = 0
         self.eager_left = self.cooldown
         self.cooldown = min(2 * self.cooldown, _LAZY_MAX_COOLDOWN)
         self.batch = _LAZY_BATCH
+        self.epoch_rows = max(_LAZY_BATCH * _LAZY_GROWTH, _EPOCH_ROWS)
         return self._argmax()
+
+    def _judge_lazy(self, seconds: float) -> None:
+        """Adaptive mode: schedule a switch to full passes when lazy picks cost more than a pass."""
+        self.lazy_s = seconds if self.lazy_streak == 0 else 0.5 * self.lazy_s + 0.5 * seconds
+        self.lazy_streak += 1
+        if self.lazy_streak >= _LAZY_TRIAL_PICKS:
+            if self.lazy_s > self.pass_s:
+                self.switch_due = True
+                self.lazy_switches += 1
+                self.lazy_streak = 0
+            else:
+                self.cooldown = 1
+
+    def _new_epoch(self, failed: int) -> bool:
+        """Start an epoch: ``S`` = the ``epoch_rows`` largest minima (at most 1/8 of the live rows).
+
+        False when lazy search should stop: too few rows, or no larger set than one that just failed.
+        """
+        s = max(_LAZY_BATCH * _LAZY_GROWTH, min(self.epoch_rows, self.n_alive // _LAZY_MAX_FRACTION))
+        n = self.n_phys
+        if s * _LAZY_MAX_FRACTION > self.n_alive or s <= failed:
+            return False
+        part = np.argpartition(self.mind, n - s - 1)
+        tau = self.mind[part[n - s - 1]]
+        if not np.isfinite(tau):  # rows without any center yet: a full pass is needed
+            return False
+        self.epoch = (np.sort(part[n - s :]), tau)
+        self.epoch_won = False
+        self.epochs += 1
+        return True
 
     def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
         """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
@@ -765,6 +850,8 @@ class _Selector:
             setattr(self, name, getattr(self, name)[order])
         self.n_phys = len(order)
         self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))
+        if self.lazy:
+            self.epoch = None  # positions changed
         self.reorders += 1
         logger.debug("kcenter numpy: regrouped %d live rows by nearest center", len(order))
 
@@ -776,7 +863,10 @@ class _Selector:
             "layout": self.layout,
             "prune": self.prune,
             "lazy": self.lazy,
+            "lazy_adaptive": self.lazy_adaptive,
             "lazy_fallbacks": self.lazy_fallbacks,
+            "lazy_epochs": getattr(self, "epochs", 0),
+            "lazy_switches": getattr(self, "lazy_switches", 0),
             "n_threads": self.n_threads,
             "init_s": getattr(self, "init_s", float("nan")),
             "pick_s": getattr(self, "pick_s", float("nan")),
