@@ -180,3 +180,17 @@ def test_lazy_option_defaults_and_validation():
     assert stats["lazy"] is True and stats["prune"] is False and stats["lazy_adaptive"] is False
     with pytest.raises(ValidationError, match="lazy must be 'auto', True or False"):
         kcenter_select(x, np.arange(5), 5, lazy="yes")
+
+
+def test_auto_pruning_is_dropped_when_pruned_passes_cost_more(monkeypatch):
+    monkeypatch.setattr(_numpy, "_PRUNE_LOSS", 0.0)  # every pruned pass "costs more" than a full read
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(30, 24)) * 8)[rng.integers(0, 30, 5000)] + rng.normal(size=(5000, 24))
+    x = x.astype(np.float32)
+    ref = kcenter_select(x, np.arange(20), 120, prune=False, lazy=False, return_radii=True)
+    for prune, dropped in (("auto", True), (True, False)):
+        stats: dict = {}
+        got = kcenter_select(x, np.arange(20), 120, prune=prune, lazy=False, return_radii=True, stats=stats)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_array_equal(got[1], ref[1])
+        assert stats["prune_dropped"] is dropped

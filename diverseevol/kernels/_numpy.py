@@ -58,6 +58,8 @@ _REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fr
 _LAZY_BATCH = 64  # rows brought up to date in the first round of a lazy argmax
 _LAZY_GROWTH = 4  # the batch grows by this factor while it cannot prove its argmax
 _LAZY_MAX_FRACTION = 8  # an epoch set larger than 1/8 of the live rows falls back to one full update
+_PRUNE_TRIAL_PASSES = 8  # prune='auto': pruned passes timed before they are compared with a full read
+_PRUNE_LOSS = 1.2  # ... and dropped when their median costs more than this many full reads
 _LAZY_TRIAL_PICKS = 4  # adaptive mode: lazy picks timed before they are compared with a full pass
 _EPOCH_ROWS = 4096  # rows with the largest minima searched by the lazy picks until they cannot prove a pick
 _LAZY_MAX_COOLDOWN = 64  # at most this many eager picks after repeated fallbacks
@@ -242,9 +244,12 @@ class _Selector:
         self._executor: ThreadPoolExecutor | None = None
 
         n_active_max = min(len(pool_idx), len(candidate_idx)) + k
+        self.prune_adaptive = prune == "auto"  # pruning dropped if pruned passes cost more than full ones
         if prune == "auto":
             prune = d >= 16 and n_active_max * 4 <= len(candidate_idx)
         self.prune = bool(prune)
+        self.pruned_pass_s: list[float] = []
+        self.prune_dropped = False
         self.lazy = lazy is not False
         self.lazy_adaptive = lazy == "auto"  # lazy only while it is measured to beat full passes
         self.nearest_pool_idx = nearest_pool_idx
@@ -442,6 +447,7 @@ class _Selector:
         t0 = time.perf_counter()
         self._init_norms()
         self.pass_s = time.perf_counter() - t0  # one read of every row: the first estimate of a full pass
+        self.full_pass_s = self.pass_s
         mind = self._init_pool()
         mind[~self.live0] = -1
         self.mind = mind
@@ -525,10 +531,28 @@ class _Selector:
         pruned work (recomputing them would change nothing).
         """
         t0 = time.perf_counter()
+        pruned = self.prune
         try:
             self._apply_now(c, cf, cid, skip)
         finally:
-            self.pass_s = 0.5 * self.pass_s + 0.5 * (time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            self.pass_s = 0.5 * self.pass_s + 0.5 * seconds
+        if pruned and self.prune_adaptive:
+            self._judge_pruning(seconds)
+
+    def _judge_pruning(self, seconds: float) -> None:
+        """prune='auto': stop pruning when pruned passes are measured slower than a full read of the rows.
+
+        Pruning pays on clustered data; on data where most rows need work anyway its bookkeeping and
+        gathers cost more than the rows it skips. The picks do not depend on this choice.
+        """
+        self.pruned_pass_s.append(seconds)
+        recent = self.pruned_pass_s[-_PRUNE_TRIAL_PASSES:]
+        if len(recent) == _PRUNE_TRIAL_PASSES and float(np.median(recent)) > _PRUNE_LOSS * self.full_pass_s:
+            self.prune = False
+            self.prune_dropped = True
+            logger.debug("kcenter numpy: pruned passes cost %.3g s vs %.3g s for a full read; pruning off",
+                         float(np.median(recent)), self.full_pass_s)
 
     def _apply_now(self, c: np.ndarray, cf: Any, cid: int | None, skip: np.ndarray | None) -> None:
         n = self.n_phys
@@ -864,6 +888,7 @@ class _Selector:
             "prune": self.prune,
             "lazy": self.lazy,
             "lazy_adaptive": self.lazy_adaptive,
+            "prune_dropped": self.prune_dropped,
             "lazy_fallbacks": self.lazy_fallbacks,
             "lazy_epochs": getattr(self, "epochs", 0),
             "lazy_switches": getattr(self, "lazy_switches", 0),
