@@ -146,7 +146,10 @@ def kcenter_select(
     return_radii : bool, default False
         Also return the covering radius at each pick.
     prune : {"auto", True, False}, default "auto"
-        Exact triangle-inequality pruning (numpy backend); never changes the result.
+        Exact pruning on the numpy and faiss backends: triangle-inequality tests and lazy
+        evaluation (a new center is applied only to the rows that could be the next pick; tune it
+        with the backend option ``lazy``). ``"auto"`` keeps each while it is measured to pay;
+        ``False`` computes every distance. Never changes the result.
     block_rows : int, optional
         Rows per work block (default: a few MiB of rows).
     **backend_options

@@ -35,11 +35,14 @@ class KCenterSampler(ParamsReprMixin):
     backend : str, default "auto"
         Compute backend of :func:`~diverseevol.kernels.kcenter.kcenter_select`.
     prune : str or bool, default "auto"
-        Triangle-inequality pruning setting passed through to ``kcenter_select``.
+        Exact pruning setting passed through to ``kcenter_select`` (triangle inequality and lazy
+        evaluation on the numpy and faiss backends; ``False`` computes every distance). Never
+        changes the picks.
     block_rows : int, optional
         Rows per block of the distance work; ``None`` lets the kernel choose.
     backend_options : mapping, optional
-        Further keyword arguments for the backend (e.g. FAISS or torch settings).
+        Further keyword arguments for the backend (e.g. FAISS or torch settings, or
+        ``{"lazy": True}`` for the numpy kernel).
 
     Attributes
     ----------
