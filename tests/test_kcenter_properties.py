@@ -93,3 +93,26 @@ def test_each_radius_is_the_distance_to_the_nearest_earlier_center(problem):
             far = (dd**2 / 2 if metric == "cosine" else dd).max()
             assert expected >= far - tol
         centers.append(p)
+
+
+@settings(max_examples=80, deadline=None)
+@given(problems(), st.sampled_from([(1, 2, 2, 1), (2, 4, 8, 2), (1, 3, 4, 1)]), st.sampled_from([True, "auto"]))
+def test_lazy_evaluation_is_bit_identical(problem, tuning, prune):
+    # Tiny lazy batches and epoch sets so that problems of a few dozen rows exercise every lazy path
+    # (batch growth, epoch renewal, fallbacks, eager stretches).
+    from diverseevol.kernels import _numpy
+
+    emb, pool, cand, k, metric, seed = problem
+    names = ("_LAZY_BATCH", "_LAZY_GROWTH", "_EPOCH_ROWS", "_LAZY_MAX_FRACTION")
+    saved = {name: getattr(_numpy, name) for name in names}
+    common = dict(candidate_idx=cand, metric=metric, random_state=seed, return_radii=True)
+    ref = kcenter_select(emb, pool, k, prune=False, lazy=False, **common)
+    try:
+        for name, value in zip(names, tuning):
+            setattr(_numpy, name, value)
+        got = kcenter_select(emb, pool, k, prune=prune, lazy=True, block_rows=3, **common)
+    finally:
+        for name, value in saved.items():
+            setattr(_numpy, name, value)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
