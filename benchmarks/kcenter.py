@@ -348,24 +348,24 @@ def bench_in_memory(args, results):
             clustered_data(x, args.clusters, args.cluster_spread)
         # numpy three ways: every distance computed (the reference work), triangle-inequality pruning
         # alone, and the default (pruning + lazy evaluation); other backends with their defaults.
-        runs = [("numpy", {"prune": False, "lazy": False}), ("numpy", {"prune": "auto", "lazy": False}),
-                ("numpy", {})]
-        runs += [(b, {}) for b in backends if b != "numpy"]
+        runs = [("kcenter numpy prune=False", "numpy", {"prune": False, "lazy": False}),
+                ("kcenter numpy triangle only", "numpy", {"prune": "auto", "lazy": False}),
+                ("kcenter numpy default", "numpy", {})]
+        runs += [(f"kcenter {b}", b, {}) for b in backends if b != "numpy"]
         best: dict = {}
         # Repeats are interleaved (round-robin) so that load from other processes hits every variant alike;
         # the bound uses the highest read bandwidth seen in the rounds (the strictest bound).
         for rep in range(args.repeats):
             bw = max(bw, read_bandwidth(x)[2])
-            for i, (name, kw) in enumerate(runs):
+            for i, (_, name, kw) in enumerate(runs):
                 if name != "numpy" and rep > 0:
                     continue  # other backends: one run each
                 row = run_kcenter(x, pool, k, name, 1, **kw)
                 if i not in best or row[3] < best[i][3]:
                     best[i] = row
         bound = k * x.nbytes / bw
-        for i, (name, kw) in enumerate(runs):
+        for i, (label, _, _) in enumerate(runs):
             picks, init, pick, total, peak, stats = best[i]
-            label = f"kcenter {name}" + {0: " prune=False", 1: " triangle only"}.get(i, " default") * (name == "numpy")
             if i == 0:
                 ref[case] = picks
             saved = ""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -248,7 +249,7 @@ class _Selector:
         if prune == "auto":
             prune = d >= 16 and n_active_max * 4 <= len(candidate_idx)
         self.prune = bool(prune)
-        self.pruned_pass_s: list[float] = []
+        self.pruned_pass_s: deque[float] = deque(maxlen=_PRUNE_TRIAL_PASSES)
         self.prune_dropped = False
         self.lazy = lazy is not False
         self.lazy_adaptive = lazy == "auto"  # lazy only while it is measured to beat full passes
@@ -264,6 +265,8 @@ class _Selector:
         self.reorders = 0
         self.waste = 0.0
         self.lazy_fallbacks = 0
+        self.lazy_switches = 0
+        self.epochs = 0
 
     # ------------------------------------------------------------------ layout
     def _choose_layout(self, is_memmap: bool) -> None:
@@ -377,7 +380,7 @@ class _Selector:
         P_all = self._pool_rows(np.arange(p)) if pool_mem else None
         best = np.full(n, -1, dtype=np.int64)
         searched = self._given_nearest(best)
-        for pa in range(0, p if not searched else 0, bp):
+        for pa in range(0, 0 if searched else p, bp):
             pb = min(p, pa + bp)
             P = P_all[pa:pb] if P_all is not None else self._pool_rows(np.arange(pa, pb))
             psq, pinv, pu = self._factors(sq_norms(P))
@@ -421,10 +424,7 @@ class _Selector:
         given = self.nearest_pool_idx
         if given is None:
             return False
-        if self.sorted_layout and self.layout == "span":
-            phys = self.cand - int(self.abs_idx[0])
-        else:
-            phys = np.arange(len(self.cand))
+        phys = np.searchsorted(self.abs_idx, self.cand)  # the layout is still sorted at init
         best[:] = 0  # rows outside the candidates are dead; any member will do
         best[phys] = np.searchsorted(self.pool, np.asarray(given, dtype=np.int64))
         return True
@@ -495,11 +495,15 @@ class _Selector:
             return pos
         mind = self.mind
         pos = int(np.argmax(mind))
-        if not self.sorted_layout:
-            ties = np.flatnonzero(mind == mind[pos])
-            if len(ties) > 1:
-                pos = int(ties[np.argmin(self.abs_idx[ties])])
-        return pos
+        if self.sorted_layout:
+            return pos
+        return self._lowest_index(np.flatnonzero(mind == mind[pos]))
+
+    def _lowest_index(self, positions: np.ndarray) -> int:
+        """The physical position among ``positions`` whose absolute row index is lowest (the tie rule)."""
+        if self.sorted_layout:
+            return int(positions.min())
+        return int(positions[np.argmin(self.abs_idx[positions])])
 
     def _add_center(self, idx: int) -> None:
         metric = "cosine" if self.cosine else "euclidean"
@@ -547,12 +551,14 @@ class _Selector:
         gathers cost more than the rows it skips. The picks do not depend on this choice.
         """
         self.pruned_pass_s.append(seconds)
-        recent = self.pruned_pass_s[-_PRUNE_TRIAL_PASSES:]
-        if len(recent) == _PRUNE_TRIAL_PASSES and float(np.median(recent)) > _PRUNE_LOSS * self.full_pass_s:
+        if len(self.pruned_pass_s) < _PRUNE_TRIAL_PASSES:
+            return
+        median = float(np.median(self.pruned_pass_s))
+        if median > _PRUNE_LOSS * self.full_pass_s:
             self.prune = False
             self.prune_dropped = True
             logger.debug("kcenter numpy: pruned passes cost %.3g s vs %.3g s for a full read; pruning off",
-                         float(np.median(recent)), self.full_pass_s)
+                         median, self.full_pass_s)
 
     def _apply_now(self, c: np.ndarray, cf: Any, cid: int | None, skip: np.ndarray | None) -> None:
         n = self.n_phys
@@ -618,7 +624,7 @@ class _Selector:
 
         def job(sel: Any) -> None:
             X = self._rows(sel.start, sel.stop) if isinstance(sel, slice) else self._take(sel)
-            self._lower(sel, self._d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf), track)
+            self._lower_by(sel, X, c, cf, track)
 
         self._map(job, jobs)
 
@@ -628,8 +634,13 @@ class _Selector:
             return self.X[pos]
         return np.asarray(self.emb[self.abs_idx[pos]], dtype=self.dtype)
 
-    def _lower(self, sel: Any, d2: np.ndarray, track: int | None) -> None:
-        """Lower the running minimum of physical rows ``sel`` (slice or positions) to ``d2`` where smaller."""
+    def _lower_by(self, sel: Any, X: np.ndarray, c: np.ndarray, cf: Any, track: int | None) -> None:
+        """Lower the running minimum of physical rows ``sel`` (slice or positions; data ``X``) with center ``c``.
+
+        The one per-row distance computation of the picks: its result for a row depends on the
+        row's data only, which makes pruned, gathered and lazy updates bit-identical to full passes.
+        """
+        d2 = self._d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf)
         mind = self.mind
         if track is None:
             if isinstance(sel, slice):
@@ -661,11 +672,9 @@ class _Selector:
         self.epoch: tuple[np.ndarray, Any] | None = None
         self.epoch_rows = max(_LAZY_BATCH * _LAZY_GROWTH, _EPOCH_ROWS)
         self.epoch_won = False
-        self.epochs = 0
         self.switch_due = False
         self.lazy_streak = 0
         self.lazy_s = 0.0
-        self.lazy_switches = 0
 
     def _pending_center(self, j: int) -> tuple[np.ndarray, Any, int | None]:
         idx, c, cf, cid = self.pending[j]
@@ -707,10 +716,7 @@ class _Selector:
                         self.cooldown = 1
                     self.batch = max(_LAZY_BATCH, b // _LAZY_GROWTH)
                     self.epoch_won = True
-                    winners = top[tv == best]
-                    if self.sorted_layout:
-                        return int(winners.min())
-                    return int(winners[np.argmin(self.abs_idx[winners])])
+                    return self._lowest_index(top[tv == best])
                 if b >= len(S):
                     break
                 b *= _LAZY_GROWTH
@@ -773,7 +779,7 @@ class _Selector:
                 lacking = s <= j
                 part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
                 c, cf, cid = self._pending_center(j)
-                self._lower(part, self._d2_from_dots(np.einsum("ij,j->i", Xp, c), part, cf), cid)
+                self._lower_by(part, Xp, c, cf, cid)
                 done += len(part)
             return done
 
@@ -837,7 +843,7 @@ class _Selector:
         a later pick than ``c``.
         """
         nc = self.n_centers
-        if not (self.assign >= 0).any():
+        if nc == 1:  # c is the only center: no bound to test against
             need = np.ones(self.n_phys, dtype=bool)
         else:
             # einsum, not BLAS: OpenBLAS threads spin after a call and would slow the pick's own threads
@@ -890,8 +896,8 @@ class _Selector:
             "lazy_adaptive": self.lazy_adaptive,
             "prune_dropped": self.prune_dropped,
             "lazy_fallbacks": self.lazy_fallbacks,
-            "lazy_epochs": getattr(self, "epochs", 0),
-            "lazy_switches": getattr(self, "lazy_switches", 0),
+            "lazy_epochs": self.epochs,
+            "lazy_switches": self.lazy_switches,
             "n_threads": self.n_threads,
             "init_s": getattr(self, "init_s", float("nan")),
             "pick_s": getattr(self, "pick_s", float("nan")),
