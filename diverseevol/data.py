@@ -290,7 +290,9 @@ def _iter_json_array(text: str, path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _iter_json_lines(text: str, path: Path) -> Iterator[tuple[str, Any]]:
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() would also cut at U+2028, U+2029 and U+0085, which JSON
+    # allows raw inside strings. Reading in text mode has already turned "\r\n" and "\r" into "\n".
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

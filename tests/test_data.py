@@ -194,6 +194,30 @@ def test_unknown_fields_error_names_keys_and_fix():
         load_instructions(ALPACA_ROWS, fields={"prompt": "instruction"})
 
 
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\u0085"])
+@pytest.mark.parametrize("name", ["d.jsonl", "lines-in.json", "noext"])
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path, name, sep):
+    # JSON allows U+2028, U+2029 and U+0085 raw inside strings; JSON lines are split on "\n" only.
+    rows = [
+        {"instruction": f"first{sep}part", "input": "", "output": f"a{sep}b"},
+        {"instruction": "plain", "input": f"x{sep}", "output": "y"},
+    ]
+    text = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+    assert sep in text  # written raw, not escaped
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    assert load_instructions(path) == [InstructionRecord(r["instruction"], r["input"], r["output"]) for r in rows]
+
+
+def test_benchmark_jsonl_strings_may_hold_unicode_line_separators(tmp_path):
+    from diverseevol.judge.benchmarks import read_jsonl
+
+    rows = [{"question_id": 1, "text": "a\u2028b\u0085c\u2029d"}, {"question_id": 2, "text": "e"}]
+    path = tmp_path / "q.jsonl"
+    path.write_bytes("\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode("utf-8"))
+    assert read_jsonl(path) == rows
+
+
 # ---- bad data --------------------------------------------------------------------------------
 def test_invalid_json_line_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
