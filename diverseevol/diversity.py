@@ -219,7 +219,21 @@ def vendi_score_from_eigenvalues(eigenvalues: Any, q: float | str = 1.0) -> floa
         return float(np.exp(-np.sum(p * np.log(p))))
     if math.isinf(q):
         return float(1.0 / p.max())
-    return float(np.exp(np.log(np.sum(p**q)) / (1.0 - q)))
+    return _renyi_vendi(p, q)
+
+
+def _renyi_vendi(p: np.ndarray, q: float) -> float:
+    """exp(log(Σ p_i^q) / (1 - q)) in log space, finite for every finite q > 0, q != 1.
+
+    p_i^q underflows to 0 for large q (0.2 ** 1000), which made the plain formula return inf.
+    With m = max_i log p_i, log Σ p_i^q = q m + log Σ exp(q (log p_i - m)), where every term of the
+    last sum lies in [0, 1] and one equals 1. The result is exp(m q / (1 - q) + log(sum) / (1 - q)),
+    which tends to exp(-m) = 1 / p_max as q grows.
+    """
+    log_p = np.log(p)
+    top = float(log_p.max())
+    log_sum = float(np.log(np.sum(np.exp(q * (log_p - top)))))
+    return float(np.exp(top * (q / (1.0 - q)) + log_sum / (1.0 - q)))
 
 
 def vendi_score(
@@ -241,7 +255,8 @@ def vendi_score(
     q : float or "inf", default 1.0
         Order of the Rényi entropy, any value >= 0. ``0``: number of non-zero eigenvalues (the
         rank); ``0.5``: weights rare directions up; ``1``: the Shannon case of the paper;
-        ``2``: inverse participation ratio; ``inf``: 1 / largest eigenvalue.
+        ``2``: inverse participation ratio; ``inf``: 1 / largest eigenvalue. Computed in log
+        space, so large orders (``q=1000``) stay finite and tend to the ``inf`` value.
     normalize : bool, default True
         True: cosine-similarity kernel, rows L2-normalised (a zero row raises). False: linear
         kernel ``x·y`` on the raw rows; since ``k(x, x)`` is then not 1, the eigenvalues of K / n
