@@ -19,6 +19,7 @@ __all__ = [
     "UnknownSamplerError",
     "SamplerRegistrationError",
     "MissingSignalError",
+    "SamplerOutputError",
     "RunDirectoryMismatchError",
     "RunDirectoryError",
     "ConfigError",
@@ -102,3 +103,7 @@ class PluginLoadWarning(DiverseEvolWarning):
 
 class DuplicateRecordsWarning(DiverseEvolWarning):
     """A dataset contains duplicate records; they are kept and reported."""
+
+
+class SamplerOutputError(ValidationError):
+    """A sampler's ``select`` returned something other than a 1-D array of integral row indices."""

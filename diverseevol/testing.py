@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PoolExhaustedError
-from .samplers.base import SelectionContext
+from .errors import PoolExhaustedError, SamplerOutputError, ValidationError
+from .samplers.base import Requirements, Selection, SelectionContext, run_sampler_with_output, warn_old_requires
 
 __all__ = ["check_sampler", "make_context"]
 
@@ -123,26 +123,32 @@ class _Checker:
     def fail(self, rule: str, detail: str) -> None:
         raise AssertionError(f"check_sampler: {self.label} violates '{rule}': {detail}")
 
-    def run(self, rule: str, ctx: SelectionContext, k: int, sampler: Any = None) -> np.ndarray:
+    def run(self, rule: str, ctx: SelectionContext, k: int, sampler: Any = None) -> tuple[Any, Selection]:
+        """Run the sampler through run_sampler; return (what select returned, the Selection)."""
         sampler = self.factory() if sampler is None else sampler
         try:
-            out = sampler.select(ctx, k)
+            return run_sampler_with_output(sampler, ctx, k)
         except AssertionError:
             raise
+        except SamplerOutputError as exc:
+            self.fail(rule, str(exc))
+            raise  # unreachable: fail() raises
         except Exception as exc:
             raise AssertionError(
                 f"check_sampler: {self.label} raised {type(exc).__name__} during '{rule}' "
                 f"(k={k}, {len(ctx.pool_idx)} pool, {len(ctx.candidate_idx)} candidates): {exc}"
             ) from exc
-        return out
 
-    def check_output(self, rule: str, ctx: SelectionContext, k: int, out: Any) -> np.ndarray:
-        if not isinstance(out, np.ndarray):
-            self.fail(rule, f"select() must return a numpy ndarray; got {type(out).__name__}.")
-        if out.ndim != 1:
-            self.fail(rule, f"select() must return a 1-D array; got shape {out.shape}.")
-        if out.dtype != np.int64:
-            self.fail(rule, f"select() must return int64 indices; got dtype {out.dtype}. Use .astype(np.int64).")
+    def check_output(self, rule: str, ctx: SelectionContext, k: int, result: tuple[Any, Selection]) -> Selection:
+        raw, selection = result
+        if isinstance(raw, np.ndarray):
+            if raw.ndim != 1:
+                self.fail(rule, f"select() must return a 1-D array; got shape {raw.shape}.")
+            if raw.dtype != np.int64:
+                self.fail(rule, f"select() must return int64 indices; got dtype {raw.dtype}. Use .astype(np.int64).")
+        elif not isinstance(raw, (Selection, tuple)):  # a tuple comes from a deprecated select_with_radii
+            self.fail(rule, f"select() must return a numpy ndarray or a Selection; got {type(raw).__name__}.")
+        out = selection.indices
         if out.shape[0] != k:
             self.fail(rule, f"asked for k={k} records, got {out.shape[0]}.")
         uniq, counts = np.unique(out, return_counts=True)
@@ -154,7 +160,9 @@ class _Checker:
         outside = np.setdiff1d(out, ctx.candidate_idx)
         if outside.size:
             self.fail(rule, f"returned indices that are not candidates: {outside[:5].tolist()}.")
-        return out
+        if selection.radii is not None and np.isnan(selection.radii).any():
+            self.fail(rule, "Selection.radii holds NaN; a covering radius is a distance (>= 0, or inf).")
+        return selection
 
 
 def check_sampler(
@@ -231,14 +239,16 @@ def check_sampler(
 
     if not callable(getattr(first, "select", None)):
         c.fail("protocol", f"the object {first!r} has no select(ctx, k) method.")
-    requires = getattr(first, "requires", None)
-    if requires is None or isinstance(requires, str):
-        c.fail("protocol", f"`requires` must be a frozenset of strings; got {requires!r}.")
-    requires = frozenset(requires)
-    for item in requires:
-        if not (isinstance(item, str) and (item == "embeddings" or (item.startswith("scores:") and len(item) > 7))):
-            c.fail("protocol", f'`requires` entries must be "embeddings" or "scores:<name>"; got {item!r}.')
-    extra = {r.split(":", 1)[1] for r in requires if r.startswith("scores:")}
+    declared = getattr(first, "requires", None)
+    if declared is None:
+        c.fail("protocol", "`requires` is missing; declare requires = Requirements(...) on the class.")
+    try:
+        requires = Requirements.parse(declared)
+    except ValidationError as exc:
+        c.fail("protocol", f"`requires` = {declared!r} is not valid: {exc}")
+    if not isinstance(declared, Requirements):
+        warn_old_requires(type(first), declared, requires)
+    extra = set(requires.scores)
 
     def ctx_for(**kw: Any) -> SelectionContext:
         return make_context(n, d=d, seed=seed, embeddings=embeddings, scores=scores, extra_scores=extra, **kw)
@@ -273,21 +283,22 @@ def check_sampler(
                 c.fail(rule, f"select() changed ctx.scores[{key!r}] in place; copy before modifying.")
 
         rule = f"deterministic for the same rng seed [{scenario}]"
-        again = c.run(rule, _fresh_context(ctx, seed), k)
-        if not np.array_equal(np.asarray(out), np.asarray(again)):
-            c.fail(rule, f"two contexts with rng seed {seed} gave different picks: {out[:8].tolist()} vs "
-                         f"{np.asarray(again)[:8].tolist()}. Draw randomness only from ctx.rng.")
+        again = c.run(rule, _fresh_context(ctx, seed), k)[1]
+        if out != again:
+            c.fail(rule, f"two contexts with rng seed {seed} gave different picks (or radii): "
+                         f"{out.indices[:8].tolist()} vs {again.indices[:8].tolist()}. Draw randomness only "
+                         f"from ctx.rng.")
         reuse = factory()
-        first_call = c.run(rule, _fresh_context(ctx, seed), k, sampler=reuse)
-        second_call = c.run(rule, _fresh_context(ctx, seed), k, sampler=reuse)
-        if not np.array_equal(np.asarray(first_call), np.asarray(second_call)):
+        first_call = c.run(rule, _fresh_context(ctx, seed), k, sampler=reuse)[1]
+        second_call = c.run(rule, _fresh_context(ctx, seed), k, sampler=reuse)[1]
+        if first_call != second_call:
             c.fail(rule, "calling select() twice on the same sampler object with equally seeded contexts "
                          "gave different picks; a sampler must not carry state that changes its picks.")
 
         m = len(ctx.candidate_idx)
         rule = f"k = number of candidates returns every candidate [{scenario}]"
         whole = c.check_output(rule, ctx, m, c.run(rule, _fresh_context(ctx, seed), m))
-        if not np.array_equal(np.sort(whole), np.sort(ctx.candidate_idx)):
+        if not np.array_equal(np.sort(whole.indices), np.sort(ctx.candidate_idx)):
             c.fail(rule, "the result is not the whole candidate set.")
 
         rule = f"k = 0 returns an empty int64 array [{scenario}]"
@@ -295,7 +306,7 @@ def check_sampler(
 
         rule = f"k > number of candidates raises PoolExhaustedError [{scenario}]"
         try:
-            factory().select(_fresh_context(ctx, seed), m + 1)
+            run_sampler_with_output(factory(), _fresh_context(ctx, seed), m + 1)
         except PoolExhaustedError:
             pass
         except Exception as exc:  # noqa: BLE001 - any other error is the failure being reported

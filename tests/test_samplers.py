@@ -14,6 +14,7 @@ from diverseevol.samplers import (
     LeastConfidenceSampler,
     MarginSampler,
     RandomSampler,
+    Selection,
 )
 
 
@@ -149,13 +150,18 @@ def test_kcenter_sampler_matches_brute_force(metric):
     cand = np.setdiff1d(np.arange(60), pool)[::2]
     ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, embeddings=emb)
     sampler = KCenterSampler(metric=metric)
-    picks, radii = sampler.select_with_radii(ctx, 8)
+    selection = sampler.select(ctx, 8)
+    assert isinstance(selection, Selection)
+    picks, radii = selection.indices, selection.radii
     want_picks, want_radii = kcenter_oracle(emb, pool, cand, 8, metric)
     np.testing.assert_array_equal(picks, want_picks)
     np.testing.assert_allclose(radii, want_radii, rtol=1e-4)
-    assert picks.dtype == np.int64
-    np.testing.assert_array_equal(sampler.last_radii_, radii)
-    np.testing.assert_array_equal(sampler.select(ctx, 8), picks)
+    assert picks.dtype == np.int64 and radii.dtype == np.float64 and radii.shape == (8,)
+    np.testing.assert_array_equal(np.asarray(sampler.select(ctx, 8)), picks)
+    with pytest.warns(DeprecationWarning, match="select_with_radii.*deprecated"):
+        old_picks, old_radii = sampler.select_with_radii(ctx, 8)
+    np.testing.assert_array_equal(old_picks, picks)
+    np.testing.assert_array_equal(old_radii, radii)
 
 
 def test_kcenter_sampler_equals_kernel_call():
@@ -164,8 +170,11 @@ def test_kcenter_sampler_equals_kernel_call():
     emb = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
     ctx = SelectionContext(pool_idx=np.arange(0), candidate_idx=np.arange(300), embeddings=emb, rng=np.random.default_rng(9))
     got = get_sampler("kcenter").select(ctx, 25)
-    want = kcenter_select(emb, np.arange(0), 25, candidate_idx=np.arange(300), random_state=np.random.default_rng(9))
-    np.testing.assert_array_equal(got, want)
+    want, want_radii = kcenter_select(
+        emb, np.arange(0), 25, candidate_idx=np.arange(300), random_state=np.random.default_rng(9), return_radii=True
+    )
+    np.testing.assert_array_equal(got.indices, want)
+    np.testing.assert_array_equal(got.radii, want_radii)
 
 
 def test_kcenter_sampler_validates_params():
@@ -173,4 +182,18 @@ def test_kcenter_sampler_validates_params():
         KCenterSampler(metric="l1")
     with pytest.raises(ValidationError, match="block_rows"):
         KCenterSampler(block_rows=0)
-    assert KCenterSampler().last_radii_ is None
+
+
+def test_kcenter_sampler_keeps_no_state_between_calls():
+    # The radii come with each Selection; nothing about a call is left on the sampler.
+    emb = np.random.default_rng(2).normal(size=(80, 6)).astype(np.float32)
+    sampler = KCenterSampler()
+    before = dict(vars(sampler))
+    first = sampler.select(SelectionContext(pool_idx=np.arange(4), candidate_idx=np.arange(4, 80), embeddings=emb), 6)
+    second = sampler.select(SelectionContext(pool_idx=np.arange(40), candidate_idx=np.arange(40, 80), embeddings=emb), 3)
+    assert vars(sampler) == before
+    assert not hasattr(sampler, "last_radii_")
+    with pytest.raises(AttributeError, match=r"select\(ctx, k\)\.radii|selection\.radii"):
+        sampler.last_radii_
+    assert first.radii.shape == (6,) and second.radii.shape == (3,)
+    assert not np.array_equal(first.radii[:3], second.radii)  # each call's own radii, not shared

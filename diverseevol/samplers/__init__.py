@@ -20,7 +20,7 @@ Importing this package needs numpy only.
 
 from .._validation import check_k
 from ._common import require_signals
-from .base import Sampler, SelectionContext
+from .base import Requirements, Sampler, Selection, SelectionContext, requirements_of, run_sampler
 from .kcenter import KCenterSampler
 from .random import RandomSampler
 from .registry import (
@@ -41,7 +41,9 @@ __all__ = [
     "LeastConfidenceSampler",
     "MarginSampler",
     "RandomSampler",
+    "Requirements",
     "Sampler",
+    "Selection",
     "SelectionContext",
     "UncertaintySampler",
     "check_k",
@@ -51,5 +53,7 @@ __all__ = [
     "register_sampler",
     "reload_plugins",
     "require_signals",
+    "requirements_of",
+    "run_sampler",
     "unregister_sampler",
 ]

@@ -1,4 +1,7 @@
-"""Helpers shared by the built-in samplers: signal checks, candidate handling, repr."""
+"""Helpers shared by the built-in samplers: candidate handling, score arrays, repr.
+
+``require_signals`` lives in :mod:`.base` beside :class:`Requirements` and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingSignalError, ValidationError
-from .base import SelectionContext
+from ..errors import ValidationError
+from .base import SelectionContext, require_signals
 
 __all__ = ["ParamsReprMixin", "require_signals", "score_array", "sorted_candidates"]
-
-_HOW_TO_PROVIDE = {
-    "embeddings": (
-        "build the context with SelectionContext(..., embeddings=emb) where emb has shape (N, d); "
-        "EvolutionLoop computes it with its `embedder` callable"
-    ),
-}
-
-
-def _how_to_provide(signal: str) -> str:
-    if signal in _HOW_TO_PROVIDE:
-        return _HOW_TO_PROVIDE[signal]
-    key = signal.split(":", 1)[1] if signal.startswith("scores:") else signal
-    return (
-        f"build the context with SelectionContext(..., scores={{{key!r}: values}}) where values has "
-        f"shape (N,) in Z's index space; EvolutionLoop computes it with its `scorer` callable "
-        f"(diverseevol.hf provides one for transformers models)"
-    )
-
-
-def require_signals(sampler: Any, ctx: SelectionContext) -> None:
-    """Raise :class:`MissingSignalError` if ``ctx`` lacks a signal ``sampler.requires``.
-
-    Parameters
-    ----------
-    sampler : Sampler
-    ctx : SelectionContext
-
-    Raises
-    ------
-    MissingSignalError
-        Naming each missing signal and how to provide it.
-    """
-    have = ctx.signals()
-    missing = sorted(set(getattr(sampler, "requires", frozenset())) - have)
-    if missing:
-        name = getattr(sampler, "name", type(sampler).__name__)
-        lines = "; ".join(f"for {m!r}: {_how_to_provide(m)}" for m in missing)
-        raise MissingSignalError(
-            f"Sampler {name!r} requires {', '.join(repr(m) for m in missing)}, which the selection "
-            f"context does not carry (it has: {sorted(have) or 'nothing'}). To provide it, {lines}."
-        )
 
 
 def sorted_candidates(ctx: SelectionContext) -> np.ndarray:

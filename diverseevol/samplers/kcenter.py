@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -9,13 +10,18 @@ import numpy as np
 
 from .._validation import check_k
 from ..errors import ValidationError
+from ..kernels.kcenter import METRICS
 from ._common import ParamsReprMixin, require_signals
-from .base import SelectionContext
+from .base import Requirements, Selection, SelectionContext
 from .registry import register_sampler
 
 __all__ = ["KCenterSampler"]
 
-_METRICS = ("euclidean", "cosine")
+
+def _deprecated_wrapper(method: Any) -> Any:
+    """Mark a method as a deprecated wrapper, so run_sampler does not take it for an override."""
+    method._deprecated_wrapper = True
+    return method
 
 
 @register_sampler("kcenter")
@@ -44,20 +50,13 @@ class KCenterSampler(ParamsReprMixin):
         Further keyword arguments for the backend (e.g. FAISS or torch settings, or
         ``{"lazy": True}`` for the numpy kernel).
 
-    Attributes
-    ----------
-    last_radii_ : ndarray of float, shape (k,) or None
-        The covering radius at each pick of the most recent :meth:`select` /
-        :meth:`select_with_radii` call: the distance of the pick to its nearest center when it
-        was picked (Euclidean, or ``1 - cosine similarity`` for ``metric="cosine"``;
-        non-increasing; ``inf`` for a first pick made with an empty pool). ``None`` before the
-        first call.
-
     Notes
     -----
-    A selection loop that wants to record the covering radii should call
-    :meth:`select_with_radii`, which returns them with the picks; ``last_radii_`` is the same
-    array kept for interactive use.
+    :meth:`select` returns a :class:`~diverseevol.samplers.Selection` whose ``radii`` hold the
+    covering radius at each pick: the distance of the pick to its nearest center when it was
+    picked (Euclidean, or ``1 - cosine similarity`` for ``metric="cosine"``; non-increasing;
+    ``inf`` for a first pick made with an empty pool). ``np.asarray(selection)`` gives the
+    indices. The sampler keeps nothing between calls.
 
     Examples
     --------
@@ -66,13 +65,13 @@ class KCenterSampler(ParamsReprMixin):
     >>> emb = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
     >>> ctx = SelectionContext(pool_idx=np.arange(10), candidate_idx=np.arange(10, 200),
     ...                        rng=np.random.default_rng(0), embeddings=emb)
-    >>> picks, radii = get_sampler("kcenter").select_with_radii(ctx, 5)
-    >>> bool(np.all(np.diff(radii) <= 0))
-    True
+    >>> selection = get_sampler("kcenter").select(ctx, 5)
+    >>> selection.indices.shape, bool(np.all(np.diff(selection.radii) <= 0))
+    ((5,), True)
     """
 
     name: ClassVar[str]
-    requires: ClassVar[frozenset[str]] = frozenset({"embeddings"})
+    requires: ClassVar[Requirements] = Requirements(embeddings=True)
 
     def __init__(
         self,
@@ -82,8 +81,8 @@ class KCenterSampler(ParamsReprMixin):
         block_rows: int | None = None,
         backend_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if metric not in _METRICS:
-            raise ValidationError(f"metric must be one of {list(_METRICS)}; got {metric!r}.")
+        if metric not in METRICS:
+            raise ValidationError(f"metric must be one of {list(METRICS)}; got {metric!r}.")
         if block_rows is not None and (isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows < 1):
             raise ValidationError(f"block_rows must be a positive int or None; got {block_rows!r}.")
         self.metric = metric
@@ -91,10 +90,9 @@ class KCenterSampler(ParamsReprMixin):
         self.prune = prune
         self.block_rows = block_rows
         self.backend_options = dict(backend_options) if backend_options else None
-        self.last_radii_: np.ndarray | None = None
 
-    def select_with_radii(self, ctx: SelectionContext, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Select ``k`` candidates and return them with the covering radius at each pick.
+    def select(self, ctx: SelectionContext, k: int) -> Selection:
+        """Select ``k`` candidates by farthest-first traversal, with the covering radius at each pick.
 
         Parameters
         ----------
@@ -105,11 +103,10 @@ class KCenterSampler(ParamsReprMixin):
 
         Returns
         -------
-        picks : ndarray of int64, shape (k,)
-            Absolute row indices into Z, in pick order.
-        radii : ndarray of float, shape (k,)
-            Distance of each pick to its nearest center at the moment it was picked (see
-            ``last_radii_``).
+        Selection
+            ``indices``: int64, shape (k,), absolute row indices into Z in pick order;
+            ``radii``: float64, shape (k,), the distance of each pick to its nearest center at
+            the moment it was picked.
 
         Raises
         ------
@@ -121,6 +118,7 @@ class KCenterSampler(ParamsReprMixin):
         require_signals(self, ctx)
         k = check_k(k, len(ctx.candidate_idx))
         from ..kernels.kcenter import kcenter_select
+
         picks, radii = kcenter_select(
             ctx.embeddings,
             ctx.pool_idx,
@@ -134,17 +132,32 @@ class KCenterSampler(ParamsReprMixin):
             block_rows=self.block_rows,
             **(self.backend_options or {}),
         )
-        picks = np.asarray(picks, dtype=np.int64)
-        self.last_radii_ = np.asarray(radii)
-        return picks, self.last_radii_
+        return Selection(indices=picks, radii=radii)
 
-    def select(self, ctx: SelectionContext, k: int) -> np.ndarray:
-        """Select ``k`` candidates by farthest-first traversal.
+    @_deprecated_wrapper
+    def select_with_radii(self, ctx: SelectionContext, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Deprecated: use ``select(ctx, k)``, which returns a Selection with ``indices`` and ``radii``.
 
         Returns
         -------
-        ndarray of int64, shape (k,)
-            Absolute row indices into Z, in pick order; see :meth:`select_with_radii` for the
-            parameters and errors. The radii are kept in ``last_radii_``.
+        picks : ndarray of int64, shape (k,)
+            Absolute row indices into Z, in pick order.
+        radii : ndarray of float64, shape (k,)
+            Distance of each pick to its nearest center at the moment it was picked.
         """
-        return self.select_with_radii(ctx, k)[0]
+        warnings.warn(
+            "KCenterSampler.select_with_radii(ctx, k) is deprecated; use select(ctx, k), which "
+            "returns a Selection with .indices and .radii.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        selection = self.select(ctx, k)
+        return np.array(selection.indices), np.array(selection.radii)
+
+    @property
+    def last_radii_(self) -> np.ndarray:
+        """Removed: the sampler keeps no state between calls; read ``select(ctx, k).radii``."""
+        raise AttributeError(
+            "KCenterSampler no longer keeps last_radii_ (a sampler holds only hyperparameters); "
+            "the radii come with the picks: selection = sampler.select(ctx, k); selection.radii."
+        )

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validation import check_k
 from ._common import ParamsReprMixin, require_signals, sorted_candidates
-from .base import SelectionContext
+from .base import Requirements, SelectionContext
 from .registry import register_sampler
 
 __all__ = ["RandomSampler"]
@@ -35,7 +35,7 @@ class RandomSampler(ParamsReprMixin):
     """
 
     name: ClassVar[str]
-    requires: ClassVar[frozenset[str]] = frozenset()
+    requires: ClassVar[Requirements] = Requirements()
 
     def __init__(self) -> None:
         pass

@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar, overload
 
@@ -34,7 +34,7 @@ from ..errors import (
     UnknownSamplerError,
     ValidationError,
 )
-from .base import Sampler
+from .base import Requirements, Sampler, warn_old_requires
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -88,29 +88,24 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_requirements(cls: type) -> frozenset[str]:
+def _check_requirements(cls: type) -> Requirements | frozenset[str]:
+    """Return the class's ``requires`` as it should be stored: a Requirements unchanged, the old
+    string form normalised to a frozenset (with its once-per-class DeprecationWarning)."""
     requires = getattr(cls, "requires", None)
     if requires is None:
         raise SamplerRegistrationError(
             f"{cls.__qualname__} has no `requires` class attribute; declare the signals it needs, "
-            f'e.g. requires = frozenset({{"embeddings"}}), or frozenset() for none.'
+            f"e.g. requires = Requirements(embeddings=True), or Requirements() for none "
+            f"(from diverseevol.samplers import Requirements)."
         )
-    if isinstance(requires, str) or not isinstance(requires, Iterable):
-        raise SamplerRegistrationError(
-            f"{cls.__qualname__}.requires must be a frozenset of strings; got {requires!r}. "
-            f'Write requires = frozenset({{"embeddings"}}) rather than a bare string.'
-        )
-    out = frozenset(requires)
-    for item in out:
-        ok = isinstance(item, str) and (
-            item == "embeddings" or (item.startswith("scores:") and len(item) > len("scores:"))
-        )
-        if not ok:
-            raise SamplerRegistrationError(
-                f"{cls.__qualname__}.requires holds {item!r}; each requirement must be "
-                f'"embeddings" or "scores:<signal>" (e.g. "scores:margin").'
-            )
-    return out
+    try:
+        parsed = Requirements.parse(requires)
+    except ValidationError as exc:
+        raise SamplerRegistrationError(f"{cls.__qualname__}: {exc}") from None
+    if isinstance(requires, Requirements):
+        return requires
+    warn_old_requires(cls, requires, parsed, stacklevel=3)
+    return parsed.to_strings()
 
 
 def _check_sampler_class(obj: Any) -> type:
@@ -156,16 +151,18 @@ def register_sampler(name: str, sampler: Any = None, *, overwrite: bool = False)
     ------
     SamplerRegistrationError
         If the name is malformed or taken, or the object is not a sampler class (a class with a
-        ``select(ctx, k)`` method and a ``requires`` frozenset of ``"embeddings"`` /
-        ``"scores:<signal>"`` strings).
+        ``select(ctx, k)`` method and a ``requires`` :class:`~diverseevol.samplers.Requirements`;
+        the deprecated string form, a frozenset of ``"embeddings"`` / ``"scores:<signal>"``, is
+        accepted with a DeprecationWarning and stored as a frozenset).
 
     Examples
     --------
     >>> import numpy as np
     >>> from diverseevol import register_sampler
+    >>> from diverseevol.samplers import Requirements
     >>> @register_sampler("every_other", overwrite=True)
     ... class EveryOther:
-    ...     requires = frozenset()
+    ...     requires = Requirements()
     ...     def select(self, ctx, k):
     ...         return np.sort(ctx.candidate_idx)[:k]
     >>> EveryOther.name

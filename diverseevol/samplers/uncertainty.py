@@ -28,7 +28,7 @@ import numpy as np
 
 from .._validation import check_k
 from ._common import ParamsReprMixin, require_signals, score_array, sorted_candidates
-from .base import SelectionContext
+from .base import Requirements, SelectionContext
 from .registry import register_sampler
 
 __all__ = ["EntropySampler", "LeastConfidenceSampler", "MarginSampler", "UncertaintySampler"]
@@ -42,7 +42,7 @@ class UncertaintySampler(ParamsReprMixin):
     """
 
     name: ClassVar[str]
-    requires: ClassVar[frozenset[str]]
+    requires: ClassVar[Requirements]
     signal: ClassVar[str]
     highest_first: ClassVar[bool] = False
 
@@ -92,10 +92,10 @@ class LeastConfidenceSampler(UncertaintySampler):
 
     ``confidence`` is, per record, the mean over its response tokens of the probability the
     model M_t gives its most likely next token (a probability, not a raw logit as in the
-    original code). Requires ``{"scores:confidence"}``.
+    original code). Requires ``Requirements(scores={"confidence"})``.
     """
 
-    requires: ClassVar[frozenset[str]] = frozenset({"scores:confidence"})
+    requires: ClassVar[Requirements] = Requirements(scores=frozenset({"confidence"}))
     signal: ClassVar[str] = "confidence"
     highest_first: ClassVar[bool] = False
 
@@ -106,10 +106,10 @@ class MarginSampler(UncertaintySampler):
 
     ``margin`` is, per record, the mean over its response tokens of ``p_top1 - p_top2``, the
     gap between the two most likely next-token probabilities under M_t. Requires
-    ``{"scores:margin"}``.
+    ``Requirements(scores={"margin"})``.
     """
 
-    requires: ClassVar[frozenset[str]] = frozenset({"scores:margin"})
+    requires: ClassVar[Requirements] = Requirements(scores=frozenset({"margin"}))
     signal: ClassVar[str] = "margin"
     highest_first: ClassVar[bool] = False
 
@@ -120,9 +120,9 @@ class EntropySampler(UncertaintySampler):
 
     ``entropy`` is, per record, the mean over its response tokens of the entropy of M_t's
     next-token distribution. Not in the paper; it costs nothing extra once the other two are
-    computed. Requires ``{"scores:entropy"}``.
+    computed. Requires ``Requirements(scores={"entropy"})``.
     """
 
-    requires: ClassVar[frozenset[str]] = frozenset({"scores:entropy"})
+    requires: ClassVar[Requirements] = Requirements(scores=frozenset({"entropy"}))
     signal: ClassVar[str] = "entropy"
     highest_first: ClassVar[bool] = True
