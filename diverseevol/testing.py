@@ -180,11 +180,14 @@ def check_sampler(
     The rules checked, on synthetic contexts (a random pool, all remaining records as
     candidates, a candidate subset, an empty pool):
 
-    * ``requires`` is a set of ``"embeddings"`` / ``"scores:<name>"`` strings;
-    * ``select(ctx, k)`` returns a 1-D int64 ndarray of exactly ``k`` indices, without
-      duplicates, disjoint from ``ctx.pool_idx`` and a subset of ``ctx.candidate_idx``;
-    * the same result for two contexts whose ``rng`` has the same seed (and fresh sampler
-      objects, or the same object called twice);
+    * ``requires`` is a :class:`~diverseevol.samplers.Requirements` (the deprecated set of
+      ``"embeddings"`` / ``"scores:<name>"`` strings is accepted with a DeprecationWarning);
+    * run through :func:`~diverseevol.samplers.run_sampler`, ``select(ctx, k)`` returns a
+      :class:`~diverseevol.samplers.Selection` or a 1-D int64 ndarray of exactly ``k``
+      indices, without duplicates, disjoint from ``ctx.pool_idx`` and a subset of
+      ``ctx.candidate_idx``; a Selection's ``radii``, when given, hold no NaN;
+    * the same result (picks and radii) for two contexts whose ``rng`` has the same seed (and
+      fresh sampler objects, or the same object called twice);
     * the whole candidate set when ``k == len(ctx.candidate_idx)``; an empty int64 array for
       ``k == 0``;
     * :class:`~diverseevol.errors.PoolExhaustedError` when ``k > len(ctx.candidate_idx)``

@@ -319,7 +319,7 @@ def as_index_array(values: Any, source: str) -> np.ndarray:
             first = int(np.flatnonzero(bad)[0])
             raise SamplerOutputError(
                 f"{source} must give integral row indices; got the non-integral value "
-                f"{arr[first]!r} at position {first}. Return integer indices (np.int64), not "
+                f"{arr[first].item()!r} at position {first}. Return integer indices (np.int64), not "
                 f"scores or fractions."
             )
     out = arr.astype(np.int64)
