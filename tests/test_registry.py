@@ -19,8 +19,10 @@ from diverseevol.errors import (
 from diverseevol.samplers import (
     KCenterSampler,
     RandomSampler,
+    Requirements,
     get_sampler_class,
     registry,
+    requirements_of,
     unregister_sampler,
 )
 
@@ -122,6 +124,31 @@ def test_register_sets_name_and_normalises_requires(scratch_names):
     assert get_sampler_class("dummy_ok") is cls
     assert "dummy_ok" in list_samplers()
     assert isinstance(get_sampler("dummy_ok"), cls)
+
+
+def test_register_keeps_requirements_and_warns_once_for_the_old_form(scratch_names):
+    scratch_names += ["dummy_new", "dummy_old", "dummy_old_again"]
+    req = Requirements(embeddings=True, scores=frozenset({"margin"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = register_sampler("dummy_new")(_sampler_class(requires=req))
+    assert new.requires is req
+    old = _sampler_class(requires={"scores:margin"})
+    with pytest.warns(DeprecationWarning) as record:
+        register_sampler("dummy_old")(old)
+        register_sampler("dummy_old_again")(old)  # the same class under a second name
+        requirements_of(get_sampler("dummy_old"))
+    assert len(record) == 1
+    assert "Requirements(scores=frozenset({'margin'}))" in str(record[0].message)
+    assert record[0].filename == __file__  # points at the registering line, not into the library
+
+
+def test_register_refuses_bad_requirements_through_the_one_parser(scratch_names):
+    with pytest.raises(SamplerRegistrationError, match=r"Dummy: requires holds 'scores:'.*scores:<signal>"):
+        register_sampler("x_empty_score")(_sampler_class(requires=frozenset({"scores:"})))
+    with pytest.raises(SamplerRegistrationError, match="no `requires`.*Requirements"):
+        register_sampler("x_none_requires")(_sampler_class(requires=None))
+    assert not {"x_empty_score", "x_none_requires"} & set(list_samplers())
 
 
 def test_register_direct_call_form(scratch_names):
