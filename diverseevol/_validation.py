@@ -28,7 +28,9 @@ __all__ = [
     "check_k",
     "check_random_state",
     "check_finite_rows",
+    "check_not_degenerate",
     "complement_indices",
+    "identical_row_fraction",
 ]
 
 
@@ -265,3 +267,121 @@ def _raise_nonfinite(name: str, row: int) -> None:
         f"Check the embedder (e.g. fp16 overflow) or drop that record from candidate_idx."
     )
 
+
+
+#: Default relative distance under which two embedding rows count as the same row.
+DEGENERATE_RTOL = 1e-2
+#: Default share of rows equal to one common row from which embeddings count as degenerate.
+DEGENERATE_FRACTION = 0.9
+
+
+def identical_row_fraction(
+    emb: np.ndarray, *, rtol: float = DEGENERATE_RTOL, sample_rows: int = 1024, block_values: int = 1 << 22
+) -> float:
+    """Share of the rows of ``emb`` that equal one common row, up to a relative distance ``rtol``.
+
+    The common row is the coordinate-wise median of up to ``sample_rows`` evenly spaced rows (when
+    more than half the rows agree, the median lies among them). Row ``i`` counts as identical when
+    ``||emb[i] - common|| <= rtol * max(||common||, median row norm)``; every row is then identical
+    when all rows are zero. Rows with NaN or Inf never count. Reads ``emb`` in row blocks (about
+    ``block_values`` values at once, so a memmap is never loaded whole) after dividing by the
+    largest finite magnitude, so rows of 1e200 do not overflow.
+
+    Parameters
+    ----------
+    emb : ndarray of shape (N, d)
+        One row per record (Z's index space).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1.0 for N <= 1.
+    """
+    n, d = emb.shape
+    if n <= 1:
+        return 1.0
+    picks = np.unique(np.linspace(0, n - 1, min(n, sample_rows)).astype(np.int64))
+    sample = np.asarray(emb[picks], dtype=np.float64)
+    finite = np.isfinite(sample)
+    scale = float(np.abs(sample[finite]).max()) if finite.any() else 0.0
+    scale = scale if scale > 0 else 1.0
+    sample = np.where(finite, sample, np.nan) / scale
+    with np.errstate(invalid="ignore"):
+        common = np.nanmedian(sample, axis=0) if finite.any() else np.zeros(d)
+    common = np.nan_to_num(common, nan=0.0)
+    row_norms = np.sqrt(np.einsum("ij,ij->i", sample, sample))
+    typical = float(np.nanmedian(row_norms)) if np.isfinite(row_norms).any() else 0.0
+    threshold = rtol * max(float(np.sqrt(common @ common)), typical)
+    block = max(1, block_values // max(d, 1))
+    same = 0
+    for start in range(0, n, block):
+        x = np.asarray(emb[start : start + block], dtype=np.float64) / scale - common
+        with np.errstate(invalid="ignore", over="ignore"):
+            dist = np.sqrt(np.einsum("ij,ij->i", x, x))
+        same += int(np.count_nonzero(dist <= threshold))
+    return same / n
+
+
+def check_not_degenerate(
+    emb: Any,
+    *,
+    name: str = "embeddings",
+    rtol: float = DEGENERATE_RTOL,
+    max_fraction: float = DEGENERATE_FRACTION,
+    action: str = "warn",
+    stacklevel: int = 2,
+) -> float:
+    """Warn (or raise) when all or nearly all rows of ``emb`` are the same row.
+
+    Degenerate embeddings make selection meaningless: K-Center then picks records in index order
+    with covering radius 0 and the Vendi score is 1. The usual cause is an embedder whose token
+    limit is shorter than the prompt template, so every record is cut before its own text.
+
+    Parameters
+    ----------
+    emb : array-like of shape (N, d)
+        One row per record (Z's index space); a memmap is read in blocks.
+    name : str, default "embeddings"
+        How the message names the array.
+    rtol : float, default 1e-2
+        Relative distance under which rows count as identical; see :func:`identical_row_fraction`.
+    max_fraction : float, default 0.9
+        Degenerate when at least this share of the rows (and at least 2 rows) are identical.
+    action : {"warn", "raise"}, default "warn"
+        ``"warn"`` issues a :class:`~diverseevol.errors.DegenerateEmbeddingsWarning`; ``"raise"``
+        raises :class:`~diverseevol.errors.DegenerateEmbeddingError`.
+
+    Returns
+    -------
+    float
+        The share of identical rows, in [0, 1].
+    """
+    import warnings
+
+    from .errors import DegenerateEmbeddingError, DegenerateEmbeddingsWarning
+
+    if action not in ("warn", "raise"):
+        raise ValidationError(f"action must be 'warn' or 'raise'; got {action!r}.")
+    arr = check_embeddings(emb, name=name)
+    n = arr.shape[0]
+    fraction = identical_row_fraction(arr, rtol=rtol)
+    if n < 2 or fraction < max_fraction:
+        return fraction
+    count = int(round(fraction * n))
+    zero = not np.any(np.asarray(arr[: min(n, 4096)]))
+    what = "every row is zero" if zero and fraction == 1.0 else (
+        f"{count} of {n} rows ({fraction:.0%}) are the same row (within a relative distance of {rtol:g})"
+    )
+    message = (
+        f"{name} are degenerate: {what}. Selection on them is meaningless (K-Center picks records in "
+        f"index order with covering radius 0; the Vendi score is 1). Likely cause: the embedder cuts "
+        f"every record before its own text, because its max_length (in tokens) is shorter than the "
+        f"prompt template that precedes the instruction. Fix: raise the embedder's max_length "
+        f"(HFEmbedder(max_length=...), model.embedder.max_length in a config file) to cover the "
+        f"template and the record, e.g. 512; also check that the data fields are mapped (empty "
+        f"instruction/input/output fields embed alike)."
+    )
+    if action == "raise":
+        raise DegenerateEmbeddingError(message)
+    warnings.warn(message, DegenerateEmbeddingsWarning, stacklevel=stacklevel)
+    return fraction

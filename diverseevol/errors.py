@@ -107,3 +107,15 @@ class DuplicateRecordsWarning(DiverseEvolWarning):
 
 class SamplerOutputError(ValidationError):
     """A sampler's ``select`` returned something other than a 1-D array of integral row indices."""
+
+
+class DegenerateEmbeddingError(ValidationError):
+    """All or nearly all rows of an embedding matrix are identical, so selection on it is meaningless."""
+
+
+class DegenerateEmbeddingsWarning(DiverseEvolWarning):
+    """All or nearly all rows of an embedding matrix are identical (e.g. every record truncated to the
+    prompt template); the message names the likely cause and the fix."""
+
+
+__all__ += ["DegenerateEmbeddingError", "DegenerateEmbeddingsWarning"]

@@ -129,6 +129,8 @@ def forward_pass(
     comm = active_communicator(comm)
     rank, world = (comm.rank, comm.world_size) if comm is not None else (0, 1)
     mine = shard_indices(order, rank, world)
+    if embeddings and rank == 0:
+        _warn_if_template_only(tokenizer, tok.input_ids, max_length)
 
     body, head = _body_and_head(model)
     device = next(model.parameters()).device
@@ -180,6 +182,53 @@ def forward_pass(
         full = gather_rows(comm, mine, local_sc, n)
         sc_out = {name: np.ascontiguousarray(full[:, j]) for j, name in enumerate(SCORE_NAMES)}
     return emb_out, sc_out
+
+
+def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], max_length: int) -> int:
+    """Warn when truncation leaves records with nothing but the prompt template's fixed head.
+
+    The head is the template text before the instruction (both Alpaca variants, with and
+    without input), tokenised as the prompts are. A record whose truncated tokens are a prefix of
+    a head has lost all of its own text, so it embeds exactly like every other such record.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+    input_ids : sequence of sequence of int, length N
+        The truncated token ids of the records (``TokenizedRecords.input_ids``).
+    max_length : int
+        The token limit they were cut to (for the message).
+
+    Returns
+    -------
+    int
+        How many of the N records kept none of their own text.
+    """
+    import warnings
+
+    from ..data import format_prompt
+    from ..errors import DegenerateEmbeddingsWarning
+
+    marker = "\u2063\u2063"  # invisible separator: never part of a template
+    heads = []
+    for inp in ("", "x"):
+        head = format_prompt(marker, inp).split(marker)[0]
+        heads.append(list(tokenizer([head], add_special_tokens=True, verbose=False)["input_ids"][0]))
+    lost = sum(
+        1 for ids in input_ids if any(len(ids) <= len(h) and list(ids) == h[: len(ids)] for h in heads)
+    )
+    if lost:
+        longest = max(len(h) for h in heads)
+        warnings.warn(
+            f"{lost} of {len(input_ids)} records keep none of their own text after truncation to "
+            f"max_length={max_length} tokens: the prompt template before the instruction alone is up to "
+            f"{longest} tokens, so these records embed identically and selection on them is meaningless. "
+            f"Raise the embedder's max_length (HFEmbedder(max_length=...), model.embedder.max_length in a "
+            f"config file) well above {longest}, e.g. 512.",
+            DegenerateEmbeddingsWarning,
+            stacklevel=3,
+        )
+    return lost
 
 
 def _batch_scores(head: Any, hidden: Any, mask: Any, starts: np.ndarray) -> np.ndarray:
