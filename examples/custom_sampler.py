@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from diverseevol import SelectionContext, get_sampler, list_samplers, register_sampler, vendi_score
-from diverseevol.samplers import check_k
+from diverseevol.samplers import Requirements, Selection, check_k, requirements_of, run_sampler
 from diverseevol.testing import check_sampler
 
 
@@ -24,10 +24,12 @@ class CentroidNoveltySampler:
     """Pick the k candidates whose embedding has the lowest cosine similarity to the pool's mean
     direction (the mean of the candidates' directions when the pool is empty).
 
-    Requires ``{"embeddings"}``. Deterministic; ties go to the lowest index.
+    Requires the embeddings. Deterministic; ties go to the lowest index. Returns a plain index
+    array: only samplers that know a covering radius per pick (like ``kcenter``) return a
+    :class:`~diverseevol.samplers.Selection`.
     """
 
-    requires = frozenset({"embeddings"})
+    requires = Requirements(embeddings=True)
 
     def __init__(self, eps: float = 1e-12) -> None:
         self.eps = eps  # hyperparameters only: everything else comes from the context
@@ -51,6 +53,7 @@ def main() -> None:
     check_sampler(CentroidNoveltySampler)
     print("contract check passed for 'centroid_novelty'")
     print("available samplers:", list_samplers())
+    print("it requires:", requirements_of(CentroidNoveltySampler()))
 
     # 2. Use it exactly like a built-in one, next to random and kcenter.
     rng = np.random.default_rng(0)
@@ -61,12 +64,13 @@ def main() -> None:
     pool = rng.choice(5000, size=50, replace=False)
     candidates = np.setdiff1d(np.arange(5000), pool)
 
-    print(f"\n{'sampler':<18} {'Vendi (q=1)':>11} {'clusters covered':>17}")
+    print(f"\n{'sampler':<18} {'Vendi (q=1)':>11} {'clusters covered':>17} {'last radius':>12}")
     for name, params in [("random", {}), ("kcenter", {"metric": "cosine"}), ("centroid_novelty", {})]:
         ctx = SelectionContext(pool_idx=pool, candidate_idx=candidates, rng=np.random.default_rng(1), embeddings=emb)
-        picks = get_sampler(name, **params).select(ctx, 150)
-        chosen = np.concatenate([pool, picks])
-        print(f"{name:<18} {vendi_score(emb[chosen]):>11.2f} {len(np.unique(labels[chosen])):>14d}/12")
+        selection: Selection = run_sampler(get_sampler(name, **params), ctx, 150)  # how the loop runs samplers
+        chosen = np.concatenate([pool, selection.indices])
+        radius = "-" if selection.radii is None else f"{selection.radii[-1]:.3f}"  # kcenter reports radii
+        print(f"{name:<18} {vendi_score(emb[chosen]):>11.2f} {len(np.unique(labels[chosen])):>14d}/12 {radius:>12}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""Samplers: the protocol, the registry and the built-in strategies.
+"""Samplers: the contract, the registry and the built-in strategies.
 
 Built-in samplers (``list_samplers()`` also shows installed plugins):
 
-============================  ==================================  ===========================
+============================  ==================================  ====================================
 name                          class                               requires
-============================  ==================================  ===========================
-``"random"``                  :class:`RandomSampler`              nothing
-``"kcenter"``                 :class:`KCenterSampler`             ``embeddings``
-``"least_confidence"``        :class:`LeastConfidenceSampler`     ``scores:confidence``
-``"margin"``                  :class:`MarginSampler`              ``scores:margin``
-``"entropy"``                 :class:`EntropySampler`             ``scores:entropy``
-============================  ==================================  ===========================
+============================  ==================================  ====================================
+``"random"``                  :class:`RandomSampler`              ``Requirements()``
+``"kcenter"``                 :class:`KCenterSampler`             ``Requirements(embeddings=True)``
+``"least_confidence"``        :class:`LeastConfidenceSampler`     ``Requirements(scores={"confidence"})``
+``"margin"``                  :class:`MarginSampler`              ``Requirements(scores={"margin"})``
+``"entropy"``                 :class:`EntropySampler`             ``Requirements(scores={"entropy"})``
+============================  ==================================  ====================================
+
+The contract: a sampler declares :class:`Requirements` and its ``select(ctx, k)`` returns an
+index array or a :class:`Selection` (indices plus covering radii); callers run it with
+:func:`run_sampler` and read what it needs with :func:`requirements_of`.
 
 Helpers for writing a sampler: :func:`check_k` (validate ``k`` against the candidates, as
 every built-in sampler does) and :func:`require_signals`.
