@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
+from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ._model import resolve_model
 from ._records import CausalLMCollator, tokenize_records
-from .distributed import active_communicator, gather_rows, shard_indices
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def forward_pass(
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
     comm = active_communicator(comm)
     rank, world = (comm.rank, comm.world_size) if comm is not None else (0, 1)
-    mine = shard_indices(order, rank, world)
+    mine = order[shard_slice(n, rank, world, strided=True)]  # similar lengths on every rank
     if embeddings and rank == 0:
         _warn_if_template_only(tokenizer, tok.input_ids, max_length)
 

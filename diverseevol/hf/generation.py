@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
+from ..comm import active_communicator, shard_slice
 from ..data import InstructionRecord, format_prompt
 from ..errors import ValidationError
 from ._model import resolve_model
-from .distributed import active_communicator, shard_indices
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class HFGenerator:
         order = np.argsort(-np.fromiter(map(len, encoded), dtype=np.int64, count=n), kind="stable")
         comm = active_communicator(self.comm)
         rank, world = (comm.rank, comm.world_size) if comm is not None else (0, 1)
-        mine = shard_indices(order, rank, world)
+        mine = order[shard_slice(n, rank, world, strided=True)]  # similar lengths on every rank
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()

@@ -7,13 +7,13 @@ import inspect
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..comm import rank_and_world
 from ..data import InstructionRecord, data_fingerprint
 from ..errors import ValidationError
 from ..rundir import atomic_write
@@ -26,17 +26,6 @@ __all__ = ["MARKER_NAME", "HFTrainer"]
 
 #: Completion marker written into ``out_dir`` after the weights; its presence means "round done".
 MARKER_NAME = "diverseevol_model.json"
-
-
-def _world() -> tuple[int, int]:
-    try:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-    except ImportError:  # pragma: no cover
-        pass
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 class HFTrainer:
@@ -346,7 +335,7 @@ class HFTrainer:
         from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
 
         t0 = time.perf_counter()
-        _, world = _world()
+        _, world = rank_and_world()
         base = self.base_path()
         out_dir.mkdir(parents=True, exist_ok=True)
         tokenizer = AutoTokenizer.from_pretrained(str(base))

@@ -23,6 +23,7 @@ See docs/kcenter_scale.md and examples/kcenter_distributed.py.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -37,6 +38,7 @@ from .._validation import (
     check_k,
     check_random_state,
 )
+from ..comm import collective_device, rank_and_world, shard_slice
 from ..errors import IndexValidationError, ValidationError
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
 from ._torch import _TorchCandidates, cpu_threads, exact_float32, resolve_device
@@ -50,13 +52,10 @@ logger = logging.getLogger(__name__)
 def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
     """Row range ``[start, stop)`` of Z held by ``rank`` when N rows are split in contiguous, near-equal shards.
 
-    The first ``n % world_size`` ranks get one extra row.
+    The first ``n % world_size`` ranks get one extra row (:func:`diverseevol.comm.shard_slice`).
     """
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValidationError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}.")
-    base, extra = divmod(int(n), int(world_size))
-    start = rank * base + min(rank, extra)
-    return start, start + base + (1 if rank < extra else 0)
+    rows = shard_slice(n, rank, world_size)
+    return rows.start, rows.stop
 
 
 def load_shard(
@@ -69,7 +68,8 @@ def load_shard(
     path : str
         A ``.npy`` file of shape (N, d).
     rank, world_size : int, optional
-        Default: from the initialised torch.distributed process group.
+        Default: :func:`diverseevol.comm.rank_and_world` (the initialised torch.distributed
+        process group, else the launcher's ``RANK`` and ``WORLD_SIZE``).
 
     Returns
     -------
@@ -79,11 +79,10 @@ def load_shard(
         Their absolute row indices into Z.
     """
     if rank is None or world_size is None:
-        dist = require("torch.distributed", feature="load_shard", extra="gpu")
-        rank, world_size = dist.get_rank(), dist.get_world_size()
+        rank, world_size = rank_and_world()
     full = np.load(path, mmap_mode="r")
-    start, stop = shard_range(full.shape[0], rank, world_size)
-    return full[start:stop], np.arange(start, stop, dtype=np.int64)
+    rows = shard_slice(full.shape[0], rank, world_size)
+    return full[rows], np.arange(rows.start, rows.stop, dtype=np.int64)
 
 
 def _checksum(idx: np.ndarray) -> float:
@@ -95,16 +94,12 @@ def _checksum(idx: np.ndarray) -> float:
 
 
 class _Comm:
-    """The few collectives the kernel uses, on the device the process group's backend needs."""
+    """The few tensor collectives the kernel uses, on :func:`diverseevol.comm.collective_device`."""
 
     def __init__(self, dist: Any, torch: Any, group: Any) -> None:
         self.dist, self.torch, self.group = dist, torch, group
-        self.rank = dist.get_rank(group)
-        self.world = dist.get_world_size(group)
-        backend = str(dist.get_backend(group)).lower()
-        self.device = (
-            torch.device("cuda", torch.cuda.current_device()) if "nccl" in backend else torch.device("cpu")
-        )
+        self.rank, self.world = rank_and_world(group)
+        self.device = collective_device(dist.get_backend(group))
 
     def all_gather_f64(self, values: list[float]) -> np.ndarray:
         """All ranks' ``values`` as a (world, len(values)) float64 array, on every rank."""
@@ -121,6 +116,363 @@ class _Comm:
         src = src_group_rank if self.group is None else self.dist.get_global_rank(self.group, src_group_rank)
         self.dist.broadcast(t, src=src, group=self.group)
         return t
+
+
+# ---- argument checking ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The checked arguments, agreed by every rank; the ``local_*`` fields are this rank's own.
+
+    Attributes
+    ----------
+    emb : ndarray or np.memmap, shape (n_local, d)
+        This rank's rows of Z.
+    lidx : ndarray of int64, shape (n_local,)
+        Absolute row indices into Z of ``emb``'s rows.
+    n_total : int
+        1 + the largest absolute row index held by any rank.
+    pool : ndarray of int64, shape (p,)
+        Absolute row indices into Z of the pool, sorted ascending.
+    cand_global : ndarray of int64, shape (m,), or None
+        Absolute row indices into Z of the candidates, sorted ascending (None: every row not in the pool).
+    k : int
+    n_cand : int
+        Number of candidates over all ranks.
+    local_pos : ndarray of int64
+        Positions in ``emb`` of this rank's candidates, in ascending absolute index.
+    local_abs : ndarray of int64
+        Absolute row indices into Z of the same candidates.
+    first_pick_holders : int
+        Number of ranks holding ``first_pick`` as a candidate (0 when it is None).
+    """
+
+    emb: Any
+    lidx: np.ndarray
+    n_total: int
+    pool: np.ndarray
+    cand_global: np.ndarray | None
+    k: int
+    n_cand: int
+    local_pos: np.ndarray
+    local_abs: np.ndarray
+    first_pick_holders: int
+
+
+def _require_process_group() -> Any:
+    """torch, when a ``torch.distributed`` process group is initialised."""
+    torch = require("torch", feature="kcenter_select_distributed", extra="gpu")
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValidationError(
+            "kcenter_select_distributed needs an initialised torch.distributed process group; got none. "
+            "Launch with `torchrun --nproc_per_node N script.py` and call "
+            "torch.distributed.init_process_group('nccl' or 'gloo') first."
+        )
+    return torch
+
+
+def _check_shard(comm: _Comm, local_emb: Any, local_idx: Any) -> tuple[Any, np.ndarray, int]:
+    """This rank's rows and their absolute indices, checked; and N (agreed over the ranks)."""
+    emb = check_embeddings(local_emb, name="local_emb")
+    n_local, d = emb.shape
+    lidx = check_index_array(local_idx, np.iinfo(np.int64).max, name="local_idx")
+    if len(lidx) != n_local:
+        raise ValidationError(
+            f"local_idx must give one absolute row index per row of local_emb; got {len(lidx)} indices "
+            f"for {n_local} rows."
+        )
+    sizes = comm.all_gather_f64([float(d), float(n_local), float(lidx.max() + 1 if n_local else 0)])
+    if np.any(sizes[:, 0] != d):
+        raise ValidationError(
+            f"local_emb must have the same d on every rank; got {sizes[:, 0].astype(int).tolist()}."
+        )
+    return emb, lidx, int(sizes[:, 2].max())
+
+
+def _check_selection(
+    comm: _Comm,
+    local_emb: Any,
+    local_idx: Any,
+    pool_idx: Any,
+    candidate_idx: Any,
+    k: Any,
+    metric: str,
+    first_pick: int | None,
+) -> _Selection:
+    """Check every argument and that the ranks agree on them and hold every pool and candidate row once."""
+    emb, lidx, n_total = _check_shard(comm, local_emb, local_idx)
+    pool = np.sort(check_index_array(pool_idx, n_total, name="pool_idx"))
+    cand_global = (
+        None
+        if candidate_idx is None
+        else np.sort(check_index_array(candidate_idx, n_total, name="candidate_idx"))
+    )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValidationError(f"k must be a non-negative int; got {k!r}.")
+    k = int(k)
+
+    order, in_pool, is_cand = _local_membership(lidx, pool, cand_global)
+    local_abs = lidx[order][is_cand]
+    first_local = -1.0
+    if first_pick is not None:
+        first_local = 1.0 if np.any(local_abs == int(first_pick)) else 0.0
+
+    agree = comm.all_gather_f64(
+        [
+            float(k),
+            float(len(pool)),
+            _checksum(pool),
+            float(METRICS.index(metric)),
+            -1.0 if cand_global is None else float(len(cand_global)),
+            0.0 if cand_global is None else _checksum(cand_global),
+            -1.0 if first_pick is None else float(first_pick),
+            float(in_pool.sum()),
+            float(len(local_abs)),
+            first_local,
+        ]
+    )
+    n_cand = _check_agreement(agree, len(pool), cand_global)
+    check_k(k, n_cand)
+    return _Selection(
+        emb=emb,
+        lidx=lidx,
+        n_total=n_total,
+        pool=pool,
+        cand_global=cand_global,
+        k=k,
+        n_cand=n_cand,
+        local_pos=order[is_cand],
+        local_abs=local_abs,
+        first_pick_holders=int(agree[:, 9].sum()),
+    )
+
+
+def _local_membership(
+    lidx: np.ndarray, pool: np.ndarray, cand_global: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which of this rank's rows are pool members and candidates.
+
+    Returns
+    -------
+    order : ndarray of int64, shape (n_local,)
+        Positions in ``local_emb`` sorted by absolute row index (stable).
+    in_pool, is_cand : ndarray of bool, shape (n_local,)
+        For ``lidx[order]``: pool member, candidate.
+    """
+    order = np.argsort(lidx, kind="stable")
+    sorted_rows = lidx[order]
+    in_pool = np.isin(sorted_rows, pool, assume_unique=True)
+    if cand_global is None:
+        return order, in_pool, ~in_pool
+    check_disjoint(pool, cand_global)
+    return order, in_pool, np.isin(sorted_rows, cand_global, assume_unique=True)
+
+
+def _check_agreement(agree: np.ndarray, n_pool: int, cand_global: np.ndarray | None) -> int:
+    """Raise unless the ranks' gathered argument summaries agree; return the number of candidates."""
+    if np.any(agree[:, :7] != agree[0, :7]):
+        raise ValidationError(
+            "k, pool_idx, candidate_idx, metric and first_pick must be identical on every rank; they differ "
+            f"(per-rank k={agree[:, 0].astype(int).tolist()}, |pool|={agree[:, 1].astype(int).tolist()})."
+        )
+    if int(agree[:, 7].sum()) != n_pool:
+        raise IndexValidationError(
+            f"every pool row must be held by exactly one rank; the ranks hold {int(agree[:, 7].sum())} of the "
+            f"{n_pool} pool rows. Check the shards' local_idx."
+        )
+    n_cand = int(agree[:, 8].sum())
+    if cand_global is not None and n_cand != len(cand_global):
+        raise IndexValidationError(
+            f"every candidate row must be held by exactly one rank; the ranks hold {n_cand} of {len(cand_global)}."
+        )
+    return n_cand
+
+
+def _agree_first_pick(comm: _Comm, sel: _Selection, first_pick: int | None, random_state: RandomState) -> int:
+    """The first center (absolute row index into Z) when the pool is empty.
+
+    ``first_pick`` when given, else drawn on rank 0 as the single-process kernel draws it and broadcast.
+    """
+    if first_pick is not None:
+        if sel.first_pick_holders != 1:
+            raise IndexValidationError(f"first_pick={first_pick} is not a candidate held by any rank.")
+        return int(first_pick)
+    cand_global = sel.cand_global
+    if cand_global is None:
+        if sel.n_cand == sel.n_total:  # shards cover Z: the candidates are all rows 0..N-1
+            cand_global = np.arange(sel.n_total, dtype=np.int64)
+        else:
+            gathered: list[Any] = [None] * comm.world
+            comm.dist.all_gather_object(gathered, sel.local_abs, group=comm.group)
+            cand_global = np.sort(np.concatenate(gathered))
+    choice = np.zeros(1, dtype=np.float64)
+    if comm.rank == 0:
+        choice[0] = float(draw_first_pick(check_random_state(random_state), cand_global))
+    t = comm.torch.from_numpy(choice).to(comm.device)
+    comm.broadcast_(t, 0)
+    return int(t.item())
+
+
+# ---- the sharded state ------------------------------------------------------------------------------
+
+
+class _ShardState:
+    """This rank's candidates and their running min squared distance to the centers so far.
+
+    Slot ``s`` is this rank's ``s``-th candidate (ascending position in ``emb``); ``mind[s]`` is
+    its squared distance to the nearest center, -1 once it was picked.
+    """
+
+    def __init__(
+        self,
+        comm: _Comm,
+        sel: _Selection,
+        dev: Any,
+        *,
+        metric: str,
+        block_rows: int,
+        max_device_bytes: int | None,
+    ) -> None:
+        torch = comm.torch
+        self.comm, self.torch, self.emb, self.dev, self.metric = comm, torch, sel.emb, dev, metric
+        # Only ascending-sorted local candidates can be streamed as row slices; otherwise gather them once.
+        local_pos = sel.local_pos
+        self.plan_rows = np.sort(local_pos) if np.any(np.diff(local_pos) < 0) else local_pos
+        self.cands = _TorchCandidates(
+            torch,
+            self.emb,
+            self.plan_rows,
+            dev,
+            metric=metric,
+            block_rows=block_rows,
+            max_device_bytes=max_device_bytes,
+        )
+        abs_rows = sel.lidx[self.plan_rows]
+        self.abs_of_slot = torch.from_numpy(abs_rows.copy()).to(dev)  # absolute index of each slot
+        self.sorted_slots = bool(np.all(np.diff(abs_rows) > 0))
+        self.mind = torch.full((len(self.plan_rows),), float("inf"), dtype=torch.float32, device=dev)
+
+    def lower_to_pool(self, pool: np.ndarray, lidx: np.ndarray, *, chunk_rows: int = 1024) -> None:
+        """Lower ``mind`` to the squared distance to the nearest pool member.
+
+        Pool vectors (absolute row indices ``pool`` into Z; ``lidx`` as in :class:`_Selection`) are
+        assembled chunk by chunk from the ranks that hold them.
+        """
+        torch, comm = self.torch, self.comm
+        d = self.emb.shape[1]
+        sorter = np.argsort(lidx, kind="stable")
+        for start in range(0, len(pool), chunk_rows):
+            rows = pool[start : start + chunk_rows]
+            buf = np.zeros((len(rows), d), dtype=np.float32)
+            mine = np.isin(rows, lidx)
+            if mine.any():
+                where = sorter[np.searchsorted(lidx, rows[mine], sorter=sorter)]  # positions in local_emb
+                buf[mine] = np.asarray(self.emb[where], dtype=np.float32)
+            t = torch.from_numpy(buf).to(comm.device)
+            comm.all_reduce_sum_(t)  # each pool row lives on exactly one rank: the sum is that row, exactly
+            pv_np = t.cpu().numpy()
+            if self.metric == "cosine":
+                pv_np = normalize_rows(pv_np)
+            self.cands.lower_to_rows(self.mind, torch.from_numpy(np.ascontiguousarray(pv_np)).to(self.dev))
+
+    def local_best(self) -> tuple[float, int]:
+        """This rank's farthest candidate: (squared distance, slot); (-inf, -1) if none is left.
+
+        Ties go to the lowest absolute index.
+        """
+        torch, mind = self.torch, self.mind
+        if mind.numel() == 0:
+            return float("-inf"), -1
+        slot = int(torch.argmax(mind))
+        best = float(mind[slot])
+        if best < 0:
+            return float("-inf"), -1
+        if not self.sorted_slots:
+            ties = torch.nonzero(mind == mind[slot]).flatten()
+            if ties.numel() > 1:
+                slot = int(ties[torch.argmin(self.abs_of_slot[ties])])
+        return best, slot
+
+    def slot_of(self, pick: int) -> int:
+        """The slot holding absolute row ``pick``, or -1 when another rank holds it."""
+        hit = self.torch.nonzero(self.abs_of_slot == pick)
+        return int(hit[0, 0]) if hit.numel() else -1
+
+    def retire(self, slot: int) -> None:
+        """Mark a picked slot so it is never the farthest again."""
+        self.mind[slot] = -1.0
+
+    def center_row(self, slot: int) -> np.ndarray:
+        """The stored float32 vector, shape (d,), of the candidate in ``slot``."""
+        return np.asarray(self.emb[int(self.plan_rows[slot])], dtype=np.float32).copy()
+
+    def lower_to_center(self, center: np.ndarray) -> None:
+        """Lower ``mind`` by the distances to a new center, given as a float32 vector of shape (d,)."""
+        if self.metric == "cosine":
+            center = normalize_rows(center[None, :])[0]
+        center_t = self.torch.from_numpy(np.ascontiguousarray(center)).to(self.dev)
+        self.cands.lower_to_center(self.mind, center_t)
+
+
+# ---- the per-pick agreement -------------------------------------------------------------------------
+
+
+def _agree_pick(comm: _Comm, shard: _ShardState) -> tuple[int, float, int, int]:
+    """The global farthest candidate: (absolute index, squared distance, owner rank, owner's slot or -1).
+
+    Ties go to the lowest absolute row index, as in the single-process kernel.
+    """
+    best, slot = shard.local_best()
+    gathered = comm.all_gather_f64([best, float(shard.abs_of_slot[slot]) if slot >= 0 else float("inf")])
+    top = gathered[:, 0].max()
+    winners = np.flatnonzero(gathered[:, 0] == top)
+    owner = int(winners[np.argmin(gathered[winners, 1])])
+    return int(gathered[owner, 1]), float(top), owner, (slot if owner == comm.rank else -1)
+
+
+def _locate_pick(comm: _Comm, shard: _ShardState, pick: int) -> tuple[int, int]:
+    """The rank holding the given absolute row ``pick``, and its slot there (-1 on other ranks)."""
+    owner_slot = shard.slot_of(pick)
+    owner_flags = comm.all_gather_f64([1.0 if owner_slot >= 0 else 0.0])
+    return int(np.flatnonzero(owner_flags[:, 0])[0]), owner_slot
+
+
+def _share_center(comm: _Comm, shard: _ShardState, owner: int, owner_slot: int) -> np.ndarray:
+    """The new center's float32 vector, shape (d,), sent by its owner to every rank."""
+    torch = comm.torch
+    center = torch.empty(shard.emb.shape[1], dtype=torch.float32, device=comm.device)
+    if owner == comm.rank:
+        center.copy_(torch.from_numpy(shard.center_row(owner_slot)))
+    comm.broadcast_(center, owner)
+    return center.cpu().numpy()
+
+
+def _farthest_first(
+    comm: _Comm, shard: _ShardState, k: int, first_pick: int | None, *, progress: bool | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """k picks (absolute indices into Z) and their radii; ``first_pick`` (pool empty) is the first center."""
+    picks = np.empty(k, dtype=np.int64)
+    radii = np.empty(k, dtype=np.float64)
+    show = progress if comm.rank == 0 else False
+    for j in progress_bar(range(k), disable=None if show is None else not show, desc="k-center picks"):
+        if j == 0 and first_pick is not None:
+            pick, radius = int(first_pick), np.inf
+            owner, owner_slot = _locate_pick(comm, shard, pick)
+        else:
+            pick, top, owner, owner_slot = _agree_pick(comm, shard)
+            radius = radius_from_sq(top, shard.metric)
+        picks[j], radii[j] = pick, radius
+        if owner == comm.rank:
+            shard.retire(owner_slot)
+        if j == k - 1:
+            break
+        shard.lower_to_center(_share_center(comm, shard, owner, owner_slot))
+    return picks, radii
+
+
+# ---- public entry point -----------------------------------------------------------------------------
 
 
 @overload
@@ -208,227 +560,28 @@ def kcenter_select_distributed(
     PoolExhaustedError
         ``k`` larger than the number of candidates.
     """
-    torch = require("torch", feature="kcenter_select_distributed", extra="gpu")
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        raise ValidationError(
-            "kcenter_select_distributed needs an initialised torch.distributed process group; got none. "
-            "Launch with `torchrun --nproc_per_node N script.py` and call "
-            "torch.distributed.init_process_group('nccl' or 'gloo') first."
-        )
+    torch = _require_process_group()
     if metric not in METRICS:
         raise ValidationError(f"metric must be one of {METRICS}; got {metric!r}.")
-    comm = _Comm(dist, torch, group)
-
-    emb = check_embeddings(local_emb, name="local_emb")
-    n_local, d = emb.shape
-    lidx = check_index_array(local_idx, np.iinfo(np.int64).max, name="local_idx")
-    if len(lidx) != n_local:
-        raise ValidationError(
-            f"local_idx must give one absolute row index per row of local_emb; got {len(lidx)} indices "
-            f"for {n_local} rows."
-        )
-    sizes = comm.all_gather_f64([float(d), float(n_local), float(lidx.max() + 1 if n_local else 0)])
-    if np.any(sizes[:, 0] != d):
-        raise ValidationError(
-            f"local_emb must have the same d on every rank; got {sizes[:, 0].astype(int).tolist()}."
-        )
-    n_total = int(sizes[:, 2].max())
-    pool = np.sort(check_index_array(pool_idx, n_total, name="pool_idx"))
-    cand_global = (
-        None
-        if candidate_idx is None
-        else np.sort(check_index_array(candidate_idx, n_total, name="candidate_idx"))
-    )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValidationError(f"k must be a non-negative int; got {k!r}.")
-    k = int(k)
-
-    # Which of this rank's rows are pool members and candidates.
-    order = np.argsort(lidx, kind="stable")
-    sorted_rows = lidx[order]
-    in_pool = np.isin(sorted_rows, pool, assume_unique=True)
-    if cand_global is None:
-        is_cand = ~in_pool
-    else:
-        check_disjoint(pool, cand_global)
-        is_cand = np.isin(sorted_rows, cand_global, assume_unique=True)
-    local_pos = order[is_cand]  # rows of local_emb holding candidates, in ascending absolute index
-    local_abs = sorted_rows[is_cand]
-    first_local = -1.0
-    if first_pick is not None:
-        first_local = 1.0 if np.any(local_abs == int(first_pick)) else 0.0
-
-    agree = comm.all_gather_f64(
-        [
-            float(k),
-            float(len(pool)),
-            _checksum(pool),
-            float(METRICS.index(metric)),
-            -1.0 if cand_global is None else float(len(cand_global)),
-            0.0 if cand_global is None else _checksum(cand_global),
-            -1.0 if first_pick is None else float(first_pick),
-            float(in_pool.sum()),
-            float(len(local_abs)),
-            first_local,
-        ]
-    )
-    if np.any(agree[:, :7] != agree[0, :7]):
-        raise ValidationError(
-            "k, pool_idx, candidate_idx, metric and first_pick must be identical on every rank; they differ "
-            f"(per-rank k={agree[:, 0].astype(int).tolist()}, |pool|={agree[:, 1].astype(int).tolist()})."
-        )
-    if int(agree[:, 7].sum()) != len(pool):
-        raise IndexValidationError(
-            f"every pool row must be held by exactly one rank; the ranks hold {int(agree[:, 7].sum())} of the "
-            f"{len(pool)} pool rows. Check the shards' local_idx."
-        )
-    n_cand = int(agree[:, 8].sum())
-    if cand_global is not None and n_cand != len(cand_global):
-        raise IndexValidationError(
-            f"every candidate row must be held by exactly one rank; the ranks hold {n_cand} of {len(cand_global)}."
-        )
-    check_k(k, n_cand)
-    if k == 0:
+    comm = _Comm(torch.distributed, torch, group)
+    sel = _check_selection(comm, local_emb, local_idx, pool_idx, candidate_idx, k, metric, first_pick)
+    if sel.k == 0:
         empty = np.empty(0, dtype=np.int64)
         return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
 
     dev = resolve_device(
         torch, device if device is not None else (comm.device if comm.device.type == "cuda" else "cpu")
     )
-    if len(pool) == 0:
-        first_pick = _agree_first_pick(comm, first_pick, agree, cand_global, local_abs, n_total, random_state)
-
-    # Only ascending-sorted local candidates can be streamed as row slices; otherwise gather them once by position.
-    plan_rows = local_pos
-    src = emb
-    if np.any(np.diff(local_pos) < 0):
-        plan_rows = np.sort(local_pos)
+    first = _agree_first_pick(comm, sel, first_pick, random_state) if len(sel.pool) == 0 else None
     with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, n_threads):
-        cands = _TorchCandidates(
-            torch,
-            src,
-            plan_rows,
+        shard = _ShardState(
+            comm,
+            sel,
             dev,
             metric=metric,
-            block_rows=int(block_rows or default_block_rows(d)),
+            block_rows=int(block_rows or default_block_rows(sel.emb.shape[1])),
             max_device_bytes=max_device_bytes,
         )
-        abs_of_slot = torch.from_numpy(lidx[plan_rows].copy()).to(dev)  # absolute index of each mind slot
-        sorted_slots = bool(np.all(np.diff(lidx[plan_rows]) > 0))
-        mind = torch.full((len(plan_rows),), float("inf"), dtype=torch.float32, device=dev)
-        _init_from_pool(comm, cands, mind, emb, lidx, pool, metric=metric, dev=dev)
-
-        picks = np.empty(k, dtype=np.int64)
-        radii = np.empty(k, dtype=np.float64)
-        show = progress if comm.rank == 0 else False
-        for j in progress_bar(range(k), disable=None if show is None else not show, desc="k-center picks"):
-            if j == 0 and len(pool) == 0:
-                pick, radius = int(first_pick), np.inf
-                hit = torch.nonzero(abs_of_slot == pick)
-                owner_slot = int(hit[0, 0]) if hit.numel() else -1
-                owner_flags = comm.all_gather_f64([1.0 if owner_slot >= 0 else 0.0])
-                owner = int(np.flatnonzero(owner_flags[:, 0])[0])
-            else:
-                best, slot = _local_best(torch, mind, abs_of_slot, sorted_slots)
-                gathered = comm.all_gather_f64(
-                    [best, float(abs_of_slot[slot]) if slot >= 0 else float("inf")]
-                )
-                top = gathered[:, 0].max()
-                winners = np.flatnonzero(gathered[:, 0] == top)
-                owner = int(winners[np.argmin(gathered[winners, 1])])
-                pick = int(gathered[owner, 1])
-                radius = radius_from_sq(top, metric)
-                owner_slot = slot if owner == comm.rank else -1
-            picks[j], radii[j] = pick, radius
-            if owner == comm.rank:
-                mind[owner_slot] = -1.0
-            if j == k - 1:
-                break
-            center = torch.empty(d, dtype=torch.float32, device=comm.device)
-            if owner == comm.rank:
-                row = int(plan_rows[owner_slot])
-                center.copy_(torch.from_numpy(np.asarray(emb[row], dtype=np.float32).copy()))
-            comm.broadcast_(center, owner)
-            c_np = center.cpu().numpy()[None, :]
-            if metric == "cosine":
-                c_np = normalize_rows(c_np)
-            cands.lower_to_center(mind, torch.from_numpy(np.ascontiguousarray(c_np[0])).to(dev))
+        shard.lower_to_pool(sel.pool, sel.lidx)
+        picks, radii = _farthest_first(comm, shard, sel.k, first, progress=progress)
     return (picks, radii) if return_radii else picks
-
-
-def _local_best(torch: Any, mind: Any, abs_of_slot: Any, sorted_slots: bool) -> tuple[float, int]:
-    """This rank's farthest candidate: (squared distance, slot), ties to the lowest absolute index; (-inf, -1) if none."""
-    if mind.numel() == 0:
-        return float("-inf"), -1
-    slot = int(torch.argmax(mind))
-    best = float(mind[slot])
-    if best < 0:
-        return float("-inf"), -1
-    if not sorted_slots:
-        ties = torch.nonzero(mind == mind[slot]).flatten()
-        if ties.numel() > 1:
-            slot = int(ties[torch.argmin(abs_of_slot[ties])])
-    return best, slot
-
-
-def _init_from_pool(
-    comm: _Comm,
-    cands: _TorchCandidates,
-    mind: Any,
-    emb: np.ndarray,
-    lidx: np.ndarray,
-    pool: np.ndarray,
-    *,
-    metric: str,
-    dev: Any,
-    chunk_rows: int = 1024,
-) -> None:
-    """Lower ``mind`` to the squared distance to the nearest pool member; pool vectors are assembled chunk by chunk."""
-    torch = comm.torch
-    if len(pool) == 0:
-        return
-    d = emb.shape[1]
-    sorter = np.argsort(lidx, kind="stable")
-    for start in range(0, len(pool), chunk_rows):
-        rows = pool[start : start + chunk_rows]
-        buf = np.zeros((len(rows), d), dtype=np.float32)
-        mine = np.isin(rows, lidx)
-        if mine.any():
-            where = sorter[np.searchsorted(lidx, rows[mine], sorter=sorter)]  # positions in local_emb
-            buf[mine] = np.asarray(emb[where], dtype=np.float32)
-        t = torch.from_numpy(buf).to(comm.device)
-        comm.all_reduce_sum_(t)  # each pool row lives on exactly one rank: the sum is that row, exactly
-        pv_np = t.cpu().numpy()
-        if metric == "cosine":
-            pv_np = normalize_rows(pv_np)
-        cands.lower_to_rows(mind, torch.from_numpy(np.ascontiguousarray(pv_np)).to(dev))
-
-
-def _agree_first_pick(
-    comm: _Comm,
-    first_pick: int | None,
-    agree: np.ndarray,
-    cand_global: np.ndarray | None,
-    local_abs: np.ndarray,
-    n_total: int,
-    random_state: RandomState,
-) -> int:
-    """The first center when the pool is empty: given, or drawn on rank 0 as the single-process kernel draws it."""
-    if first_pick is not None:
-        if agree[:, 9].sum() != 1:
-            raise IndexValidationError(f"first_pick={first_pick} is not a candidate held by any rank.")
-        return int(first_pick)
-    if cand_global is None:
-        if int(agree[:, 8].sum()) == n_total:  # shards cover Z: the candidates are all rows 0..N-1
-            cand_global = np.arange(n_total, dtype=np.int64)
-        else:
-            gathered: list[Any] = [None] * comm.world
-            comm.dist.all_gather_object(gathered, local_abs, group=comm.group)
-            cand_global = np.sort(np.concatenate(gathered))
-    choice = np.zeros(1, dtype=np.float64)
-    if comm.rank == 0:
-        choice[0] = float(draw_first_pick(check_random_state(random_state), cand_global))
-    t = comm.torch.from_numpy(choice).to(comm.device)
-    comm.broadcast_(t, 0)
-    return int(t.item())
