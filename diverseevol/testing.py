@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PoolExhaustedError, SamplerOutputError, ValidationError
-from .samplers.base import Requirements, Selection, SelectionContext, run_sampler_with_output, warn_old_requires
+from .samplers.base import Requirements, Selection, SelectionContext, _run_sampler_with_output, _warn_old_requires
 
 __all__ = ["check_sampler", "make_context"]
 
@@ -127,7 +127,7 @@ class _Checker:
         """Run the sampler through run_sampler; return (what select returned, the Selection)."""
         sampler = self.factory() if sampler is None else sampler
         try:
-            return run_sampler_with_output(sampler, ctx, k)
+            return _run_sampler_with_output(sampler, ctx, k)
         except AssertionError:
             raise
         except SamplerOutputError as exc:
@@ -250,7 +250,7 @@ def check_sampler(
     except ValidationError as exc:
         c.fail("protocol", f"`requires` = {declared!r} is not valid: {exc}")
     if not isinstance(declared, Requirements):
-        warn_old_requires(type(first), declared, requires)
+        _warn_old_requires(type(first), declared, requires)
     extra = set(requires.scores)
 
     def ctx_for(**kw: Any) -> SelectionContext:
@@ -309,7 +309,7 @@ def check_sampler(
 
         rule = f"k > number of candidates raises PoolExhaustedError [{scenario}]"
         try:
-            run_sampler_with_output(factory(), _fresh_context(ctx, seed), m + 1)
+            _run_sampler_with_output(factory(), _fresh_context(ctx, seed), m + 1)
         except PoolExhaustedError:
             pass
         except Exception as exc:  # noqa: BLE001 - any other error is the failure being reported

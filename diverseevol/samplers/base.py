@@ -242,7 +242,7 @@ class Selection:
     radii: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        indices = as_index_array(self.indices, "Selection.indices")
+        indices = _as_index_array(self.indices, "Selection.indices")
         object.__setattr__(self, "indices", indices)
         if self.radii is not None:
             try:
@@ -281,7 +281,7 @@ class Selection:
     __hash__ = None  # type: ignore[assignment]  # holds arrays
 
 
-def as_index_array(values: Any, source: str) -> np.ndarray:
+def _as_index_array(values: Any, source: str) -> np.ndarray:
     """Return ``values`` as a read-only 1-D int64 array, or raise :class:`SamplerOutputError`.
 
     Parameters
@@ -377,7 +377,7 @@ def _class_label(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def warn_old_requires(cls: type, declared: Any, parsed: Requirements, *, stacklevel: int = 2) -> None:
+def _warn_old_requires(cls: type, declared: Any, parsed: Requirements, *, stacklevel: int = 2) -> None:
     """Issue the once-per-class DeprecationWarning for a ``requires`` in the old string form."""
     _warn_once(
         cls,
@@ -425,7 +425,7 @@ def requirements_of(sampler: Any) -> Requirements:
         parsed = Requirements.parse(declared)
     except ValidationError as exc:
         raise ValidationError(f"Sampler {_class_label(cls)}: {exc}") from None
-    warn_old_requires(cls, declared, parsed, stacklevel=2)
+    _warn_old_requires(cls, declared, parsed, stacklevel=2)
     return parsed
 
 
@@ -472,10 +472,10 @@ def run_sampler(sampler: Any, ctx: SelectionContext, k: int) -> Selection:
         not index-like at all (None, strings). Membership in the candidates, uniqueness and
         length are left to the caller (the loop checks them; so does ``check_sampler``).
     """
-    return run_sampler_with_output(sampler, ctx, k)[1]
+    return _run_sampler_with_output(sampler, ctx, k)[1]
 
 
-def run_sampler_with_output(sampler: Any, ctx: SelectionContext, k: int) -> tuple[Any, Selection]:
+def _run_sampler_with_output(sampler: Any, ctx: SelectionContext, k: int) -> tuple[Any, Selection]:
     """:func:`run_sampler`, also returning what the sampler's method returned, unconverted.
 
     For :func:`diverseevol.testing.check_sampler`, which holds samplers to the strict form
@@ -497,12 +497,12 @@ def run_sampler_with_output(sampler: Any, ctx: SelectionContext, k: int) -> tupl
             raise SamplerOutputError(
                 f"{label}.select_with_radii() must return (indices, radii); got {type(out).__name__}."
             )
-        indices = as_index_array(out[0], f"{label}.select_with_radii()")
+        indices = _as_index_array(out[0], f"{label}.select_with_radii()")
         return out, Selection(indices, out[1])
     out = sampler.select(ctx, k)
     if isinstance(out, Selection):
         return out, out
-    return out, Selection(as_index_array(out, f"{label}.select()"))
+    return out, Selection(_as_index_array(out, f"{label}.select()"))
 
 
 def require_signals(sampler: Any, ctx: SelectionContext) -> None:

@@ -34,7 +34,7 @@ from ..errors import (
     UnknownSamplerError,
     ValidationError,
 )
-from .base import Requirements, Sampler, warn_old_requires
+from .base import Requirements, Sampler, _warn_old_requires
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -104,7 +104,7 @@ def _check_requirements(cls: type) -> Requirements | frozenset[str]:
         raise SamplerRegistrationError(f"{cls.__qualname__}: {exc}") from None
     if isinstance(requires, Requirements):
         return requires
-    warn_old_requires(cls, requires, parsed, stacklevel=3)
+    _warn_old_requires(cls, requires, parsed, stacklevel=3)
     return parsed.to_strings()
 
 
