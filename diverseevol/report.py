@@ -1,7 +1,7 @@
 """Tables and plots of evolution runs: the paper's Table 1, Figure 2 (metric vs pool size) and Figure 3 (Vendi).
 
-Input: run directories (read with :meth:`diverseevol.loop.EvolutionResult.load`), loaded
-:class:`~diverseevol.loop.EvolutionResult` objects, or plain metric rows wrapped in
+Input: run directories (read with :meth:`diverseevol.EvolutionResult.load`), loaded
+:class:`~diverseevol.EvolutionResult` objects, or plain metric rows wrapped in
 :class:`RunMetrics`. Runs are grouped by a label (the sampler name, plus ``" (one-time)"`` for
 one-time runs); several runs under one label (seeds) are averaged.
 
@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from ._files import atomic_write
 from ._optional import is_available, require
 from .errors import ValidationError
 from .judge.metrics import summarize_rounds
-from .rundir import atomic_write
+from .run.result import METRIC_KEYS
 
 __all__ = [
     "RunMetrics",
@@ -49,13 +50,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Keys of a metrics row that are bookkeeping, not judge metrics.
-_LOOP_KEYS = frozenset(
-    {
-        "round", "pool_size", "n_new", "vendi", "vendi_reference", "covering_radius", "pool_sq_norm_mean",
-        "all_sq_norm_mean", "time_train_s", "time_embed_s", "time_score_s", "time_select_s", "time_judge_s",
-    }
-)
+#: Keys of a metrics row that are bookkeeping, not judge metrics (the loop's own keys).
+_LOOP_KEYS = frozenset(METRIC_KEYS)
 _PAIRWISE_SUFFIXES = ("/rs", "/wtr", "/invalid", "/n_valid")
 
 
@@ -96,7 +92,7 @@ class RunMetrics:
 
     @classmethod
     def from_result(cls, result: Any, label: str | None = None) -> RunMetrics:
-        """Wrap an :class:`~diverseevol.loop.EvolutionResult` (``.config``, ``.metrics``, ``.run_dir``)."""
+        """Wrap an :class:`~diverseevol.EvolutionResult` (``.config``, ``.metrics``, ``.run_dir``)."""
         config = dict(getattr(result, "config", {}) or {})
         run_dir = getattr(result, "run_dir", None)
         name = Path(run_dir).name if run_dir else str(config.get("sampler", "run"))
@@ -151,7 +147,7 @@ def load_runs(runs: Sequence[Any], labels: Sequence[str] | None = None) -> list[
         if isinstance(run, RunMetrics):
             out.append(RunMetrics(label or run.label, run.rows, run.name, run.config))
         elif isinstance(run, (str, os.PathLike)):
-            from .loop import EvolutionResult
+            from .run.result import EvolutionResult
 
             out.append(RunMetrics.from_result(EvolutionResult.load(run), label))
         elif hasattr(run, "metrics") and hasattr(run, "config"):

@@ -1,0 +1,209 @@
+"""Small shared file I/O: atomic writes, JSON and ``.npy`` read/write, secret redaction.
+
+Every write is atomic: the bytes go to a temporary file in the target's directory, which is
+flushed and ``fsync``-ed, then renamed over the target with ``os.replace``, and the directory
+itself is ``fsync``-ed. A reader therefore sees either the old file or the complete new one,
+never a torn write, even after ``kill -9`` or a power cut. The environment variable
+``DIVERSEEVOL_FSYNC=0`` skips the two fsyncs (e.g. for tests on slow disks): writes stay atomic
+against a killed process, but not against a power cut. Only JSON and ``.npy`` (loaded with
+``allow_pickle=False``) are written: nothing read back can run code.
+
+A base module: imports only numpy and :mod:`diverseevol.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import secrets as _secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .errors import RunDirectoryError
+
+__all__ = [
+    "REDACTED",
+    "TMP_MARK",
+    "atomic_write",
+    "fsync_directory",
+    "fsync_enabled",
+    "read_json",
+    "read_npy",
+    "redact_secrets",
+    "to_jsonable",
+    "write_json",
+    "write_npy",
+]
+
+#: Marks the name of a temporary file of an unfinished atomic write (``.<name>.tmp.<pid>.<hex>``).
+TMP_MARK = ".tmp."
+#: What :func:`redact_secrets` puts in place of a secret value.
+REDACTED = "<redacted>"
+
+_SECRET_KEY = re.compile(
+    r"(^|[_\-.])(api[_\-]?key|apikey|token|access[_\-]?token|secret|password|passwd|credentials?)($|[_\-.])",
+    re.IGNORECASE,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# atomic writes
+# --------------------------------------------------------------------------------------------
+def fsync_enabled() -> bool:
+    """Whether writes fsync (``DIVERSEEVOL_FSYNC=0``/``false``/``no``/``off`` turns it off)."""
+    return os.environ.get("DIVERSEEVOL_FSYNC", "1").lower() not in ("0", "false", "no", "off")
+
+
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """``fsync`` a directory so that renames inside it survive a power cut (POSIX; no-op elsewhere)."""
+    if os.name != "posix" or not fsync_enabled():  # directories cannot be opened for fsync on Windows
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a file atomically: ``write(fh)`` fills a temp file that then replaces ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        The target file; its parent directory is created if needed.
+    write : callable
+        Receives a binary file handle open on the temporary file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}{TMP_MARK}{os.getpid()}.{_secrets.token_hex(4)}"
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            if fsync_enabled():
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_directory(path.parent)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+# --------------------------------------------------------------------------------------------
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, tuples and sets to JSON types; non-finite floats to None."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=repr) if isinstance(obj, (set, frozenset)) else obj
+        return [to_jsonable(v) for v in items]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return repr(obj)
+
+
+def redact_secrets(obj: Any) -> Any:
+    """Return ``obj`` with the value of every key that names a secret replaced by ``"<redacted>"``.
+
+    A key is secret when one of its ``_``/``-``/``.``-separated parts is ``api_key``/``apikey``,
+    ``token``, ``secret``, ``password``/``passwd`` or ``credential(s)``, in any case (``hf_token``,
+    ``OPENAI_API_KEY``, ``client_secret``; not ``max_tokens`` or ``tokenizer``). Applied at every
+    nesting level.
+    """
+    if isinstance(obj, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else redact_secrets(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [redact_secrets(v) for v in obj]
+    return obj
+
+
+def _dumps(obj: Any, level: int = 0) -> str:
+    """Indented JSON whose lists of scalars stay on one line (index lists are read by people)."""
+    pad, inner = " " * level, " " * (level + 1)
+    if isinstance(obj, dict) and obj:
+        items = ",\n".join(
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_dumps(v, level + 1)}" for k, v in obj.items()
+        )
+        return "{\n" + items + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
+        return "[\n" + ",\n".join(inner + _dumps(v, level + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically (numpy values converted, NaN/Inf as null)."""
+    data = (_dumps(to_jsonable(obj)) + "\n").encode("utf-8")
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file written by :func:`write_json`.
+
+    Raises
+    ------
+    RunDirectoryError
+        If the file is not valid JSON (it was not written by this library, or was edited).
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise RunDirectoryError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); the run directory is corrupt. "
+            f"Delete that file to redo its step, or start over with overwrite=True."
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# .npy
+# --------------------------------------------------------------------------------------------
+def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
+    """Write ``array`` as ``.npy``, atomically (memmaps are streamed, not loaded whole)."""
+    array = np.asanyarray(array)
+    if array.dtype.hasobject:
+        raise RunDirectoryError(
+            f"refusing to write an object array to {path}: .npy files here never hold pickles."
+        )
+    return atomic_write(path, lambda fh: np.save(fh, array, allow_pickle=False))
+
+
+def read_npy(path: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
+    """Read a ``.npy`` file without pickle support; ``mmap=True`` returns a read-only memmap."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as exc:
+        raise RunDirectoryError(
+            f"{path} is not a valid .npy file ({exc}); delete it to recompute it."
+        ) from exc

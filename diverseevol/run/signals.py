@@ -1,0 +1,148 @@
+"""Round t's signals: model M_t's embeddings and uncertainty scores of all of Z, with their caches.
+
+Every rank calls the embedder and the scorer (they may be collective); rank 0 checks their
+output, writes the caches (``embeddings.npy`` with ``cache_embeddings=True``, ``scores/*.npy``)
+and keeps the arrays. A cache found on disk is used instead of calling the model again.
+
+Imports numpy, the base modules and the run package's directory and settings modules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_embeddings
+from ..comm import run_on_rank0
+from ..errors import MissingSignalError, ValidationError
+from ..protocols import Communicator
+from .directory import RunDirectory
+from .settings import LoopSettings
+
+__all__ = ["RoundSignals", "check_scores", "compute_signals"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundSignals:
+    """What M_t says about Z in round t (arrays on rank 0; other ranks hold None / empty).
+
+    Attributes
+    ----------
+    embeddings : ndarray of shape (N, d) or None
+        Rows in Z's index space; None when the round does not embed.
+    scores : dict of str to ndarray of shape (N,)
+        The scores the sampler requires, rows in Z's index space.
+    time_embed_s, time_score_s : float
+        Seconds this process spent in the embedder and the scorer (0 for cached signals).
+    """
+
+    embeddings: np.ndarray | None = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    time_embed_s: float = 0.0
+    time_score_s: float = 0.0
+
+
+def compute_signals(
+    settings: LoopSettings, rd: RunDirectory, comm: Communicator, t: int, model: Any, bar: Any
+) -> RoundSignals:
+    """Return round ``t``'s embeddings (when :meth:`LoopSettings.embeds_in`) and scores (when
+    :meth:`LoopSettings.scores_in`). Called on every rank at the same point."""
+    signals = RoundSignals()
+    if settings.embeds_in(t):
+        signals.embeddings, signals.time_embed_s = _embeddings(settings, rd, comm, t, model, bar)
+    if settings.scores_in(t):
+        signals.scores, signals.time_score_s = _scores(settings, rd, comm, t, model, bar)
+    return signals
+
+
+def _embeddings(
+    settings: LoopSettings, rd: RunDirectory, comm: Communicator, t: int, model: Any, bar: Any
+) -> tuple[np.ndarray | None, float]:
+    if run_on_rank0(comm, lambda: rd.embeddings_path(t).is_file()):
+        if comm.rank != 0:
+            return None, 0.0
+        logger.info("round %d: using cached embeddings", t)
+        return rd.read_embeddings(t), 0.0
+    bar.set_postfix(round=t, phase="embed")
+    start = time.perf_counter()
+    raw = settings.embedder(model, settings.records)  # type: ignore[misc]
+    elapsed = time.perf_counter() - start
+
+    def keep() -> None:  # rank 0; an error here reaches every rank
+        arr = check_embeddings(raw, name=f"embedder output (round {t})")
+        if arr.shape[0] != settings.n_records:
+            raise ValidationError(
+                f"The embedder returned {arr.shape[0]} rows in round {t}; expected one per record "
+                f"of Z ({settings.n_records})."
+            )
+        if settings.cache_embeddings:
+            rd.write_embeddings(t, arr)
+            arr = rd.read_embeddings(t)
+        held["emb"] = arr
+
+    held: dict[str, np.ndarray] = {}
+    run_on_rank0(comm, keep)
+    return held.get("emb"), elapsed
+
+
+def _scores(
+    settings: LoopSettings, rd: RunDirectory, comm: Communicator, t: int, model: Any, bar: Any
+) -> tuple[dict[str, np.ndarray], float]:
+    scores: dict[str, np.ndarray] = {}
+
+    def read_cached() -> bool:  # rank 0 reads the cache once; every rank learns if it was there
+        stored = rd.read_scores(t, settings.score_names)
+        if stored is not None:
+            scores.update(stored)
+        return stored is not None
+
+    if run_on_rank0(comm, read_cached):
+        return scores, 0.0
+    bar.set_postfix(round=t, phase="score")
+    start = time.perf_counter()
+    got = settings.scorer(model, settings.records)  # type: ignore[misc]
+    elapsed = time.perf_counter() - start
+
+    def keep() -> None:
+        scores.update(check_scores(got, t, n_records=settings.n_records, required=settings.score_names))
+        rd.write_scores(t, scores)
+
+    run_on_rank0(comm, keep)
+    return scores, elapsed
+
+
+def check_scores(got: Any, t: int, *, n_records: int, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Check a scorer's output for round ``t`` and return it as float64 arrays of shape (N,).
+
+    Raises
+    ------
+    ValidationError
+        If ``got`` is not a mapping, or an array does not have shape ``(n_records,)``.
+    MissingSignalError
+        If a score in ``required`` is missing.
+    """
+    if not isinstance(got, Mapping):
+        raise ValidationError(
+            f"The scorer must return a mapping name -> (N,) array; got {type(got).__name__} in round {t}."
+        )
+    missing = [s for s in required if s not in got]
+    if missing:
+        raise MissingSignalError(
+            f"The scorer returned {sorted(got)} in round {t} but the sampler requires {missing}; return them too."
+        )
+    out = {}
+    for name, values in got.items():
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.shape != (n_records,):
+            raise ValidationError(
+                f"scores[{name!r}] must have shape ({n_records},), one value per record; got {arr.shape}."
+            )
+        out[str(name)] = arr
+    return out
