@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_npy
 from ..errors import ValidationError
-from ..rundir import write_npy
 from .model import TinyModelSpec
 from .tasks import DemoSuite, make_suite, task_coverage
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write
 from ..comm import rank_and_world
 from ..data import InstructionRecord, data_fingerprint
 from ..errors import ValidationError
-from ..rundir import atomic_write
 from ._model import ModelHandle, default_device, load_model, quiet_transformers_progress, resolve_dtype
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
 

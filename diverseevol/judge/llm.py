@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write
 from ..errors import ValidationError
-from ..rundir import atomic_write
 from .benchmarks import Benchmark
 from .pairwise import JudgeReport, PairwiseJudge
 from .protocol import AnswerGenerator, generate_answers

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write
 from .._optional import require
 from .._progress import progress_bar
 from ..errors import JudgeError, ValidationError
-from ..rundir import atomic_write
 from .benchmarks import Benchmark, _align
 from .cache import JudgeCache, judgment_key
 from .metrics import relative_score, valid_questions, win_tie_rate
