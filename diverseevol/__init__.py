@@ -20,14 +20,14 @@ _LAZY: dict[str, str] = {
     "get_sampler": "diverseevol.samplers.registry",
     "list_samplers": "diverseevol.samplers.registry",
     "check_k": "diverseevol.samplers",
-    "EvolutionLoop": "diverseevol.loop",
-    "EvolutionResult": "diverseevol.loop",
+    "EvolutionLoop": "diverseevol.run.loop",
+    "EvolutionResult": "diverseevol.run.result",
     "InstructionRecord": "diverseevol.data",
     "load_instructions": "diverseevol.data",
     "format_prompt": "diverseevol.data",
 }
 
-_SUBMODULES = {"samplers", "errors", "testing", "kernels", "data", "diversity", "loop", "judge", "report", "hf", "demo", "cli"}
+_SUBMODULES = {"samplers", "errors", "testing", "kernels", "data", "diversity", "loop", "run", "judge", "report", "hf", "demo", "cli"}
 
 __all__ = [
     "EvolutionLoop",
@@ -53,7 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data import InstructionRecord, format_prompt, load_instructions
     from .diversity import vendi_score
     from .kernels.kcenter import kcenter_select
-    from .loop import EvolutionLoop, EvolutionResult
+    from .run.loop import EvolutionLoop
+    from .run.result import EvolutionResult
     from .samplers import check_k
     from .samplers.base import Sampler, SelectionContext
     from .samplers.registry import get_sampler, list_samplers, register_sampler
