@@ -27,6 +27,8 @@ __all__ = [
     "DiverseEvolWarning",
     "PluginLoadWarning",
     "DuplicateRecordsWarning",
+    "UnknownOptionError",
+    "IgnoredOptionWarning",
 ]
 
 
@@ -119,3 +121,11 @@ class DegenerateEmbeddingsWarning(DiverseEvolWarning):
 
 
 __all__ += ["DegenerateEmbeddingError", "DegenerateEmbeddingsWarning"]
+
+
+class UnknownOptionError(ValidationError, TypeError):
+    """A keyword option is not accepted by the compute backend it was given to (a typo, or another backend's)."""
+
+
+class IgnoredOptionWarning(DiverseEvolWarning):
+    """An option was accepted but has no effect on the backend that runs (e.g. ``lazy`` on torch)."""

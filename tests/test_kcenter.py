@@ -97,9 +97,9 @@ def _clustered(seed, n, d, n_clusters, spread=10.0, dtype=np.float32):
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("pool_size", [0, 60])
 def test_pruning_is_exact_and_saves_work_on_clusters(metric, pool_size, monkeypatch):
-    from diverseevol.kernels import _numpy
+    from diverseevol.kernels import _pruning
 
-    monkeypatch.setattr(_numpy, "_REORDER_FACTOR", 0.5)  # regroup early: exercise the permuted layout
+    monkeypatch.setattr(_pruning, "_REORDER_FACTOR", 0.5)  # regroup early: exercise the permuted layout
     emb = _clustered(1, 6000, 32, 25)
     stats_off, stats_on = {}, {}
     ref, ref_r = kcenter_select(

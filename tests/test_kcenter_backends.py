@@ -30,6 +30,7 @@ from kcenter_oracle import kcenter_oracle
 
 from diverseevol.kernels import _faiss, _torch
 from diverseevol.kernels.approximate import kcenter_select_approximate
+from diverseevol.kernels.kcenter import kcenter_select
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_FAISS_GPU = getattr(faiss, "get_num_gpus", lambda: 0)() > 0
@@ -180,8 +181,8 @@ def test_torch_cpu_threads_are_restored():
     picks, _ = _torch.farthest_first(x, pool, cand, 10, metric="euclidean", first_pick=None, n_threads=2)
     assert torch.get_num_threads() == before
     np.testing.assert_array_equal(picks, kcenter_oracle(x, pool, cand, 10, "euclidean")[0])
-    with pytest.raises(ValidationError, match="n_threads"):
-        _torch.farthest_first(x, pool, cand, 10, metric="euclidean", first_pick=None, n_threads=0)
+    with pytest.raises(ValidationError, match="n_threads"):  # checked once, at the public boundary
+        kcenter_select(x, pool, 10, candidate_idx=cand, backend="torch", n_threads=0)
 
 
 def test_plan_row_blocks_tiles_candidates():

@@ -13,7 +13,7 @@ from kcenter_oracle import kcenter_oracle
 
 from diverseevol import kcenter_select
 from diverseevol.errors import ValidationError
-from diverseevol.kernels import _numpy
+from diverseevol.kernels import _lazyeval, _pruning
 
 
 def _problem(rng: np.random.Generator, kind: str, n: int, d: int, dtype=np.float32) -> np.ndarray:
@@ -35,10 +35,10 @@ def eager_lazy(monkeypatch):
     """Tiny lazy batches and thresholds, so that small problems use every lazy code path."""
 
     def set_(batch, fraction, cache_bytes):
-        monkeypatch.setattr(_numpy, "_EPOCH_ROWS", 4 * batch)
-        monkeypatch.setattr(_numpy, "_LAZY_BATCH", batch)
-        monkeypatch.setattr(_numpy, "_LAZY_MAX_FRACTION", fraction)
-        monkeypatch.setattr(_numpy, "_CENTER_CACHE_BYTES", cache_bytes)
+        monkeypatch.setattr(_lazyeval, "_EPOCH_ROWS", 4 * batch)
+        monkeypatch.setattr(_lazyeval, "_LAZY_BATCH", batch)
+        monkeypatch.setattr(_lazyeval, "_LAZY_MAX_FRACTION", fraction)
+        monkeypatch.setattr(_lazyeval, "_CENTER_CACHE_BYTES", cache_bytes)
 
     return set_
 
@@ -110,7 +110,7 @@ def test_lazy_skips_almost_all_work_on_isotropic_data():
 def test_lazy_falls_back_and_regroups_rows_exactly(monkeypatch):
     # With an empty pool every row starts at +inf, so the first picks fall back to full (triangle-
     # pruned) passes; early regrouping then permutes the rows under the lazy stamps.
-    monkeypatch.setattr(_numpy, "_REORDER_FACTOR", 0.5)
+    monkeypatch.setattr(_pruning, "_REORDER_FACTOR", 0.5)
     rng = np.random.default_rng(1)
     x = (rng.normal(size=(25, 32)) * 10)[rng.integers(0, 25, 6000)] + rng.normal(size=(6000, 32))
     x = x.astype(np.float32)
@@ -149,13 +149,12 @@ def test_adaptive_mode_switches_to_full_passes_when_lazy_picks_cost_more(monkeyp
     # picks (and retry later), and the result must not change.
     rng = np.random.default_rng(3)
     x = rng.standard_normal((20000, 16)).astype(np.float32)
-    real_judge = _numpy._Selector._judge_lazy
+    real_judge = _lazyeval.LazyState.judge
 
-    def free_passes(self, seconds):
-        self.pass_s = 0.0
-        real_judge(self, seconds)
+    def free_passes(self, seconds, pass_s):
+        real_judge(self, seconds, 0.0)
 
-    monkeypatch.setattr(_numpy._Selector, "_judge_lazy", free_passes)
+    monkeypatch.setattr(_lazyeval.LazyState, "judge", free_passes)
     stats: dict = {}
     got = kcenter_select(x, np.arange(10), 200, stats=stats, return_radii=True)
     ref = kcenter_select(x, np.arange(10), 200, prune=False, lazy=False, return_radii=True)
@@ -183,7 +182,7 @@ def test_lazy_option_defaults_and_validation():
 
 
 def test_auto_pruning_is_dropped_when_pruned_passes_cost_more(monkeypatch):
-    monkeypatch.setattr(_numpy, "_PRUNE_LOSS", 0.0)  # every pruned pass "costs more" than a full read
+    monkeypatch.setattr(_pruning, "_PRUNE_LOSS", 0.0)  # every pruned pass "costs more" than a full read
     rng = np.random.default_rng(4)
     x = (rng.normal(size=(30, 24)) * 8)[rng.integers(0, 30, 5000)] + rng.normal(size=(5000, 24))
     x = x.astype(np.float32)

@@ -100,19 +100,19 @@ def test_each_radius_is_the_distance_to_the_nearest_earlier_center(problem):
 def test_lazy_evaluation_is_bit_identical(problem, tuning, prune):
     # Tiny lazy batches and epoch sets so that problems of a few dozen rows exercise every lazy path
     # (batch growth, epoch renewal, fallbacks, eager stretches).
-    from diverseevol.kernels import _numpy
+    from diverseevol.kernels import _lazyeval
 
     emb, pool, cand, k, metric, seed = problem
     names = ("_LAZY_BATCH", "_LAZY_GROWTH", "_EPOCH_ROWS", "_LAZY_MAX_FRACTION")
-    saved = {name: getattr(_numpy, name) for name in names}
+    saved = {name: getattr(_lazyeval, name) for name in names}
     common = dict(candidate_idx=cand, metric=metric, random_state=seed, return_radii=True)
     ref = kcenter_select(emb, pool, k, prune=False, lazy=False, **common)
     try:
         for name, value in zip(names, tuning):
-            setattr(_numpy, name, value)
+            setattr(_lazyeval, name, value)
         got = kcenter_select(emb, pool, k, prune=prune, lazy=True, block_rows=3, **common)
     finally:
         for name, value in saved.items():
-            setattr(_numpy, name, value)
+            setattr(_lazyeval, name, value)
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])

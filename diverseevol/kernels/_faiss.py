@@ -129,57 +129,37 @@ def farthest_first(
     first_pick: int | None,
     device: str | None = None,
     block_rows: int | None = None,
-    progress: bool | None = None,
-    prune: bool | str = "auto",
-    lazy: bool | str = "auto",
-    n_threads: int | None = None,
-    max_copy_bytes: int | None = None,
-    stats: dict[str, Any] | None = None,
-    **_unused: Any,
+    **pick_options: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact greedy K-Center with FAISS initial distances; see :mod:`diverseevol.kernels.kcenter`.
 
     FAISS finds each candidate's nearest pool member; the numpy reference kernel
     (:func:`diverseevol.kernels._numpy.farthest_first`) recomputes that distance and makes the picks.
+    The arguments before ``device`` follow the backend contract (checked by the caller).
 
     Parameters
     ----------
-    emb : ndarray or np.memmap of shape (N, d)
-        Validated embeddings of Z.
-    pool_idx : ndarray of int64, shape (p,)
-        Sorted absolute row indices into Z of the training pool (may be empty).
-    candidate_idx : ndarray of int64, shape (m,)
-        Sorted absolute row indices into Z, disjoint from ``pool_idx``.
-    k : int
-        Number of picks, ``1 <= k <= m``.
-    metric : {"euclidean", "cosine"}
-    first_pick : int or None
-        Absolute row index of the first center when the pool is empty (its radius is +inf).
     device : {None, "cpu", "gpu"}, optional
         Where FAISS searches; None uses a GPU when faiss-gpu sees one. "gpu" without one raises
         :class:`~diverseevol.errors.BackendUnavailableError`.
     block_rows : int, optional
         Rows of Z read per block by the search, and per work tile by the picks (default: about
         16 MiB of float32 for the search, the numpy kernel's default for the picks).
-    progress : bool, optional
-        Show a progress bar over the picks (default: only for large problems).
-    prune, lazy, n_threads, max_copy_bytes, stats
-        Passed to the numpy kernel's picks; see :func:`diverseevol.kernels._numpy.farthest_first`.
+    **pick_options
+        The numpy kernel's options for the picks (``prune``, ``lazy``, ``n_threads``,
+        ``max_copy_bytes``, ``progress``, ``stats``); see
+        :func:`diverseevol.kernels._numpy.farthest_first`.
 
     Returns
     -------
-    picks : ndarray of int64, shape (k,)
-        Absolute row indices into Z in pick order.
-    radii : ndarray of float64, shape (k,)
-        Each pick's distance to its nearest earlier center (pool included) when picked.
+    picks, radii
+        As :func:`diverseevol.kernels._numpy.farthest_first`: bit for bit the same.
     """
     faiss = require("faiss", feature="backend='faiss'", extra="faiss")
     if len(pool_idx):
         blocks = plan_row_blocks(candidate_idx, int(block_rows or default_block_rows(emb.shape[1])))
         nearest = nearest_pool_rows(emb, pool_idx, candidate_idx, blocks, metric=metric, device=device)
     else:
-        if first_pick is None:
-            raise ValidationError("first_pick is required when pool_idx is empty.")
         _use_gpu(faiss, device)  # an impossible explicit device still fails loudly
         nearest = None
     return _numpy.farthest_first(
@@ -188,13 +168,8 @@ def farthest_first(
         candidate_idx,
         k,
         metric=metric,
-        first_pick=first_pick if not len(pool_idx) else None,
-        prune=prune,
-        lazy=lazy,
+        first_pick=first_pick,
         block_rows=block_rows,
-        n_threads=n_threads,
-        max_copy_bytes=max_copy_bytes,
-        progress=progress,
-        stats=stats,
         nearest_pool_idx=nearest,
+        **pick_options,
     )

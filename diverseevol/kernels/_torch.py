@@ -288,23 +288,13 @@ def farthest_first(
     pool_chunk_rows: int = 1024,
     n_threads: int | None = None,
     progress: bool | None = None,
-    **_unused: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact greedy K-Center in float32 torch; see :mod:`diverseevol.kernels.kcenter` for the contract.
 
+    The arguments before ``device`` follow the backend contract (checked by the caller).
+
     Parameters
     ----------
-    emb : ndarray or np.memmap of shape (N, d)
-        Validated embeddings of Z.
-    pool_idx : ndarray of int64, shape (p,)
-        Sorted absolute row indices into Z of the training pool (may be empty).
-    candidate_idx : ndarray of int64, shape (m,)
-        Sorted absolute row indices into Z, disjoint from ``pool_idx``.
-    k : int
-        Number of picks, ``1 <= k <= m``.
-    metric : {"euclidean", "cosine"}
-    first_pick : int or None
-        Absolute row index of the first center when the pool is empty (its radius is +inf).
     device : str or torch.device, optional
         None: CUDA when available, else CPU. "cuda" without a GPU raises
         :class:`~diverseevol.errors.BackendUnavailableError`.
@@ -332,8 +322,6 @@ def farthest_first(
     torch = require("torch", feature="backend='torch'", extra="gpu")
     dev = resolve_device(torch, device)
     d = emb.shape[1]
-    if n_threads is not None and (isinstance(n_threads, bool) or int(n_threads) < 1):
-        raise ValidationError(f"n_threads must be None or a positive int; got {n_threads!r}.")
     with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, n_threads):
         cands = _TorchCandidates(
             torch,
@@ -351,8 +339,6 @@ def farthest_first(
                 embedding_rows(emb, pool_idx[start : start + pool_chunk_rows], normalize=normalize)
             )
             cands.lower_to_rows(mind, pv.to(dev))
-        if not len(pool_idx) and first_pick is None:
-            raise ValidationError("first_pick is required when pool_idx is empty.")
 
         picks = np.empty(k, dtype=np.int64)
         radii = np.empty(k, dtype=np.float64)

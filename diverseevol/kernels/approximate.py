@@ -30,7 +30,6 @@ the updated cells' rows are gathered from ``emb`` on each pick.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, Literal, overload
 
@@ -39,10 +38,11 @@ from scipy import sparse
 
 from .._optional import is_available, require
 from .._progress import progress_bar
-from .._validation import RandomState, check_embeddings, check_finite_rows, check_k, check_random_state
+from .._validation import RandomState
 from ..errors import ValidationError
+from ._inputs import check_problem, check_used_rows, empty_result
 from ._rowblocks import d2_from_dots, draw_first_pick, embedding_rows, radius_from_sq, sq_norms
-from .kcenter import METRICS, _index_sets
+from .contract import check_metric
 
 __all__ = ["CellIndex", "kcenter_select_approximate"]
 
@@ -119,12 +119,6 @@ class CellIndex:
             labels[s : s + len(x)] = lab
             sq[s : s + len(x)] = np.einsum("ij,ij->i", x, x)
             sums += _cell_sums(lab, x, n_cells)[0]
-        if normalize and not sq.all():
-            bad = int(candidate_idx[np.flatnonzero(sq == 0)[0]])
-            raise ValidationError(
-                f"metric='cosine' needs rows with a non-zero norm; row {bad} is all zeros. Drop it from "
-                f"candidate_idx or use metric='euclidean'."
-            )
         counts = np.bincount(labels, minlength=n_cells)
         means32 = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
         # Pass 2: each member's distance to its cell mean, from the difference (no cancellation).
@@ -315,35 +309,17 @@ def kcenter_select_approximate(
     radii : ndarray of float64, shape (k,)
         Only with ``return_radii=True``.
     """
-    if metric not in METRICS:
-        raise ValidationError(f"metric must be one of {METRICS}; got {metric!r}.")
+    check_metric(metric)
     if init not in ("auto", "exact", "ivf"):
         raise ValidationError(f"init must be 'auto', 'exact' or 'ivf'; got {init!r}.")
     if n_probe is not None and (isinstance(n_probe, bool) or int(n_probe) < 1):
         raise ValidationError(f"n_probe must be a positive int or None (exact); got {n_probe!r}.")
-    if isinstance(emb, (str, os.PathLike)):
-        emb = np.load(emb, mmap_mode="r", allow_pickle=False)  # streamed like kcenter_select's paths
-    x = check_embeddings(emb)
+    problem = check_problem(emb, pool_idx, k, candidate_idx, random_state)
+    x, pool, cand, k, rng = problem.emb, problem.pool, problem.cand, problem.k, problem.rng
     n, d = x.shape
-    pool, cand = _index_sets(n, pool_idx, candidate_idx)
-    k = check_k(k, len(cand))
-    rng = check_random_state(random_state)
     if k == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
-    check_finite_rows(x, np.concatenate([pool, cand]))
-    if metric == "cosine" and len(pool):
-        pool_sq = np.concatenate(
-            [
-                sq_norms(embedding_rows(x, pool[s : s + _BLOCK], normalize=False))
-                for s in range(0, len(pool), _BLOCK)
-            ]
-        )
-        if not pool_sq.all():
-            raise ValidationError(
-                f"metric='cosine' needs rows with a non-zero norm; pool row {int(pool[np.flatnonzero(pool_sq == 0)[0]])} "
-                f"is all zeros. Drop it from pool_idx or use metric='euclidean'."
-            )
+        return empty_result(bool(return_radii))
+    check_used_rows(x, pool, cand, cosine=metric == "cosine")
 
     first_pick = None
     if not len(pool):

@@ -1,7 +1,8 @@
 """Registry of K-Center compute backends and the ``"auto"`` choice.
 
 Each backend module exposes ``farthest_first(emb, pool_idx, candidate_idx, k, *, metric, first_pick, **options)``
-returning ``(picks, radii)``; see :mod:`diverseevol.kernels.kcenter` for the contract.
+returning ``(picks, radii)``; see :mod:`diverseevol.kernels.kcenter` for the contract. What each backend
+is, needs and accepts (its options) is declared once in :mod:`diverseevol.kernels.contract`.
 
 Backends
 --------
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._optional import is_available, require
-from ..errors import ValidationError
+from .contract import BACKENDS, check_backend_name
 
 __all__ = [
     "AUTO_FAISS_MIN_POOL",
@@ -46,19 +47,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_MODULES: dict[str, str] = {
-    "numpy": "diverseevol.kernels._numpy",
-    "faiss": "diverseevol.kernels._faiss",
-    "torch": "diverseevol.kernels._torch",
-}
-
-#: Optional package each backend needs (None: numpy only) and the extra that installs it.
-_NEEDS: dict[str, tuple[str, str] | None] = {
-    "numpy": None,
-    "faiss": ("faiss", "faiss"),
-    "torch": ("torch", "gpu"),
-}
 
 #: Pool size from which "auto" uses faiss on CPU for the initial distances (measured: 0.6-0.9x the
 #: numpy time at |pool| = 10,000, 2-3x slower at |pool| = 100, on 52,002 x 1,024).
@@ -71,19 +59,19 @@ AUTO_GPU_MIN_WORK = 10_000_000
 
 def available_backends() -> list[str]:
     """Names accepted by ``backend=`` (besides ``"auto"``), whether or not their package is installed."""
-    return sorted(_MODULES)
+    return sorted(BACKENDS)
 
 
 def installed_backends() -> list[str]:
     """Backends whose optional package is importable here (checked without importing it)."""
-    return sorted(name for name, need in _NEEDS.items() if need is None or is_available(need[0]))
+    return sorted(name for name, spec in BACKENDS.items() if spec.package is None or is_available(spec.package))
 
 
 def _load(name: str) -> Callable[..., Any]:
-    need = _NEEDS[name]
-    if need is not None:
-        require(need[0], feature=f"backend={name!r}", extra=need[1])
-    return importlib.import_module(_MODULES[name]).farthest_first  # type: ignore[no-any-return]
+    spec = BACKENDS[name]
+    if spec.package is not None:
+        require(spec.package, feature=f"backend={name!r}", extra=spec.extra)
+    return importlib.import_module(spec.module).farthest_first  # type: ignore[no-any-return]
 
 
 def _gpu_driver_present() -> bool:
@@ -96,23 +84,23 @@ def _gpu_driver_present() -> bool:
     )
 
 
-def _torch_cuda_usable() -> bool:
-    if "torch" not in sys.modules and (not is_available("torch") or not _gpu_driver_present()):
-        return False
+def _import_if_gpu_possible(package: str) -> Any | None:
+    """``package`` imported, or None when it is missing or no GPU driver exists (then it is not imported)."""
+    if package not in sys.modules and (not is_available(package) or not _gpu_driver_present()):
+        return None
     try:
-        import torch
+        return importlib.import_module(package)
     except ImportError:  # pragma: no cover - broken install
-        return False
-    return bool(torch.cuda.is_available())
+        return None
+
+
+def _torch_cuda_usable() -> bool:
+    torch = _import_if_gpu_possible("torch")
+    return torch is not None and bool(torch.cuda.is_available())
 
 
 def _faiss_gpu_usable() -> bool:
-    if "faiss" not in sys.modules and (not is_available("faiss") or not _gpu_driver_present()):
-        return False
-    try:
-        import faiss
-    except ImportError:  # pragma: no cover - broken install
-        return False
+    faiss = _import_if_gpu_possible("faiss")
     get = getattr(faiss, "get_num_gpus", None)
     return bool(get is not None and get() > 0)
 
@@ -153,7 +141,6 @@ def resolve_backend(
     n_pool: int = 0,
     d: int = 0,
     is_memmap: bool = False,
-    **_: Any,
 ) -> tuple[str, Callable[..., Any]]:
     """Return ``(name, farthest_first)`` for ``requested``.
 
@@ -180,11 +167,7 @@ def resolve_backend(
     OptionalDependencyError
         The backend's package (faiss, torch) is not installed; the message names the extra.
     """
-    if not isinstance(requested, str) or (requested != "auto" and requested not in _MODULES):
-        raise ValidationError(
-            f"backend must be 'auto' or one of {available_backends()}; got {requested!r}. "
-            f"Installed here: {installed_backends()}."
-        )
+    check_backend_name(requested)
     if requested != "auto":
         return requested, _load(requested)
     name, options, reason = choose_auto(n_candidates=n_candidates, n_pool=n_pool, d=d, is_memmap=is_memmap)

@@ -1,0 +1,211 @@
+"""Exact triangle-inequality pruning for the numpy K-Center kernel.
+
+Every candidate keeps the center it is nearest to (``assign``). A new center ``c`` can lower the
+distance ``m`` of a candidate whose nearest center is ``a`` only if ``d(c, a) < 2 m``. The test uses
+a rigorous bound ``E`` on the rounding error of the computed squared distances, so a skipped row is
+one whose computed distance could not have dropped: the picks and radii are bit-identical to
+``prune=False``.
+
+A pass is planned per tile of rows: tiles without a row needing work are skipped, tiles where at
+least a third of the rows need work are computed whole, from the others only the rows needing
+work are gathered. When grouping rows by nearest center would avoid much work (the "waste"), the
+kernel regroups the rows (ski-rental rule: after the avoidable work has cost about ten passes).
+With ``prune="auto"`` pruning is dropped when pruned passes are measured slower than full reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ._rowblocks import sq_norms
+from ._rowstore import RowStore
+
+__all__ = ["TrianglePruning"]
+
+logger = logging.getLogger(__name__)
+
+_GATHER_COST = 3  # a gathered row costs about this many contiguous row reads (read + write + read)
+_REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fresh copy costs ~2-20 passes)
+_PRUNE_TRIAL_PASSES = 8  # prune='auto': pruned passes timed before they are compared with a full read
+_PRUNE_LOSS = 1.2  # ... and dropped when their median costs more than this many full reads
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+class TrianglePruning:
+    """The centers table, each row's nearest center and threshold, and the decision to keep pruning.
+
+    Parameters
+    ----------
+    rows : RowStore
+        The rows (norms computed).
+    mind : ndarray, shape (n_phys,)
+        Running minimum squared distance of every physical row (-1 for dead rows).
+    assign : ndarray of int64, shape (n_phys,)
+        Position in ``pool`` of each row's nearest pool member (-1: none).
+    pool : ndarray of int64, shape (p,)
+        Absolute row indices into Z of the pool.
+    k : int
+        Number of picks (room for that many more centers).
+    adaptive : bool
+        ``prune="auto"``: drop pruning when it is measured not to pay.
+    """
+
+    def __init__(
+        self, rows: RowStore, mind: np.ndarray, assign: np.ndarray, pool: np.ndarray, k: int, *, adaptive: bool
+    ) -> None:
+        self.cosine = rows.cosine
+        self.active = True
+        self.adaptive = adaptive
+        self.dropped = False
+        self.pass_s: deque[float] = deque(maxlen=_PRUNE_TRIAL_PASSES)
+        self.waste = 0.0  # work a regrouping could have avoided since the last one; -inf: never regroup
+        self.reorders = 0
+        live = mind >= 0
+        used = np.unique(assign[live & (assign >= 0)])
+        n_centers = len(used) + k
+        self.C = np.empty((n_centers, rows.d), dtype=rows.dtype)
+        self.Csq = np.zeros(n_centers, dtype=np.float64)
+        self.Cinv = np.zeros(n_centers, dtype=np.float64)
+        self.Cu = np.zeros(n_centers, dtype=np.float64)
+        if len(used):
+            self.C[: len(used)] = rows.gather(pool[used])
+            sq, inv, u = rows.factors(sq_norms(self.C[: len(used)]))
+            self.Csq[: len(used)] = sq
+            if self.cosine:
+                self.Cinv[: len(used)] = inv
+                self.Cu[: len(used)] = u
+        self.n_centers = len(used)
+        remap = np.full(len(pool), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        self.assign = np.where(assign >= 0, remap[np.maximum(assign, 0)], -1) if len(used) else assign
+        max_sq = 3.0 if self.cosine else max(rows.max_sqn, float(self.Csq[: len(used)].max()) if len(used) else 0.0)
+        # Rigorous bound factor on the absolute error of a computed squared distance, relative to
+        # |x|^2 + |c|^2 (two dot products of length d plus three roundings), and the bound E itself.
+        delta = (2 * rows.d + 16) * float(np.finfo(rows.dtype).eps)
+        self.E = delta * 2.0 * max_sq * (1.0 + 1e-3) + np.finfo(np.float64).tiny
+        m = np.where(mind >= 0, mind, 0).astype(np.float64)
+        self.thr = 2 * np.sqrt(m + self.E)
+        self.thr[~np.isfinite(self.thr)] = np.inf
+        self.thr[mind < 0] = -np.inf  # dead rows never need work
+
+    def push(self, c: np.ndarray, cf: Any) -> int:
+        """Add center ``c`` (factors ``cf``) to the table; return its id."""
+        cid = self.n_centers
+        self.C[cid] = c
+        sq, inv, u = cf
+        self.Csq[cid] = sq
+        if self.cosine:
+            self.Cinv[cid] = inv
+            self.Cu[cid] = u
+        self.n_centers += 1
+        return cid
+
+    def need_rows(self, c: np.ndarray, cf: Any, mind: np.ndarray) -> np.ndarray:
+        """Rows whose distance may drop with center ``c`` (all others are provably unchanged).
+
+        The bound uses every center pushed so far: with lazy updates a row's nearest center may be
+        a later pick than ``c``.
+        """
+        nc = self.n_centers
+        if nc == 1:  # c is the only center: no bound to test against
+            need = np.ones(len(mind), dtype=bool)
+        else:
+            # einsum, not BLAS: OpenBLAS threads spin after a call and would slow the pick's own threads
+            dots = np.einsum("ij,j->i", self.C[:nc], c).astype(np.float64)
+            sq, inv, u = cf
+            if self.cosine:
+                d2 = self.Cu[:nc] + float(u) - 2.0 * dots * self.Cinv[:nc] * float(inv)
+            else:
+                d2 = self.Csq[:nc] + float(sq) - 2.0 * dots
+            lb = np.sqrt(np.maximum(d2 - self.E, 0.0))
+            lb_row = np.where(self.assign >= 0, lb[np.maximum(self.assign, 0)], 0.0)
+            need = lb_row < self.thr
+        need &= mind >= 0
+        return need
+
+    def plan(self, need: np.ndarray, tile: int) -> tuple[list[tuple[int, int]], np.ndarray, int]:
+        """Work of one pruned pass: ``(ranges, rows, cost)``.
+
+        ``ranges`` are runs of whole tiles to compute (half-open physical ranges), ``rows`` the
+        physical positions to gather from the other tiles, ``cost`` the pass's work in contiguous
+        row reads. A tile with many rows needing work is computed whole (a contiguous read); a tile
+        with a few has just those rows gathered (a gather costs about ``_GATHER_COST`` row reads).
+        """
+        n = len(need)
+        n_tiles = (n + tile - 1) // tile
+        padded = np.zeros(n_tiles * tile, dtype=bool)
+        padded[:n] = need
+        counts = padded.reshape(n_tiles, tile).sum(axis=1)
+        whole = counts * _GATHER_COST >= tile
+        ranges = [(s * tile, min(n, e * tile)) for s, e in _runs(whole)]
+        few = (counts > 0) & ~whole
+        rows = np.flatnonzero(need & np.repeat(few, tile)[:n]) if few.any() else _EMPTY
+        cost = sum(b - a for a, b in ranges) + _GATHER_COST * len(rows)
+        return ranges, rows, cost
+
+    def count_waste(self, cost: int, need: np.ndarray, mind: np.ndarray) -> None:
+        """Add the work of a pass that grouping rows by nearest center would avoid.
+
+        That is the rows computed beyond those of the groups (rows sharing a nearest center) that
+        hold a row needing work. On isotropic data every group holds one, so this stays ~0 and the
+        rows are never copied.
+        """
+        if self.waste < 0:
+            return
+        live = mind >= 0
+        sizes = np.bincount(self.assign[live], minlength=self.n_centers)
+        hit = np.bincount(self.assign[need], minlength=self.n_centers) > 0
+        self.waste += max(0, cost - int(sizes[hit].sum()))
+
+    def regroup_due(self, n_live: int) -> bool:
+        """Whether the avoidable work has cost more than a regrouping (about ``_REORDER_FACTOR`` passes)."""
+        return self.waste > _REORDER_FACTOR * max(1, n_live)
+
+    def group_order(self, mind: np.ndarray) -> np.ndarray:
+        """Physical positions of the live rows, grouped by nearest center (stable)."""
+        live = np.flatnonzero(mind >= 0)
+        return live[np.argsort(self.assign[live], kind="stable")]
+
+    def regrouped(self, order: np.ndarray | None) -> None:
+        """The rows were regrouped into ``order`` (None: it was impossible; never try again)."""
+        if order is None:
+            self.waste = -np.inf
+            return
+        self.waste = 0.0
+        self.assign = self.assign[order]
+        self.thr = self.thr[order]
+        self.reorders += 1
+
+    def lowered(self, pos: np.ndarray, d2: np.ndarray, cid: int) -> None:
+        """Rows ``pos`` now have center ``cid`` nearest, at squared distance ``d2``."""
+        self.assign[pos] = cid
+        self.thr[pos] = 2 * np.sqrt(d2.astype(np.float64) + self.E)
+
+    def judge(self, seconds: float, full_pass_s: float) -> None:
+        """prune='auto': stop pruning when pruned passes are measured slower than a full read of the rows.
+
+        Pruning pays on clustered data; on data where most rows need work anyway its bookkeeping and
+        gathers cost more than the rows it skips. The picks do not depend on this choice.
+        """
+        self.pass_s.append(seconds)
+        if len(self.pass_s) < _PRUNE_TRIAL_PASSES:
+            return
+        median = float(np.median(self.pass_s))
+        if median > _PRUNE_LOSS * full_pass_s:
+            self.active = False
+            self.dropped = True
+            logger.debug("kcenter numpy: pruned passes cost %.3g s vs %.3g s for a full read; pruning off",
+                         median, full_pass_s)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open [start, end) runs of True in a 1-D bool array."""
+    if not flags.any():
+        return []
+    f = np.concatenate(([False], flags, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(f))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))

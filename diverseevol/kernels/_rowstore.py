@@ -1,0 +1,230 @@
+"""Row storage for the numpy K-Center kernel: the candidate rows in one physical order, and their arithmetic.
+
+The rows are read in place when they are dense enough in ``emb`` (the candidates' span of a
+C-contiguous array or memmap: layout ``"span"``), copied contiguously when that fits
+``max_copy_bytes`` (``"copy"``), and gathered block by block otherwise (``"stream"``: a memmap
+bigger than RAM is streamed). A position in this order is a *physical position*; ``abs_idx`` maps
+it to the absolute row index into Z. :meth:`RowStore.regroup` copies the rows into a new order
+(pruning groups them by nearest center).
+
+The per-row arithmetic (squared norms, cosine factors, :meth:`RowStore.d2_from_dots`) gives every
+row a result that depends on its data only, so skipping, gathering or reordering rows never changes
+a bit of any distance.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ._rowblocks import d2_from_dots, factors, sq_norms, work_dtype
+
+__all__ = ["RowStore"]
+
+logger = logging.getLogger(__name__)
+
+_TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and thread job size
+_COPY_BYTES = 32 << 20  # bound on each block of a copy or a gather
+
+T = TypeVar("T")
+
+
+def _available_ram() -> int:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def ranges(a: int, b: int, step: int) -> list[tuple[int, int]]:
+    """``[a, b)`` cut into half-open ranges of at most ``step``."""
+    return [(s, min(s + step, b)) for s in range(a, b, step)]
+
+
+class RowStore:
+    """The candidate rows of one run, their layout, norms and worker threads.
+
+    Parameters
+    ----------
+    emb : ndarray or np.memmap of shape (N, d)
+        Embeddings of Z (floating).
+    candidate_idx : ndarray of int64, shape (m,)
+        Sorted absolute row indices into Z of the candidates.
+    cosine : bool
+        Whether distances are cosine (rows scaled by their inverse norm in the arithmetic).
+    block_rows, n_threads, max_copy_bytes : int or None
+        Checked options; None picks the defaults (about 4 MiB tiles, usable cores up to 8, a
+        quarter of the available RAM for in-memory arrays and 0 for memmaps).
+    """
+
+    def __init__(
+        self,
+        emb: np.ndarray,
+        candidate_idx: np.ndarray,
+        *,
+        cosine: bool,
+        block_rows: int | None,
+        n_threads: int | None,
+        max_copy_bytes: int | None,
+    ) -> None:
+        self.emb = emb
+        self.cosine = cosine
+        self.d = int(emb.shape[1])
+        self.dtype = work_dtype(emb)
+        self.itemsize = self.dtype.itemsize
+        if max_copy_bytes is None:
+            max_copy_bytes = 0 if isinstance(emb, np.memmap) else _available_ram() // 4
+        self.max_copy_bytes = int(max_copy_bytes)
+        if block_rows is None:
+            # A few MiB per tile, and at least ~512 tiles when there are enough rows, so pruning can
+            # skip at the granularity of typical groups.
+            by_bytes = _TILE_BYTES // (self.d * self.itemsize)
+            block_rows = int(max(64, min(by_bytes, -(-len(candidate_idx) // 512))))
+        self.tile = int(block_rows)
+        self.n_threads = int(n_threads) if n_threads is not None else min(_usable_cpus(), 8)
+        self._executor: ThreadPoolExecutor | None = None
+        self.layout, self.X, self.abs_idx, self.live = self._layout(candidate_idx)
+        self.n_phys = len(self.abs_idx)
+        self.sorted_layout = True  # abs_idx increasing: the lowest position is the lowest row index
+        # Norms and cosine factors of every physical row (filled by compute_norms).
+        self.sqn = np.empty(0, dtype=self.dtype)
+        self.inv: np.ndarray | None = None
+        self.u: np.ndarray | None = None
+        self.max_sqn = 0.0
+
+    def _layout(self, cand: np.ndarray) -> tuple[str, np.ndarray | None, np.ndarray, np.ndarray]:
+        """``(layout, X, abs_idx, live)``: the rows' storage; ``live`` marks the candidates among them."""
+        emb = self.emb
+        lo, hi = int(cand[0]), int(cand[-1]) + 1
+        span = hi - lo
+        rows_contiguous = emb.ndim == 2 and emb.strides[1] == emb.itemsize and emb.strides[0] >= 0
+        if emb.dtype == self.dtype and rows_contiguous and len(cand) * 2 >= span:
+            live = np.zeros(span, dtype=bool)
+            live[cand - lo] = True
+            return "span", emb[lo:hi], np.arange(lo, hi, dtype=np.int64), live
+        live = np.ones(len(cand), dtype=bool)
+        if len(cand) * self.d * self.itemsize <= self.max_copy_bytes:
+            X = np.empty((len(cand), self.d), dtype=self.dtype)
+            step = max(1, _COPY_BYTES // (self.d * max(emb.itemsize, self.itemsize)))
+            for a in range(0, len(cand), step):
+                X[a : a + step] = emb[cand[a : a + step]]
+            return "copy", X, cand.copy(), live
+        return "stream", None, cand.copy(), live
+
+    # ----------------------------------------------------------------- reading
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Physical rows [a, b) as a (b - a, d) array of the work dtype."""
+        if self.X is not None:
+            return self.X[a:b]
+        return np.asarray(self.emb[self.abs_idx[a:b]], dtype=self.dtype)
+
+    def take(self, pos: np.ndarray) -> np.ndarray:
+        """Physical rows ``pos`` (an index array) as a work-dtype array."""
+        if self.X is not None:
+            return self.X[pos]
+        return np.asarray(self.emb[self.abs_idx[pos]], dtype=self.dtype)
+
+    def gather(self, idx: np.ndarray) -> np.ndarray:
+        """Rows of Z (absolute indices, any order) as a work-dtype array, read in index order."""
+        out = np.empty((len(idx), self.d), dtype=self.dtype)
+        order = np.argsort(idx, kind="stable")
+        step = max(1, _COPY_BYTES // (self.d * self.itemsize))
+        for a in range(0, len(idx), step):
+            sel = order[a : a + step]
+            out[sel] = self.emb[idx[sel]]
+        return out
+
+    def position_of(self, row: int) -> int:
+        """Physical position of absolute row ``row`` (a candidate)."""
+        if self.sorted_layout:
+            return int(np.searchsorted(self.abs_idx, row))
+        return int(np.flatnonzero(self.abs_idx == row)[0])
+
+    def lowest_index(self, positions: np.ndarray) -> int:
+        """The physical position among ``positions`` whose absolute row index is lowest (the tie rule)."""
+        if self.sorted_layout:
+            return int(positions.min())
+        return int(positions[np.argmin(self.abs_idx[positions])])
+
+    # -------------------------------------------------------------- arithmetic
+    def compute_norms(self) -> None:
+        """Squared norms (and cosine factors) of every physical row: one read of the rows."""
+        n = self.n_phys
+        self.sqn = np.empty(n, dtype=self.dtype)
+        step = self.tile if self.X is None else max(self.tile, (n + self.n_threads - 1) // self.n_threads)
+
+        def job(r: tuple[int, int]) -> None:
+            self.sqn[r[0] : r[1]] = sq_norms(self.rows(*r))
+
+        self.map(job, ranges(0, n, step))
+        if self.cosine:
+            _, self.inv, self.u = self.factors(self.sqn)
+        live_sqn = self.sqn[self.live]
+        self.max_sqn = float(live_sqn.max()) if live_sqn.size else 0.0
+
+    def factors(self, sq: Any) -> tuple[Any, Any, Any]:
+        """Scale factors of rows or one row in the work dtype, see :func:`._rowblocks.factors`."""
+        return factors(sq, self.dtype, cosine=self.cosine)
+
+    def d2_from_dots(self, dots: np.ndarray, sel: Any, cf: tuple[Any, Any, Any]) -> np.ndarray:
+        """Clamped squared distances of physical rows ``sel`` (slice or positions) from their dot products.
+
+        ``cf`` holds the center factors from :meth:`factors` (scalars, or arrays aligned with the rows).
+        """
+        if self.cosine:
+            assert self.inv is not None and self.u is not None
+            return d2_from_dots(dots, (None, self.inv[sel], self.u[sel]), cf)
+        return d2_from_dots(dots, (self.sqn[sel], None, None), cf)
+
+    # ------------------------------------------------------------------ layout
+    def can_copy(self, n_rows: int) -> bool:
+        """Whether a contiguous copy of ``n_rows`` rows fits the copy budget (the current copy is reused)."""
+        held = self.X.nbytes if self.layout == "copy" and self.X is not None else 0
+        return n_rows * self.d * self.itemsize <= self.max_copy_bytes + held
+
+    def regroup(self, order: np.ndarray) -> None:
+        """Copy physical rows ``order`` into a new contiguous layout, in that order (rows not in it are dropped)."""
+        if self.X is not None:
+            self.X = self.X[order]  # one fancy-index gather (np.take with out= is ~10x slower here)
+        else:
+            self.X = self.gather(self.abs_idx[order])
+        self.layout = "copy"
+        self.abs_idx = self.abs_idx[order]
+        self.sqn = self.sqn[order]
+        if self.inv is not None and self.u is not None:
+            self.inv = self.inv[order]
+            self.u = self.u[order]
+        self.live = self.live[order]
+        self.n_phys = len(order)
+        self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))
+
+    # ----------------------------------------------------------------- threads
+    def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
+        """``[fn(it) for it in items]``, on the worker threads when there are several items."""
+        if self.n_threads == 1 or len(items) <= 1:
+            return [fn(it) for it in items]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="kcenter")
+        return list(self._executor.map(fn, items))
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
