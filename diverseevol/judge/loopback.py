@@ -35,12 +35,20 @@ class LoopbackReply:
         Seconds to wait before answering (longer than the client's timeout: a timeout).
     headers : dict, optional
         Extra response headers (e.g. ``{"Retry-After": "0"}``).
+    body : str, bytes or dict, optional
+        Sent as the response body instead of the generated one (a dict is JSON-encoded), with
+        ``status``: injects malformed replies, e.g. ``body='{"choices": ['`` (a cut JSON body) or
+        ``body={"id": "x", "choices": []}`` (no choices).
+    drop : bool, default False
+        Close the connection without answering (the client sees a connection error).
     """
 
     content: str | None = None
     status: int = 200
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    body: str | bytes | dict[str, Any] | None = None
+    drop: bool = False
 
 
 Responder = Callable[[dict[str, Any]], "str | LoopbackReply"]
@@ -102,8 +110,13 @@ class LoopbackChatServer:
             def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("loopback: " + format, *args)
 
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode("utf-8")
+            def _send(self, status: int, body: dict[str, Any] | str | bytes, headers: dict[str, str]) -> None:
+                if isinstance(body, bytes):
+                    data = body
+                elif isinstance(body, str):
+                    data = body.encode("utf-8")
+                else:
+                    data = json.dumps(body).encode("utf-8")
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -136,6 +149,12 @@ class LoopbackChatServer:
                     reply = LoopbackReply(content=reply)
                 if reply.delay:
                     time.sleep(reply.delay)
+                if reply.drop:
+                    self.close_connection = True  # no status line, no body: the client's read fails
+                    return
+                if reply.body is not None:
+                    self._send(reply.status, reply.body, reply.headers)
+                    return
                 if reply.status != 200:
                     err = {"error": {"message": reply.content or f"HTTP {reply.status}", "type": "loopback_error",
                                      "code": reply.status}}

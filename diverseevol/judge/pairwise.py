@@ -49,12 +49,16 @@ class InvalidJudgment:
     order : int
         0 when the model's answer was shown first, 1 when the reference's was.
     reply : str
-        The raw reply, as received.
+        The raw reply, as received ('' when no usable reply came at all).
+    error : str, default ""
+        Why no usable reply came (e.g. a malformed body on every attempt); '' for a reply that
+        arrived but holds no scores.
     """
 
     question_id: str
     order: int
     reply: str
+    error: str = ""
 
 
 @dataclass
@@ -178,8 +182,19 @@ def _status_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
+_MALFORMED = "malformed reply"
+
+
+class _MalformedReply(JudgeError):
+    """A 200 reply that is not a chat completion (cut or non-JSON body, no choices, no message)."""
+
+
 def _retry_reason(exc: BaseException) -> str | None:
-    """Why ``exc`` is worth retrying (429, 5xx, 408/409, timeout, connection), or None."""
+    """Why ``exc`` is worth retrying (429, 5xx, 408/409, timeout, connection, malformed reply), or None."""
+    if isinstance(exc, (_MalformedReply, json.JSONDecodeError)):
+        return _MALFORMED
+    if "APIResponseValidationError" in {cls.__name__ for cls in type(exc).__mro__}:
+        return _MALFORMED
     code = _status_code(exc)
     if code is not None:
         return f"HTTP {code}" if code in (408, 409, 429) or code >= 500 else None
@@ -227,8 +242,11 @@ class PairwiseJudge:
     max_concurrency : int, default 4
         Requests in flight at once (threads).
     max_retries : int, default 6
-        Retries per request on HTTP 429, 408, 409, 5xx, timeouts and connection errors.
-        Other errors (400, 401, 404...) fail at once.
+        Retries per request on HTTP 429, 408, 409, 5xx, timeouts, connection errors and
+        malformed 200 replies (a cut or non-JSON body, no ``choices``, no message). Other errors
+        (400, 401, 404...) fail at once. When the retries are used up, :meth:`compare` fails with
+        a :class:`~diverseevol.errors.JudgeError`, except after malformed replies: that judgment
+        is then recorded as invalid (see :attr:`JudgeReport.invalid`, not cached) and the run goes on.
     retry_base_delay, retry_max_delay : float, default 1.0 and 60.0
         Exponential backoff: before retry ``i`` (from 0) sleep a uniformly random time in
         ``[d/2, d]`` with ``d = min(retry_max_delay, retry_base_delay * 2**i)``; a
@@ -392,6 +410,7 @@ class PairwiseJudge:
                 self.n_attempts += 1
             try:
                 response = self._client.chat.completions.create(model=self.model, messages=messages, **self._params())
+                text = _reply_text(response)
             except Exception as exc:
                 reason = _retry_reason(exc)
                 if reason is None:
@@ -402,9 +421,11 @@ class PairwiseJudge:
                         f"{type(exc).__name__}{f' HTTP {code}' if code else ''}{hint}: {exc}"
                     ) from exc
                 if attempt >= self.max_retries:
-                    raise JudgeError(
+                    error = _MalformedReply if reason == _MALFORMED else JudgeError
+                    detail = f": {type(exc).__name__}: {str(exc)[:200]}" if reason == _MALFORMED else ""
+                    raise error(
                         f"judge request to model {self.model!r} still failing after {attempt + 1} attempts "
-                        f"({reason}); raise max_retries or check the endpoint"
+                        f"({reason}{detail}); raise max_retries or check the endpoint"
                     ) from exc
                 delay = min(self.retry_max_delay, self.retry_base_delay * 2.0**attempt)
                 delay = self._rng.uniform(delay / 2.0, delay)
@@ -420,7 +441,7 @@ class PairwiseJudge:
                 continue
             with self._lock:
                 self.n_requests += 1
-            return _reply_text(response)
+            return text
 
     def ask(self, question: str, answer_1: str, answer_2: str, *, order: int = 0) -> str:
         """Return the judge's raw reply for one presentation (from the cache when present).
@@ -470,6 +491,8 @@ class PairwiseJudge:
         JudgeError
             A request failed for good (non-retryable error, or retries used up). Every reply
             received before the failure is already in the cache, so calling again resumes.
+            A judgment that got only malformed replies is not an error: it is listed in
+            ``report.invalid`` with its ``error`` and asked again by the next call.
         """
         answers = _align(benchmark, model_answers, "model answers")
         if reference_answers is not None:
@@ -504,8 +527,11 @@ class PairwiseJudge:
             logger.info(
                 "judging %s: %d requests to %s (%d judgments cached)", benchmark.name, len(todo), self.model, n_cached
             )
-            replies.update(self._run_all(benchmark, todo))
-        report = self._build_report(benchmark, jobs, keys, replies)
+            answered, failed = self._run_all(benchmark, todo)
+            replies.update(answered)
+        else:
+            failed = {}
+        report = self._build_report(benchmark, jobs, keys, replies, failed)
         report.n_requests = self.n_requests - requests_before
         report.n_cached = n_cached
         if report.invalid:
@@ -515,14 +541,21 @@ class PairwiseJudge:
             )
         return report
 
-    def _run_all(self, benchmark: Benchmark, todo: Mapping[str, tuple[int, int, str, str]]) -> dict[str, str]:
+    def _run_all(
+        self, benchmark: Benchmark, todo: Mapping[str, tuple[int, int, str, str]]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Ask every judgment of ``todo``; return (key -> reply, key -> error of the malformed ones)."""
         out: dict[str, str] = {}
+        failed: dict[str, str] = {}
         stop = threading.Event()
 
-        def work(key: str, job: tuple[int, int, str, str]) -> tuple[str, str]:
+        def work(key: str, job: tuple[int, int, str, str]) -> tuple[str, str | _MalformedReply]:
             i, _order, a1, a2 = job
             try:
                 reply = self._request(benchmark.questions[i], a1, a2, stop)
+            except _MalformedReply as exc:
+                logger.warning("%s: question %s: %s; recorded as invalid", benchmark.name, benchmark.ids[i], exc)
+                return key, exc  # not cached: the next run asks again
             except BaseException:
                 stop.set()  # no new requests once one has failed for good
                 raise
@@ -533,7 +566,7 @@ class PairwiseJudge:
         bar = progress_bar(total=len(todo), desc=f"judge {benchmark.name}", disable=None if self.progress is None
                            else not self.progress)
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="diverseevol-judge")
-        futures: list[Future[tuple[str, str]]] = []
+        futures: list[Future[tuple[str, str | _MalformedReply]]] = []
         try:
             futures = [pool.submit(work, key, job) for key, job in todo.items()]
             pending = set(futures)
@@ -546,7 +579,10 @@ class PairwiseJudge:
                     if exc is not None:
                         raise exc
                     key, reply = fut.result()
-                    out[key] = reply
+                    if isinstance(reply, _MalformedReply):
+                        failed[key] = str(reply)
+                    else:
+                        out[key] = reply
                     bar.update(1)
         except BaseException:
             stop.set()
@@ -557,7 +593,7 @@ class PairwiseJudge:
         finally:
             bar.close()
         pool.shutdown(wait=True)
-        return out
+        return out, failed
 
     def _build_report(
         self,
@@ -565,6 +601,7 @@ class PairwiseJudge:
         jobs: list[tuple[int, int, str, str]],
         keys: list[str],
         replies: Mapping[str, str],
+        failed: Mapping[str, str],
     ) -> JudgeReport:
         n = len(benchmark)
         model_scores = np.full((n, len(ORDERS)), np.nan)
@@ -572,6 +609,9 @@ class PairwiseJudge:
         raw = [["", ""] for _ in range(n)]
         invalid: list[InvalidJudgment] = []
         for (i, order, _a1, _a2), key in zip(jobs, keys):
+            if key in failed:
+                invalid.append(InvalidJudgment(benchmark.ids[i], order, "", error=failed[key]))
+                continue
             reply = replies[key]
             raw[i][order] = reply
             scores = parse_scores(reply)
@@ -603,7 +643,7 @@ def _reply_text(response: Any) -> str:
         try:
             content = response["choices"][0]["message"]["content"]
         except (IndexError, KeyError, TypeError) as exc:
-            raise JudgeError(
+            raise _MalformedReply(
                 f"judge endpoint answered outside the chat-completions protocol (no choices[0].message.content): "
                 f"{str(response)[:200]}"
             ) from exc
