@@ -56,14 +56,12 @@ def make_data(n: int, d: int, seed: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> None:
-    import torch
     import torch.distributed as dist
 
-    from diverseevol.kernels.distributed import kcenter_select_distributed, load_shard, shard_range
+    from diverseevol.comm import rank_and_world, shard_slice
+    from diverseevol.kernels.distributed import kcenter_select_distributed, load_shard
 
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if dist.get_backend() == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count())))
+    rank, world = rank_and_world()
     if args.emb is not None:
         if rank == 0 and not args.emb.exists():
             tmp = args.emb.with_suffix(".tmp.npy")
@@ -75,13 +73,13 @@ def run(args: argparse.Namespace) -> None:
         full = make_data(args.n, args.d, args.seed)
     n = int(full.shape[0])
     if args.strided:
-        local_idx = np.arange(rank, n, world, dtype=np.int64)
+        local_idx = np.arange(n, dtype=np.int64)[shard_slice(n, rank, world, strided=True)]
         local_emb = np.asarray(full[local_idx])  # a copy of this rank's rows only
     elif args.emb is not None:
         local_emb, local_idx = load_shard(str(args.emb), rank, world)  # memory-mapped block of rows
     else:
-        start, stop = shard_range(n, rank, world)
-        local_emb, local_idx = full[start:stop], np.arange(start, stop, dtype=np.int64)
+        rows = shard_slice(n, rank, world)  # a contiguous block of rows
+        local_emb, local_idx = full[rows], np.arange(n, dtype=np.int64)[rows]
     pool = np.sort(np.random.default_rng(args.seed + 1).choice(n, size=args.pool, replace=False))
 
     t0 = time.perf_counter()
@@ -133,8 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         import torch
         import torch.distributed as dist
 
+        from diverseevol.comm import TorchCommunicator
+
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        TorchCommunicator.from_env()  # nccl on cuda:LOCAL_RANK when CUDA is available, else gloo
         try:
             run(args)
         finally:

@@ -162,3 +162,15 @@ def test_single_rank_validation(one_rank_group):
     with pytest.raises(ValidationError, match="metric"):
         kcenter_select_distributed(x, idx, [0], 2, metric="l1")
     assert kcenter_select_distributed(x, idx, [0], 0).shape == (0,)
+
+
+def test_load_shard_default_rank_from_launcher_environment(tmp_path, monkeypatch):
+    if dist.is_initialized():  # pragma: no cover
+        pytest.skip("a process group is already initialised in this process")
+    x = np.arange(30, dtype=np.float32).reshape(10, 3)
+    np.save(tmp_path / "z.npy", x)
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    emb, idx = load_shard(str(tmp_path / "z.npy"))  # no process group: RANK / WORLD_SIZE decide
+    np.testing.assert_array_equal(idx, [7, 8, 9])
+    np.testing.assert_array_equal(emb, x[7:])
