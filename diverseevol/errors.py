@@ -123,6 +123,14 @@ class DegenerateEmbeddingsWarning(DiverseEvolWarning):
 __all__ += ["DegenerateEmbeddingError", "DegenerateEmbeddingsWarning"]
 
 
+class NormBiasWarning(DiverseEvolWarning):
+    """Selected records have a much larger mean embedding norm than the candidates (K-Center on raw,
+    unnormalised embeddings chasing long-norm outliers); the message gives the figures and the fix."""
+
+
+__all__ += ["NormBiasWarning"]
+
+
 class UnknownOptionError(ValidationError, TypeError):
     """A keyword option is not accepted by the compute backend it was given to (a typo, or another backend's)."""
 

@@ -56,6 +56,8 @@ _BUILTIN_MODULES = (
     "diverseevol.samplers.random",
     "diverseevol.samplers.kcenter",
     "diverseevol.samplers.uncertainty",
+    "diverseevol.samplers.kmeans",
+    "diverseevol.samplers.facility_location",
 )
 
 _registry: dict[str, type] = {}
