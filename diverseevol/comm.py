@@ -66,7 +66,7 @@ def _env_int(name: str, default: int) -> int:
 
 def _initialised_dist() -> Any:
     """``torch.distributed`` when a process group is initialised, else None (never imports torch)."""
-    if "torch" not in sys.modules:  # a process group exists only once torch is loaded
+    if sys.modules.get("torch") is None:  # a process group exists only once torch is loaded
         return None
     import torch.distributed as dist
 
@@ -359,22 +359,23 @@ def _check_communicator(comm: Any) -> None:
 def resolve_communicator(comm: Communicator | None) -> Communicator:
     """Return ``comm``, or the communicator the environment asks for.
 
-    With ``comm=None`` and the environment variable ``WORLD_SIZE`` greater than 1 (as set by
-    ``torchrun`` / ``accelerate launch``), returns :meth:`TorchCommunicator.from_env` (needs
-    torch, nothing else); otherwise a :class:`LocalCommunicator`.
+    With ``comm=None`` and more than one process (:func:`rank_and_world`: the environment
+    variable ``WORLD_SIZE`` greater than 1, as set by ``torchrun`` / ``accelerate launch``, or an
+    initialised process group of several ranks), returns :meth:`TorchCommunicator.from_env`
+    (needs torch, nothing else); otherwise a :class:`LocalCommunicator`.
 
     Raises
     ------
     ValidationError
         If ``comm`` lacks a member of :class:`diverseevol.protocols.Communicator`, or
-        ``WORLD_SIZE`` is not an integer.
+        ``RANK`` / ``WORLD_SIZE`` are not integers with ``0 <= RANK < WORLD_SIZE``.
     OptionalDependencyError
         If ``WORLD_SIZE > 1`` and torch is not installed.
     """
     if comm is not None:
         _check_communicator(comm)
         return comm
-    world = _env_int("WORLD_SIZE", 1)
+    _, world = rank_and_world()
     if world > 1:
         from ._optional import require
 
