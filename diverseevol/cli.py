@@ -281,26 +281,17 @@ def _load_embeddings(path: Path, n_records: int | None) -> Any:
 
 def _hf_signals(model_dir: Path, records: Any, need_scores: Sequence[str]) -> tuple[Any, dict[str, Any]]:
     """Embed (and, when ``need_scores``, score) ``records`` with a local Hugging Face model directory."""
-    from ._optional import require
-
-    require("torch", feature="--embedder", extra="hf")
-    from .hf import HFEmbedder, load_model
-
-    if not model_dir.exists():
-        raise FileNotFoundError(f"model directory {str(model_dir)!r} does not exist")
     from ._progress import progress_enabled
+    from .assemble import embed_with_model
 
-    model = load_model(str(model_dir))
-    embedder = HFEmbedder(scores=bool(need_scores), progress=progress_enabled())
-    emb = embedder(model, records)
-    scores = dict(embedder.last_scores or {}) if need_scores else {}
-    return emb, scores
+    return embed_with_model(model_dir, records, scores=need_scores, progress=progress_enabled(), feature="--embedder")
 
 
 # --------------------------------------------------------------------------------------------
 # commands
 # --------------------------------------------------------------------------------------------
 def _cmd_samplers(args: argparse.Namespace) -> int:
+    from .samplers import requirements_of
     from .samplers.registry import get_sampler_class, list_samplers
 
     rows = []
@@ -308,8 +299,8 @@ def _cmd_samplers(args: argparse.Namespace) -> int:
         cls = get_sampler_class(name)
         doc = (cls.__doc__ or "").strip().splitlines()
         summary = " ".join(doc[0].split()) if doc else ""
-        rows.append({"name": name, "requires": sorted(cls.requires), "class": f"{cls.__module__}.{cls.__qualname__}",
-                     "summary": summary})
+        rows.append({"name": name, "requires": sorted(requirements_of(cls).to_strings()),
+                     "class": f"{cls.__module__}.{cls.__qualname__}", "summary": summary})
     if args.json:
         _echo(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -324,9 +315,11 @@ def _cmd_samplers(args: argparse.Namespace) -> int:
 def _cmd_select(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ._validation import check_index_array
     from .data import load_instructions
-    from .samplers.base import SelectionContext
+    from .samplers import requirements_of
     from .samplers.registry import get_sampler
+    from .selection import select_subset, write_selected_records
 
     if args.embeddings is None and args.embedder is None:
         raise UsageError("select needs a view of the data: pass --embeddings FILE.npy or --embedder MODEL_DIR")
@@ -334,13 +327,10 @@ def _cmd_select(args: argparse.Namespace) -> int:
     records = load_instructions(args.data)
     n = len(records)
     pool = _read_indices(args.pool) if args.pool is not None else np.zeros(0, dtype=np.int64)
-    from ._validation import check_index_array, complement_indices
-
     pool = check_index_array(pool, n, name="pool indices")
-    candidates = complement_indices(n, pool)
-    if args.k > candidates.size:
-        raise UsageError(f"--k {args.k} is larger than the {candidates.size} records that are not in the pool")
-    need_scores = sorted(r.split(":", 1)[1] for r in sampler.requires if r.startswith("scores:"))
+    if args.k > n - pool.size:
+        raise UsageError(f"--k {args.k} is larger than the {n - pool.size} records that are not in the pool")
+    need_scores = sorted(requirements_of(sampler).scores)
     if args.embeddings is not None:
         if need_scores:
             raise UsageError(
@@ -350,27 +340,12 @@ def _cmd_select(args: argparse.Namespace) -> int:
         emb, scores = _load_embeddings(args.embeddings, n), {}
     else:
         emb, scores = _hf_signals(args.embedder, records, need_scores)
-    ctx = SelectionContext(
-        pool_idx=pool,
-        candidate_idx=candidates,
-        rng=np.random.default_rng(args.seed),
-        embeddings=emb if "embeddings" in sampler.requires else None,
-        scores=scores,
-        n_records=n,
-    )
-    picks = np.asarray(sampler.select(ctx, args.k), dtype=np.int64)
-    from .rundir import atomic_write, write_npy
-
-    lines = []
-    for i in picks:
-        rec = records[int(i)]
-        row = {"index": int(i), "instruction": rec.instruction, "input": rec.input, "output": rec.output}
-        meta = getattr(rec, "meta", None)
-        if meta:
-            row.update({k: v for k, v in meta.items() if k not in row})
-        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    atomic_write(args.out, lambda fh: fh.write("".join(lines).encode("utf-8")))
+    picks = select_subset(args.k, sampler=sampler, embeddings=emb, scores=scores, pool=pool, n_records=n,
+                          seed=args.seed).indices
+    write_selected_records(args.out, records, picks)
     if args.indices_out is not None:
+        from ._files import atomic_write, write_npy
+
         if args.indices_out.suffix == ".npy":
             write_npy(args.indices_out, picks)
         else:

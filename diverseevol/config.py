@@ -37,7 +37,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,57 @@ _MODES = ("iterative", "one_time")
 _JUDGES = ("exact_match", "pairwise")
 
 
+# --------------------------------------------------------------------------------------------
+# schema: every key is declared once, as a dataclass field; validation reads the fields
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Key:
+    """How one key of a configuration file is written and checked.
+
+    Whether the key is required comes from the field itself (no default: required).
+
+    Attributes
+    ----------
+    what : str
+        Human description used in messages ("an integer", "a path"...).
+    types : tuple of type
+        The types the parsed file may hold for the key (``type(None)`` for null).
+    kind : {"value", "path", "model"}
+        ``path``: resolved against the file's directory; ``model``: resolved when that path
+        exists, kept as written otherwise (a model name).
+    minimum : int, optional
+        Smallest accepted integer.
+    why : str
+        Appended to the ``minimum`` message.
+    choices : tuple of str, optional
+        The accepted strings.
+    section : type, optional
+        For a section: its dataclass, whose fields declare the section's keys.
+    shorthand : str, optional
+        A section that may be written as a bare string sets this key of the section.
+    """
+
+    what: str
+    types: tuple[type, ...]
+    kind: str = "value"
+    minimum: int | None = None
+    why: str = ""
+    choices: tuple[str, ...] | None = None
+    section: type | None = None
+    shorthand: str | None = None
+
+
+def _key(what: str, *types: type, default: Any = MISSING, default_factory: Any = MISSING, **spec: Any) -> Any:
+    """A dataclass field carrying its :class:`_Key` (``default``: absent means required)."""
+    key = _Key(what, tuple(types), **spec)
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata={"key": key})
+    return field(default=default, metadata={"key": key})
+
+
+_NULL = type(None)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """The ``data`` section: where Z comes from.
@@ -81,10 +132,12 @@ class DataConfig:
         :func:`~diverseevol.data.load_instructions`; detected when omitted.
     """
 
-    path: Path
-    limit: int | None = None
-    embeddings: Path | None = None
-    fields: str | dict[str, Any] | None = None
+    path: Path = _key("a path", str, kind="path")
+    limit: int | None = _key("an integer or null", int, _NULL, default=None, minimum=1)
+    embeddings: Path | None = _key("a path or null", str, _NULL, default=None, kind="path")
+    fields: str | dict[str, Any] | None = _key(
+        "'alpaca', 'dolly' or a mapping of field names", str, dict, _NULL, default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -103,28 +156,32 @@ class ModelConfig:
         Keyword arguments of :class:`diverseevol.hf.HFScorer`.
     """
 
-    name_or_path: str
-    trainer: dict[str, Any] = field(default_factory=dict)
-    embedder: dict[str, Any] = field(default_factory=dict)
-    scorer: dict[str, Any] = field(default_factory=dict)
+    name_or_path: str = _key("a path", str, kind="model")
+    trainer: dict[str, Any] = _key("a mapping of HFTrainer arguments", dict, default_factory=dict)
+    embedder: dict[str, Any] = _key("a mapping of HFEmbedder arguments", dict, default_factory=dict)
+    scorer: dict[str, Any] = _key("a mapping of HFScorer arguments", dict, default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
     """The ``sampler`` section: a registered sampler name and its constructor parameters."""
 
-    name: str = "kcenter"
-    params: dict[str, Any] = field(default_factory=dict)
+    name: str = _key("a sampler name", str, default="kcenter")
+    params: dict[str, Any] = _key("a mapping of sampler parameters", dict, default_factory=dict)
 
 
 @dataclass(frozen=True)
 class BudgetConfig:
     """The ``budget`` section: P_0 size, picks per round, number of rounds, iterative or one-time."""
 
-    init_size: int = 100
-    k: int = 100
-    rounds: int = 10
-    mode: str = "iterative"
+    init_size: int = _key(
+        "an integer", int, default=100, minimum=1,
+        why=" M_0 is trained on the random initial pool P_0, so it cannot be empty; set budget.init_size "
+            "to a positive number of records (the paper uses 100).",
+    )
+    k: int = _key("an integer", int, default=100, minimum=1)
+    rounds: int = _key("an integer", int, default=10, minimum=1)
+    mode: str = _key("'iterative' or 'one_time'", str, default="iterative", choices=_MODES)
 
 
 @dataclass(frozen=True)
@@ -153,27 +210,28 @@ class JudgeConfig:
         Keyword arguments of :class:`diverseevol.hf.HFGenerator` (``max_new_tokens``...).
     """
 
-    type: str
-    path: Path
-    group_field: str | None = None
-    benchmark: str | None = None
-    references: Path | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    generation: dict[str, Any] = field(default_factory=dict)
+    type: str = _key("'exact_match' or 'pairwise'", str, choices=_JUDGES)
+    path: Path = _key("a path", str, kind="path")
+    group_field: str | None = _key("a field name or null", str, _NULL, default=None)
+    benchmark: str | None = _key("a benchmark name (vicuna, koala, wizardlm or your own)", str, default=None)
+    references: Path | None = _key("a path to reference answers", str, default=None, kind="path")
+    params: dict[str, Any] = _key("a mapping of judge arguments", dict, default_factory=dict)
+    generation: dict[str, Any] = _key("a mapping of HFGenerator arguments", dict, default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """A validated run configuration. Build it with :func:`load_config` or :func:`parse_config`."""
 
-    run_dir: Path
-    data: DataConfig
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    budget: BudgetConfig = field(default_factory=BudgetConfig)
-    model: ModelConfig | None = None
-    judge: JudgeConfig | None = None
-    seed: int = 0
-    source: Path | None = None
+    run_dir: Path = _key("a path", str, kind="path")
+    data: DataConfig = _key("a section", dict, section=DataConfig)
+    sampler: SamplerConfig = _key("a section or a sampler name", dict, str, default_factory=SamplerConfig,
+                                  section=SamplerConfig, shorthand="name")
+    budget: BudgetConfig = _key("a section", dict, default_factory=BudgetConfig, section=BudgetConfig)
+    model: ModelConfig | None = _key("a section", dict, default=None, section=ModelConfig)
+    judge: JudgeConfig | None = _key("a section", dict, default=None, section=JudgeConfig)
+    seed: int = _key("an integer", int, default=0)
+    source: Path | None = None  # not a key of the file: where the configuration was read from
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (paths as strings), as stored in the run directory."""
@@ -189,54 +247,14 @@ class RunConfig:
         return out
 
 
-# --------------------------------------------------------------------------------------------
-# schema
-# --------------------------------------------------------------------------------------------
-# key -> (python types accepted, required, human name)
-_Spec = dict[str, tuple[tuple[type, ...], bool, str]]
-
-_TOP: _Spec = {
-    "run_dir": ((str,), True, "a path"),
-    "seed": ((int,), False, "an integer"),
-    "data": ((dict,), True, "a section"),
-    "model": ((dict,), False, "a section"),
-    "sampler": ((dict, str), False, "a section or a sampler name"),
-    "budget": ((dict,), False, "a section"),
-    "judge": ((dict,), False, "a section"),
-}
-_SECTIONS: dict[str, _Spec] = {
-    "data": {
-        "path": ((str,), True, "a path"),
-        "limit": ((int, type(None)), False, "an integer or null"),
-        "embeddings": ((str, type(None)), False, "a path or null"),
-        "fields": ((str, dict, type(None)), False, "'alpaca', 'dolly' or a mapping of field names"),
-    },
-    "model": {
-        "name_or_path": ((str,), True, "a path"),
-        "trainer": ((dict,), False, "a mapping of HFTrainer arguments"),
-        "embedder": ((dict,), False, "a mapping of HFEmbedder arguments"),
-        "scorer": ((dict,), False, "a mapping of HFScorer arguments"),
-    },
-    "sampler": {
-        "name": ((str,), False, "a sampler name"),
-        "params": ((dict,), False, "a mapping of sampler parameters"),
-    },
-    "budget": {
-        "init_size": ((int,), False, "an integer"),
-        "k": ((int,), False, "an integer"),
-        "rounds": ((int,), False, "an integer"),
-        "mode": ((str,), False, "'iterative' or 'one_time'"),
-    },
-    "judge": {
-        "type": ((str,), True, "'exact_match' or 'pairwise'"),
-        "path": ((str,), True, "a path"),
-        "group_field": ((str, type(None)), False, "a field name or null"),
-        "benchmark": ((str,), False, "a benchmark name (vicuna, koala, wizardlm or your own)"),
-        "references": ((str,), False, "a path to reference answers"),
-        "params": ((dict,), False, "a mapping of judge arguments"),
-        "generation": ((dict,), False, "a mapping of HFGenerator arguments"),
-    },
-}
+def _keys(cls: type) -> dict[str, tuple[_Key, bool]]:
+    """``{key: (its _Key, required)}`` of a configuration dataclass, in field order."""
+    out = {}
+    for f in fields(cls):
+        if "key" in f.metadata:
+            required = f.default is MISSING and f.default_factory is MISSING
+            out[f.name] = (f.metadata["key"], required)
+    return out
 
 
 def _where(source: str | None, key: str) -> str:
@@ -247,39 +265,65 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _check_keys(mapping: Mapping[str, Any], spec: _Spec, prefix: str, source: str | None) -> None:
+def _did_you_mean(value: str, choices: list[str] | tuple[str, ...], cutoff: float, prefix: str = "") -> str:
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=cutoff)
+    return f" Did you mean {prefix + close[0]!r}?" if close else ""
+
+
+def _check_keys(mapping: Mapping[str, Any], cls: type, prefix: str, source: str | None) -> None:
+    """Unknown keys, missing required keys and wrong types of one section (or the top level)."""
+    spec = _keys(cls)
     for key in mapping:
         if key not in spec:
-            full = f"{prefix}{key}"
-            close = difflib.get_close_matches(str(key), list(spec), n=1, cutoff=0.6)
-            hint = f" Did you mean {prefix + close[0]!r}?" if close else ""
+            hint = _did_you_mean(key, list(spec), 0.6, prefix)
             raise ConfigError(
-                f"{_where(source, full)}: unknown key.{hint} Allowed here: {', '.join(spec)}."
+                f"{_where(source, prefix + str(key))}: unknown key.{hint} Allowed here: {', '.join(spec)}."
             )
-    for key, (types, required, what) in spec.items():
+    for key, (k, required) in spec.items():
         full = f"{prefix}{key}"
         if key not in mapping:
             if required:
-                raise ConfigError(f"{_where(source, full)}: missing required key (expected {what}).")
+                raise ConfigError(f"{_where(source, full)}: missing required key (expected {k.what}).")
             continue
         value = mapping[key]
-        # bool is an int subclass; an int where a float is expected is fine.
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        # bool is an int subclass, but True is not a count.
+        ok = isinstance(value, k.types) and not (isinstance(value, bool) and bool not in k.types)
         if not ok:
-            raise ConfigError(
-                f"{_where(source, full)}: expected {what}, got {_type_name(value)} {value!r}."
-            )
-
-
-def _positive(value: int, key: str, source: str | None, minimum: int = 1, why: str = "") -> int:
-    if value < minimum:
-        raise ConfigError(f"{_where(source, key)}: must be >= {minimum}, got {value}.{why}")
-    return value
+            raise ConfigError(f"{_where(source, full)}: expected {k.what}, got {_type_name(value)} {value!r}.")
 
 
 def _resolve(base: Path | None, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() or base is None else base / p
+
+
+def _convert(value: Any, k: _Key, full: str, base: Path | None, source: str | None) -> Any:
+    """The dataclass value of one checked key: paths resolved, ranges and choices checked."""
+    if value is None:
+        return None
+    if k.kind == "path":
+        return _resolve(base, value)
+    if k.kind == "model":
+        candidate = _resolve(base, value)
+        return str(candidate) if candidate.exists() else value
+    if k.minimum is not None and value < k.minimum:
+        raise ConfigError(f"{_where(source, full)}: must be >= {k.minimum}, got {value}.{k.why}")
+    if k.choices is not None and value not in k.choices:
+        hint = _did_you_mean(value, k.choices, 0.5)
+        raise ConfigError(f"{_where(source, full)}: must be one of {list(k.choices)}, got {value!r}.{hint}")
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str, base: Path | None, source: str | None) -> Any:
+    """``cls(**values)`` from a checked mapping; absent keys take the field defaults."""
+    values = {
+        key: _convert(raw[key], k, prefix + key, base, source)
+        for key, (k, _) in _keys(cls).items()
+        if key in raw
+    }
+    return cls(**values)
 
 
 def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = None, source: str | None = None) -> RunConfig:
@@ -306,93 +350,46 @@ def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = No
             f"{_type_name(mapping)}."
         )
     base = Path(base_dir) if base_dir is not None else None
-    _check_keys(mapping, _TOP, "", source)
-    sections: dict[str, dict[str, Any]] = {}
-    for name in _SECTIONS:
+    _check_keys(mapping, RunConfig, "", source)
+    top = _keys(RunConfig)
+    sections: dict[str, tuple[type, Mapping[str, Any]]] = {}
+    for name, (k, _) in top.items():
         raw = mapping.get(name)
-        if name == "sampler" and isinstance(raw, str):
-            raw = {"name": raw}
-        if raw is None:
+        if k.section is None or raw is None:
             continue
-        _check_keys(raw, _SECTIONS[name], f"{name}.", source)
-        sections[name] = dict(raw)
+        if k.shorthand is not None and isinstance(raw, str):
+            raw = {k.shorthand: raw}
+        _check_keys(raw, k.section, f"{name}.", source)
+        sections[name] = (k.section, raw)
+    values: dict[str, Any] = {
+        name: _build(cls, raw, f"{name}.", base, source) for name, (cls, raw) in sections.items()
+    }
+    values.update(
+        (key, _convert(mapping[key], k, key, base, source))
+        for key, (k, _) in top.items()
+        if k.section is None and key in mapping
+    )
+    config = RunConfig(**values, source=Path(source) if source else None)
+    _check_combination(config, source)
+    return config
 
-    d = sections["data"]
-    data = DataConfig(
-        path=_resolve(base, d["path"]),
-        limit=None if d.get("limit") is None else _positive(d["limit"], "data.limit", source),
-        embeddings=None if d.get("embeddings") is None else _resolve(base, d["embeddings"]),
-        fields=d.get("fields"),
-    )
-    model = None
-    if "model" in sections:
-        m = sections["model"]
-        name_or_path = m["name_or_path"]
-        candidate = _resolve(base, name_or_path)
-        model = ModelConfig(
-            name_or_path=str(candidate) if candidate.exists() else name_or_path,
-            trainer=dict(m.get("trainer", {})),
-            embedder=dict(m.get("embedder", {})),
-            scorer=dict(m.get("scorer", {})),
+
+def _check_combination(config: RunConfig, source: str | None) -> None:
+    """Rules that involve more than one key."""
+    if config.judge is not None and config.judge.type == "pairwise" and config.judge.references is None:
+        raise ConfigError(
+            f"{_where(source, 'judge.references')}: the pairwise judge compares with reference answers; "
+            f"give the path of a JSONL file of reference answers."
         )
-    s = sections.get("sampler", {})
-    sampler = SamplerConfig(name=s.get("name", "kcenter"), params=dict(s.get("params", {})))
-    b = sections.get("budget", {})
-    budget = BudgetConfig(
-        init_size=_positive(
-            b.get("init_size", 100), "budget.init_size", source, 1,
-            " M_0 is trained on the random initial pool P_0, so it cannot be empty; set budget.init_size "
-            "to a positive number of records (the paper uses 100).",
-        ),
-        k=_positive(b.get("k", 100), "budget.k", source),
-        rounds=_positive(b.get("rounds", 10), "budget.rounds", source),
-        mode=b.get("mode", "iterative"),
-    )
-    if budget.mode not in _MODES:
-        close = difflib.get_close_matches(budget.mode, _MODES, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{_where(source, 'budget.mode')}: must be one of {list(_MODES)}, got {budget.mode!r}.{hint}")
-    judge = None
-    if "judge" in sections:
-        j = sections["judge"]
-        if j["type"] not in _JUDGES:
-            close = difflib.get_close_matches(j["type"], _JUDGES, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{_where(source, 'judge.type')}: must be one of {list(_JUDGES)}, got {j['type']!r}.{hint}")
-        if j["type"] == "pairwise" and "references" not in j:
-            raise ConfigError(
-                f"{_where(source, 'judge.references')}: the pairwise judge compares with reference answers; "
-                f"give the path of a JSONL file of reference answers."
-            )
-        judge = JudgeConfig(
-            type=j["type"],
-            path=_resolve(base, j["path"]),
-            group_field=j.get("group_field"),
-            benchmark=j.get("benchmark"),
-            references=_resolve(base, j["references"]) if "references" in j else None,
-            params=dict(j.get("params", {})),
-            generation=dict(j.get("generation", {})),
-        )
-    if model is None and data.embeddings is None:
+    if config.model is None and config.data.embeddings is None:
         raise ConfigError(
             f"{_where(source, 'model')}: a run needs a view of the data to select with: give a `model` "
             f"section (a local Hugging Face model directory) or precomputed `data.embeddings` (.npy)."
         )
-    if judge is not None and model is None:
+    if config.judge is not None and config.model is None:
         raise ConfigError(
             f"{_where(source, 'judge')}: a judge evaluates the trained models, so it needs a `model` section."
         )
-    seed = mapping.get("seed", 0)
-    return RunConfig(
-        run_dir=_resolve(base, mapping["run_dir"]),
-        data=data,
-        sampler=sampler,
-        budget=budget,
-        model=model,
-        judge=judge,
-        seed=int(seed),
-        source=Path(source) if source else None,
-    )
 
 
 def _read_file(path: Path) -> Any:
@@ -440,88 +437,14 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# running a configuration
+# running a configuration (the parts are built by diverseevol.assemble)
 # --------------------------------------------------------------------------------------------
-def _construct(cls: Any, kwargs: Mapping[str, Any], where: str, *args: Any) -> Any:
-    """``cls(*args, **kwargs)``, turning unknown keyword arguments into a ConfigError naming ``where``."""
-    import inspect
-
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):  # pragma: no cover
-        return cls(*args, **kwargs)
-    accepted = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    takes_var = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
-    for key in kwargs:
-        if key not in accepted and not takes_var:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{where}.{key}: not an argument of {cls.__name__}.{hint} Accepted: {', '.join(accepted)}."
-            )
-    return cls(*args, **kwargs)
-
-
-class _FixedEmbedder:
-    """Embedder that returns precomputed embeddings whatever the model (runs without ``model``)."""
-
-    def __init__(self, path: Path, n_records: int) -> None:
-        import numpy as np
-
-        if not path.is_file():
-            raise FileNotFoundError(f"data.embeddings file {str(path)!r} does not exist")
-        self.embeddings = np.load(path, mmap_mode="r")
-        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n_records:
-            raise ConfigError(
-                f"data.embeddings: {path} has shape {self.embeddings.shape}, expected ({n_records}, d): one row "
-                f"per record of data.path, in the same order."
-            )
-
-    def __call__(self, model: Any, records: Any) -> Any:
-        return self.embeddings
-
-
-def _no_training(records: Any, round: int, out_dir: Path) -> None:
-    """Trainer of runs without ``model``: nothing to train; selection uses fixed embeddings."""
-    return
-
-
-def _build_judge(config: RunConfig) -> Any:
-    assert config.judge is not None and config.model is not None
-    from .hf import HFGenerator
-
-    j = config.judge
-    generator = _construct(HFGenerator, {"apply_template": False, **j.generation}, "judge.generation")
-    from .data import format_prompt, load_instructions
-
-    if j.type == "exact_match":
-        from .judge import ExactMatchJudge
-
-        meta = [j.group_field] if j.group_field else ()
-        tests = load_instructions(j.path, meta_fields=meta)
-        groups = None
-        if j.group_field:
-            missing = [i for i, r in enumerate(tests) if j.group_field not in (r.meta or {})]
-            if missing:
-                raise ConfigError(f"judge.group_field: {j.path} record {missing[0]} has no field {j.group_field!r}.")
-            groups = [str(r.meta[j.group_field]) for r in tests]
-        return _construct(
-            ExactMatchJudge, {"groups": groups, **j.params}, "judge.params",
-            [format_prompt(r) for r in tests], [r.output for r in tests], generator,
-        )
-    from .judge import PairwiseJudge, PairwiseLoopJudge, load_benchmark
-
-    bench = load_benchmark(j.benchmark or j.path.stem, j.path, reference_answers=j.references)
-    pairwise = _construct(PairwiseJudge, j.params, "judge.params")
-    return PairwiseLoopJudge(pairwise, bench, generator, prompt_format=format_prompt,
-                             output_dir=config.run_dir / "judge")
-
-
 def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
     """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
 
-    Without a ``model`` section the loop selects with the fixed ``data.embeddings`` every
-    round (no training). With one, it trains :class:`~diverseevol.hf.HFTrainer` from
+    Same as :func:`diverseevol.assemble.build_loop` (where the parts are built): without a
+    ``model`` section the loop selects with the fixed ``data.embeddings`` every round (no
+    training); with one, it trains :class:`~diverseevol.hf.HFTrainer` from
     ``model.name_or_path`` each round (a ``.gguf`` file is converted once), embeds with
     :class:`~diverseevol.hf.HFEmbedder`, scores with :class:`~diverseevol.hf.HFScorer` when the
     sampler needs uncertainty scores, and judges with the ``judge`` section.
@@ -534,58 +457,9 @@ def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = T
     progress : bool, default True
         Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
     """
-    from ._progress import progress_enabled
-    from .data import load_instructions
-    from .loop import EvolutionLoop
-    from .samplers.registry import get_sampler
+    from .assemble import build_loop as assemble_loop
 
-    progress = progress and progress_enabled()
-    sampler = get_sampler(config.sampler.name, **config.sampler.params)
-    records = load_instructions(config.data.path, fields=config.data.fields)
-    if config.data.limit is not None:
-        records = records[: config.data.limit]
-    needs_scores = any(r.startswith("scores:") for r in sampler.requires)
-    scorer = judge = None
-    if config.model is None:
-        assert config.data.embeddings is not None
-        trainer: Any = _no_training
-        embedder: Any = _FixedEmbedder(config.data.embeddings, len(records))
-        if needs_scores:
-            raise ConfigError(
-                f"sampler {config.sampler.name!r} needs model scores ({', '.join(sorted(sampler.requires))}); "
-                f"add a `model` section, or use a sampler that needs only embeddings."
-            )
-    else:
-        require("torch", feature="a run with a `model` section", extra="hf")
-        from .hf import HFEmbedder, HFScorer, HFTrainer
-
-        m = config.model
-        base: dict[str, Any] = (
-            {"gguf_file": m.name_or_path} if m.name_or_path.endswith(".gguf") else {"base_model": m.name_or_path}
-        )
-        trainer = _construct(HFTrainer, {**base, "seed": config.seed, **m.trainer}, "model.trainer")
-        embedder = _construct(HFEmbedder, {"scores": needs_scores, "progress": progress, **m.embedder}, "model.embedder")
-        if needs_scores:
-            scorer = _construct(HFScorer, {"embedder": embedder, "progress": progress, **m.scorer}, "model.scorer")
-        if config.judge is not None:
-            judge = _build_judge(config)
-    return EvolutionLoop(
-        records,
-        trainer=trainer,
-        embedder=embedder,
-        sampler=sampler,
-        scorer=scorer,
-        judge=judge,
-        init_size=config.budget.init_size,
-        k=config.budget.k,
-        rounds=config.budget.rounds,
-        mode=config.budget.mode,  # type: ignore[arg-type]
-        seed=config.seed,
-        run_dir=config.run_dir,
-        overwrite=overwrite,
-        progress=progress,
-        tags={"config_file": str(config.source) if config.source else None},
-    )
+    return assemble_loop(config, overwrite=overwrite, progress=progress)
 
 
 def run_config(config: RunConfig | str | Path, *, overwrite: bool = False, progress: bool = True) -> Any:

@@ -101,11 +101,23 @@ class Scorer(Protocol):
 class Judge(Protocol):
     """Evaluate a trained model; called after every training (rounds ``0 .. rounds``).
 
+    The one judge protocol: :class:`~diverseevol.judge.ExactMatchJudge` and
+    :class:`~diverseevol.judge.PairwiseLoopJudge` satisfy it, and ``diverseevol.judge.Judge`` is
+    this class.
+
+    Parameters
+    ----------
+    model : Any
+        What the trainer returned for this round.
+    round : int
+        The iteration t.
+
     Returns
     -------
     dict[str, float]
         Metric name -> value, merged into the round's metrics row (e.g. ``{"vicuna/rs": 87.5}``).
-        Names that clash with the loop's own keys are prefixed with ``"judge/"``.
+        Names that clash with the loop's own keys (``round``, ``pool_size``, ``vendi``...) are
+        prefixed with ``"judge/"``.
     """
 
     def __call__(self, model: Any, round: int) -> Mapping[str, float]: ...

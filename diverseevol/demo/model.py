@@ -133,7 +133,7 @@ def _short_line_batch(tokenizer: Any, records: Sequence[InstructionRecord]) -> t
 
 def _template_batch(tokenizer: Any, records: Sequence[InstructionRecord], max_length: int) -> tuple[Any, Any, Any]:
     """The records in the Alpaca template, loss on the response (as in fine-tuning)."""
-    from ..hf._records import tokenize_records
+    from ..hf import tokenize_records
 
     tok = tokenize_records(tokenizer, records, max_length=max_length)
     return _pad(tokenizer, tok.input_ids, [int(s) for s in tok.response_start])
@@ -141,7 +141,7 @@ def _template_batch(tokenizer: Any, records: Sequence[InstructionRecord], max_le
 
 def _pad(tokenizer: Any, seqs: Sequence[Sequence[int]], starts: Sequence[int]) -> tuple[Any, Any, Any]:
     """Right-padded ``(input_ids, labels, attention_mask)``; no loss on the tokens before ``start``."""
-    from ..hf._records import IGNORE_INDEX, CausalLMCollator
+    from ..hf import IGNORE_INDEX, CausalLMCollator
 
     batch = CausalLMCollator(tokenizer.pad_token_id)(
         [{"input_ids": list(s), "labels": [IGNORE_INDEX] * st + list(s[st:])} for s, st in zip(seqs, starts)]

@@ -189,18 +189,19 @@ class DemoResult:
     n_tasks: int
 
 
-def _base_model(settings: DemoSettings, cache_dir: Path, progress: bool) -> dict[str, Any]:
-    """HFTrainer arguments that point at the base model (prepared and cached when needed)."""
+def _base_model(settings: DemoSettings, cache_dir: Path, progress: bool) -> Path:
+    """The base weights every round starts from (prepared and cached when needed): a directory or a .gguf file."""
     if settings.model == "tiny":
         from .model import prepare_tiny_base
 
-        return {"base_model": str(prepare_tiny_base(cache_dir, settings.tiny_spec, progress=progress))}
+        return prepare_tiny_base(cache_dir, settings.tiny_spec, progress=progress)
     from .model import smollm2_base
 
-    return {"gguf_file": str(smollm2_base()), "cache_dir": str(cache_dir / "gguf")}
+    return Path(smollm2_base())
 
 
-def _reference_embeddings(trainer_base: dict[str, Any], suite: DemoSuite, path: Path, embedder: Any) -> np.ndarray:
+def _reference_embeddings(base: Path, cache_dir: Path, suite: DemoSuite, path: Path, settings: DemoSettings,
+                          progress: bool) -> np.ndarray:
     """The base model's embeddings of Z, centred: one space in which every sampler's pools are compared.
 
     Centring removes the part every record shares (the prompt template dominates mean-pooled
@@ -210,14 +211,13 @@ def _reference_embeddings(trainer_base: dict[str, Any], suite: DemoSuite, path: 
         emb = np.load(path)
         if emb.shape[0] == len(suite.train):
             return emb
-    from ..hf import load_model
+    from ..assemble import embed_with_model
 
-    handle = load_model(trainer_base.get("base_model") or "", gguf_file=trainer_base.get("gguf_file"),
-                        cache_dir=trainer_base.get("cache_dir"))
-    emb = np.asarray(embedder(handle, suite.train), dtype=np.float64)
+    emb, _ = embed_with_model(base, suite.train, cache_dir=cache_dir, progress=progress, feature="the demo",
+                              batch_size=settings.embed_batch_size)
+    emb = np.asarray(emb, dtype=np.float64)
     emb = (emb - emb.mean(axis=0)).astype(np.float32)
     write_npy(path, emb)  # atomic: a cut-off run never leaves a truncated cache behind
-    del handle
     return emb
 
 
@@ -377,11 +377,9 @@ def run_demo(
     import torch
 
     from .._progress import progress_enabled
-    from ..data import format_prompt
-    from ..hf import HFEmbedder, HFGenerator, HFScorer, HFTrainer
+    from ..assemble import assemble_loop, build_exact_match_judge, build_generator, build_hf_parts
+    from ..config import BudgetConfig
     from ..hf.gguf import default_cache_dir
-    from ..judge import ExactMatchJudge
-    from ..loop import EvolutionLoop
 
     settings = settings or DemoSettings.preset("tiny")
     progress = progress and progress_enabled()
@@ -403,15 +401,20 @@ def run_demo(
         f"samplers: {', '.join(settings.samplers)}")
     say(f"preparing the base model ({settings.model}) ...")
     base = _base_model(settings, cache, progress)
-    trainer = HFTrainer(**base, **{"progress": False, **dict(settings.trainer)})
-    embedder = HFEmbedder(batch_size=settings.embed_batch_size, scores=True, progress=progress)
-    scorer = HFScorer(batch_size=settings.embed_batch_size, embedder=embedder, progress=progress)
-    generator = HFGenerator(max_new_tokens=settings.max_new_tokens, batch_size=settings.gen_batch_size,
-                            apply_template=False, progress=False)
-    judge = ExactMatchJudge([format_prompt(r) for r in suite.test], [r.output for r in suite.test], generator,
-                            groups=suite.test_groups, normalize="strip")
-    ref = _reference_embeddings(base, suite, out / "reference_embeddings.npy", HFEmbedder(
-        batch_size=settings.embed_batch_size, progress=progress))
+    gguf_cache = cache / "gguf"
+    # Uncertainty samplers need scores: the embedder computes them in its pass, for every sampler.
+    parts = build_hf_parts(
+        base, scores=True, progress=progress, cache_dir=gguf_cache, where="DemoSettings", feature="the demo",
+        trainer={"progress": False, **dict(settings.trainer)},
+        embedder={"batch_size": settings.embed_batch_size},
+        scorer={"batch_size": settings.embed_batch_size},
+    )
+    generator = build_generator({"max_new_tokens": settings.max_new_tokens, "batch_size": settings.gen_batch_size,
+                                 "progress": False}, where="DemoSettings.generation", feature="the demo")
+    judge = build_exact_match_judge(suite.test, generator, groups=suite.test_groups, params={"normalize": "strip"},
+                                    where="DemoSettings.judge")
+    ref = _reference_embeddings(base, gguf_cache, suite, out / "reference_embeddings.npy", settings, progress)
+    budget = BudgetConfig(init_size=settings.init_size, k=settings.k, rounds=settings.rounds)
     rare = [suite.families[i].name for i in np.argsort(counts, kind="stable")[: len(counts) // 2]]
 
     rows: list[dict[str, Any]] = []
@@ -419,17 +422,13 @@ def run_demo(
     for name in settings.samplers:
         t1 = time.perf_counter()
         say(f"[{name}] running {settings.rounds} rounds ...")
-        loop = EvolutionLoop(
+        loop = assemble_loop(
             suite.train,
-            trainer=trainer,
-            embedder=embedder,
-            scorer=scorer,
+            parts,
             sampler=name,
-            sampler_params=dict(settings.sampler_params.get(name, {})),
+            sampler_params=settings.sampler_params.get(name, {}),
             judge=judge,
-            init_size=settings.init_size,
-            k=settings.k,
-            rounds=settings.rounds,
+            budget=budget,
             seed=settings.seed,
             run_dir=out / name,
             overwrite=overwrite,

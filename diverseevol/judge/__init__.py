@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .benchmarks import BENCHMARK_FORMATS, Benchmark, BenchmarkFormat, load_answers, load_benchmark
 from .cache import JudgeCache, judgment_key
-from .llm import PairwiseLoopJudge
+from .loop_judge import PairwiseLoopJudge
 from .metrics import RoundSummary, relative_score, summarize_rounds, valid_questions, win_tie_rate
 from .offline import NORMALIZERS, ExactMatchJudge
 from .pairwise import ORDERS, InvalidJudgment, JudgeReport, PairwiseJudge

@@ -1,4 +1,8 @@
-"""Wrapping :class:`PairwiseJudge` as a loop judge: generate answers, compare, return RS / WTR."""
+"""The paper's evaluation as a loop judge: generate answers, compare them pairwise, return RS / WTR.
+
+:class:`PairwiseLoopJudge` wraps a :class:`~diverseevol.judge.PairwiseJudge` (the LLM endpoint)
+and benchmarks with reference answers into the loop's ``judge(model, round) -> metrics`` callable.
+"""
 
 from __future__ import annotations
 

@@ -1,28 +1,21 @@
-"""The loop's judge protocol and the answer-generator callable judges use."""
+"""The answer-generator callable judges use, and (re-exported) the loop's :class:`Judge` protocol.
+
+:class:`Judge` is defined once, in :mod:`diverseevol.protocols`, beside the loop's other callables;
+it is re-exported here so ``from diverseevol.judge import Judge`` keeps working.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from ..errors import JudgeError
+from ..protocols import Judge
 
 __all__ = ["AnswerGenerator", "Judge", "generate_answers"]
 
 #: ``generate(model, prompts) -> answers``: one answer string per prompt, same order.
 AnswerGenerator = Callable[[Any, list[str]], Sequence[str]]
-
-
-@runtime_checkable
-class Judge(Protocol):
-    """What :class:`diverseevol.EvolutionLoop` calls after training each round.
-
-    ``judge(model, round)`` returns ``{metric name: value}``; the loop merges the mapping into
-    the round's metrics row (so keys must not clash with the loop's own: ``round``,
-    ``pool_size``, ``vendi``, ...).
-    """
-
-    def __call__(self, model: Any, round: int) -> dict[str, float]: ...
 
 
 def generate_answers(

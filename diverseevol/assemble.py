@@ -1,0 +1,522 @@
+"""Building the loop's parts from settings: the one place that wires Hugging Face parts, judges and loops.
+
+Config runs (:func:`diverseevol.config.run_config`), the demo (:func:`diverseevol.demo.run_demo`)
+and the command line (``diverseevol select --embedder``) all build their parts here:
+
+* :func:`build_hf_parts`: trainer, embedder and (when the sampler needs scores) scorer from a
+  base model (:mod:`diverseevol.hf`, extra ``hf``);
+* :func:`fixed_embedding_parts`: the parts of a run without a model (fixed embeddings);
+* :func:`embed_with_model`: embed (and score) records once with a local model;
+* :func:`build_generator`, :func:`build_exact_match_judge`, :func:`build_judge`: judges;
+* :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget;
+* :func:`build_loop`: all of it from a :class:`~diverseevol.config.RunConfig`.
+
+Keyword arguments taken from settings are checked against the constructor they are meant for,
+so a misspelt key fails with a :class:`~diverseevol.errors.ConfigError` that names it (with a
+close match) and lists the accepted ones. ``diverseevol.hf`` and ``diverseevol.judge`` are
+imported inside the functions that need them: importing this module needs numpy only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._optional import require
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import BudgetConfig, RunConfig
+    from .data import InstructionRecord
+
+__all__ = [
+    "FixedEmbedder",
+    "LoopParts",
+    "assemble_loop",
+    "base_model_arguments",
+    "build_exact_match_judge",
+    "build_generator",
+    "build_hf_parts",
+    "build_judge",
+    "build_loop",
+    "construct",
+    "embed_with_model",
+    "fixed_embedding_parts",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+def construct(cls: Any, kwargs: Mapping[str, Any], where: str, *args: Any) -> Any:
+    """``cls(*args, **kwargs)``, refusing keyword arguments ``cls`` does not accept.
+
+    Parameters
+    ----------
+    cls : type or callable
+        What to call.
+    kwargs : Mapping
+        Keyword arguments, typically a section of a configuration file.
+    where : str
+        Name of the settings the keywords come from, used in the message (``"model.trainer"``).
+    *args
+        Positional arguments passed through.
+
+    Raises
+    ------
+    ConfigError
+        When a key is not an argument of ``cls`` (unless ``cls`` takes ``**kwargs``); the
+        message names ``where.key``, a close match and the accepted arguments.
+    """
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return cls(*args, **kwargs)
+    params = sig.parameters.values()
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes_var = any(p.kind == p.VAR_KEYWORD for p in params)
+    for key in kwargs:
+        if key not in accepted and not takes_var:
+            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{where}.{key}: not an argument of {cls.__name__}.{hint} Accepted: {', '.join(accepted)}."
+            )
+    return cls(*args, **kwargs)
+
+
+def _hf(feature: str) -> ModuleType:
+    """:mod:`diverseevol.hf`, after checking that its third-party stack is installed."""
+    require("torch", feature=feature, extra="hf")
+    require("transformers", feature=feature, extra="hf")
+    from . import hf
+
+    return hf
+
+
+def base_model_arguments(name_or_path: str | Path, *, cache_dir: str | Path | None = None) -> dict[str, str]:
+    """The :class:`~diverseevol.hf.HFTrainer` / :func:`~diverseevol.hf.load_model` arguments naming base weights.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A local model directory, or a ``.gguf`` file (converted once to a safetensors cache).
+    cache_dir : str or Path, optional
+        Where a ``.gguf`` file's conversion is cached (ignored for a directory).
+
+    Returns
+    -------
+    dict
+        ``{"base_model": ...}``, or ``{"gguf_file": ..., "cache_dir": ...}`` for a ``.gguf`` file.
+    """
+    name = str(name_or_path)
+    if not name.endswith(".gguf"):
+        return {"base_model": name}
+    return {"gguf_file": name, **({"cache_dir": str(cache_dir)} if cache_dir is not None else {})}
+
+
+# --------------------------------------------------------------------------------------------
+# trainer, embedder, scorer
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoopParts:
+    """The callables :class:`~diverseevol.EvolutionLoop` drives to train, embed and score.
+
+    Attributes
+    ----------
+    trainer : callable
+        ``trainer(records, round, out_dir) -> model``.
+    embedder : callable
+        ``embedder(model, records) -> ndarray of shape (N, d)``, rows in Z's index space.
+    scorer : callable or None
+        ``scorer(model, records) -> {name: ndarray of shape (N,)}``; None when no sampler needs scores.
+    """
+
+    trainer: Any
+    embedder: Any
+    scorer: Any = None
+
+
+def build_hf_parts(
+    name_or_path: str | Path,
+    *,
+    scores: bool,
+    progress: bool = True,
+    seed: int | None = None,
+    cache_dir: str | Path | None = None,
+    trainer: Mapping[str, Any] | None = None,
+    embedder: Mapping[str, Any] | None = None,
+    scorer: Mapping[str, Any] | None = None,
+    where: str = "model",
+    feature: str = "a run with a `model` section",
+) -> LoopParts:
+    """:class:`~diverseevol.hf.HFTrainer`, :class:`~diverseevol.hf.HFEmbedder` and :class:`~diverseevol.hf.HFScorer`.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        The base weights every round starts from: a local model directory or a ``.gguf`` file.
+    scores : bool
+        Whether the sampler needs uncertainty scores: the embedder then computes them in its
+        pass and an :class:`~diverseevol.hf.HFScorer` reading them is built.
+    progress : bool, default True
+        Progress bars of the embedder and the scorer (unless the settings say otherwise).
+    seed : int, optional
+        The trainer's seed, unless ``trainer`` sets one.
+    cache_dir : str or Path, optional
+        Conversion cache of a ``.gguf`` base (see :func:`base_model_arguments`).
+    trainer, embedder, scorer : Mapping, optional
+        Keyword arguments of each class; they override the ones above.
+    where : str, default "model"
+        Name of the settings, for messages (``"model.trainer.epoch: not an argument..."``).
+    feature : str
+        What needs the ``hf`` extra, for the install hint.
+
+    Returns
+    -------
+    LoopParts
+        ``scorer`` is None when ``scores`` is False.
+
+    Raises
+    ------
+    OptionalDependencyError
+        When torch or transformers is missing (the message names the extra ``hf``).
+    ConfigError
+        When a keyword argument is not one of the class's.
+    """
+    hf = _hf(feature)
+    base = base_model_arguments(name_or_path, cache_dir=cache_dir)
+    seeded = {"seed": seed} if seed is not None else {}
+    built_trainer = construct(hf.HFTrainer, {**base, **seeded, **(trainer or {})}, f"{where}.trainer")
+    built_embedder = construct(
+        hf.HFEmbedder, {"scores": scores, "progress": progress, **(embedder or {})}, f"{where}.embedder"
+    )
+    built_scorer = None
+    if scores:
+        built_scorer = construct(
+            hf.HFScorer, {"embedder": built_embedder, "progress": progress, **(scorer or {})}, f"{where}.scorer"
+        )
+    return LoopParts(built_trainer, built_embedder, built_scorer)
+
+
+class FixedEmbedder:
+    """Embedder that returns precomputed embeddings whatever the model (runs without a model).
+
+    Parameters
+    ----------
+    path : Path
+        A ``.npy`` file of shape (N, d), row i = record i of the data (memory-mapped).
+    n_records : int
+        N, checked against the file.
+    where : str, default "data.embeddings"
+        Name of the setting, for messages.
+    """
+
+    def __init__(self, path: Path, n_records: int, *, where: str = "data.embeddings") -> None:
+        if not path.is_file():
+            raise FileNotFoundError(f"{where} file {str(path)!r} does not exist")
+        self.embeddings = np.load(path, mmap_mode="r")
+        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n_records:
+            raise ConfigError(
+                f"{where}: {path} has shape {self.embeddings.shape}, expected ({n_records}, d): one row "
+                f"per record of data.path, in the same order."
+            )
+
+    def __call__(self, model: Any, records: Any) -> np.ndarray:
+        return self.embeddings
+
+
+def _no_training(records: Any, round: int, out_dir: Path) -> None:
+    """Trainer of runs without a model: nothing to train; selection uses fixed embeddings."""
+    return
+
+
+def fixed_embedding_parts(path: Path, n_records: int) -> LoopParts:
+    """The parts of a run without a model: no training, the same embeddings every round, no scorer.
+
+    Parameters
+    ----------
+    path : Path
+        ``.npy`` file of shape (N, d), rows in the data's record order.
+    n_records : int
+        N.
+    """
+    return LoopParts(_no_training, FixedEmbedder(path, n_records), None)
+
+
+def embed_with_model(
+    name_or_path: str | Path,
+    records: Sequence[InstructionRecord],
+    *,
+    scores: Collection[str] = (),
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    feature: str = "--embedder",
+    **embedder: Any,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Embed ``records`` once with a local model (and score them when ``scores`` is not empty).
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A local Hugging Face causal-LM directory or a ``.gguf`` file.
+    records : sequence of InstructionRecord
+        The N records, in row order.
+    scores : collection of str
+        Score names the caller needs (e.g. ``{"margin"}``); when not empty, the embedder computes
+        every uncertainty score in the same pass and all of them are returned.
+    progress : bool, default True
+    cache_dir : str or Path, optional
+        Conversion cache of a ``.gguf`` file.
+    feature : str
+        What needs the ``hf`` extra, for the install hint.
+    **embedder
+        Further keyword arguments of :class:`~diverseevol.hf.HFEmbedder` (``batch_size``...).
+
+    Returns
+    -------
+    embeddings : ndarray of shape (N, d)
+        Row i embeds ``records[i]``.
+    scores : dict of str to ndarray of shape (N,)
+        Empty when ``scores`` is empty.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``name_or_path`` does not exist.
+    """
+    hf = _hf(feature)
+    path = Path(name_or_path)
+    if not path.exists():
+        what = "GGUF file" if path.suffix == ".gguf" else "model directory"
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    base = base_model_arguments(path, cache_dir=cache_dir)
+    model = hf.load_model(base.get("base_model", ""), gguf_file=base.get("gguf_file"), cache_dir=base.get("cache_dir"))
+    embed = construct(hf.HFEmbedder, {"scores": bool(scores), "progress": progress, **embedder}, "embedder")
+    emb = embed(model, records)
+    found = dict(embed.last_scores or {}) if scores else {}
+    return emb, found
+
+
+# --------------------------------------------------------------------------------------------
+# judges
+# --------------------------------------------------------------------------------------------
+def build_generator(settings: Mapping[str, Any] | None = None, *, where: str = "judge.generation",
+                    feature: str = "a judge") -> Any:
+    """An :class:`~diverseevol.hf.HFGenerator` for judges, prompts already formatted (``apply_template=False``).
+
+    Parameters
+    ----------
+    settings : Mapping, optional
+        Keyword arguments of :class:`~diverseevol.hf.HFGenerator` (``max_new_tokens``...).
+    where : str
+        Name of the settings, for messages.
+    feature : str
+        What needs the ``hf`` extra, for the install hint.
+    """
+    hf = _hf(feature)
+    return construct(hf.HFGenerator, {"apply_template": False, **(settings or {})}, where)
+
+
+def build_exact_match_judge(
+    tests: Sequence[InstructionRecord],
+    generator: Any,
+    *,
+    groups: Sequence[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    where: str = "judge.params",
+) -> Any:
+    """An :class:`~diverseevol.judge.ExactMatchJudge` over test records in the Alpaca prompt format.
+
+    Parameters
+    ----------
+    tests : sequence of InstructionRecord
+        The M test questions; ``output`` is the expected answer.
+    generator : callable
+        ``generate(model, prompts) -> answers`` (see :func:`build_generator`).
+    groups : sequence of str, optional, length M
+        Group of each test question, for per-group metrics.
+    params : Mapping, optional
+        Further keyword arguments of the judge (``normalize``, ``match``).
+    where : str
+        Name of the settings, for messages.
+    """
+    from .data import format_prompt
+    from .judge import ExactMatchJudge
+
+    return construct(
+        ExactMatchJudge, {"groups": groups, **(params or {})}, where,
+        [format_prompt(r) for r in tests], [r.output for r in tests], generator,
+    )
+
+
+def build_judge(config: RunConfig) -> Any:
+    """The judge a configuration's ``judge`` section describes (needs its ``model`` section).
+
+    ``exact_match``: :func:`build_exact_match_judge` over ``judge.path``, grouped by
+    ``judge.group_field``; ``pairwise``: a :class:`~diverseevol.judge.PairwiseLoopJudge` comparing
+    with ``judge.references``, writing answers and reports under ``run_dir/judge``.
+
+    Raises
+    ------
+    ConfigError
+        When a test record lacks ``group_field`` or an argument is misspelt.
+    """
+    from .data import format_prompt, load_instructions
+
+    if config.judge is None:
+        raise ConfigError("judge: the configuration has no `judge` section to build a judge from.")
+    j = config.judge
+    generator = build_generator(j.generation)
+    if j.type == "exact_match":
+        meta = [j.group_field] if j.group_field else ()
+        tests = load_instructions(j.path, meta_fields=meta)
+        groups = None
+        if j.group_field:
+            missing = [i for i, r in enumerate(tests) if j.group_field not in (r.meta or {})]
+            if missing:
+                raise ConfigError(f"judge.group_field: {j.path} record {missing[0]} has no field {j.group_field!r}.")
+            groups = [str(r.meta[j.group_field]) for r in tests]
+        return build_exact_match_judge(tests, generator, groups=groups, params=j.params)
+    from .judge import PairwiseJudge, PairwiseLoopJudge, load_benchmark
+
+    bench = load_benchmark(j.benchmark or j.path.stem, j.path, reference_answers=j.references)
+    pairwise = construct(PairwiseJudge, j.params, "judge.params")
+    return PairwiseLoopJudge(pairwise, bench, generator, prompt_format=format_prompt,
+                             output_dir=config.run_dir / "judge")
+
+
+# --------------------------------------------------------------------------------------------
+# loops
+# --------------------------------------------------------------------------------------------
+def assemble_loop(
+    records: Sequence[InstructionRecord],
+    parts: LoopParts,
+    *,
+    sampler: Any,
+    budget: BudgetConfig,
+    run_dir: str | Path,
+    seed: int = 0,
+    judge: Any = None,
+    sampler_params: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    tags: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """An :class:`~diverseevol.EvolutionLoop` driving ``parts`` with a budget.
+
+    Parameters
+    ----------
+    records : sequence of InstructionRecord
+        The dataset Z (N records).
+    parts : LoopParts
+        Trainer, embedder and scorer.
+    sampler : str or Sampler
+        A registered name (with ``sampler_params``) or a sampler instance.
+    budget : BudgetConfig
+        ``init_size``, ``k``, ``rounds`` and ``mode``.
+    run_dir : str or Path
+    seed : int, default 0
+    judge : callable, optional
+    sampler_params : Mapping, optional
+        Constructor parameters when ``sampler`` is a name.
+    overwrite, progress : bool
+    tags : Mapping, optional
+        Free-form labels stored with the run.
+    **options
+        Further keyword arguments of :class:`~diverseevol.EvolutionLoop`
+        (``reference_embeddings``, ``vendi``, ``keep_models``...).
+    """
+    from .loop import EvolutionLoop
+
+    extra = {"sampler_params": dict(sampler_params)} if sampler_params is not None else {}
+    return EvolutionLoop(
+        records,
+        trainer=parts.trainer,
+        embedder=parts.embedder,
+        scorer=parts.scorer,
+        sampler=sampler,
+        judge=judge,
+        init_size=budget.init_size,
+        k=budget.k,
+        rounds=budget.rounds,
+        mode=budget.mode,  # type: ignore[arg-type]
+        seed=seed,
+        run_dir=run_dir,
+        overwrite=overwrite,
+        progress=progress,
+        tags=dict(tags) if tags is not None else None,
+        **extra,
+        **options,
+    )
+
+
+def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
+    """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
+
+    Without a ``model`` section the loop selects with the fixed ``data.embeddings`` every
+    round (no training). With one, it trains :class:`~diverseevol.hf.HFTrainer` from
+    ``model.name_or_path`` each round (a ``.gguf`` file is converted once), embeds with
+    :class:`~diverseevol.hf.HFEmbedder`, scores with :class:`~diverseevol.hf.HFScorer` when the
+    sampler needs uncertainty scores, and judges with the ``judge`` section.
+
+    Parameters
+    ----------
+    config : RunConfig
+    overwrite : bool, default False
+        Start the run directory over; otherwise an existing run is resumed.
+    progress : bool, default True
+        Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
+
+    Raises
+    ------
+    ConfigError
+        When the sampler needs model scores but there is no ``model`` section, or a keyword
+        argument of a part is misspelt.
+    """
+    from ._progress import progress_enabled
+    from .data import load_instructions
+    from .samplers import requirements_of
+    from .samplers.registry import get_sampler
+
+    progress = progress and progress_enabled()
+    sampler = get_sampler(config.sampler.name, **config.sampler.params)
+    needs = requirements_of(sampler)
+    records = load_instructions(config.data.path, fields=config.data.fields)
+    if config.data.limit is not None:
+        records = records[: config.data.limit]
+    judge = None
+    if config.model is None:
+        assert config.data.embeddings is not None  # parse_config guarantees a view of the data
+        if needs.scores:
+            raise ConfigError(
+                f"sampler {config.sampler.name!r} needs model scores ({', '.join(sorted(needs.to_strings()))}); "
+                f"add a `model` section, or use a sampler that needs only embeddings."
+            )
+        parts = fixed_embedding_parts(config.data.embeddings, len(records))
+    else:
+        m = config.model
+        parts = build_hf_parts(m.name_or_path, scores=bool(needs.scores), progress=progress, seed=config.seed,
+                               trainer=m.trainer, embedder=m.embedder, scorer=m.scorer)
+        if config.judge is not None:
+            judge = build_judge(config)
+    return assemble_loop(
+        records,
+        parts,
+        sampler=sampler,
+        judge=judge,
+        budget=config.budget,
+        seed=config.seed,
+        run_dir=config.run_dir,
+        overwrite=overwrite,
+        progress=progress,
+        tags={"config_file": str(config.source) if config.source else None},
+    )

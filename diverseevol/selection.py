@@ -1,0 +1,269 @@
+"""One-shot selection: pick k records once from embeddings (and/or scores), outside the loop.
+
+:func:`select_subset` builds the :class:`~diverseevol.samplers.SelectionContext` (the pool, the
+candidates, the signals the sampler requires), runs the sampler through
+:func:`~diverseevol.samplers.run_sampler` and returns its :class:`~diverseevol.samplers.Selection`;
+:func:`write_selected_records` exports the picked records as JSON lines. ``diverseevol select``
+is a thin caller of both.
+
+Every index here is an absolute row index into the dataset Z (row i of the embeddings is
+record i). Importing this module needs numpy only.
+
+Examples
+--------
+>>> import numpy as np
+>>> from diverseevol.selection import select_subset
+>>> emb = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [9.0, 0.0]], dtype=np.float32)
+>>> select_subset(2, embeddings=emb, pool=[0]).indices.tolist()
+[3, 2]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._files import atomic_write
+from ._validation import check_index_array, complement_indices
+from .errors import IndexValidationError, PoolExhaustedError, ValidationError
+
+if TYPE_CHECKING:
+    from .data import InstructionRecord
+    from .samplers.base import Sampler, Selection, SelectionContext
+
+__all__ = ["build_context", "select_subset", "selected_rows", "write_selected_records"]
+
+
+def _n_records(n_records: int | None, embeddings: Any, scores: Mapping[str, Any]) -> int:
+    if n_records is not None:
+        if isinstance(n_records, bool) or not isinstance(n_records, (int, np.integer)) or n_records < 0:
+            raise ValidationError(f"n_records must be a non-negative int; got {n_records!r}.")
+        return int(n_records)
+    if embeddings is not None:
+        return int(np.shape(embeddings)[0])
+    if scores:
+        return int(len(next(iter(scores.values()))))
+    raise ValidationError(
+        "select_subset needs the number of records N: pass embeddings of shape (N, d), scores of shape (N,) "
+        "or n_records=N."
+    )
+
+
+def build_context(
+    n_records: int | None = None,
+    *,
+    embeddings: Any = None,
+    scores: Mapping[str, Any] | None = None,
+    pool: Any = None,
+    candidates: Any = None,
+    seed: int | np.random.Generator | None = 0,
+) -> SelectionContext:
+    """A checked :class:`~diverseevol.samplers.SelectionContext` for one selection.
+
+    Parameters
+    ----------
+    n_records : int, optional
+        N, the number of records; inferred from ``embeddings`` or ``scores`` when omitted.
+    embeddings : array-like of shape (N, d), optional
+        Row i embeds record i. Kept as given (an ``np.memmap`` is not read into memory).
+    scores : Mapping of str to array-like of shape (N,), optional
+        Per-record signals (``"confidence"``, ``"margin"``, ``"entropy"``...).
+    pool : array-like of int, shape (|P|,), optional
+        Records already selected (absolute row indices); never picked again, and distance-based
+        samplers measure coverage from them. Default: empty.
+    candidates : array-like of int, shape (|Q|,), optional
+        Records that may be picked (absolute row indices, disjoint from ``pool``). Default: every
+        record not in ``pool``.
+    seed : int, numpy.random.Generator or None, default 0
+        Source of the sampler's random choices (e.g. K-Center's first center on an empty pool).
+
+    Returns
+    -------
+    SelectionContext
+        ``pool_idx`` and ``candidate_idx`` as int64 arrays; ``candidate_idx`` sorted when derived.
+
+    Raises
+    ------
+    ValidationError
+        When the shapes disagree with N.
+    IndexValidationError
+        When ``pool`` or ``candidates`` hold duplicates, indices outside ``[0, N)``, or overlap.
+    """
+    from .samplers.base import SelectionContext
+
+    scores = dict(scores or {})
+    n = _n_records(n_records, embeddings, scores)
+    if embeddings is not None:
+        shape = np.shape(embeddings)
+        if len(shape) != 2 or shape[0] != n:
+            raise ValidationError(
+                f"embeddings must have shape (N, d) = ({n}, d), one row per record; got shape {shape}."
+            )
+    for name, values in scores.items():
+        if np.ndim(values) != 1 or len(values) != n:
+            raise ValidationError(
+                f"scores[{name!r}] must have shape ({n},), one value per record; got shape {np.shape(values)}."
+            )
+    pool_idx = check_index_array(np.zeros(0, dtype=np.int64) if pool is None else pool, n, name="pool indices")
+    if candidates is None:
+        candidate_idx = complement_indices(n, pool_idx)
+    else:
+        candidate_idx = check_index_array(candidates, n, name="candidate indices")
+        overlap = np.intersect1d(pool_idx, candidate_idx)
+        if overlap.size:
+            raise IndexValidationError(
+                f"candidates and pool must be disjoint; {overlap.size} indices are in both "
+                f"(e.g. {overlap[:5].tolist()}). Leave out candidates to use every record not in the pool."
+            )
+    return SelectionContext(
+        pool_idx=pool_idx,
+        candidate_idx=candidate_idx,
+        rng=np.random.default_rng(seed),
+        embeddings=embeddings,
+        scores=scores,
+        n_records=n,
+    )
+
+
+def select_subset(
+    k: int,
+    *,
+    sampler: str | Sampler = "kcenter",
+    params: Mapping[str, Any] | None = None,
+    embeddings: Any = None,
+    scores: Mapping[str, Any] | None = None,
+    pool: Any = None,
+    candidates: Any = None,
+    n_records: int | None = None,
+    seed: int | np.random.Generator | None = 0,
+) -> Selection:
+    """Select ``k`` records once with any registered sampler (K-Center by default).
+
+    Parameters
+    ----------
+    k : int
+        Number of records to pick, ``1 <= k <= |candidates|``.
+    sampler : str or Sampler, default "kcenter"
+        A registered sampler name (see :func:`~diverseevol.list_samplers`) or a sampler instance.
+    params : Mapping, optional
+        Constructor parameters when ``sampler`` is a name (e.g. ``{"metric": "cosine"}``).
+    embeddings : array-like of shape (N, d), optional
+        Row i embeds record i (an ``np.memmap`` is not read into memory).
+    scores : Mapping of str to array-like of shape (N,), optional
+        Per-record signals for uncertainty samplers (e.g. ``{"margin": ...}``).
+    pool : array-like of int, shape (|P|,), optional
+        Records already selected (absolute row indices); never picked.
+    candidates : array-like of int, shape (|Q|,), optional
+        Records that may be picked; default every record not in ``pool``.
+    n_records : int, optional
+        N, when neither embeddings nor scores give it.
+    seed : int, numpy.random.Generator or None, default 0
+
+    Returns
+    -------
+    Selection
+        ``indices``: int64, shape (k,), absolute row indices into Z in pick order; ``radii``:
+        float64, shape (k,), each pick's distance to the nearest earlier center, or None when
+        the sampler does not report them.
+
+    Raises
+    ------
+    UnknownSamplerError
+        When ``sampler`` names no registered sampler.
+    MissingSignalError
+        When the sampler requires embeddings or a score that was not given.
+    PoolExhaustedError
+        When ``k`` is larger than the number of candidates.
+    ValidationError
+        For shapes that disagree, invalid indices, ``params`` with a sampler instance, or a
+        sampler whose output is not ``k`` distinct candidates.
+
+    See Also
+    --------
+    write_selected_records : export the picked records.
+    diverseevol.kcenter_select : the K-Center kernel alone, on an array.
+    """
+    from .samplers import run_sampler
+    from .samplers.registry import get_sampler
+
+    if isinstance(sampler, str):
+        sampler = get_sampler(sampler, **dict(params or {}))
+    elif params:
+        raise ValidationError(
+            f"params are constructor parameters of a named sampler; {type(sampler).__name__} is already built. "
+            f"Pass sampler=<name> with params, or build the sampler with its parameters."
+        )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValidationError(f"k must be a positive int; got {k!r}.")
+    ctx = build_context(n_records, embeddings=embeddings, scores=scores, pool=pool, candidates=candidates, seed=seed)
+    if k > ctx.candidate_idx.size:
+        raise PoolExhaustedError(
+            f"k={k} is larger than the {ctx.candidate_idx.size} candidate records; lower k or enlarge the candidates."
+        )
+    selection = run_sampler(sampler, ctx, int(k))
+    picks = selection.indices
+    label = type(sampler).__name__
+    if picks.size != k:
+        raise ValidationError(f"sampler {label} returned {picks.size} indices for k={k}; a sampler must return k.")
+    if np.unique(picks).size != k:
+        raise ValidationError(f"sampler {label} returned duplicate indices; each record may be picked once.")
+    outside = picks[~np.isin(picks, ctx.candidate_idx)]
+    if outside.size:
+        raise ValidationError(
+            f"sampler {label} returned indices that are not candidates (e.g. {outside[:5].tolist()}); "
+            f"it must pick from ctx.candidate_idx."
+        )
+    return selection
+
+
+def selected_rows(records: Sequence[InstructionRecord], indices: Any) -> list[dict[str, Any]]:
+    """The picked records as JSON-ready rows, in pick order.
+
+    Parameters
+    ----------
+    records : sequence of InstructionRecord
+        The dataset Z.
+    indices : array-like of int, shape (k,)
+        Absolute row indices into ``records``, in pick order.
+
+    Returns
+    -------
+    list of dict, length k
+        ``{"index", "instruction", "input", "output"}`` plus each record's ``meta`` fields (those
+        that do not clash with the four).
+    """
+    rows = []
+    for i in np.asarray(indices, dtype=np.int64).reshape(-1):
+        rec = records[int(i)]
+        row: dict[str, Any] = {"index": int(i), "instruction": rec.instruction, "input": rec.input,
+                               "output": rec.output}
+        meta = getattr(rec, "meta", None)
+        if meta:
+            row.update({key: v for key, v in meta.items() if key not in row})
+        rows.append(row)
+    return rows
+
+
+def write_selected_records(path: str | Path, records: Sequence[InstructionRecord], indices: Any) -> Path:
+    """Write the picked records to ``path`` as JSON lines, in pick order, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output ``.jsonl`` file (replaced whole; a crash never leaves a partial file).
+    records : sequence of InstructionRecord
+        The dataset Z.
+    indices : array-like of int, shape (k,)
+        Absolute row indices into ``records``, in pick order (e.g. ``select_subset(...).indices``).
+
+    Returns
+    -------
+    Path
+        ``path``. Each line is one row of :func:`selected_rows`.
+    """
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in selected_rows(records, indices))
+    return atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
