@@ -36,6 +36,7 @@ __all__ = [
     "read_json",
     "read_npy",
     "redact_secrets",
+    "redact_text",
     "to_jsonable",
     "write_json",
     "write_npy",
@@ -207,3 +208,44 @@ def read_npy(path: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
         raise RunDirectoryError(
             f"{path} is not a valid .npy file ({exc}); delete it to recompute it."
         ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# redaction of free text (error messages, log lines)
+# --------------------------------------------------------------------------------------------
+#: Key-shaped strings: OpenAI/Anthropic-style ``sk-...`` keys and Hugging Face ``hf_...`` tokens of
+#: 20+ characters, the credential after ``Bearer``/``Basic``, and the value of a secret-named
+#: ``key=value`` / ``"key": "value"`` pair.
+_KEY_SHAPED = re.compile(
+    r"\b(?:sk|hf)[-_][A-Za-z0-9_\-]{20,}"
+    r"|(?<=\bBearer )[A-Za-z0-9._~+/=\-]+|(?<=\bBasic )[A-Za-z0-9+/=]{8,}"
+)
+_SECRET_PAIR = re.compile(
+    r"""((?:api[_\-]?key|apikey|access[_\-]?token|token|secret|password|passwd|credentials?)["']?\s*[:=]\s*["']?)"""
+    r"""([^\s"',;}]+)""",
+    re.IGNORECASE,
+)
+_MIN_SECRET_LENGTH = 4
+
+
+def redact_text(text: str, secrets: Any = ()) -> str:
+    """Return ``text`` with every secret and key-shaped string replaced by ``"<redacted>"``.
+
+    For error messages and log lines that may quote a server's reply. Removed: each string of
+    ``secrets`` (e.g. the configured API key) of at least 4 characters, wherever it appears;
+    ``sk-...``/``hf_...`` keys of 20+ characters; the credential after ``Bearer`` or ``Basic``; the
+    value of a secret-named pair (``api_key=...``, ``"password": "..."``; the names of
+    :func:`redact_secrets`). Other text is kept as is.
+
+    Parameters
+    ----------
+    text : str
+    secrets : iterable of str, optional
+        Known secret values; None and short entries are ignored.
+    """
+    text = str(text)
+    for secret in sorted((s for s in secrets or () if isinstance(s, str)), key=len, reverse=True):
+        if len(secret) >= _MIN_SECRET_LENGTH:
+            text = text.replace(secret, REDACTED)
+    text = _KEY_SHAPED.sub(REDACTED, text)
+    return _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, text)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write, redact_text
 from .._optional import require
 from .._progress import progress_bar
 from ..errors import JudgeError, ValidationError
@@ -236,7 +236,9 @@ class PairwiseJudge:
     api_key : str, optional
         The API key; defaults to the ``OPENAI_API_KEY`` environment variable. With a
         ``base_url`` and no key a placeholder is sent (local servers ignore it). The key is
-        held by the HTTP client only: it is never written to the cache, logs or reports.
+        held by the HTTP client only: it is never written to the cache, logs or reports, and it
+        (with any key-shaped string, e.g. ``sk-...`` or ``Bearer ...``) is removed from every error
+        message and log line, even when the server echoes it.
     cache : str, Path or JudgeCache, optional
         SQLite file for replies (recommended: judgments cost money). None: no cache.
     max_concurrency : int, default 4
@@ -324,8 +326,10 @@ class PairwiseJudge:
         self._lock = threading.Lock()
         self.n_requests = 0  # successful endpoint replies, over this judge's lifetime
         self.n_attempts = 0  # every request sent, retries included
+        key: str | None = None
         if client is not None:
             self._client = client
+            key = getattr(client, "api_key", None)
         else:
             openai = require("openai", feature="PairwiseJudge", extra="judge")
             key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -338,6 +342,14 @@ class PairwiseJudge:
                 key = _PLACEHOLDER_KEY
             # Retries are ours (backoff with jitter, counted, logged); the client must not add its own.
             self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
+        # Values to remove from every message and log line (with any key-shaped string): a server may
+        # echo the key it was sent. Kept out of repr() and get_config().
+        self._secrets = tuple(
+            s for s in (key, os.environ.get("OPENAI_API_KEY")) if isinstance(s, str) and s and s != _PLACEHOLDER_KEY
+        )
+
+    def _redact(self, text: str) -> str:
+        return redact_text(text, self._secrets)
 
     def get_config(self) -> dict[str, Any]:
         """The judge's settings, for run records (never the API key)."""
@@ -408,30 +420,41 @@ class PairwiseJudge:
                 raise _Cancelled()
             with self._lock:
                 self.n_attempts += 1
+            failure: JudgeError | None = None
+            reason: str | None = None
             try:
                 response = self._client.chat.completions.create(model=self.model, messages=messages, **self._params())
                 text = _reply_text(response)
             except Exception as exc:
                 reason = _retry_reason(exc)
+                code = _status_code(exc)
                 if reason is None:
-                    code = _status_code(exc)
                     hint = " (check the API key)" if code in (401, 403) else ""
-                    raise JudgeError(
+                    failure = JudgeError(self._redact(
                         f"judge request to model {self.model!r} failed and is not retryable: "
                         f"{type(exc).__name__}{f' HTTP {code}' if code else ''}{hint}: {exc}"
-                    ) from exc
-                if attempt >= self.max_retries:
+                    ))
+                elif attempt >= self.max_retries:
                     error = _MalformedReply if reason == _MALFORMED else JudgeError
-                    detail = f": {type(exc).__name__}: {str(exc)[:200]}" if reason == _MALFORMED else ""
-                    raise error(
+                    # redacted before it is cut, so no partial key survives the cut
+                    detail = f": {type(exc).__name__}: {self._redact(str(exc))[:200]}" if reason == _MALFORMED else ""
+                    failure = error(self._redact(
                         f"judge request to model {self.model!r} still failing after {attempt + 1} attempts "
                         f"({reason}{detail}); raise max_retries or check the endpoint"
-                    ) from exc
-                delay = min(self.retry_max_delay, self.retry_base_delay * 2.0**attempt)
-                delay = self._rng.uniform(delay / 2.0, delay)
-                hinted = _retry_after(exc)
-                if hinted is not None:
-                    delay = max(delay, min(hinted, self.retry_max_delay))
+                    ))
+                else:
+                    delay = min(self.retry_max_delay, self.retry_base_delay * 2.0**attempt)
+                    delay = self._rng.uniform(delay / 2.0, delay)
+                    hinted = _retry_after(exc)
+                    if hinted is not None:
+                        delay = max(delay, min(hinted, self.retry_max_delay))
+                if failure is not None:
+                    failure.status_code = code  # type: ignore[attr-defined]
+            if failure is not None:
+                # Raised outside the handler: the original exception (which may quote the key) is
+                # neither the cause nor the context of the error.
+                raise failure
+            if reason is not None:
                 logger.info("judge request: %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
                 if stop is not None and self._sleep is time.sleep:
                     stop.wait(delay)  # wakes at once when another request of the run fails for good
@@ -645,6 +668,6 @@ def _reply_text(response: Any) -> str:
         except (IndexError, KeyError, TypeError) as exc:
             raise _MalformedReply(
                 f"judge endpoint answered outside the chat-completions protocol (no choices[0].message.content): "
-                f"{str(response)[:200]}"
+                f"{response}"
             ) from exc
     return content if isinstance(content, str) else ""
