@@ -390,8 +390,8 @@ def pool_measurements(
     candidate_idx : ndarray of int, shape (|Q|,)
         The records outside the pool that it should cover (usually Z \\ P), Z's index space.
     metric : {"euclidean", "cosine"}, default "euclidean"
-        Distance of the covering radius (cosine: the Euclidean distance of L2-normalised rows,
-        as in :func:`~diverseevol.kcenter_select`).
+        Distance of the covering radius, as in :func:`~diverseevol.kcenter_select` (cosine:
+        ``1 - cosine similarity``).
     covering_radius : float, optional
         The covering radius when the caller already knows it (the radius of a K-Center
         sampler's first pick); it is then not recomputed.

@@ -43,7 +43,7 @@ from .signals import compute_signals
 
 __all__ = ["EvolutionLoop"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (docs/loop.md)
 
 _RoundOutput = tuple[dict[str, Any], np.ndarray, "np.ndarray | None", Any]
 
@@ -118,8 +118,9 @@ class EvolutionLoop:
     callbacks : sequence of objects, optional
         Objects with any of the three methods above.
     comm : Communicator, optional
-        For multi-process runs; default: a single process, or ``TorchCommunicator.from_env()``
-        when the environment variable ``WORLD_SIZE`` is above 1.
+        For multi-process runs; default: a single process, or
+        :meth:`diverseevol.comm.TorchCommunicator.from_env` when the environment variable
+        ``WORLD_SIZE`` is above 1.
     progress : bool, default True
         Show a progress bar over rounds (rank 0; ``DIVERSEEVOL_PROGRESS=0`` also hides it).
     tags : dict, optional
@@ -136,6 +137,12 @@ class EvolutionLoop:
     ...                      init_size=5, k=5, rounds=2, progress=False)
     >>> [len(p) for p in loop.run().pools]
     [5, 10, 15]
+
+    Attributes
+    ----------
+    settings : LoopSettings
+        The checked arguments; each of its fields is also readable (and assignable) as an
+        attribute of the loop: ``loop.records``, ``loop.sampler``, ``loop.k``...
     """
 
     def __init__(

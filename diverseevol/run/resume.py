@@ -23,7 +23,7 @@ from .settings import COMPARED_CONFIG_KEYS, LoopSettings
 
 __all__ = ["completed_rounds", "open_run", "recorded_round", "refuse_foreign"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (docs/loop.md)
 
 
 def refuse_foreign(rd: RunDirectory) -> None:

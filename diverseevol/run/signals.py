@@ -26,7 +26,7 @@ from .settings import LoopSettings
 
 __all__ = ["RoundSignals", "check_scores", "compute_signals"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (docs/loop.md)
 
 
 @dataclass
