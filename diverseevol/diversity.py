@@ -418,7 +418,9 @@ def pool_measurements(
     if covering_radius is None and candidate_idx.size and pool_idx.size:
         from .kernels.kcenter import kcenter_select
 
-        _, radii = kcenter_select(emb, pool_idx, 1, candidate_idx=candidate_idx, metric=metric, return_radii=True)
+        _, radii = kcenter_select(
+            emb, pool_idx, 1, candidate_idx=candidate_idx, metric=metric, return_radii=True
+        )
         covering_radius = float(np.asarray(radii)[0])
     return {
         "vendi": pool_vendi(emb, pool_idx),

@@ -12,4 +12,11 @@ from .run.result import METRIC_KEYS, EvolutionResult
 from .run.seeds import initial_pool, round_rng
 from .run.settings import COMPARED_CONFIG_KEYS
 
-__all__ = ["COMPARED_CONFIG_KEYS", "METRIC_KEYS", "EvolutionLoop", "EvolutionResult", "initial_pool", "round_rng"]
+__all__ = [
+    "COMPARED_CONFIG_KEYS",
+    "METRIC_KEYS",
+    "EvolutionLoop",
+    "EvolutionResult",
+    "initial_pool",
+    "round_rng",
+]

@@ -39,7 +39,8 @@ def test_old_import_paths_are_the_new_objects():
     assert old_loop.EvolutionResult is EvolutionResult is diverseevol.EvolutionResult
     assert old_loop.METRIC_KEYS is METRIC_KEYS
     assert old_rundir.RunDirectory is RunDirectory
-    for name in ("atomic_write", "to_jsonable", "write_json", "read_json", "write_npy", "read_npy", "redact_secrets"):
+    helpers = ("atomic_write", "to_jsonable", "write_json", "read_json", "write_npy", "read_npy", "redact_secrets")
+    for name in helpers:
         assert getattr(old_rundir, name) is getattr(files, name)
     assert report._LOOP_KEYS == frozenset(METRIC_KEYS)  # the report reads the one schema
 
@@ -67,7 +68,8 @@ def test_metrics_row_schema():
 def _hand_made_run(path: Path, *, rounds: int, selections: int) -> RunDirectory:
     """P_0 = [4, 1]; round t selects [10 + t, 20 + t] with radii [t + 1, t + 0.5]."""
     rd = RunDirectory(path)
-    rd.create(config={"rounds": rounds, "sampler": "hand"}, data={"n_records": 30, "sha256": "x"}, library_version="0")
+    config, data = {"rounds": rounds, "sampler": "hand"}, {"n_records": 30, "sha256": "x"}
+    rd.create(config=config, data=data, library_version="0")
     rd.write_pool(0, np.array([4, 1]))
     for t in range(selections):
         rd.write_train(t, {"time_train_s": 0.0})
@@ -158,7 +160,9 @@ def test_settings_are_checked_once_and_readable_from_the_loop(tmp_path):
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         loop.nothing  # noqa: B018
     with pytest.raises(ValidationError, match="seed"):
-        LoopSettings.from_arguments(fakes.make_records(), trainer=fakes.FakeTrainer(), sampler="random", seed=-1)
+        LoopSettings.from_arguments(
+            fakes.make_records(), trainer=fakes.FakeTrainer(), sampler="random", seed=-1
+        )
 
 
 # ---- the sampler contract inside the loop ------------------------------------------------------

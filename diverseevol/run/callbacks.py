@@ -24,7 +24,9 @@ class Callbacks:
     on_round_end: list[Callable[..., Any]] = field(default_factory=list)
 
     @classmethod
-    def collect(cls, functions: dict[str, Callable[..., Any] | None], objects: Iterable[Any] = ()) -> Callbacks:
+    def collect(
+        cls, functions: dict[str, Callable[..., Any] | None], objects: Iterable[Any] = ()
+    ) -> Callbacks:
         """Gather ``functions`` (event -> function or None), then each object's methods named after events."""
         out = cls()
         for event, fn in functions.items():

@@ -105,7 +105,7 @@ class RoundRecord:
 
     @property
     def new_indices(self) -> np.ndarray:
-        """S_t: the records the round added, absolute row indices into Z in pick order (empty without a selection)."""
+        """S_t: the records the round added, row indices into Z in pick order (empty without a selection)."""
         return selection_indices(self.selection)
 
     @property
@@ -340,7 +340,8 @@ class RunDirectory:
         self.write_round_metrics(t, row)
         done = [self.read_round_metrics(i) for i in range(t + 1)]
         self.write_metrics_summary([r for r in done if r is not None])
-        self.write_status(state="running" if t < rounds else "finished", completed_rounds=t + 1, rounds=rounds)
+        state = "running" if t < rounds else "finished"
+        self.write_status(state=state, completed_rounds=t + 1, rounds=rounds)
 
     def finish(self, rows: list[Mapping[str, Any]], *, rounds: int) -> None:
         """Bring the summaries up to date with a finished run (they may lag the rounds after a crash)."""

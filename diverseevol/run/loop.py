@@ -265,11 +265,10 @@ class EvolutionLoop:
         s = self.settings
         done = run_on_rank0(comm, lambda: completed_rounds(rd, s))
         pool = initial_pool(s.n_records, s.init_size, s.seed)
-        result = EvolutionResult(
-            pools=[], metrics=[], config=header.get("config", {}), data=header.get("data", {}), run_dir=rd.path
-        )
-        show = s.progress and comm.rank == 0
-        bar = progress_bar(total=s.rounds + 1, desc="DiverseEvol rounds", unit="round", disable=not show or None)
+        config, data = header.get("config", {}), header.get("data", {})
+        result = EvolutionResult(pools=[], metrics=[], config=config, data=data, run_dir=rd.path)
+        hide = not (s.progress and comm.rank == 0) or None  # None: progress_bar's own default
+        bar = progress_bar(total=s.rounds + 1, desc="DiverseEvol rounds", unit="round", disable=hide)
         try:
             for t in range(s.rounds + 1):
                 if t < len(done):
@@ -299,7 +298,8 @@ class EvolutionLoop:
     @staticmethod
     def _replay_round(rd: RunDirectory, record: RoundRecord) -> _RoundOutput:
         logger.info("round %d: already complete in %s", record.round, rd.path)
-        return record.metrics, record.new_indices, record.radii, record.model_dir  # type: ignore[return-value]
+        row: dict[str, Any] = record.metrics  # type: ignore[assignment]  # complete: not None
+        return row, record.new_indices, record.radii, record.model_dir
 
     # ---- one round ----------------------------------------------------------------------
     def _run_round(
@@ -339,7 +339,13 @@ class EvolutionLoop:
         return row, new_idx, radii, model
 
     def _train(
-        self, rd: RunDirectory, comm: Communicator, record: RoundRecord, pool: np.ndarray, need_model: bool, bar: Any
+        self,
+        rd: RunDirectory,
+        comm: Communicator,
+        record: RoundRecord,
+        pool: np.ndarray,
+        need_model: bool,
+        bar: Any,
     ) -> tuple[Any, float]:
         """M_t and the seconds its training took (read back when training finished earlier)."""
         s, t, out_dir = self.settings, record.round, record.model_dir
@@ -353,7 +359,8 @@ class EvolutionLoop:
         model = s.trainer([s.records[i] for i in pool], t, out_dir)
         time_train = time.perf_counter() - start
         comm.barrier()
-        run_on_rank0(comm, lambda: rd.write_train(t, {"time_train_s": time_train, "pool_size": int(pool.size)}))
+        info = {"time_train_s": time_train, "pool_size": int(pool.size)}
+        run_on_rank0(comm, lambda: rd.write_train(t, info))
         return model, time_train
 
     def _reload(self, record: RoundRecord, pool: np.ndarray, bar: Any) -> Any:
@@ -375,7 +382,9 @@ class EvolutionLoop:
         bar.set_postfix(round=t, phase="select")
         return run_on_rank0(comm, lambda: select_and_measure(self.settings, rd, t, pool, signals))
 
-    def _judge(self, rd: RunDirectory, comm: Communicator, record: RoundRecord, model: Any, bar: Any) -> dict[str, Any]:
+    def _judge(
+        self, rd: RunDirectory, comm: Communicator, record: RoundRecord, model: Any, bar: Any
+    ) -> dict[str, Any]:
         """``{"metrics": ..., "time_judge_s": ...}`` for M_t: judged now, or as recorded earlier."""
         judge, t = self.settings.judge, record.round
         if judge is None or record.judge is not None:

@@ -55,8 +55,8 @@ def open_run(rd: RunDirectory, settings: LoopSettings, fingerprint: dict[str, An
             rd.clear()
         elif not settings.resume:
             raise RunDirectoryError(
-                f"{rd.path} already holds a run. Pass resume=True to continue it, overwrite=True to delete it "
-                f"and start over, or choose another run_dir."
+                f"{rd.path} already holds a run. Pass resume=True to continue it, overwrite=True to delete "
+                f"it and start over, or choose another run_dir."
             )
         else:
             header = rd.check_compatible(config=config, data=fingerprint, compare_keys=COMPARED_CONFIG_KEYS)
@@ -76,9 +76,9 @@ def _check_pool(rd: RunDirectory, t: int, pool: np.ndarray, stored: np.ndarray |
         rd.write_pool(t, pool)
     elif not np.array_equal(stored, pool):
         raise RunDirectoryError(
-            f"{rd.round_dir(t) / 'pool.json'} holds a pool of {stored.size} records that differs from the one "
-            f"derived from the earlier rounds ({pool.size} records); the run directory was edited or is corrupt. "
-            f"Start over with overwrite=True."
+            f"{rd.round_dir(t) / 'pool.json'} holds a pool of {stored.size} records that differs from the "
+            f"one derived from the earlier rounds ({pool.size} records); the run directory was edited or is "
+            f"corrupt. Start over with overwrite=True."
         )
 
 
@@ -105,8 +105,8 @@ def completed_rounds(rd: RunDirectory, settings: LoopSettings) -> list[RoundReco
             break
         if record.selection is None and record.round < settings.rounds:
             raise RunDirectoryError(
-                f"{rd.round_dir(record.round)} has a metrics row but no selection.json; the run directory was "
-                f"edited or is corrupt. Start over with overwrite=True."
+                f"{rd.round_dir(record.round)} has a metrics row but no selection.json; the run directory "
+                f"was edited or is corrupt. Start over with overwrite=True."
             )
         done.append(record)
     return done

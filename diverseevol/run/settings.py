@@ -33,7 +33,15 @@ __all__ = ["COMPARED_CONFIG_KEYS", "MODES", "LoopSettings"]
 MODES: tuple[str, ...] = ("iterative", "one_time")
 
 #: Config keys that change the pools: a run directory made with other values is refused.
-COMPARED_CONFIG_KEYS: tuple[str, ...] = ("mode", "sampler", "sampler_params", "init_size", "k", "rounds", "seed")
+COMPARED_CONFIG_KEYS: tuple[str, ...] = (
+    "mode",
+    "sampler",
+    "sampler_params",
+    "init_size",
+    "k",
+    "rounds",
+    "seed",
+)
 
 _HASH_BLOCK_ROWS = 65536
 _RADIUS_METRICS = ("euclidean", "cosine")
@@ -200,7 +208,9 @@ class LoopSettings:
             "vendi": self.vendi,
             "covering_radius_metric": self.radius_metric,
             "cache_embeddings": self.cache_embeddings,
-            "reference_embeddings": None if ref is None else {"shape": list(ref.shape), "sha256": _array_hash(ref)},
+            "reference_embeddings": (
+                None if ref is None else {"shape": list(ref.shape), "sha256": _array_hash(ref)}
+            ),
             "components": {
                 "trainer": _describe(self.trainer),
                 "embedder": _describe(self.embedder),
@@ -239,7 +249,9 @@ def _check_sizes(n: int, *, init_size: Any, k: Any, rounds: Any, seed: Any, mode
 
 def _check_callables(*, trainer: Any, embedder: Any, scorer: Any, judge: Any) -> None:
     if not callable(trainer):
-        raise ValidationError(f"trainer must be callable as trainer(records, round, out_dir); got {trainer!r}.")
+        raise ValidationError(
+            f"trainer must be callable as trainer(records, round, out_dir); got {trainer!r}."
+        )
     for name, fn in (("embedder", embedder), ("scorer", scorer), ("judge", judge)):
         if fn is not None and not callable(fn):
             raise ValidationError(f"{name} must be callable or None; got {fn!r}.")
@@ -267,7 +279,9 @@ def _check_signal_sources(
             f"scorer=callable(model, records) -> {{name: (N,) array}}."
         )
     if vendi is True and embedder is None:
-        raise ValidationError("vendi=True computes the Vendi score in each model's space and needs an embedder.")
+        raise ValidationError(
+            "vendi=True computes the Vendi score in each model's space and needs an embedder."
+        )
 
 
 def _check_reference(reference: Any, n: int) -> np.ndarray | None:
@@ -288,7 +302,9 @@ def _describe(obj: Any) -> Any:
     """A callable's qualified name, with its ``get_config()``/``get_params()`` when it has one."""
     if obj is None:
         return None
-    plain = isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+    plain = (
+        isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+    )
     target = obj if plain else type(obj)
     name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', type(obj).__name__)}"
     for method in ("get_config", "get_params"):

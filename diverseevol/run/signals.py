@@ -135,7 +135,8 @@ def check_scores(got: Any, t: int, *, n_records: int, required: tuple[str, ...])
     missing = [s for s in required if s not in got]
     if missing:
         raise MissingSignalError(
-            f"The scorer returned {sorted(got)} in round {t} but the sampler requires {missing}; return them too."
+            f"The scorer returned {sorted(got)} in round {t} but the sampler requires {missing}; "
+            f"return them too."
         )
     out = {}
     for name, values in got.items():
