@@ -18,6 +18,8 @@ __all__ = ["FacilityLocationSampler", "KNNGraph", "facility_location_greedy", "k
 
 _BACKENDS = ("auto", "numpy", "faiss")
 _BLOCK_ROWS = 2048
+#: backend="auto" uses faiss (when installed) from this many points on; below it numpy is fast enough.
+_FAISS_MIN_ROWS = 5000
 
 
 class KNNGraph(NamedTuple):
@@ -64,7 +66,8 @@ def knn_graph(x: np.ndarray, n_neighbors: int, *, backend: str = "auto") -> KNNG
         Neighbours per point, the point itself included (capped at m).
     backend : {"auto", "numpy", "faiss"}, default "auto"
         ``"numpy"`` computes similarities block by block (``_BLOCK_ROWS`` x m at a time);
-        ``"faiss"`` uses an exact ``IndexFlatIP`` search. ``"auto"``: faiss when installed.
+        ``"faiss"`` uses an exact ``IndexFlatIP`` search. ``"auto"``: faiss when installed and
+        m >= 5,000.
 
     Returns
     -------
@@ -73,7 +76,7 @@ def knn_graph(x: np.ndarray, n_neighbors: int, *, backend: str = "auto") -> KNNG
     u = _unit_rows(x)
     m = len(u)
     kk = min(int(n_neighbors), m)
-    use_faiss = backend == "faiss" or (backend == "auto" and is_available("faiss"))
+    use_faiss = backend == "faiss" or (backend == "auto" and m >= _FAISS_MIN_ROWS and is_available("faiss"))
     if use_faiss:
         faiss = require("faiss", feature="facility_location backend='faiss'")
         index = faiss.IndexFlatIP(u.shape[1])
@@ -192,7 +195,7 @@ class FacilityLocationSampler(ParamsReprMixin):
         An embedding transform fitted on the candidates and applied (to pool and candidates)
         before the graph is built, e.g. ``"whiten"``.
     backend : {"auto", "numpy", "faiss"}, default "auto"
-        k-NN search backend (``"auto"``: faiss when installed).
+        k-NN search backend (``"auto"``: faiss when installed and pool + candidates >= 5,000).
     """
 
     name: ClassVar[str]

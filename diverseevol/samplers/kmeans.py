@@ -18,6 +18,9 @@ __all__ = ["KMeansSampler", "allocate_largest_remainder", "kmeans_fit"]
 _WITHIN = ("nearest", "random")
 _BACKENDS = ("auto", "numpy", "faiss")
 _BLOCK_ROWS = 4096
+#: backend="auto" uses faiss (when installed) from this many row-centroid pairs on; below it numpy
+#: is fast enough and faiss is not even imported.
+_FAISS_MIN_WORK = 10_000_000
 
 
 def allocate_largest_remainder(sizes: np.ndarray, k: int) -> np.ndarray:
@@ -109,7 +112,7 @@ def kmeans_fit(
     tol : float, default 1e-6
         Stop when the total squared centroid shift is below ``tol`` times the data's variance.
     backend : {"auto", "numpy", "faiss"}, default "auto"
-        ``"auto"`` uses faiss when installed.
+        ``"auto"`` uses faiss when installed and ``m * n_clusters >= 1e7``, numpy otherwise.
 
     Returns
     -------
@@ -119,7 +122,9 @@ def kmeans_fit(
     sq_dist : ndarray of float64, shape (m,)
         Squared distance of every row to its center.
     """
-    use_faiss = backend == "faiss" or (backend == "auto" and is_available("faiss"))
+    use_faiss = backend == "faiss" or (
+        backend == "auto" and len(x) * n_clusters >= _FAISS_MIN_WORK and is_available("faiss")
+    )
     if use_faiss:
         from .._optional import require
 
@@ -189,8 +194,8 @@ class KMeansSampler(ParamsReprMixin):
         applied before clustering, e.g. ``"normalize"`` for spherical k-means.
     max_iter : int, default 50
     backend : {"auto", "numpy", "faiss"}, default "auto"
-        ``"auto"``: faiss when installed, else the numpy implementation. The two give different
-        (each deterministic) clusterings.
+        ``"auto"``: faiss when installed and the job is large (candidates x clusters >= 1e7),
+        else the numpy implementation. The two give different (each deterministic) clusterings.
     """
 
     name: ClassVar[str]
