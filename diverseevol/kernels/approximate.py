@@ -316,7 +316,7 @@ def kcenter_select_approximate(
         raise ValidationError(f"n_probe must be a positive int or None (exact); got {n_probe!r}.")
     problem = check_problem(emb, pool_idx, k, candidate_idx, random_state)
     x, pool, cand, k, rng = problem.emb, problem.pool, problem.cand, problem.k, problem.rng
-    n, d = x.shape
+    d = x.shape[1]
     if k == 0:
         return empty_result(bool(return_radii))
     check_used_rows(x, pool, cand, cosine=metric == "cosine")

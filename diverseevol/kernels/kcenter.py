@@ -60,37 +60,16 @@ logger = logging.getLogger(__name__)
 EmbeddingsLike = Union[np.ndarray, str, "os.PathLike[str]"]
 
 
+# The overloads only tell type checkers what ``return_radii`` returns; the parameters are the implementation's.
 @overload
 def kcenter_select(
-    emb: EmbeddingsLike,
-    pool_idx: Any,
-    k: int,
-    *,
-    candidate_idx: Any = ...,
-    metric: str = ...,
-    backend: str = ...,
-    random_state: RandomState = ...,
-    return_radii: Literal[False] = ...,
-    prune: bool | str = ...,
-    block_rows: int | None = ...,
-    **backend_options: Any,
+    emb: EmbeddingsLike, pool_idx: Any, k: int, *, return_radii: Literal[False] = ..., **kwargs: Any
 ) -> np.ndarray: ...
 
 
 @overload
 def kcenter_select(
-    emb: EmbeddingsLike,
-    pool_idx: Any,
-    k: int,
-    *,
-    candidate_idx: Any = ...,
-    metric: str = ...,
-    backend: str = ...,
-    random_state: RandomState = ...,
-    return_radii: Literal[True],
-    prune: bool | str = ...,
-    block_rows: int | None = ...,
-    **backend_options: Any,
+    emb: EmbeddingsLike, pool_idx: Any, k: int, *, return_radii: Literal[True], **kwargs: Any
 ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
