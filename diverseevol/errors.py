@@ -137,3 +137,11 @@ class UnknownOptionError(ValidationError, TypeError):
 
 class IgnoredOptionWarning(DiverseEvolWarning):
     """An option was accepted but has no effect on the backend that runs (e.g. ``lazy`` on torch)."""
+
+
+class ModelNotFoundError(DiverseEvolError, FileNotFoundError):
+    """A model name that looks like a local path (``./x``, ``/x``, ``~/x``, ``x/y/``) does not exist;
+    it is not looked up on the Hugging Face Hub (write ``hub:<id>`` for a Hub model)."""
+
+
+__all__ += ["ModelNotFoundError"]

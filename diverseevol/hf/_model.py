@@ -10,11 +10,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import ModelNotFoundError, ValidationError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelHandle", "default_device", "load_model", "resolve_dtype", "resolve_model"]
+__all__ = [
+    "HUB_PREFIX",
+    "ModelHandle",
+    "default_device",
+    "load_model",
+    "resolve_dtype",
+    "resolve_model",
+    "resolve_model_source",
+]
+
+#: Prefix that marks a model name as a Hugging Face Hub id, never a local path (``hub:org/name``).
+HUB_PREFIX = "hub:"
+
+#: File suffixes of model weights: a name ending so is a local file, never a Hub id.
+_FILE_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
 @dataclass
@@ -89,6 +103,66 @@ def resolve_dtype(dtype: Any, device: Any) -> Any:
     return dtype
 
 
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only mean a local path (a Hub id is ``name`` or ``org/name``)."""
+    seps = ("/", "\\")
+    if name in (".", "..") or name.startswith(("./", "../", ".\\", "..\\", "/", "~")) or name.endswith(seps):
+        return True
+    if "\\" in name or (len(name) > 2 and name[1] == ":" and name[2] in seps):  # Windows separators / drive
+        return True
+    if name.count("/") > 1 or name.lower().endswith(_FILE_SUFFIXES):
+        return True
+    return "/" in name and Path(name).parent.is_dir()  # e.g. runs/model where runs/ is here
+
+
+def resolve_model_source(name_or_path: str | os.PathLike[str]) -> str:
+    """Return what to load a model from: an existing local path, or a Hugging Face Hub id.
+
+    A name that exists locally is a path. A name that looks like a path but does not exist fails
+    at once instead of going to the Hub (minutes of network retries, then an OSError): ``./x``,
+    ``../x``, ``/x``, ``~/x``, a name ending with a separator, with more than one ``/``, with a
+    weights suffix (``.gguf``, ``.safetensors``...), or ``a/b`` where the directory ``a`` exists
+    here. Other names (``gpt2``, ``HuggingFaceTB/SmolLM2-135M``) are Hub ids; ``hub:<id>`` makes
+    any name a Hub id explicitly.
+
+    Parameters
+    ----------
+    name_or_path : str or PathLike
+        A ``Path`` object is always a local path.
+
+    Returns
+    -------
+    str
+        The local path (``~`` expanded) or the Hub id (prefix removed).
+
+    Raises
+    ------
+    ModelNotFoundError
+        A local path (by type or by look) that does not exist. Derives from FileNotFoundError.
+    ValidationError
+        An empty name or ``hub:`` with nothing after it.
+    """
+    is_path = isinstance(name_or_path, os.PathLike)
+    name = os.fspath(name_or_path) if is_path else name_or_path
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"a model name must be a non-empty path or Hub id; got {name_or_path!r}.")
+    if not is_path and name.startswith(HUB_PREFIX):
+        repo = name[len(HUB_PREFIX):].strip()
+        if not repo:
+            raise ValidationError(f"{name!r}: write the Hub id after {HUB_PREFIX!r}, e.g. 'hub:HuggingFaceTB/SmolLM2-135M'.")
+        return repo
+    local = Path(name).expanduser()
+    if local.exists():
+        return str(local)
+    if is_path or _looks_like_path(name):
+        raise ModelNotFoundError(
+            f"model path {name!r} does not exist (looked for {local.absolute()}). It looks like a local "
+            f"path, so it is not looked up on the Hugging Face Hub. Fix the path (a model directory or a "
+            f".gguf file); for a Hub model write its id as 'org/name' or '{HUB_PREFIX}org/name'."
+        )
+    return name
+
+
 def load_model(
     path: str | Path,
     *,
@@ -105,7 +179,9 @@ def load_model(
     Parameters
     ----------
     path : str or Path
-        A local directory or hub id of the base model (hub ids need network access).
+        A local model directory or a Hub id (needs network access; ``hub:<id>`` to force it). A path-looking name that does
+        not exist raises :class:`~diverseevol.errors.ModelNotFoundError` at once (see
+        :func:`resolve_model_source`).
     adapter : str or Path, optional
         A directory holding a peft LoRA adapter trained on ``path``; it is applied and, with
         ``merge=True``, merged into the weights.
@@ -128,6 +204,8 @@ def load_model(
 
     from ._records import ensure_pad_token
 
+    if gguf_file is None:
+        path = resolve_model_source(path)
     if gguf_file is not None:
         from .gguf import convert_gguf
 
