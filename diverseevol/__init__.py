@@ -25,9 +25,11 @@ _LAZY: dict[str, str] = {
     "InstructionRecord": "diverseevol.data",
     "load_instructions": "diverseevol.data",
     "format_prompt": "diverseevol.data",
+    "select_subset": "diverseevol.selection",
 }
 
-_SUBMODULES = {"samplers", "errors", "testing", "kernels", "data", "diversity", "loop", "run", "judge", "report", "hf", "demo", "cli"}
+_SUBMODULES = {"samplers", "errors", "testing", "kernels", "data", "diversity", "loop", "run", "judge", "report", "hf",
+               "demo", "cli", "selection", "assemble"}
 
 __all__ = [
     "EvolutionLoop",
@@ -44,6 +46,7 @@ __all__ = [
     "list_samplers",
     "load_instructions",
     "register_sampler",
+    "select_subset",
     "samplers",
     "vendi_score",
 ]

@@ -1,19 +1,21 @@
 """Building the loop's parts from settings: the one place that wires Hugging Face parts, judges and loops.
 
-Config runs (:func:`diverseevol.config.run_config`), the demo (:func:`diverseevol.demo.run_demo`)
+Config runs (:func:`diverseevol.config.build_loop`), the demo (:func:`diverseevol.demo.run_demo`)
 and the command line (``diverseevol select --embedder``) all build their parts here:
 
 * :func:`build_hf_parts`: trainer, embedder and (when the sampler needs scores) scorer from a
   base model (:mod:`diverseevol.hf`, extra ``hf``);
 * :func:`fixed_embedding_parts`: the parts of a run without a model (fixed embeddings);
 * :func:`embed_with_model`: embed (and score) records once with a local model;
-* :func:`build_generator`, :func:`build_exact_match_judge`, :func:`build_judge`: judges;
-* :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget;
-* :func:`build_loop`: all of it from a :class:`~diverseevol.config.RunConfig`.
+* :func:`build_generator`, :func:`build_exact_match_judge`, :func:`load_exact_match_judge`,
+  :func:`build_pairwise_loop_judge`: judges;
+* :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget.
 
-Keyword arguments taken from settings are checked against the constructor they are meant for,
-so a misspelt key fails with a :class:`~diverseevol.errors.ConfigError` that names it (with a
-close match) and lists the accepted ones. ``diverseevol.hf`` and ``diverseevol.judge`` are
+The functions take plain settings (paths, numbers, keyword-argument mappings), not a
+configuration object: :mod:`diverseevol.config` says what a configuration file means and calls
+them. Keyword arguments taken from settings are checked against the constructor they are meant
+for, so a misspelt key fails with a :class:`~diverseevol.errors.ConfigError` that names it (with
+a close match) and lists the accepted ones. ``diverseevol.hf`` and ``diverseevol.judge`` are
 imported inside the functions that need them: importing this module needs numpy only.
 """
 
@@ -33,7 +35,6 @@ from ._optional import require
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import BudgetConfig, RunConfig
     from .data import InstructionRecord
 
 __all__ = [
@@ -44,11 +45,11 @@ __all__ = [
     "build_exact_match_judge",
     "build_generator",
     "build_hf_parts",
-    "build_judge",
-    "build_loop",
+    "build_pairwise_loop_judge",
     "construct",
     "embed_with_model",
     "fixed_embedding_parts",
+    "load_exact_match_judge",
 ]
 
 
@@ -357,40 +358,82 @@ def build_exact_match_judge(
     )
 
 
-def build_judge(config: RunConfig) -> Any:
-    """The judge a configuration's ``judge`` section describes (needs its ``model`` section).
+def load_exact_match_judge(
+    path: str | Path,
+    generator: Any,
+    *,
+    group_field: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    where: str = "judge",
+) -> Any:
+    """An :class:`~diverseevol.judge.ExactMatchJudge` over a JSON/JSONL test file.
 
-    ``exact_match``: :func:`build_exact_match_judge` over ``judge.path``, grouped by
-    ``judge.group_field``; ``pairwise``: a :class:`~diverseevol.judge.PairwiseLoopJudge` comparing
-    with ``judge.references``, writing answers and reports under ``run_dir/judge``.
+    Parameters
+    ----------
+    path : str or Path
+        Test records (``instruction``/``input``/``output``; Alpaca or Dolly field names).
+    generator : callable
+        ``generate(model, prompts) -> answers`` (see :func:`build_generator`).
+    group_field : str, optional
+        A field of every test record used to report per-group metrics.
+    params : Mapping, optional
+        Further keyword arguments of the judge (``normalize``, ``match``).
+    where : str, default "judge"
+        Name of the settings, for messages (``judge.group_field``, ``judge.params``).
 
     Raises
     ------
     ConfigError
-        When a test record lacks ``group_field`` or an argument is misspelt.
+        When a test record lacks ``group_field`` or a parameter is misspelt.
     """
-    from .data import format_prompt, load_instructions
+    from .data import load_instructions
 
-    if config.judge is None:
-        raise ConfigError("judge: the configuration has no `judge` section to build a judge from.")
-    j = config.judge
-    generator = build_generator(j.generation)
-    if j.type == "exact_match":
-        meta = [j.group_field] if j.group_field else ()
-        tests = load_instructions(j.path, meta_fields=meta)
-        groups = None
-        if j.group_field:
-            missing = [i for i, r in enumerate(tests) if j.group_field not in (r.meta or {})]
-            if missing:
-                raise ConfigError(f"judge.group_field: {j.path} record {missing[0]} has no field {j.group_field!r}.")
-            groups = [str(r.meta[j.group_field]) for r in tests]
-        return build_exact_match_judge(tests, generator, groups=groups, params=j.params)
+    tests = load_instructions(path, meta_fields=[group_field] if group_field else ())
+    groups = None
+    if group_field:
+        missing = [i for i, r in enumerate(tests) if group_field not in (r.meta or {})]
+        if missing:
+            raise ConfigError(f"{where}.group_field: {path} record {missing[0]} has no field {group_field!r}.")
+        groups = [str(r.meta[group_field]) for r in tests]  # type: ignore[index]
+    return build_exact_match_judge(tests, generator, groups=groups, params=params, where=f"{where}.params")
+
+
+def build_pairwise_loop_judge(
+    path: str | Path,
+    generator: Any,
+    *,
+    references: str | Path,
+    benchmark: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    output_dir: str | Path | None = None,
+    where: str = "judge.params",
+) -> Any:
+    """A :class:`~diverseevol.judge.PairwiseLoopJudge`: the paper's LLM judge against reference answers.
+
+    Parameters
+    ----------
+    path : str or Path
+        The benchmark's questions.
+    generator : callable
+        ``generate(model, prompts) -> answers`` (see :func:`build_generator`).
+    references : str or Path
+        The reference answers (JSONL).
+    benchmark : str, optional
+        Benchmark name (``vicuna``, ``koala``, ``wizardlm`` or your own); default: the stem of ``path``.
+    params : Mapping, optional
+        Keyword arguments of :class:`~diverseevol.judge.PairwiseJudge` (``model``, ``base_url``...).
+    output_dir : str or Path, optional
+        Where each round's answers and judge reports are written.
+    where : str
+        Name of the settings of ``params``, for messages.
+    """
+    from .data import format_prompt
     from .judge import PairwiseJudge, PairwiseLoopJudge, load_benchmark
 
-    bench = load_benchmark(j.benchmark or j.path.stem, j.path, reference_answers=j.references)
-    pairwise = construct(PairwiseJudge, j.params, "judge.params")
-    return PairwiseLoopJudge(pairwise, bench, generator, prompt_format=format_prompt,
-                             output_dir=config.run_dir / "judge")
+    path = Path(path)
+    bench = load_benchmark(benchmark or path.stem, path, reference_answers=references)
+    pairwise = construct(PairwiseJudge, params or {}, where)
+    return PairwiseLoopJudge(pairwise, bench, generator, prompt_format=format_prompt, output_dir=output_dir)
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +444,10 @@ def assemble_loop(
     parts: LoopParts,
     *,
     sampler: Any,
-    budget: BudgetConfig,
+    init_size: int,
+    k: int,
+    rounds: int,
+    mode: str = "iterative",
     run_dir: str | Path,
     seed: int = 0,
     judge: Any = None,
@@ -421,8 +467,9 @@ def assemble_loop(
         Trainer, embedder and scorer.
     sampler : str or Sampler
         A registered name (with ``sampler_params``) or a sampler instance.
-    budget : BudgetConfig
-        ``init_size``, ``k``, ``rounds`` and ``mode``.
+    init_size, k, rounds : int
+        The budget: |P_0|, records picked per round, number of rounds.
+    mode : {"iterative", "one_time"}, default "iterative"
     run_dir : str or Path
     seed : int, default 0
     judge : callable, optional
@@ -435,7 +482,7 @@ def assemble_loop(
         Further keyword arguments of :class:`~diverseevol.EvolutionLoop`
         (``reference_embeddings``, ``vendi``, ``keep_models``...).
     """
-    from .loop import EvolutionLoop
+    from .run import EvolutionLoop
 
     extra = {"sampler_params": dict(sampler_params)} if sampler_params is not None else {}
     return EvolutionLoop(
@@ -445,10 +492,10 @@ def assemble_loop(
         scorer=parts.scorer,
         sampler=sampler,
         judge=judge,
-        init_size=budget.init_size,
-        k=budget.k,
-        rounds=budget.rounds,
-        mode=budget.mode,  # type: ignore[arg-type]
+        init_size=init_size,
+        k=k,
+        rounds=rounds,
+        mode=mode,
         seed=seed,
         run_dir=run_dir,
         overwrite=overwrite,
@@ -456,67 +503,4 @@ def assemble_loop(
         tags=dict(tags) if tags is not None else None,
         **extra,
         **options,
-    )
-
-
-def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
-    """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
-
-    Without a ``model`` section the loop selects with the fixed ``data.embeddings`` every
-    round (no training). With one, it trains :class:`~diverseevol.hf.HFTrainer` from
-    ``model.name_or_path`` each round (a ``.gguf`` file is converted once), embeds with
-    :class:`~diverseevol.hf.HFEmbedder`, scores with :class:`~diverseevol.hf.HFScorer` when the
-    sampler needs uncertainty scores, and judges with the ``judge`` section.
-
-    Parameters
-    ----------
-    config : RunConfig
-    overwrite : bool, default False
-        Start the run directory over; otherwise an existing run is resumed.
-    progress : bool, default True
-        Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
-
-    Raises
-    ------
-    ConfigError
-        When the sampler needs model scores but there is no ``model`` section, or a keyword
-        argument of a part is misspelt.
-    """
-    from ._progress import progress_enabled
-    from .data import load_instructions
-    from .samplers import requirements_of
-    from .samplers.registry import get_sampler
-
-    progress = progress and progress_enabled()
-    sampler = get_sampler(config.sampler.name, **config.sampler.params)
-    needs = requirements_of(sampler)
-    records = load_instructions(config.data.path, fields=config.data.fields)
-    if config.data.limit is not None:
-        records = records[: config.data.limit]
-    judge = None
-    if config.model is None:
-        assert config.data.embeddings is not None  # parse_config guarantees a view of the data
-        if needs.scores:
-            raise ConfigError(
-                f"sampler {config.sampler.name!r} needs model scores ({', '.join(sorted(needs.to_strings()))}); "
-                f"add a `model` section, or use a sampler that needs only embeddings."
-            )
-        parts = fixed_embedding_parts(config.data.embeddings, len(records))
-    else:
-        m = config.model
-        parts = build_hf_parts(m.name_or_path, scores=bool(needs.scores), progress=progress, seed=config.seed,
-                               trainer=m.trainer, embedder=m.embedder, scorer=m.scorer)
-        if config.judge is not None:
-            judge = build_judge(config)
-    return assemble_loop(
-        records,
-        parts,
-        sampler=sampler,
-        judge=judge,
-        budget=config.budget,
-        seed=config.seed,
-        run_dir=config.run_dir,
-        overwrite=overwrite,
-        progress=progress,
-        tags={"config_file": str(config.source) if config.source else None},
     )

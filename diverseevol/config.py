@@ -51,6 +51,7 @@ __all__ = [
     "ModelConfig",
     "RunConfig",
     "SamplerConfig",
+    "build_judge",
     "build_loop",
     "load_config",
     "parse_config",
@@ -437,17 +438,43 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# running a configuration (the parts are built by diverseevol.assemble)
+# running a configuration: what each section means, built with diverseevol.assemble
 # --------------------------------------------------------------------------------------------
+def build_judge(config: RunConfig) -> Any:
+    """The judge the ``judge`` section describes (it needs the ``model`` section).
+
+    ``exact_match``: generated answers compared with the outputs of ``judge.path``, grouped by
+    ``judge.group_field``; ``pairwise``: a :class:`~diverseevol.judge.PairwiseLoopJudge` against
+    ``judge.references``, writing answers and reports under ``run_dir/judge``.
+
+    Raises
+    ------
+    ConfigError
+        When there is no ``judge`` section, a test record lacks ``group_field``, or an argument
+        is misspelt.
+    """
+    from .assemble import build_generator, build_pairwise_loop_judge, load_exact_match_judge
+
+    j = config.judge
+    if j is None:
+        raise ConfigError("judge: the configuration has no `judge` section to build a judge from.")
+    generator = build_generator(j.generation, where="judge.generation")
+    if j.type == "exact_match":
+        return load_exact_match_judge(j.path, generator, group_field=j.group_field, params=j.params, where="judge")
+    assert j.references is not None  # parse_config requires it for the pairwise judge
+    return build_pairwise_loop_judge(j.path, generator, references=j.references, benchmark=j.benchmark,
+                                     params=j.params, output_dir=config.run_dir / "judge", where="judge.params")
+
+
 def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
     """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
 
-    Same as :func:`diverseevol.assemble.build_loop` (where the parts are built): without a
-    ``model`` section the loop selects with the fixed ``data.embeddings`` every round (no
-    training); with one, it trains :class:`~diverseevol.hf.HFTrainer` from
+    Without a ``model`` section the loop selects with the fixed ``data.embeddings`` every
+    round (no training). With one, it trains :class:`~diverseevol.hf.HFTrainer` from
     ``model.name_or_path`` each round (a ``.gguf`` file is converted once), embeds with
     :class:`~diverseevol.hf.HFEmbedder`, scores with :class:`~diverseevol.hf.HFScorer` when the
-    sampler needs uncertainty scores, and judges with the ``judge`` section.
+    sampler needs uncertainty scores, and judges with the ``judge`` section. The parts are built
+    by :mod:`diverseevol.assemble`.
 
     Parameters
     ----------
@@ -456,10 +483,56 @@ def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = T
         Start the run directory over; otherwise an existing run is resumed.
     progress : bool, default True
         Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
-    """
-    from .assemble import build_loop as assemble_loop
 
-    return assemble_loop(config, overwrite=overwrite, progress=progress)
+    Raises
+    ------
+    ConfigError
+        When the sampler needs model scores but there is no ``model`` section, or a keyword
+        argument of a part is misspelt (the message names the key).
+    """
+    from ._progress import progress_enabled
+    from .assemble import assemble_loop, build_hf_parts, fixed_embedding_parts
+    from .data import load_instructions
+    from .samplers import requirements_of
+    from .samplers.registry import get_sampler
+
+    progress = progress and progress_enabled()
+    sampler = get_sampler(config.sampler.name, **config.sampler.params)
+    needs = requirements_of(sampler)
+    records = load_instructions(config.data.path, fields=config.data.fields)
+    if config.data.limit is not None:
+        records = records[: config.data.limit]
+    judge = None
+    if config.model is None:
+        assert config.data.embeddings is not None  # parse_config guarantees a view of the data
+        if needs.scores:
+            raise ConfigError(
+                f"sampler {config.sampler.name!r} needs model scores ({', '.join(sorted(needs.to_strings()))}); "
+                f"add a `model` section, or use a sampler that needs only embeddings."
+            )
+        parts = fixed_embedding_parts(config.data.embeddings, len(records))
+    else:
+        m = config.model
+        parts = build_hf_parts(m.name_or_path, scores=bool(needs.scores), progress=progress, seed=config.seed,
+                               trainer=m.trainer, embedder=m.embedder, scorer=m.scorer, where="model")
+        if config.judge is not None:
+            judge = build_judge(config)
+    b = config.budget
+    return assemble_loop(
+        records,
+        parts,
+        sampler=sampler,
+        judge=judge,
+        init_size=b.init_size,
+        k=b.k,
+        rounds=b.rounds,
+        mode=b.mode,
+        seed=config.seed,
+        run_dir=config.run_dir,
+        overwrite=overwrite,
+        progress=progress,
+        tags={"config_file": str(config.source) if config.source else None},
+    )
 
 
 def run_config(config: RunConfig | str | Path, *, overwrite: bool = False, progress: bool = True) -> Any:

@@ -184,3 +184,68 @@ def test_run_config_with_a_hugging_face_model(tmp_path: Path, monkeypatch: pytes
     (tmp_path / "c.toml").write_text((tmp_path / "c.toml").read_text().replace("epochs = 1", "epoch = 1"))
     with pytest.raises(ConfigError, match=r"model.trainer.epoch: not an argument of HFTrainer. Did you mean 'epochs'"):
         run_config(tmp_path / "c.toml", overwrite=True)
+
+
+FULL = {
+    "run_dir": "runs/full",
+    "seed": 4,
+    "data": {"path": "d.jsonl", "limit": 7, "embeddings": "e.npy", "fields": "dolly"},
+    "model": {"name_or_path": "hub-name", "trainer": {"epochs": 1}, "embedder": {"batch_size": 2},
+              "scorer": {"batch_size": 3}},
+    "sampler": {"name": "margin", "params": {"x": 1}},
+    "budget": {"init_size": 3, "k": 2, "rounds": 5, "mode": "one_time"},
+    "judge": {"type": "pairwise", "path": "vicuna.jsonl", "group_field": None, "benchmark": "vicuna",
+              "references": "refs.jsonl", "params": {"model": "m"}, "generation": {"max_new_tokens": 4}},
+}
+
+
+def test_every_field_of_the_dataclasses_is_a_key_of_the_file(tmp_path: Path) -> None:
+    # to_dict() writes every dataclass field; parsing it again must accept each one and give the same config.
+    cfg = parse_config(FULL, base_dir=tmp_path)
+    again = parse_config(cfg.to_dict())
+    assert again.to_dict() == cfg.to_dict()
+    assert again.judge is not None and again.judge.references == tmp_path / "refs.jsonl"
+    assert cfg.model is not None and cfg.model.name_or_path == "hub-name"  # no such local path: kept as a name
+
+
+@pytest.mark.parametrize(
+    "section, allowed",
+    [
+        ("data", "path, limit, embeddings, fields"),
+        ("model", "name_or_path, trainer, embedder, scorer"),
+        ("sampler", "name, params"),
+        ("budget", "init_size, k, rounds, mode"),
+        ("judge", "type, path, group_field, benchmark, references, params, generation"),
+    ],
+)
+def test_unknown_key_lists_the_section_keys(section: str, allowed: str) -> None:
+    mapping = {key: dict(value) if isinstance(value, dict) else value for key, value in FULL.items()}
+    mapping[section]["zzz"] = 1
+    with pytest.raises(ConfigError) as info:
+        parse_config(mapping, source="c.toml")
+    assert str(info.value) == f"c.toml: {section}.zzz: unknown key. Allowed here: {allowed}."
+
+
+def test_model_path_is_resolved_when_it_exists(tmp_path: Path) -> None:
+    (tmp_path / "local").mkdir()
+    cfg = parse_config({**MINIMAL, "model": {"name_or_path": "local"}}, base_dir=tmp_path)
+    assert cfg.model is not None and cfg.model.name_or_path == str(tmp_path / "local")
+
+
+def test_sampler_needing_scores_without_a_model_is_refused(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from diverseevol.config import build_judge, build_loop
+
+    with (tmp_path / "d.jsonl").open("w") as fh:
+        for i in range(6):
+            fh.write(json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) + "\n")
+    np.save(tmp_path / "e.npy", np.zeros((6, 2), dtype=np.float32))
+    cfg = parse_config({"run_dir": "r", "data": {"path": "d.jsonl", "embeddings": "e.npy"}, "sampler": "margin"},
+                       base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"sampler 'margin' needs model scores \(scores:margin\); add a `model`"):
+        build_loop(cfg)
+    with pytest.raises(ConfigError, match="no `judge` section"):
+        build_judge(cfg)

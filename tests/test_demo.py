@@ -203,3 +203,25 @@ def test_tiny_demo_end_to_end(_hf: None, tmp_path: Path, monkeypatch: pytest.Mon
     assert [(r["sampler"], r["pool_size"], r["coverage"], r["accuracy"]) for r in again.rows] == [
         (r["sampler"], r["pool_size"], r["coverage"], r["accuracy"]) for r in result.rows
     ]
+
+
+def test_demo_imports_only_public_names_of_the_hf_package() -> None:
+    import ast
+
+    folder = Path(__file__).parents[1] / "diverseevol" / "demo"
+    private = []
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and "hf." in node.module \
+                    and node.module.split("hf.", 1)[1].startswith("_"):
+                private.append(f"{path.name}: {node.module}")
+    assert private == []
+
+
+def test_hf_exports_the_record_tokenisation_the_demo_uses(_hf: None) -> None:
+    from diverseevol import hf
+    from diverseevol.hf import _records
+
+    assert hf.CausalLMCollator is _records.CausalLMCollator
+    assert hf.tokenize_records is _records.tokenize_records
+    assert hf.IGNORE_INDEX == -100

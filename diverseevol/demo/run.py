@@ -378,7 +378,6 @@ def run_demo(
 
     from .._progress import progress_enabled
     from ..assemble import assemble_loop, build_exact_match_judge, build_generator, build_hf_parts
-    from ..config import BudgetConfig
     from ..hf.gguf import default_cache_dir
 
     settings = settings or DemoSettings.preset("tiny")
@@ -414,7 +413,6 @@ def run_demo(
     judge = build_exact_match_judge(suite.test, generator, groups=suite.test_groups, params={"normalize": "strip"},
                                     where="DemoSettings.judge")
     ref = _reference_embeddings(base, gguf_cache, suite, out / "reference_embeddings.npy", settings, progress)
-    budget = BudgetConfig(init_size=settings.init_size, k=settings.k, rounds=settings.rounds)
     rare = [suite.families[i].name for i in np.argsort(counts, kind="stable")[: len(counts) // 2]]
 
     rows: list[dict[str, Any]] = []
@@ -428,7 +426,9 @@ def run_demo(
             sampler=name,
             sampler_params=settings.sampler_params.get(name, {}),
             judge=judge,
-            budget=budget,
+            init_size=settings.init_size,
+            k=settings.k,
+            rounds=settings.rounds,
             seed=settings.seed,
             run_dir=out / name,
             overwrite=overwrite,

@@ -19,7 +19,14 @@ import numpy as np
 from ..data import InstructionRecord, format_record
 from ..errors import ValidationError
 
-__all__ = ["IGNORE_INDEX", "CausalLMCollator", "TokenizedRecords", "TrainingDataset", "ensure_pad_token", "tokenize_records"]
+__all__ = [
+    "IGNORE_INDEX",
+    "CausalLMCollator",
+    "TokenizedRecords",
+    "TrainingDataset",
+    "ensure_pad_token",
+    "tokenize_records",
+]
 
 logger = logging.getLogger(__name__)
 
