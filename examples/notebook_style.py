@@ -94,7 +94,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
 # %%
 from diverseevol.config import load_config, run_config
-from diverseevol.loop import EvolutionResult
+from diverseevol import EvolutionResult
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
