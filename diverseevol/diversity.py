@@ -74,7 +74,7 @@ def _raise_zero_row(name: str, row: int) -> None:
 
 def _prepare_block(block: np.ndarray, start: int, normalize: bool, name: str) -> np.ndarray:
     """Return the block as float64, L2-normalised per row when asked; check finiteness and zeros."""
-    x = np.asarray(block, dtype=np.float64)
+    x = np.array(block, dtype=np.float64)  # a copy: the caller's float64 rows are never changed
     finite = np.isfinite(x)
     if not finite.all():
         row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
@@ -119,7 +119,7 @@ def _kernel_side(emb: np.ndarray, normalize: bool, block_rows: int, disable: boo
     acc = np.zeros((n, n), dtype=np.float64)
     starts = range(0, d, cols)
     for start in progress_bar(starts, disable=disable, desc="vendi (n x n)", total=len(starts)):
-        x = np.asarray(emb[:, start : start + cols], dtype=np.float64)
+        x = np.array(emb[:, start : start + cols], dtype=np.float64)  # a copy, scaled in place below
         if not np.isfinite(x).all():
             row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
             raise NonFiniteEmbeddingError(f"{name} must be finite; row {row} contains NaN or Inf.")

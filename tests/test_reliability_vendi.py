@@ -71,3 +71,13 @@ def test_random_spectrum_large_order_against_eigenvalue_oracle():
     spectrum = [p / sum(spectrum) for p in spectrum]
     for q in (300, 1000, 3000):
         assert vendi_score(x, q=q) == pytest.approx(_exact_vendi(spectrum, q), rel=1e-8)
+
+
+@pytest.mark.parametrize("method", ["covariance", "kernel"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vendi_never_changes_the_callers_array(method, dtype):
+    x = np.random.default_rng(1).normal(size=(40, 6)).astype(dtype) * 3
+    before = x.copy()
+    vendi_score(x, method=method)
+    vendi_score(x, method=method, normalize=False)
+    np.testing.assert_array_equal(x, before)
