@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write",
     "fsync_directory",
     "fsync_enabled",
+    "load_npy",
     "read_json",
     "read_npy",
     "redact_secrets",
@@ -202,12 +203,7 @@ def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> Path:
 
 def read_npy(path: str | os.PathLike[str], *, mmap: bool = False) -> np.ndarray:
     """Read a ``.npy`` file without pickle support; ``mmap=True`` returns a read-only memmap."""
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as exc:
-        raise RunDirectoryError(
-            f"{path} is not a valid .npy file ({exc}); delete it to recompute it."
-        ) from exc
+    return load_npy(path, mmap=mmap, error=RunDirectoryError, fix=" Delete it to recompute it.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,3 +245,53 @@ def redact_text(text: str, secrets: Any = ()) -> str:
             text = text.replace(secret, REDACTED)
     text = _KEY_SHAPED.sub(REDACTED, text)
     return _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+# --------------------------------------------------------------------------------------------
+# .npy reading with messages that name the file and the problem
+# --------------------------------------------------------------------------------------------
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_npy(
+    path: str | os.PathLike[str],
+    *,
+    mmap: bool = False,
+    error: type[Exception] = RunDirectoryError,
+    fix: str = "",
+) -> np.ndarray:
+    """Load a ``.npy`` array without pickle support; every failure is ``error`` naming the file.
+
+    A 0-byte file, a file that is not ``.npy`` (text, CSV...), a truncated file and an object
+    array each get their own message (never numpy's advice to load pickles "unsafely").
+
+    Parameters
+    ----------
+    path : str or PathLike
+    mmap : bool, default False
+        Return a read-only memmap.
+    error : exception class, default RunDirectoryError
+        What to raise (e.g. ValidationError for a user's input file).
+    fix : str, optional
+        Appended to every message (e.g. " Delete it to recompute it.").
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise error(f"{path} cannot be read ({exc.strerror or exc}).{fix}") from exc
+    if not head:
+        raise error(f"{path} is empty (0 bytes), not a .npy array (an interrupted write?).{fix}")
+    if head != _NPY_MAGIC:
+        raise error(
+            f"{path} is not a .npy file: it does not start with the .npy header (it starts with {head!r}); "
+            f"write arrays with numpy.save.{fix}"
+        )
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        text = str(exc)
+        if "pickle" in text or "Python objects" in text:
+            raise error(f"{path} holds Python objects (an object array), which are never loaded.{fix}") from None
+        raise error(f"{path} is truncated or corrupt ({type(exc).__name__}: {text}).{fix}") from exc

@@ -118,8 +118,8 @@ def check_index_array(
                 f"Convert it with {name}.astype(np.int64)."
             )
         raise IndexValidationError(f"{name} must hold integer indices; got dtype {arr.dtype}.")
+    lo, hi = int(arr.min()), int(arr.max())  # before the cast: a uint64 >= 2**63 would turn negative
     arr = arr.astype(np.int64, copy=False)
-    lo, hi = int(arr.min()), int(arr.max())
     if lo < 0 or hi >= n:
         bad = lo if lo < 0 else hi
         raise IndexValidationError(

@@ -83,12 +83,18 @@ def _prepare_block(block: np.ndarray, start: int, normalize: bool, name: str) ->
             f"overflow) or drop that record."
         )
     if normalize:
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-        zero = norms == 0
+        peak = _row_peaks(x)
+        zero = peak == 0
         if zero.any():
             _raise_zero_row(name, start + int(np.flatnonzero(zero)[0]))
-        x /= norms[:, None]
+        x /= peak[:, None]  # |x| <= 1 first, so the squared norm of rows like 1e200 cannot overflow
+        x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     return x
+
+
+def _row_peaks(x: np.ndarray) -> np.ndarray:
+    """Largest absolute value of each row, shape (rows,): a scale that keeps squared norms finite."""
+    return np.abs(x).max(axis=1) if x.shape[1] else np.zeros(x.shape[0])
 
 
 def _covariance_side(emb: np.ndarray, normalize: bool, block_rows: int, disable: bool | None, name: str) -> np.ndarray:
@@ -107,14 +113,19 @@ def _kernel_side(emb: np.ndarray, normalize: bool, block_rows: int, disable: boo
     """X Xᵀ / n (n × n), accumulated over column blocks in float64 (about block_rows * d values at once)."""
     n, d = emb.shape
     if normalize:
-        sq = np.empty(n, dtype=np.float64)
+        # Row i is divided by peak_i, then by the norm of the scaled row: no overflow for huge rows.
+        peak = np.empty(n, dtype=np.float64)
+        norm = np.empty(n, dtype=np.float64)
         for start in range(0, n, block_rows):
             x = _prepare_block(emb[start : start + block_rows], start, False, name)
-            sq[start : start + len(x)] = np.einsum("ij,ij->i", x, x)
-        zero = np.flatnonzero(sq == 0)
-        if zero.size:
-            _raise_zero_row(name, int(zero[0]))
-        inv = 1.0 / np.sqrt(sq)
+            p = _row_peaks(x)
+            stop = start + len(x)
+            peak[start:stop] = p
+            zero = np.flatnonzero(p == 0)
+            if zero.size:
+                _raise_zero_row(name, start + int(zero[0]))
+            x /= p[:, None]
+            norm[start:stop] = np.sqrt(np.einsum("ij,ij->i", x, x))
     cols = max(1, (block_rows * d) // max(n, 1))
     acc = np.zeros((n, n), dtype=np.float64)
     starts = range(0, d, cols)
@@ -124,7 +135,8 @@ def _kernel_side(emb: np.ndarray, normalize: bool, block_rows: int, disable: boo
             row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
             raise NonFiniteEmbeddingError(f"{name} must be finite; row {row} contains NaN or Inf.")
         if normalize:
-            x *= inv[:, None]
+            x /= peak[:, None]
+            x /= norm[:, None]
         acc += x @ x.T
     acc /= n
     return acc

@@ -163,6 +163,16 @@ def resolve_model_source(name_or_path: str | os.PathLike[str]) -> str:
     return name
 
 
+def _is_gguf_file(path: str) -> bool:
+    p = Path(path)
+    if not p.is_file():
+        return False
+    if p.suffix.lower() == ".gguf":
+        return True
+    with open(p, "rb") as fh:
+        return fh.read(4) == b"GGUF"
+
+
 def load_model(
     path: str | Path,
     *,
@@ -179,7 +189,8 @@ def load_model(
     Parameters
     ----------
     path : str or Path
-        A local model directory or a Hub id (needs network access; ``hub:<id>`` to force it). A path-looking name that does
+        A local model directory, a ``.gguf`` file (converted once, as with ``gguf_file``) or a
+        Hub id (needs network access; ``hub:<id>`` to force it). A path-looking name that does
         not exist raises :class:`~diverseevol.errors.ModelNotFoundError` at once (see
         :func:`resolve_model_source`).
     adapter : str or Path, optional
@@ -206,6 +217,13 @@ def load_model(
 
     if gguf_file is None:
         path = resolve_model_source(path)
+        if _is_gguf_file(path):
+            gguf_file = path
+        elif Path(path).is_file():
+            raise ValidationError(
+                f"load_model expects a model directory, a .gguf file or a Hub id; got the file {str(path)!r}. "
+                f"Pass the directory holding config.json and the weights."
+            )
     if gguf_file is not None:
         from .gguf import convert_gguf
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import load_npy
 from .._validation import (
     RandomState,
     check_disjoint,
@@ -98,12 +99,12 @@ def open_embeddings(emb: Any) -> np.ndarray:
                 f"emb must be an array or the path of a .npy file; {str(path)!r} does not exist or is not a file."
             )
         try:
-            emb = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
+            emb = load_npy(path, mmap=True, error=ValidationError)
+        except ValidationError as exc:
             raise ValidationError(
-                f"emb path {str(path)!r} could not be opened as a .npy array ({exc}). Save embeddings with "
+                f"emb path {str(path)!r} could not be opened as a .npy array: {exc} Save embeddings with "
                 f"np.save(path, emb) (a 2-D float array)."
-            ) from exc
+            ) from None
         if not isinstance(emb, np.ndarray):
             raise ValidationError(f"emb path {str(path)!r} holds {type(emb).__name__}, not one .npy array.")
     return check_embeddings(emb, name="emb")
