@@ -3,7 +3,7 @@
 For P_0 random records + k picks, over several seeds, compares random, K-Center on the raw
 vectors with Euclidean distance (the paper's recipe), K-Center after ``transform="normalize"`` /
 ``"whiten"`` (the transform fitted on the candidates, then :func:`diverseevol.kcenter_select` on
-the transformed vectors), ``kmeans`` and ``facility_location``. For each final pool it reports
+the transformed vectors), ``kmeans``, ``facility_location`` and ``novelsum_greedy``. For each final pool it reports
 the norm ratio (picks / candidates, the figure the norm-bias check uses, and pool / data), the
 label entropy, Vendi (cosine, q = 1), NovelSum, the cosine covering radius and the time taken.
 
@@ -88,11 +88,12 @@ def _random(emb, pool, cand, k, rng):
 
 METHODS = {
     "random": _random,
-    "kcenter (raw, euclidean: paper)": _kcenter(None),
+    "kcenter raw euclidean (paper)": _kcenter(None),
     "kcenter transform=normalize": _kcenter("normalize"),
     "kcenter transform=whiten": _kcenter("whiten"),
     "kmeans": _sampler("kmeans"),
     "facility_location": _sampler("facility_location"),
+    "novelsum_greedy": _sampler("novelsum_greedy"),
 }
 
 

@@ -58,6 +58,7 @@ _BUILTIN_MODULES = (
     "diverseevol.samplers.uncertainty",
     "diverseevol.samplers.kmeans",
     "diverseevol.samplers.facility_location",
+    "diverseevol.samplers.novelsum_greedy",
 )
 
 _registry: dict[str, type] = {}
