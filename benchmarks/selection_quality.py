@@ -3,9 +3,9 @@
 For P_0 random records + k picks, over several seeds, compares random, K-Center on the raw
 vectors with Euclidean distance (the paper's recipe), K-Center after ``transform="normalize"`` /
 ``"whiten"`` (the transform fitted on the candidates, then :func:`diverseevol.kcenter_select` on
-the transformed vectors), ``kmeans``, ``facility_location`` and ``novelsum_greedy``. For each final pool it reports
-the norm ratio (picks / candidates, the figure the norm-bias check uses, and pool / data), the
-label entropy, Vendi (cosine, q = 1), NovelSum, the cosine covering radius and the time taken.
+the transformed vectors), ``kmeans``, ``facility_location`` and ``novelsum_greedy``. For each final
+pool it reports the norm ratio (picks / candidates, the figure the norm-bias check uses, and
+pool / data), the label entropy, Vendi (cosine, q = 1), NovelSum, the cosine covering radius and the time taken.
 
 Usage::
 
@@ -105,7 +105,8 @@ def main() -> None:
     p.add_argument("--init", type=int, default=100, help="P_0: random initial pool size")
     p.add_argument("--k", type=int, default=1000)
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="comma-separated subset of: " + ", ".join(METHODS))
     p.add_argument("--out", type=Path, help="write the Markdown table here")
     args = p.parse_args()
 
@@ -129,8 +130,9 @@ def main() -> None:
     names = [m.strip() for m in args.methods.split(",")]
     rows: dict[str, list[dict]] = {m: [] for m in names}
     data_entropy = label_entropy(labels.tolist())
+    n_labels = len(set(labels.tolist()))
     for seed in seeds:
-        pool = np.sort(np.random.default_rng([seed, 0]).choice(n, size=args.init, replace=False)).astype(np.int64)
+        pool = np.sort(np.random.default_rng([seed, 0]).choice(n, size=args.init, replace=False))
         cand = np.setdiff1d(np.arange(n), pool).astype(np.int64)
         for name in names:
             rng = np.random.default_rng([seed, 1])
@@ -143,7 +145,7 @@ def main() -> None:
                 "picks/cand": norm_ratio(emb, cand, picks),
                 "pool/data": rep.norm_ratio,
                 "entropy": rep.label_entropy,
-                "min label": min(rep.label_counts.values()) if len(rep.label_counts) == len(set(labels)) else 0,
+                "min label": min(rep.label_counts.values()) if len(rep.label_counts) == n_labels else 0,
                 "vendi": rep.vendi,
                 "novelsum": rep.novelsum,
                 "radius": rep.covering_radius,
@@ -165,11 +167,14 @@ def main() -> None:
         col = {key: [r[key] for r in rs] for key in rs[0]}
         lines.append(
             f"| {name} | {cell(col['picks/cand'], '{:.2f}')} | {cell(col['pool/data'], '{:.2f}')} | "
-            f"{cell(col['entropy'], '{:.2f}')} | {cell(col['min label'], '{:.0f}')} | {cell(col['vendi'], '{:.0f}')} | "
-            f"{cell(col['novelsum'], '{:.0f}')} | {cell(col['radius'], '{:.3f}')} | {np.mean(col['time']):.1f} |"
+            f"{cell(col['entropy'], '{:.2f}')} | {cell(col['min label'], '{:.0f}')} | "
+            f"{cell(col['vendi'], '{:.0f}')} | "
+            f"{cell(col['novelsum'], '{:.0f}')} | {cell(col['radius'], '{:.3f}')} | "
+            f"{np.mean(col['time']):.1f} |"
         )
     conditions = (
-        f"Dolly-15k ({n} records), {emb.shape[1]}-d embeddings from {args.embeddings.name}; P_0 = {args.init} random, "
+        f"Dolly-15k ({n} records), {emb.shape[1]}-d embeddings from {args.embeddings.name}; "
+        f"P_0 = {args.init} random, "
         f"k = {args.k}, seeds {seeds} (ranges over seeds, time = mean seconds of the selection alone); "
         f"{platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}."
     )

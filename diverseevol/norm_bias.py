@@ -173,7 +173,9 @@ def norm_ratio(emb: Any, candidate_idx: Any, picked_idx: Any, *, block_rows: int
     return norm_bias(emb, candidate_idx, picked_idx, block_rows=block_rows).ratio
 
 
-def warn_if_norm_biased(bias: NormBias, *, where: str = "K-Center", key: str | None = None, stacklevel: int = 2) -> bool:
+def warn_if_norm_biased(
+    bias: NormBias, *, where: str = "K-Center", key: str | None = None, stacklevel: int = 2
+) -> bool:
     """Issue one :class:`~diverseevol.errors.NormBiasWarning` per ``key`` when ``bias.biased``.
 
     Parameters

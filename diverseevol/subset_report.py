@@ -55,7 +55,7 @@ def _rows(emb: np.ndarray, idx: np.ndarray) -> np.ndarray:
 def _density(
     emb: np.ndarray, subset: np.ndarray, reference: np.ndarray, n_neighbors: int, block_rows: int
 ) -> np.ndarray:
-    """σ(x) = 1 / mean cosine distance of x to its ``n_neighbors`` nearest reference rows (itself excluded)."""
+    """σ(x) = 1 / mean cosine distance of x to its ``n_neighbors`` nearest reference rows, itself excluded."""
     ref = reference
     kk = min(n_neighbors, ref.size - 1) if np.isin(subset, ref).any() else min(n_neighbors, ref.size)
     if kk < 1:
@@ -134,7 +134,8 @@ def novelsum(
     if sub.size < 2:
         raise ValidationError(f"NovelSum needs a subset of at least 2 records; got {sub.size}.")
     for name, value in (("alpha", alpha), ("beta", beta)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
+        if bad or not math.isfinite(value) or value < 0:
             raise ValidationError(f"{name} must be a finite number >= 0; got {value!r}.")
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
         raise ValidationError(f"n_neighbors must be a positive int; got {n_neighbors!r}.")

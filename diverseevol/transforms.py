@@ -338,7 +338,10 @@ class Whiten(EmbeddingTransform):
         super().__init__(block_rows=block_rows)
         self.dim = _check_dim(dim)
         if isinstance(eig_floor, bool) or not isinstance(eig_floor, numbers.Real) or not 0 <= eig_floor < 1:
-            raise ValidationError(f"eig_floor must be a number in [0, 1) (relative to the largest eigenvalue); got {eig_floor!r}.")
+            raise ValidationError(
+                f"eig_floor must be a number in [0, 1) (relative to the largest eigenvalue); "
+                f"got {eig_floor!r}."
+            )
         self.eig_floor = float(eig_floor)
         self.normalize = bool(normalize)
 
@@ -365,7 +368,9 @@ class Whiten(EmbeddingTransform):
         eigval, eigvec = eigval[order], eigvec[:, order]
         top = float(eigval[0])
         if top <= 0:
-            raise ValidationError("Whiten cannot be fitted: the fitted rows are all identical (zero covariance).")
+            raise ValidationError(
+                "Whiten cannot be fitted: the fitted rows are all identical (zero covariance)."
+            )
         keep = int(np.count_nonzero(eigval > self.eig_floor * top))
         if self.dim is not None:
             keep = min(keep, self.dim)

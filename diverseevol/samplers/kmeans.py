@@ -209,7 +209,8 @@ class KMeansSampler(ParamsReprMixin):
         max_iter: int = 50,
         backend: str = "auto",
     ) -> None:
-        if n_clusters is not None and (isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1):
+        bad_type = isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer))
+        if n_clusters is not None and (bad_type or n_clusters < 1):
             raise ValidationError(f"n_clusters must be a positive int or None (= k); got {n_clusters!r}.")
         if within not in _WITHIN:
             raise ValidationError(f"within must be one of {list(_WITHIN)}; got {within!r}.")

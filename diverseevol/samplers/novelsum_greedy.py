@@ -95,7 +95,8 @@ class NovelSumGreedySampler(ParamsReprMixin):
         backend: str = "auto",
     ) -> None:
         for key, value in (("alpha", alpha), ("beta", beta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            bad_type = isinstance(value, bool) or not isinstance(value, (int, float))
+            if bad_type or not np.isfinite(value) or value < 0:
                 raise ValidationError(f"{key} must be a finite number >= 0; got {value!r}.")
         for key, value in (("n_ranks", n_ranks), ("density_neighbors", density_neighbors)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
