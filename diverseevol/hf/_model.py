@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._progress import show_progress
 from ..errors import ModelNotFoundError, ValidationError
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,8 @@ def load_model(
     merge : bool, default True
         Merge the LoRA adapter into the weights (faster inference).
     progress : bool, default False
-        Show transformers' weight-loading progress bar.
+        Show transformers' weight-loading progress bar (only where bars are shown at all: see
+        :func:`diverseevol._progress.show_progress`).
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -235,7 +237,7 @@ def load_model(
     )
     tokenizer = AutoTokenizer.from_pretrained(str(tok_source))
     ensure_pad_token(tokenizer)
-    with quiet_transformers_progress(not progress):
+    with quiet_transformers_progress(not show_progress(progress)):
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
         if adapter is not None:
             from peft import PeftModel

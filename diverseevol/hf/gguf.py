@@ -119,12 +119,17 @@ def convert_gguf(gguf_file: str | Path, cache_dir: str | Path | None = None, *, 
     root.mkdir(parents=True, exist_ok=True)
     logger.info("converting %s to safetensors in %s (once)", gguf_file, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
+    from .._progress import show_progress
+    from ._model import quiet_transformers_progress
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
-        _drop_gguf_quantizer(model)
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        # de-quantising and shard-writing bars obey the library's switch (DIVERSEEVOL_PROGRESS, a terminal)
+        with quiet_transformers_progress(not show_progress()):
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+            _drop_gguf_quantizer(model)
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
         del model
         if force and target.exists():
             shutil.rmtree(target)

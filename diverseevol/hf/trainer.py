@@ -254,6 +254,12 @@ class HFTrainer:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _show_progress(self) -> bool:
+        """``progress`` under the library's one switch (``DIVERSEEVOL_PROGRESS``, stderr a terminal)."""
+        from .._progress import show_progress
+
+        return show_progress(self.progress)
+
     def _inference_dtype(self) -> Any:
         return resolve_dtype(self.dtype, default_device())
 
@@ -298,7 +304,7 @@ class HFTrainer:
             "save_strategy": "no",
             "report_to": "none",
             "seed": self.seed + round,
-            "disable_tqdm": not self.progress,
+            "disable_tqdm": not self._show_progress(),
             "remove_unused_columns": False,
             "use_cpu": not torch.cuda.is_available(),
             "ddp_find_unused_parameters": False,
@@ -347,7 +353,7 @@ class HFTrainer:
         load_dtype = (
             resolve_dtype(self.dtype, device) if (self.lora or self.dtype != "auto") else torch.float32
         )
-        with quiet_transformers_progress(not self.progress):
+        with quiet_transformers_progress(not self._show_progress()):
             model = AutoModelForCausalLM.from_pretrained(str(base), dtype=load_dtype)
         if self.gradient_checkpointing:
             model.config.use_cache = False
@@ -373,7 +379,7 @@ class HFTrainer:
             data_collator=CausalLMCollator(tokenizer.pad_token_id),
             processing_class=tokenizer,
         )
-        if not self.progress:  # no metric dicts printed to stdout either
+        if not self._show_progress():  # no metric dicts printed to stdout either
             from transformers.trainer_callback import PrinterCallback
 
             trainer.remove_callback(PrinterCallback)
@@ -381,7 +387,7 @@ class HFTrainer:
         trained = trainer.model
         is_main = trainer.is_world_process_zero()
         if is_main:
-            with quiet_transformers_progress(not self.progress):
+            with quiet_transformers_progress(not self._show_progress()):
                 trained.save_pretrained(str(out_dir), safe_serialization=True)
             tokenizer.save_pretrained(str(out_dir))
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
