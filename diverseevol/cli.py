@@ -38,7 +38,7 @@ class UsageError(Exception):
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -78,12 +78,10 @@ def quiet_transformers_progress(quiet: bool = True) -> Iterator[None]:
 
 
 def default_device() -> Any:
-    """``cuda:LOCAL_RANK`` when CUDA is available, else CPU."""
-    import torch
+    """``cuda:LOCAL_RANK`` when CUDA is available, else CPU (the rule of :func:`diverseevol.comm.rank_device`)."""
+    from ..comm import rank_device
 
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
-    return torch.device("cpu")
+    return rank_device()
 
 
 def resolve_dtype(dtype: Any, device: Any) -> Any:

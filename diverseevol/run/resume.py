@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import RunDirectoryError
 from .directory import RoundRecord, RunDirectory
 from .seeds import initial_pool
