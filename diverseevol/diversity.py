@@ -414,7 +414,10 @@ def pool_measurements(
         ``"vendi"``: :func:`pool_vendi` of P (None for an empty pool);
         ``"covering_radius"``: max over q in Q of min over p in P of dist(q, p) (None when P
         or Q is empty); ``"pool_sq_norm_mean"``: mean of ||x_p||² over P;
-        ``"all_sq_norm_mean"``: mean of ||x_i||² over all N rows.
+        ``"all_sq_norm_mean"``: mean of ||x_i||² over all N rows; ``"norm_ratio"``: mean L2
+        norm ||x_p|| over P divided by the mean L2 norm over all N rows (1 for a random pool;
+        far above 1 when a selection favoured long-norm outliers, see
+        :mod:`diverseevol.norm_bias`; None for an empty pool or all-zero data).
 
     Examples
     --------
@@ -424,6 +427,8 @@ def pool_measurements(
     >>> m = pool_measurements(emb, np.array([0, 1]), np.array([2]))
     >>> round(m["vendi"], 6), m["covering_radius"], m["pool_sq_norm_mean"], m["all_sq_norm_mean"]
     (2.0, 2.0, 2.5, 4.666666666666667)
+    >>> m["norm_ratio"]  # (1 + 2) / 2 over (1 + 2 + 3) / 3
+    0.75
     """
     pool_idx = np.asarray(pool_idx, dtype=np.int64)
     candidate_idx = np.asarray(candidate_idx, dtype=np.int64)
@@ -439,4 +444,15 @@ def pool_measurements(
         "covering_radius": None if covering_radius is None else float(covering_radius),
         "pool_sq_norm_mean": mean_squared_norm(emb, np.sort(pool_idx)),
         "all_sq_norm_mean": mean_squared_norm(emb),
+        "norm_ratio": _pool_norm_ratio(emb, pool_idx),
     }
+
+
+def _pool_norm_ratio(emb: Any, pool_idx: np.ndarray) -> float | None:
+    """Mean L2 norm over ``pool_idx`` (rows of Z) / mean L2 norm over all rows; None if undefined."""
+    from .norm_bias import mean_row_norm
+
+    if pool_idx.size == 0 or emb.shape[0] == 0:
+        return None
+    data = mean_row_norm(emb, np.arange(emb.shape[0], dtype=np.int64))
+    return None if data == 0 else mean_row_norm(emb, pool_idx) / data

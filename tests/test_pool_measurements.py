@@ -25,7 +25,9 @@ def test_euclidean_case_by_hand():
     assert got["covering_radius"] == pytest.approx(2.0, rel=1e-6)
     assert got["pool_sq_norm_mean"] == pytest.approx((1 + 4) / 2)
     assert got["all_sq_norm_mean"] == pytest.approx((1 + 4 + 9 + 1) / 4)
-    assert list(got) == ["vendi", "covering_radius", "pool_sq_norm_mean", "all_sq_norm_mean"]
+    # issue 14 added "norm_ratio" (mean L2 norm of P / of all rows): (1 + 2) / 2 over (1 + 2 + 3 + 1) / 4
+    assert got["norm_ratio"] == pytest.approx(1.5 / 1.75)
+    assert list(got) == ["vendi", "covering_radius", "pool_sq_norm_mean", "all_sq_norm_mean", "norm_ratio"]
 
 
 def test_cosine_case_by_hand():

@@ -10,6 +10,9 @@ name                          class                               requires
 ``"least_confidence"``        :class:`LeastConfidenceSampler`     ``Requirements(scores={"confidence"})``
 ``"margin"``                  :class:`MarginSampler`              ``Requirements(scores={"margin"})``
 ``"entropy"``                 :class:`EntropySampler`             ``Requirements(scores={"entropy"})``
+``"kmeans"``                  :class:`KMeansSampler`              ``Requirements(embeddings=True)``
+``"facility_location"``       :class:`FacilityLocationSampler`    ``Requirements(embeddings=True)``
+``"novelsum_greedy"``         :class:`NovelSumGreedySampler`      ``Requirements(embeddings=True)``
 ============================  ==================================  ====================================
 
 The contract: a sampler declares :class:`Requirements` and its ``select(ctx, k)`` returns an
@@ -25,7 +28,10 @@ Importing this package needs numpy only.
 from .._validation import check_k
 from ._common import require_signals
 from .base import Requirements, Sampler, Selection, SelectionContext, requirements_of, run_sampler
+from .facility_location import FacilityLocationSampler
 from .kcenter import KCenterSampler
+from .kmeans import KMeansSampler
+from .novelsum_greedy import NovelSumGreedySampler
 from .random import RandomSampler
 from .registry import (
     ENTRY_POINT_GROUP,
@@ -41,9 +47,12 @@ from .uncertainty import EntropySampler, LeastConfidenceSampler, MarginSampler, 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "EntropySampler",
+    "FacilityLocationSampler",
     "KCenterSampler",
+    "KMeansSampler",
     "LeastConfidenceSampler",
     "MarginSampler",
+    "NovelSumGreedySampler",
     "RandomSampler",
     "Requirements",
     "Sampler",
