@@ -279,6 +279,45 @@ def _load_embeddings(path: Path, n_records: int | None) -> Any:
     return emb
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (symlinks, hard links and relative spellings resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare the resolved spellings
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_outputs(outputs: Sequence[tuple[str, Path]], inputs: Sequence[tuple[str, Path]]) -> None:
+    """Refuse an output path that is an input, a file inside an input directory, or another output.
+
+    Parameters
+    ----------
+    outputs, inputs : sequence of (label, path)
+        ``label`` names the option or argument in the message (``"--out"``, ``"DATA"``).
+
+    Raises
+    ------
+    UsageError
+        Naming both paths: writing the output would replace the input (exit code 2).
+    """
+    for i, (out_label, out) in enumerate(outputs):
+        for in_label, inp in inputs:
+            inside = inp.is_dir() and out.is_file() and os.path.realpath(out).startswith(
+                os.path.join(os.path.realpath(inp), ""))
+            if _same_file(out, inp) or inside:
+                where = "is the same file as" if not inside else "is a file inside"
+                raise UsageError(
+                    f"{out_label} {str(out)!r} {where} the input {in_label} {str(inp)!r}; writing it would "
+                    f"destroy that input. Choose another output path."
+                )
+        for other_label, other in outputs[i + 1:]:
+            if _same_file(out, other):
+                raise UsageError(
+                    f"{out_label} {str(out)!r} and {other_label} {str(other)!r} are the same file; give two "
+                    f"different output paths."
+                )
+
+
 def _hf_signals(model_dir: Path, records: Any, need_scores: Sequence[str]) -> tuple[Any, dict[str, Any]]:
     """Embed (and, when ``need_scores``, score) ``records`` with a local Hugging Face model directory."""
     from ._progress import progress_enabled
@@ -323,6 +362,11 @@ def _cmd_select(args: argparse.Namespace) -> int:
 
     if args.embeddings is None and args.embedder is None:
         raise UsageError("select needs a view of the data: pass --embeddings FILE.npy or --embedder MODEL_DIR")
+    inputs = [("DATA", args.data), ("--embeddings", args.embeddings), ("--embedder", args.embedder),
+              ("--pool", args.pool)]
+    _check_outputs([(label, p) for label, p in (("--out", args.out), ("--indices-out", args.indices_out))
+                    if p is not None],
+                   [(label, p) for label, p in inputs if p is not None])
     sampler = get_sampler(args.sampler, **dict(args.param))
     records = load_instructions(args.data)
     n = len(records)
@@ -392,6 +436,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not d.is_dir():
             raise FileNotFoundError(f"run directory {str(d)!r} does not exist")
     out = args.out or (args.run_dirs[0] / "report" if len(args.run_dirs) == 1 else Path("report"))
+    written = sorted(p for p in out.iterdir() if p.suffix in (".md", ".csv", ".png")) if out.is_dir() else []
+    _check_outputs([(f"report file {p.name}", p) for p in written],
+                   [(f"RUN_DIR file {p.name}", p) for d in args.run_dirs for p in sorted(d.rglob("*.json"))])
     written = write_report([str(d) for d in args.run_dirs], str(out))
     table = written["table"].read_text(encoding="utf-8")
     if table:
