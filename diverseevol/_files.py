@@ -169,8 +169,15 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write(path, lambda fh: fh.write(data))
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
+def read_json(path: str | os.PathLike[str], *, fix: str | None = None) -> Any:
     """Read a JSON file written by :func:`write_json`.
+
+    Parameters
+    ----------
+    path : path-like
+    fix : str, optional
+        What the error message tells the user to do (default: delete the file to redo its step,
+        or start over with ``overwrite=True``).
 
     Raises
     ------
@@ -178,13 +185,14 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         If the file is not valid JSON (it was not written by this library, or was edited).
     """
     path = Path(path)
+    if fix is None:
+        fix = "Delete that file to redo its step, or start over with overwrite=True."
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
         raise RunDirectoryError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); the run directory is corrupt. "
-            f"Delete that file to redo its step, or start over with overwrite=True."
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); the run directory is corrupt. {fix}"
         ) from exc
 
 

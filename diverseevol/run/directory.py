@@ -26,7 +26,11 @@ Layout (``docs/run_directory.md`` describes every field)::
 with the pool it was run on: resuming a run and :meth:`EvolutionResult.load
 <diverseevol.run.result.EvolutionResult.load>` both read the disk through these two.
 
-Imports only numpy, :mod:`diverseevol.errors` and :mod:`diverseevol._files`.
+Every file read back is checked (:mod:`diverseevol.run.validate`): a file that is not what the
+loop writes raises :class:`~diverseevol.errors.RunDirectoryError` naming the file and the fix.
+
+Imports only numpy, :mod:`diverseevol.errors`, :mod:`diverseevol._files` and
+:mod:`diverseevol.run.validate`.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -47,14 +51,15 @@ import numpy as np
 from .._files import (
     TMP_MARK,
     fsync_directory,
+    load_npy,
     read_json,
-    read_npy,
     redact_secrets,
     to_jsonable,
     write_json,
     write_npy,
 )
 from ..errors import RunDirectoryError, RunDirectoryMismatchError
+from . import validate
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RoundRecord", "RunDirectory", "selection_indices", "selection_radii"]
 
@@ -148,6 +153,7 @@ class RunDirectory:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock_fh: IO[str] | None = None
+        self._header: dict[str, Any] | None = None  # config.json, read once; reset by create/clear
 
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r})"
@@ -182,7 +188,10 @@ class RunDirectory:
             raise RunDirectoryError(
                 f"{self.path} is not a diverseevol run directory: {self.CONFIG} is missing."
             )
-        header = read_json(cfg)
+        if self._header is not None:
+            return self._header
+        fix = self._header_fix()
+        header = read_json(cfg, fix=fix)
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise RunDirectoryError(f"{cfg} was not written by diverseevol (no 'format': {FORMAT!r}).")
         version = header.get("format_version")
@@ -191,11 +200,24 @@ class RunDirectory:
                 f"{cfg} has format_version {version!r}; this diverseevol reads versions <= {FORMAT_VERSION}. "
                 f"Upgrade diverseevol to read it."
             )
+        self._header = validate.header(header, cfg, fix)
         return header
+
+    def _header_fix(self) -> str:
+        return (
+            f"Restore {self.CONFIG} from a copy, or start over with overwrite=True or in a new run_dir "
+            f"(the rounds cannot be checked without it)."
+        )
+
+    @property
+    def n_records(self) -> int:
+        """N, the number of records of Z the run was made with (``config.json``)."""
+        return int(self.read_header()["data"]["n_records"])
 
     def create(self, *, config: Mapping[str, Any], data: Mapping[str, Any], library_version: str) -> None:
         """Write ``config.json`` for a new run (secrets redacted)."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self._header = None
         header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -262,6 +284,7 @@ class RunDirectory:
                 f"Refusing to delete {self.path}: it is not empty and not a diverseevol run directory "
                 f"(no {self.CONFIG}). Choose an empty or new run_dir."
             )
+        self._header = None
         for child in self.path.iterdir():
             if child.name == ".lock":
                 continue
@@ -324,7 +347,10 @@ class RunDirectory:
     def read_status(self) -> dict[str, Any]:
         """Return ``status.json``, or ``{}`` when it is missing."""
         path = self.path / self.STATUS
-        return read_json(path) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        fix = "Resume the run to rewrite it (it summarises the rounds), or delete it."
+        return validate.status_info(read_json(path, fix=fix), path, fix)
 
     def write_metrics_summary(self, rows: list[Mapping[str, Any]]) -> None:
         """Rewrite ``metrics.json`` with every completed row."""
@@ -344,10 +370,19 @@ class RunDirectory:
         self.write_status(state=state, completed_rounds=t + 1, rounds=rounds)
 
     def finish(self, rows: list[Mapping[str, Any]], *, rounds: int) -> None:
-        """Bring the summaries up to date with a finished run (they may lag the rounds after a crash)."""
-        if self.read_metrics_summary() != to_jsonable(rows):
+        """Bring the summaries up to date with a finished run (they may lag the rounds after a crash,
+        or be unreadable: they are derived from the rounds and rewritten)."""
+        try:
+            summary = self.read_metrics_summary()
+        except RunDirectoryError:
+            summary = None
+        if summary != to_jsonable(rows):
             self.write_metrics_summary(rows)
-        if self.read_status().get("state") != "finished":
+        try:
+            state = self.read_status().get("state")
+        except RunDirectoryError:
+            state = None
+        if state != "finished":
             self.write_status(state="finished", completed_rounds=rounds + 1, rounds=rounds)
 
     # ---- per round ----------------------------------------------------------------------
@@ -373,9 +408,13 @@ class RunDirectory:
                 out.append(int(m.group(1)))
         return sorted(out)
 
-    def _read_opt(self, t: int, name: str) -> Any:
+    def _read_checked(self, t: int, name: str, check: Callable[[Any, Path, str], Any]) -> Any:
+        """Round ``t``'s file ``name`` parsed and passed through ``check(obj, path, fix)``; None when missing."""
         path = self.round_dir(t) / name
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        fix = validate.round_fix(self.round_dir(t))
+        return check(read_json(path, fix=fix), path, fix)
 
     def write_pool(self, t: int, pool_idx: np.ndarray) -> None:
         """Write P_t (absolute row indices into Z, pick order) to ``pool.json``."""
@@ -384,8 +423,7 @@ class RunDirectory:
 
     def read_pool(self, t: int) -> np.ndarray | None:
         """Return P_t as int64, or None when ``pool.json`` is missing."""
-        obj = self._read_opt(t, "pool.json")
-        return None if obj is None else np.asarray(obj["indices"], dtype=np.int64).reshape(-1)
+        return self._read_checked(t, "pool.json", lambda o, p, f: validate.pool_info(o, t, self.n_records, p, f))
 
     def write_train(self, t: int, info: Mapping[str, Any]) -> None:
         """Record that training of round ``t`` finished (``train.json``)."""
@@ -393,15 +431,17 @@ class RunDirectory:
 
     def read_train(self, t: int) -> dict[str, Any] | None:
         """Return ``train.json`` or None when training of round ``t`` did not finish."""
-        return self._read_opt(t, "train.json")
+        return self._read_checked(t, "train.json", lambda o, p, f: validate.train_info(o, t, p, f))
 
     def write_selection(self, t: int, info: Mapping[str, Any]) -> None:
         """Write ``selection.json`` (new indices in pick order, radii, signal metrics, timings)."""
         write_json(self.round_dir(t) / "selection.json", {"round": t, **info})
 
     def read_selection(self, t: int) -> dict[str, Any] | None:
-        """Return ``selection.json`` or None."""
-        return self._read_opt(t, "selection.json")
+        """Return ``selection.json`` or None (indices checked against N; see :meth:`check_selection`)."""
+        return self._read_checked(
+            t, "selection.json", lambda o, p, f: validate.selection_info(o, t, self.n_records, p, f)
+        )
 
     def write_judge(self, t: int, info: Mapping[str, Any]) -> None:
         """Write the judge's metrics for round ``t`` (``judge.json``)."""
@@ -409,7 +449,7 @@ class RunDirectory:
 
     def read_judge(self, t: int) -> dict[str, Any] | None:
         """Return ``judge.json`` or None."""
-        return self._read_opt(t, "judge.json")
+        return self._read_checked(t, "judge.json", lambda o, p, f: validate.judge_info(o, t, p, f))
 
     def write_round_metrics(self, t: int, row: Mapping[str, Any]) -> None:
         """Write the complete metrics row of round ``t``; marks the round complete."""
@@ -417,7 +457,7 @@ class RunDirectory:
 
     def read_round_metrics(self, t: int) -> dict[str, Any] | None:
         """Return the metrics row of round ``t``, or None when the round is not complete."""
-        return self._read_opt(t, "metrics.json")
+        return self._read_checked(t, "metrics.json", lambda o, p, f: validate.metrics_row(o, t, p, f))
 
     def embeddings_path(self, t: int) -> Path:
         """``embeddings.npy`` of round ``t``."""
@@ -428,9 +468,13 @@ class RunDirectory:
         write_npy(self.embeddings_path(t), emb)
 
     def read_embeddings(self, t: int) -> np.ndarray | None:
-        """Return the cached embeddings as a read-only memmap, or None."""
+        """Return the cached embeddings as a read-only memmap of shape (N, d), or None."""
         path = self.embeddings_path(t)
-        return read_npy(path, mmap=True) if path.is_file() else None
+        if not path.is_file():
+            return None
+        fix = validate.cache_fix(path)
+        arr = load_npy(path, mmap=True, error=RunDirectoryError, fix=" " + fix)
+        return validate.embeddings_array(arr, self.n_records, path, fix)
 
     def write_scores(self, t: int, scores: Mapping[str, np.ndarray]) -> None:
         """Write each (N,) score array as ``scores/<name>.npy``."""
@@ -446,8 +490,64 @@ class RunDirectory:
             path = self.round_dir(t) / "scores" / f"{name}.npy"
             if not path.is_file():
                 return None
-            out[name] = read_npy(path)
+            fix = validate.cache_fix(path)
+            arr = load_npy(path, error=RunDirectoryError, fix=" " + fix)
+            out[name] = validate.score_array(arr, self.n_records, path, fix)
         return out
+
+    def check_selection(
+        self, t: int, pool: np.ndarray, selection: Mapping[str, Any] | None, rounds: int
+    ) -> None:
+        """Check round ``t``'s ``selection.json`` against the pool it was made from.
+
+        Parameters
+        ----------
+        t : int
+        pool : ndarray of int64, shape (|P_t|,)
+            P_t, absolute row indices into Z.
+        selection : Mapping or None
+            What :meth:`read_selection` returned (None: nothing to check).
+        rounds : int
+            T. Round t < T adds ``k`` records (``config.json``); round T adds none.
+
+        Raises
+        ------
+        RunDirectoryError
+            If S_t overlaps P_t, or holds another number of records than the run adds per round;
+            or if round 0's one-time picks overlap P_0 or are not ``k * T`` records.
+        """
+        if selection is None:
+            return
+        path, fix = self.round_dir(t) / "selection.json", validate.round_fix(self.round_dir(t))
+        new = selection_indices(selection)
+        in_pool = new[np.isin(new, pool)]
+        if in_pool.size:
+            raise validate.corrupt(
+                path,
+                f"lists new_indices already in the pool P_{t} it was selected from (e.g. "
+                f"{in_pool[:5].tolist()}); a round adds records that are not in the pool yet",
+                fix,
+            )
+        k = self.read_header().get("config", {}).get("k")
+        if isinstance(k, int):
+            expected = k if t < rounds else 0
+            if new.size != expected:
+                raise validate.corrupt(
+                    path,
+                    f"lists {new.size} new_indices; round {t} of this run adds {expected} records "
+                    f"(k = {k}, rounds = {rounds} in {self.CONFIG})",
+                    fix,
+                )
+            one_time = selection.get("one_time")
+            if one_time is not None:
+                picks = np.asarray(one_time["indices"], dtype=np.int64)
+                if picks.size != k * rounds or np.isin(picks, pool).any():
+                    raise validate.corrupt(
+                        path,
+                        f"lists {picks.size} one_time.indices ({int(np.isin(picks, pool).sum())} of them in "
+                        f"P_0); a one-time run picks k * rounds = {k * rounds} records outside P_0",
+                        fix,
+                    )
 
     # ---- replay -------------------------------------------------------------------------
     def read_round(self, t: int) -> RoundRecord:
@@ -485,6 +585,7 @@ class RunDirectory:
             if pool is None:
                 return
             record = replace(self.read_round(t), pool=pool)
+            self.check_selection(t, pool, record.selection, rounds)
             yield record
             if record.selection is None:
                 return

@@ -20,6 +20,7 @@ from ..errors import RunDirectoryError
 from .directory import RoundRecord, RunDirectory
 from .seeds import initial_pool
 from .settings import COMPARED_CONFIG_KEYS, LoopSettings
+from .validate import round_fix
 
 __all__ = ["completed_rounds", "open_run", "recorded_round", "refuse_foreign"]
 
@@ -77,8 +78,8 @@ def _check_pool(rd: RunDirectory, t: int, pool: np.ndarray, stored: np.ndarray |
     elif not np.array_equal(stored, pool):
         raise RunDirectoryError(
             f"{rd.round_dir(t) / 'pool.json'} holds a pool of {stored.size} records that differs from the "
-            f"one derived from the earlier rounds ({pool.size} records); the run directory was edited or is "
-            f"corrupt. Start over with overwrite=True."
+            f"one derived from P_0 and the earlier rounds' selection.json ({pool.size} records); the run "
+            f"directory was edited or is corrupt. {round_fix(rd.round_dir(t))}"
         )
 
 
@@ -88,7 +89,9 @@ def recorded_round(rd: RunDirectory, t: int, pool: np.ndarray) -> RoundRecord:
     ``pool.json`` is written if missing and must equal ``pool`` otherwise.
     """
     _check_pool(rd, t, pool, rd.read_pool(t))
-    return rd.read_round(t)
+    record = rd.read_round(t)
+    rd.check_selection(t, pool, record.selection, int(rd.read_header()["config"].get("rounds", t)))
+    return record
 
 
 def completed_rounds(rd: RunDirectory, settings: LoopSettings) -> list[RoundRecord]:

@@ -20,13 +20,14 @@ import numpy as np
 from .._files import to_jsonable
 from .._validation import check_index_array, complement_indices
 from ..diversity import pool_measurements, pool_vendi
-from ..errors import ValidationError
+from ..errors import RunDirectoryError, ValidationError
 from ..samplers.base import SelectionContext, run_sampler
 from .directory import RunDirectory
 from .result import SIGNAL_KEYS
 from .seeds import round_rng
 from .settings import LoopSettings
 from .signals import RoundSignals
+from .validate import round_fix
 
 __all__ = ["select_and_measure"]
 
@@ -90,7 +91,14 @@ def _pick(
         extra = {"one_time": {"indices": picks, "radii": radii}}
         return picks[:k], None if radii is None else radii[:k], extra
     if settings.mode == "one_time" and t < settings.rounds:
-        one_time = rd.read_selection(0)["one_time"]  # M_0's picks, recorded in round 0
+        first = rd.read_selection(0) or {}
+        one_time = first.get("one_time")  # M_0's picks, recorded in round 0 (checked when read)
+        if one_time is None:
+            raise RunDirectoryError(
+                f"{rd.round_dir(0) / 'selection.json'} has no 'one_time' picks, which round {t} of a one-time "
+                f"run takes its records from; the run directory was edited or is corrupt. "
+                f"{round_fix(rd.round_dir(0))}"
+            )
         picks = np.asarray(one_time["indices"], dtype=np.int64)
         all_radii = one_time.get("radii")
         radii = None if all_radii is None else np.asarray(all_radii, dtype=np.float64)[t * k : (t + 1) * k]
