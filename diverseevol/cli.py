@@ -248,19 +248,11 @@ def _echo(msg: str = "") -> None:
     print(msg, flush=True)
 
 
-def _read_indices(path: Path) -> Any:
-    import numpy as np
+def _read_indices(path: Path, option: str) -> Any:
+    """Row indices of an index file given as ``option`` (one reader: :func:`~diverseevol.selection.read_index_file`)."""
+    from .selection import read_index_file
 
-    if path.suffix == ".npy":
-        return np.load(path).astype(np.int64).reshape(-1)
-    text = path.read_text(encoding="utf-8").strip()
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    try:
-        values = json.loads(text) if text.startswith("[") else [int(line) for line in text.split()]
-    except ValueError as exc:
-        raise UsageError(f"{path}: expected a JSON list of integers or one integer per line ({exc})") from None
-    return np.asarray(values, dtype=np.int64).reshape(-1)
+    return read_index_file(path, name=option)
 
 
 def _load_embeddings(path: Path, n_records: int | None) -> Any:
@@ -370,7 +362,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
     sampler = get_sampler(args.sampler, **dict(args.param))
     records = load_instructions(args.data)
     n = len(records)
-    pool = _read_indices(args.pool) if args.pool is not None else np.zeros(0, dtype=np.int64)
+    pool = _read_indices(args.pool, "--pool") if args.pool is not None else np.zeros(0, dtype=np.int64)
     pool = check_index_array(pool, n, name="pool indices")
     if args.k > n - pool.size:
         raise UsageError(f"--k {args.k} is larger than the {n - pool.size} records that are not in the pool")
@@ -419,7 +411,7 @@ def _cmd_vendi(args: argparse.Namespace) -> int:
     if args.indices is not None:
         from ._validation import check_index_array
 
-        idx = check_index_array(_read_indices(args.indices), n_total, name="--indices")
+        idx = check_index_array(_read_indices(args.indices, "--indices"), n_total, name="--indices")
         emb = np.asarray(emb[np.sort(idx)])
     score = float(vendi_score(np.asarray(emb), q=args.q))
     if args.json:

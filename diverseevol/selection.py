@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import atomic_write, load_npy
 from ._validation import check_index_array, complement_indices
 from .errors import IndexValidationError, PoolExhaustedError, ValidationError
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .data import InstructionRecord
     from .samplers.base import Sampler, Selection, SelectionContext
 
-__all__ = ["build_context", "select_subset", "selected_rows", "write_selected_records"]
+__all__ = ["build_context", "read_index_file", "select_subset", "selected_rows", "write_selected_records"]
 
 
 def _n_records(n_records: int | None, embeddings: Any, scores: Mapping[str, Any]) -> int:
@@ -218,6 +218,97 @@ def select_subset(
             f"it must pick from ctx.candidate_idx."
         )
     return selection
+
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_INT64_MIN = int(np.iinfo(np.int64).min)
+
+
+def _whole_number(value: Any, path: Path, name: str, position: int) -> int:
+    """``value`` as an int when it is a whole number that fits int64 (``3.0`` is 3), else an error."""
+    def refuse(why: str) -> IndexValidationError:
+        return IndexValidationError(
+            f"{path}: {name} must hold whole numbers (row indices); the value at position {position}, "
+            f"{value!r}, {why}. Indices are never rounded or truncated: fix the file."
+        )
+
+    if isinstance(value, (bool, np.bool_)):
+        raise refuse("is a boolean")
+    if isinstance(value, (int, np.integer)):
+        number = int(value)
+    elif isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            raise refuse("is not finite")
+        if value != np.floor(value):
+            raise refuse("is not a whole number")
+        number = int(value)
+    else:
+        raise refuse(f"is a {type(value).__name__}, not a number")
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise refuse("does not fit a 64-bit row index")
+    return number
+
+
+def read_index_file(path: str | Path, *, name: str = "indices") -> np.ndarray:
+    """Read row indices from a file: a JSON list, one number per line, or a ``.npy`` array.
+
+    The one reader of index files of the command line (``select --pool``, ``vendi --indices``).
+    Whole numbers written as floats (``3.0``) are accepted; any other value is refused, never
+    rounded or truncated. The range ``[0, N)`` and duplicates are not checked here: pass the
+    result to :func:`~diverseevol._validation.check_index_array` with N.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy`` (integer, or float holding whole numbers), or text: a JSON list, or numbers
+        separated by white space (one per line). An empty text file holds no index.
+    name : str, default "indices"
+        What the indices are, for messages (e.g. ``"--pool"``).
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+        Absolute row indices into Z, in file order.
+
+    Raises
+    ------
+    IndexValidationError
+        A value that is not a whole number (``1.5``, NaN, ``true``, a string), does not fit int64
+        (a uint64 is reported as its real value), or an array that is not 1-D. The message names
+        the file, the value and its position.
+    ValidationError
+        A ``.npy`` file that is empty, truncated or not ``.npy``.
+    FileNotFoundError
+        When ``path`` does not exist.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        arr = load_npy(path, error=ValidationError, fix=f" ({name}: write the indices with numpy.save.)")
+        if arr.ndim != 1:
+            raise IndexValidationError(f"{path}: {name} must be a 1-D array of row indices; got shape {arr.shape}.")
+        if arr.dtype == bool:
+            raise IndexValidationError(
+                f"{path}: {name} must hold row indices, not a boolean mask; convert it with np.flatnonzero(mask)."
+            )
+        if np.issubdtype(arr.dtype, np.signedinteger):
+            return arr.astype(np.int64)
+        values: list[Any] = arr.tolist() if arr.dtype.kind in "uf" else list(arr)
+    else:
+        text = path.read_text(encoding="utf-8").strip()
+        if not text:
+            return np.zeros(0, dtype=np.int64)
+        try:
+            if text.startswith("["):
+                values = json.loads(text)
+            else:
+                values = [json.loads(token) for token in text.split()]
+        except ValueError as exc:
+            raise IndexValidationError(
+                f"{path}: {name} must be a JSON list of whole numbers or one whole number per line ({exc})."
+            ) from None
+        if not isinstance(values, list):
+            raise IndexValidationError(f"{path}: {name} must be a JSON list of row indices; got a {type(values).__name__}.")
+    return np.array([_whole_number(v, path, name, i) for i, v in enumerate(values)], dtype=np.int64)
 
 
 def selected_rows(records: Sequence[InstructionRecord], indices: Any) -> list[dict[str, Any]]:
