@@ -13,10 +13,11 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
     model:                             # optional: the Hugging Face parts (extra "hf")
       name_or_path: path/to/llama      # a local model directory (or a .gguf file)
       trainer: {epochs: 3, lr: 2.0e-5} # keyword arguments of diverseevol.hf.HFTrainer
-      embedder: {batch_size: 32}       # keyword arguments of diverseevol.hf.HFEmbedder
+      embedder: {batch_size: 32}       # keyword arguments of diverseevol.hf.HFEmbedder, e.g.
+                                       # pooling: mean | weighted_mean | last_token, layer: -1
     sampler:
       name: kcenter                    # any registered sampler, plugins included
-      params: {metric: cosine}
+      params: {metric: cosine}         # e.g. {transform: whiten} (kcenter: normalize, center, whiten, project)
     budget:
       init_size: 100                   # |P_0|, at least 1 (M_0 is trained on it)
       k: 100
@@ -27,7 +28,8 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
       path: test.jsonl
       params: {}
 
-Relative paths are resolved against the directory of the configuration file. Unknown keys,
+Relative paths are resolved against the directory of the configuration file (the pairwise
+judge's ``judge.params.cache`` too, so a resumed run finds its cache from any directory). Unknown keys,
 values of the wrong type and missing required keys raise :class:`~diverseevol.errors.ConfigError`
 naming the key (with a close match for misspellings) and the expected type.
 """
@@ -92,6 +94,9 @@ class _Key:
         For a section: its dataclass, whose fields declare the section's keys.
     shorthand : str, optional
         A section that may be written as a bare string sets this key of the section.
+    path_params : tuple of str
+        For a mapping of keyword arguments: the arguments that are paths, resolved against the
+        file's directory like every other path (e.g. the pairwise judge's ``cache``).
     """
 
     what: str
@@ -102,6 +107,7 @@ class _Key:
     choices: tuple[str, ...] | None = None
     section: type | None = None
     shorthand: str | None = None
+    path_params: tuple[str, ...] = ()
 
 
 def _key(what: str, *types: type, default: Any = MISSING, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -152,7 +158,8 @@ class ModelConfig:
     trainer : dict
         Keyword arguments of :class:`diverseevol.hf.HFTrainer`.
     embedder : dict
-        Keyword arguments of :class:`diverseevol.hf.HFEmbedder`.
+        Keyword arguments of :class:`diverseevol.hf.HFEmbedder` (``batch_size``, ``max_length``,
+        ``pooling``: ``"mean"`` / ``"weighted_mean"`` / ``"last_token"``, ``layer``...).
     scorer : dict
         Keyword arguments of :class:`diverseevol.hf.HFScorer`.
     """
@@ -216,7 +223,7 @@ class JudgeConfig:
     group_field: str | None = _key("a field name or null", str, _NULL, default=None)
     benchmark: str | None = _key("a benchmark name (vicuna, koala, wizardlm or your own)", str, default=None)
     references: Path | None = _key("a path to reference answers", str, default=None, kind="path")
-    params: dict[str, Any] = _key("a mapping of judge arguments", dict, default_factory=dict)
+    params: dict[str, Any] = _key("a mapping of judge arguments", dict, default_factory=dict, path_params=("cache",))
     generation: dict[str, Any] = _key("a mapping of HFGenerator arguments", dict, default_factory=dict)
 
 
@@ -293,6 +300,10 @@ def _check_keys(mapping: Mapping[str, Any], cls: type, prefix: str, source: str 
             raise ConfigError(f"{_where(source, full)}: expected {k.what}, got {_type_name(value)} {value!r}.")
 
 
+#: SQLite's name for a database without a file (a judge ``cache`` that is not a path).
+_IN_MEMORY = ":memory:"
+
+
 def _resolve(base: Path | None, value: str) -> Path:
     p = Path(value).expanduser()
     return p if p.is_absolute() or base is None else base / p
@@ -313,7 +324,10 @@ def _convert(value: Any, k: _Key, full: str, base: Path | None, source: str | No
         hint = _did_you_mean(value, k.choices, 0.5)
         raise ConfigError(f"{_where(source, full)}: must be one of {list(k.choices)}, got {value!r}.{hint}")
     if isinstance(value, dict):
-        return dict(value)
+        return {
+            name: str(_resolve(base, v)) if name in k.path_params and isinstance(v, str) and v != _IN_MEMORY else v
+            for name, v in value.items()
+        }
     return value
 
 
