@@ -19,6 +19,7 @@ import math
 import os
 import re
 import secrets as _secrets
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +35,7 @@ __all__ = [
     "fsync_directory",
     "fsync_enabled",
     "load_npy",
+    "parse_json",
     "read_json",
     "read_npy",
     "redact_secrets",
@@ -189,11 +191,30 @@ def read_json(path: str | os.PathLike[str], *, fix: str | None = None) -> Any:
         fix = "Delete that file to redo its step, or start over with overwrite=True."
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            return parse_json(fh.read())
     except json.JSONDecodeError as exc:
         raise RunDirectoryError(
             f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); the run directory is corrupt. {fix}"
-        ) from exc
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise RunDirectoryError(
+            f"{path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start}), so "
+            f"not a JSON file written by diverseevol; the run directory is corrupt. {fix}"
+        ) from None
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads``, reporting nesting too deep for Python's parser as ``json.JSONDecodeError``.
+
+    ``json.loads`` raises RecursionError on arrays/objects nested thousands of levels deep; such a
+    file is no data this library reads, so callers treat it like any other invalid JSON.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError(
+            f"arrays/objects nested too deeply (more than about {sys.getrecursionlimit()} levels)", text, 0
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------

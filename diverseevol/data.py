@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from ._files import parse_json
 from ._optional import require
 from .errors import DataFormatError, DuplicateRecordsWarning, ValidationError
 
@@ -235,7 +236,7 @@ def _turn_dict(turn: Turn) -> dict[str, Any]:
     if not turn.tool_calls:
         return {"role": turn.role, "content": turn.content}
     try:
-        calls = json.loads(turn.tool_calls)
+        calls = parse_json(turn.tool_calls)
     except json.JSONDecodeError:
         calls = turn.tool_calls
     calls = calls if isinstance(calls, list) else [calls]
@@ -563,7 +564,7 @@ def _iter_file(path: Path, format: str | None, encoding: str) -> Iterator[tuple[
     if fmt == "json" and head == "{":
         # A .json file holding JSON lines is common (e.g. Dolly copies); a single object is not a dataset.
         try:
-            obj = json.loads(text)
+            obj = parse_json(text)
         except json.JSONDecodeError:
             fmt = "jsonl"
         else:
@@ -580,7 +581,7 @@ def _iter_file(path: Path, format: str | None, encoding: str) -> Iterator[tuple[
 
 def _iter_json_array(text: str, path: Path) -> Iterator[tuple[str, Any]]:
     try:
-        obj = json.loads(text)
+        obj = parse_json(text)
     except json.JSONDecodeError as exc:
         raise DataFormatError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
@@ -597,7 +598,7 @@ def _iter_json_lines(text: str, path: Path) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = parse_json(line)  # deep nesting: JSONDecodeError, not RecursionError
         except json.JSONDecodeError as exc:
             raise DataFormatError(
                 f"{path}: line {lineno}: invalid JSON at column {exc.colno}: {exc.msg}. Each line must hold "
@@ -869,7 +870,7 @@ def _openai_tool_calls(value: Any) -> str:
             args = fn.get("arguments")
             if isinstance(args, str):
                 try:
-                    args = json.loads(args)
+                    args = parse_json(args)
                 except json.JSONDecodeError:
                     pass
             calls.append({"name": fn.get("name"), "arguments": args})

@@ -169,6 +169,21 @@ class RunDirectory:
         except (RunDirectoryError, AttributeError):
             return False
 
+    def config_problem(self) -> str | None:
+        """Why ``config.json`` cannot be read (not UTF-8, not JSON, nested too deeply), or None.
+
+        None also when it is missing or readable (whether it is this library's is
+        :meth:`is_run_directory`'s question).
+        """
+        cfg = self.path / self.CONFIG
+        if not cfg.is_file():
+            return None
+        try:
+            read_json(cfg, fix="")
+        except OSError as exc:  # RunDirectoryError is an OSError too
+            return str(exc).split("; the run directory is corrupt")[0].strip()
+        return None
+
     def is_empty(self) -> bool:
         """Whether the directory is missing or holds nothing but lock and temporary files."""
         if not self.path.exists():

@@ -30,15 +30,17 @@ from .._files import to_jsonable
 from .._progress import progress_bar
 from ..comm import resolve_communicator, run_on_rank0
 from ..data import data_fingerprint
+from ..errors import ValidationError
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from ..samplers.base import Sampler
+from ..tracking import tracking_callbacks
 from .callbacks import Callbacks
 from .directory import RoundRecord, RunDirectory, selection_indices, selection_radii
 from .resume import completed_rounds, open_run, recorded_round, refuse_foreign
 from .result import EvolutionResult, metrics_row
 from .seeds import initial_pool
 from .selection import select_and_measure
-from .settings import LoopSettings
+from .settings import LoopSettings, callable_label
 from .signals import compute_signals
 
 __all__ = ["EvolutionLoop"]
@@ -116,7 +118,9 @@ class EvolutionLoop:
         ``on_round_start(round, pool_idx)``, ``on_selected(round, new_idx, radii)``,
         ``on_round_end(round, metrics_row)``. Called on rank 0, for the rounds this call runs.
     callbacks : sequence of objects, optional
-        Objects with any of the three methods above.
+        Objects with any of the three methods above, and optionally ``on_run_start(run_dir,
+        config)`` (once the run directory is open) and ``on_run_end(result, error)`` (``result``
+        None and ``error`` the exception when the run raised). Called on rank 0.
     comm : Communicator, optional
         For multi-process runs; default: a single process, or
         :meth:`diverseevol.comm.TorchCommunicator.from_env` when the environment variable
@@ -126,6 +130,12 @@ class EvolutionLoop:
     tags : dict, optional
         Free-form JSON metadata stored in ``config.json`` (not compared on resume; secret-looking
         keys are redacted).
+    report_to : str or list of str, optional
+        Experiment tracking of the per-round metrics, spelled as transformers spells
+        ``TrainingArguments.report_to``: ``"tensorboard"``, ``"mlflow"``, ``"wandb"``, a list of
+        them, ``"all"`` (the installed ones) or ``"none"``. Each becomes a callback of
+        :mod:`diverseevol.tracking` with default settings (one tracking run per :meth:`run`);
+        for other settings pass the callback objects in ``callbacks`` instead.
 
     Examples
     --------
@@ -174,6 +184,7 @@ class EvolutionLoop:
         comm: Communicator | None = None,
         progress: bool = True,
         tags: Mapping[str, Any] | None = None,
+        report_to: str | Sequence[str] | None = None,
     ) -> None:
         #: The checked arguments; each is also readable as an attribute (``loop.k``, ``loop.trainer``).
         self.settings = LoopSettings.from_arguments(
@@ -199,8 +210,10 @@ class EvolutionLoop:
             comm=comm,
             progress=progress,
             tags=tags,
+            report_to=report_to,
         )
         events = {"on_round_start": on_round_start, "on_selected": on_selected, "on_round_end": on_round_end}
+        self._events, self._callback_objects = events, tuple(callbacks)
         self._callbacks = Callbacks.collect(events, callbacks)
         self._fingerprint: dict[str, Any] | None = None
 
@@ -259,7 +272,24 @@ class EvolutionLoop:
 
             run_on_rank0(comm, acquire)
             header = run_on_rank0(comm, lambda: open_run(rd, self.settings, self.data_fingerprint))
-            return self._run_rounds(rd, comm, header)
+            return self._run_tracked(rd, comm, header)
+
+    def _run_tracked(self, rd: RunDirectory, comm: Communicator, header: dict[str, Any]) -> EvolutionResult:
+        """The rounds between the ``on_run_start`` and ``on_run_end`` events (fired on rank 0)."""
+        rank0 = comm.rank == 0
+        trackers = tracking_callbacks(self.settings.report_to) if rank0 else []  # fresh per run()
+        self._callbacks = Callbacks.collect(self._events, [*self._callback_objects, *trackers])
+        if rank0:
+            self._callbacks.fire("on_run_start", rd.path, dict(header.get("config", {})))
+        try:
+            result = self._run_rounds(rd, comm, header)
+        except BaseException as exc:
+            if rank0:
+                self._callbacks.fire("on_run_end", None, exc)
+            raise
+        if rank0:
+            self._callbacks.fire("on_run_end", result, None)
+        return result
 
     def _run_rounds(self, rd: RunDirectory, comm: Communicator, header: dict[str, Any]) -> EvolutionResult:
         s = self.settings
@@ -391,8 +421,15 @@ class EvolutionLoop:
             return record.judge or {"metrics": {}, "time_judge_s": 0.0}
         bar.set_postfix(round=t, phase="judge")
         start = time.perf_counter()
-        judged = dict(judge(model, t))
+        got = judge(model, t)
         elapsed = time.perf_counter() - start
+        if not isinstance(got, Mapping):
+            raise ValidationError(
+                f"The judge {callable_label(judge)} returned {type(got).__name__} for round {t}; expected a "
+                f"mapping metric name -> value, e.g. {{'accuracy': 0.8}}. Return a dict (return {{}} for no "
+                f"metrics)."
+            )
+        judged = dict(got)
         run_on_rank0(comm, lambda: rd.write_judge(t, {"metrics": judged, "time_judge_s": elapsed}))
         return {"metrics": to_jsonable(judged), "time_judge_s": elapsed}
 

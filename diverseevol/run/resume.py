@@ -28,7 +28,15 @@ logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (
 
 
 def refuse_foreign(rd: RunDirectory) -> None:
-    """Raise :class:`RunDirectoryError` if ``rd`` is a non-empty directory that is not a run directory."""
+    """Raise :class:`RunDirectoryError` if ``rd`` is a non-empty directory that is not a run directory,
+    or one whose ``config.json`` is unreadable (corrupt: never deleted, not even with ``overwrite``)."""
+    problem = rd.config_problem()
+    if problem is not None:
+        raise RunDirectoryError(
+            f"The run directory {rd.path} is corrupt: {problem}. Without {rd.CONFIG} the run cannot be resumed, "
+            f"and diverseevol does not delete a directory it cannot identify (not even with overwrite=True). "
+            f"Restore {rd.CONFIG} from a copy, or delete {rd.path} yourself, or choose another run_dir."
+        )
     if not rd.is_run_directory() and not rd.is_empty():
         raise RunDirectoryError(
             f"{rd.path} is not empty and is not a diverseevol run directory (no config.json); refusing to "

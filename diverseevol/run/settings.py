@@ -26,8 +26,9 @@ from ..data import InstructionRecord, load_instructions
 from ..errors import MissingSignalError, PoolExhaustedError, ValidationError
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from ..samplers.base import Requirements, Sampler, requirements_of
+from ..tracking import check_installed, normalize_report_to
 
-__all__ = ["COMPARED_CONFIG_KEYS", "MODES", "LoopSettings"]
+__all__ = ["COMPARED_CONFIG_KEYS", "MODES", "LoopSettings", "callable_label"]
 
 #: The loop's modes: each round's model selects (``iterative``), or M_0 selects everything.
 MODES: tuple[str, ...] = ("iterative", "one_time")
@@ -54,6 +55,7 @@ class LoopSettings:
     Built by :meth:`from_arguments`; ``records`` is the dataset Z as a list, ``sampler`` the
     sampler instance, ``requirements`` what it needs and ``radius_metric`` the distance of the
     covering radius (the sampler's ``metric`` when it is euclidean or cosine, else euclidean).
+    ``report_to`` holds the tracking integrations by name (:func:`diverseevol.tracking.normalize_report_to`).
     """
 
     records: list[InstructionRecord]
@@ -79,6 +81,7 @@ class LoopSettings:
     comm: Communicator | None
     tags: dict[str, Any] = field(default_factory=dict)
     radius_metric: str = "euclidean"
+    report_to: tuple[str, ...] = ()
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -107,6 +110,7 @@ class LoopSettings:
         comm: Communicator | None = None,
         progress: Any = True,
         tags: Mapping[str, Any] | None = None,
+        report_to: Any = None,
     ) -> LoopSettings:
         """Check the loop's arguments and return them as settings.
 
@@ -120,6 +124,8 @@ class LoopSettings:
             If ``init_size + k * rounds`` exceeds the number of records.
         MissingSignalError
             If the sampler requires embeddings or scores and no embedder or scorer is given.
+        OptionalDependencyError
+            If ``report_to`` names an integration whose package is not installed.
         UnknownSamplerError
             If ``sampler`` is a name nobody registered.
         """
@@ -129,6 +135,8 @@ class LoopSettings:
         sampler_obj, requirements = _resolve_sampler(sampler, sampler_params)
         _check_signal_sources(sampler_obj, requirements, embedder=embedder, scorer=scorer, vendi=vendi)
         metric = getattr(sampler_obj, "metric", "euclidean")
+        trackers = normalize_report_to(report_to)
+        check_installed(trackers)
         return cls(
             records=records,
             trainer=trainer,
@@ -150,6 +158,7 @@ class LoopSettings:
             comm=comm,
             tags=dict(tags or {}),
             radius_metric=metric if metric in _RADIUS_METRICS else "euclidean",
+            report_to=trackers,
         )
 
     # ---- schedule -----------------------------------------------------------------------
@@ -313,6 +322,12 @@ def _describe(obj: Any) -> Any:
             with contextlib.suppress(Exception):
                 return {"name": name, "params": to_jsonable(fn())}
     return name
+
+
+def callable_label(obj: Any) -> str:
+    """How error messages name a user's callable: its qualified name, or its class's name."""
+    plain = inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
+    return str(getattr(obj, "__qualname__", None) if plain else type(obj).__name__)
 
 
 def _sampler_params(sampler: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ..comm import run_on_rank0
 from ..errors import MissingSignalError, ValidationError
 from ..protocols import Communicator
 from .directory import RunDirectory
-from .settings import LoopSettings
+from .settings import LoopSettings, callable_label
 
 __all__ = ["RoundSignals", "check_scores", "compute_signals"]
 
@@ -111,26 +111,48 @@ def _scores(
     elapsed = time.perf_counter() - start
 
     def keep() -> None:
-        scores.update(check_scores(got, t, n_records=settings.n_records, required=settings.score_names))
+        scores.update(
+            check_scores(
+                got, t, n_records=settings.n_records, required=settings.score_names,
+                scorer=callable_label(settings.scorer),
+            )
+        )
         rd.write_scores(t, scores)
 
     run_on_rank0(comm, keep)
     return scores, elapsed
 
 
-def check_scores(got: Any, t: int, *, n_records: int, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+def check_scores(
+    got: Any, t: int, *, n_records: int, required: tuple[str, ...], scorer: str = "scorer"
+) -> dict[str, np.ndarray]:
     """Check a scorer's output for round ``t`` and return it as float64 arrays of shape (N,).
+
+    Parameters
+    ----------
+    got : Any
+        What the scorer returned.
+    t : int
+        The round.
+    n_records : int
+        N.
+    required : tuple of str
+        The score names the sampler requires.
+    scorer : str, default "scorer"
+        How messages name the scorer.
 
     Raises
     ------
     ValidationError
-        If ``got`` is not a mapping, or an array does not have shape ``(n_records,)``.
+        If ``got`` is not a mapping, an array does not have shape ``(n_records,)`` or does not
+        hold real numbers (strings, None, complex numbers).
     MissingSignalError
         If a score in ``required`` is missing.
     """
     if not isinstance(got, Mapping):
         raise ValidationError(
-            f"The scorer must return a mapping name -> (N,) array; got {type(got).__name__} in round {t}."
+            f"The scorer {scorer} must return a mapping name -> (N,) array; got {type(got).__name__} in "
+            f"round {t}."
         )
     missing = [s for s in required if s not in got]
     if missing:
@@ -140,10 +162,22 @@ def check_scores(got: Any, t: int, *, n_records: int, required: tuple[str, ...])
         )
     out = {}
     for name, values in got.items():
-        arr = np.asarray(values, dtype=np.float64)
+        try:
+            arr = np.asarray(values)
+        except (TypeError, ValueError) as exc:  # ragged lists
+            raise ValidationError(
+                f"The scorer {scorer} returned scores[{name!r}] that numpy cannot read as an array of numbers "
+                f"in round {t} ({exc}); return one real number per record, shape ({n_records},)."
+            ) from None
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise ValidationError(
+                f"The scorer {scorer} returned scores[{name!r}] of dtype {arr.dtype} in round {t}; expected "
+                f"one real number per record (float), e.g. np.asarray(values, dtype=float)."
+            )
         if arr.shape != (n_records,):
             raise ValidationError(
-                f"scores[{name!r}] must have shape ({n_records},), one value per record; got {arr.shape}."
+                f"The scorer {scorer} returned scores[{name!r}] of shape {arr.shape} in round {t}; "
+                f"scores[{name!r}] must have shape ({n_records},), one value per record (a real number)."
             )
-        out[str(name)] = arr
+        out[str(name)] = arr.astype(np.float64, copy=False)
     return out
