@@ -5,6 +5,7 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
 
     run_dir: runs/dolly-kcenter        # where rounds are written; an existing run is resumed
     seed: 0
+    report_to: null                    # tracking: tensorboard, mlflow, wandb, a list, all or none
     data:
       path: databricks-dolly-15k.jsonl # JSON / JSONL file (Alpaca or Dolly field names)
       limit: null                      # keep only the first N records
@@ -43,6 +44,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ._files import REDACTED, redact_secrets
 from ._optional import require
 from .errors import ConfigError
 
@@ -213,7 +215,8 @@ class JudgeConfig:
     params : dict
         ``exact_match``: keyword arguments of :class:`~diverseevol.judge.ExactMatchJudge`
         (``normalize``, ``match``); ``pairwise``: of :class:`~diverseevol.judge.PairwiseJudge`
-        (``model``, ``base_url``, ``cache``...; the API key comes from ``OPENAI_API_KEY``).
+        (``model``, ``base_url``, ``cache``...; the API key comes from ``OPENAI_API_KEY``: an
+        ``api_key`` here, or any secret-named key, is refused).
     generation : dict
         Keyword arguments of :class:`diverseevol.hf.HFGenerator` (``max_new_tokens``...).
     """
@@ -239,6 +242,9 @@ class RunConfig:
     model: ModelConfig | None = _key("a section", dict, default=None, section=ModelConfig)
     judge: JudgeConfig | None = _key("a section", dict, default=None, section=JudgeConfig)
     seed: int = _key("an integer", int, default=0)
+    report_to: str | list[str] | None = _key(
+        "'tensorboard', 'mlflow', 'wandb', 'all', 'none', a list of them or null", str, list, _NULL, default=None
+    )
     source: Path | None = None  # not a key of the file: where the configuration was read from
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,11 +392,42 @@ def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = No
     )
     config = RunConfig(**values, source=Path(source) if source else None)
     _check_combination(config, source)
+    _check_report_to(config.report_to, source)
     return config
+
+
+def _check_report_to(report_to: Any, source: str | None) -> None:
+    """``report_to`` names tracking integrations (checked by :mod:`diverseevol.tracking`)."""
+    from .errors import ValidationError
+    from .tracking import normalize_report_to
+
+    try:
+        normalize_report_to(report_to)
+    except ValidationError as exc:
+        raise ConfigError(f"{_where(source, 'report_to')}: {exc}") from None
+
+
+def _is_secret_name(key: Any) -> bool:
+    """Whether a key names a secret (``api_key``, ``token``...; the rule of :func:`~diverseevol._files.redact_secrets`)."""
+    return isinstance(key, str) and redact_secrets({key: None})[key] == REDACTED
+
+
+def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
+    """Refuse an API key (or any secret-named argument) in ``judge.params``: the key comes from the environment."""
+    if config.judge is None:
+        return
+    for key in config.judge.params:
+        if _is_secret_name(key):
+            raise ConfigError(
+                f"{_where(source, 'judge.params.' + key)}: the judge's API key is never read from a configuration "
+                f"file (it would be printed by `run --check`, kept in run directories and shared with the file). "
+                f"Remove this key and set the environment variable OPENAI_API_KEY instead."
+            )
 
 
 def _check_combination(config: RunConfig, source: str | None) -> None:
     """Rules that involve more than one key."""
+    _check_no_judge_secret(config, source)
     if config.judge is not None and config.judge.type == "pairwise" and config.judge.references is None:
         raise ConfigError(
             f"{_where(source, 'judge.references')}: the pairwise judge compares with reference answers; "
@@ -527,8 +564,10 @@ def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = T
         parts = fixed_embedding_parts(config.data.embeddings, len(records))
     else:
         m = config.model
+        tracked = {"report_to": config.report_to, "run_name": config.run_dir.name} if config.report_to else {}
         parts = build_hf_parts(m.name_or_path, scores=bool(needs.scores), progress=progress, seed=config.seed,
-                               trainer=m.trainer, embedder=m.embedder, scorer=m.scorer, where="model")
+                               trainer={**tracked, **(m.trainer or {})}, embedder=m.embedder, scorer=m.scorer,
+                               where="model")
         if config.judge is not None:
             judge = build_judge(config)
     b = config.budget
@@ -546,6 +585,7 @@ def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = T
         overwrite=overwrite,
         progress=progress,
         tags={"config_file": str(config.source) if config.source else None},
+        report_to=config.report_to,
     )
 
 

@@ -1,4 +1,14 @@
-"""Record embeddings (mean-pooled last hidden states) and uncertainty scores in one forward pass."""
+"""Record embeddings (pooled hidden states) and uncertainty scores in one forward pass.
+
+Pooling (``pooling=``) over a record's real tokens, of the hidden states of one layer (``layer=``,
+the last by default, after the final norm):
+
+* ``"mean"`` (default, the paper's): the plain mean.
+* ``"weighted_mean"``: position-weighted mean, token i of L (1-based) weighted i / (1 + ... + L),
+  so later tokens, which have seen more of the record under causal attention, weigh more (the
+  pooling of RDS+, Ivison et al. 2025, after SGPT's weighted mean).
+* ``"last_token"``: the hidden state of the record's last real token (the eos).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +23,16 @@ import numpy as np
 from .._progress import progress_bar
 from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
+from ..errors import ValidationError
 from ._model import resolve_model
 from ._records import CausalLMCollator, tokenize_records
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SCORE_NAMES", "HFEmbedder", "forward_pass"]
+__all__ = ["POOLINGS", "SCORE_NAMES", "HFEmbedder", "forward_pass"]
+
+#: Pooling names accepted by :func:`forward_pass` and :class:`HFEmbedder`.
+POOLINGS: tuple[str, ...] = ("mean", "weighted_mean", "last_token")
 
 #: Score names, in the column order used internally.
 SCORE_NAMES: tuple[str, str, str] = ("confidence", "margin", "entropy")
@@ -39,6 +53,41 @@ def _body_and_head(model: Any) -> tuple[Any, Any]:
         body = decoder() if callable(decoder) else inner
     head = inner.get_output_embeddings()
     return body, head
+
+
+def _check_pooling(pooling: Any, layer: Any) -> None:
+    if pooling not in POOLINGS:
+        raise ValidationError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}.")
+    if isinstance(layer, bool) or not isinstance(layer, int):
+        raise ValidationError(
+            f"layer must be an int index into the model's hidden states (-1 = the last layer, 0 = the "
+            f"token embeddings); got {layer!r}."
+        )
+
+
+def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
+    """Pool right-padded hidden states (B, T, d) over the real tokens of each row; (B, d) float32."""
+    import torch
+
+    m = mask.to(torch.float32)
+    if pooling == "last_token":
+        last = (mask.sum(1) - 1).clamp_min(0)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
+    if pooling == "weighted_mean":
+        m = m * torch.arange(1, mask.shape[1] + 1, device=mask.device, dtype=torch.float32)[None, :]
+    m = m.unsqueeze(-1)
+    return (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def _layer_states(out: Any, layer: int) -> Any:
+    """The hidden states of ``layer`` from a body output run with ``output_hidden_states=True``."""
+    states = out.hidden_states
+    if not -len(states) <= layer < len(states):
+        raise ValidationError(
+            f"layer={layer} is out of range: this model has {len(states)} hidden states (the token "
+            f"embeddings and {len(states) - 1} layers); use -{len(states)} .. {len(states) - 1}."
+        )
+    return states[layer]
 
 
 def _token_scores(head: Any, hidden: Any) -> Any:
@@ -78,6 +127,9 @@ def forward_pass(
     comm: Any = None,
     memmap_path: str | Path | None = None,
     causal_padding_free: bool = True,
+    pooling: str = "mean",
+    layer: int = -1,
+    template: str = "auto",
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
     """Run the model once over ``records``; return embeddings and/or uncertainty scores.
 
@@ -101,16 +153,26 @@ def forward_pass(
         ``torch.distributed`` group when it has more than one rank.
     memmap_path : str or Path, optional
         Write the embeddings to this ``.npy`` memmap (overwritten) instead of memory.
+    template : {"auto", "alpaca", "chat"}, default "auto"
+        How records become text (:mod:`diverseevol.render`): ``auto`` uses the tokenizer's chat
+        template for chat records and the Alpaca template otherwise; scores cover assistant tokens.
     causal_padding_free : bool, default True
         Batches are right-padded; in a causal LM no real token attends to the pads after it,
         so no attention mask is passed (faster: SDPA's causal kernel, no (B, T, T) mask). Pooling
         and scoring still use the mask. Set False for models whose attention is not causal.
+    pooling : {"mean", "weighted_mean", "last_token"}, default "mean"
+        How a record's token states become one vector (see the module docstring); ``"mean"`` is
+        the paper's.
+    layer : int, default -1
+        Index into the model's ``output_hidden_states`` (0 = token embeddings, -1 = the last
+        layer after the final norm, -2 = the layer before...). Scores always use the last layer.
 
     Returns
     -------
     embeddings : numpy.ndarray of float32, shape (N, d), or None
-        Row ``i`` is record ``i``: the body's last hidden states (after the final norm, i.e.
-        ``output_hidden_states[-1]``), averaged over the record's real tokens.
+        Row ``i`` is record ``i``: the hidden states of ``layer`` (by default the body's last
+        hidden states after the final norm, i.e. ``output_hidden_states[-1]``), pooled over the
+        record's real tokens.
     scores : dict of str to numpy.ndarray of float64, shape (N,), or None
         Over the record's response tokens (eos included), the mean of: the highest next-token
         probability (``"confidence"``), the top-1 minus top-2 probability (``"margin"``) and the
@@ -120,10 +182,11 @@ def forward_pass(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    _check_pooling(pooling, layer)
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
-    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=scores)
+    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=scores, template=template)
     lengths = tok.lengths
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
     comm = active_communicator(comm)
@@ -154,15 +217,18 @@ def forward_pass(
                 ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
                 # Right padding under causal attention: no real token can attend to a pad (pads come
                 # after it), so the padding mask is redundant and SDPA may use its causal kernel.
-                hidden = body(
-                    input_ids=ids, attention_mask=None if causal_padding_free else mask
-                ).last_hidden_state
+                other_layer = embeddings and layer != -1
+                out = body(
+                    input_ids=ids,
+                    attention_mask=None if causal_padding_free else mask,
+                    output_hidden_states=other_layer,
+                )
+                hidden = out.last_hidden_state
                 if embeddings:
-                    m = mask.unsqueeze(-1).to(torch.float32)
-                    pooled = (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
-                    local_emb[sl] = pooled.cpu().numpy()
+                    states = _layer_states(out, layer) if other_layer else hidden
+                    local_emb[sl] = _pool(states, mask, pooling).cpu().numpy()
                 if scores:
-                    local_sc[sl] = _batch_scores(head, hidden, mask, tok.response_start[idx])
+                    local_sc[sl] = _batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]))
                 bar.update(1)
     finally:
         bar.close()
@@ -231,18 +297,16 @@ def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], m
     return lost
 
 
-def _batch_scores(head: Any, hidden: Any, mask: Any, starts: np.ndarray) -> np.ndarray:
-    """Mean per-record token scores of one right-padded batch; shape (B, 3), NaN without response tokens."""
+def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray) -> np.ndarray:
+    """Mean per-record token scores of one right-padded batch; shape (B, 3), NaN without response tokens.
+
+    ``predicts`` (bool, shape (B, T)): position p predicts an assistant token p + 1
+    (:meth:`~diverseevol.hf._records.TokenizedRecords.prediction_mask`).
+    """
     import torch
 
-    bsz, width = mask.shape
-    lengths = mask.sum(1)
-    start = torch.as_tensor(starts, device=mask.device)
-    pos = torch.arange(width, device=mask.device)[None, :]
-    # position p predicts token p + 1: response tokens start .. length-1 are predicted at start-1 .. length-2
-    predicting = (
-        (pos >= (start[:, None] - 1).clamp_min(0)) & (pos <= lengths[:, None] - 2) & (start[:, None] >= 1)
-    )
+    bsz = mask.shape[0]
+    predicting = torch.as_tensor(predicts, device=mask.device)
     rows = predicting.nonzero(as_tuple=True)[0]
     token_sc = _token_scores(head, hidden[predicting])
     sums = torch.zeros((bsz, 3), dtype=torch.float64, device=mask.device)
@@ -257,7 +321,8 @@ class HFEmbedder:
     """Embedder for :class:`diverseevol.EvolutionLoop`: ``embedder(model, records) -> (N, d) float32``.
 
     Each record is encoded as the Alpaca prompt + response + eos and embedded as the mean of
-    the model's last-layer hidden states over its real tokens (padding never changes a row).
+    the model's last-layer hidden states over its real tokens (padding never changes a row);
+    ``pooling`` and ``layer`` choose another pooling or hidden layer.
     Records are batched longest-first to keep padding small. Under several processes
     (``torchrun`` / ``accelerate launch``) every rank embeds a share of the records and every
     rank receives the full array in the original order.
@@ -278,6 +343,15 @@ class HFEmbedder:
         For bare models passed without a tokenizer.
     comm : TorchCommunicator, optional
         Defaults to the active ``torch.distributed`` group when it has several ranks.
+    pooling : {"mean", "weighted_mean", "last_token"}, default "mean"
+        ``"mean"`` is the paper's; ``"weighted_mean"`` is the position-weighted mean of RDS+
+        (Ivison et al., 2025); ``"last_token"`` takes the state of the last real token.
+    layer : int, default -1
+        Which of the model's ``output_hidden_states`` to pool (-1: the last layer, after the
+        final norm; 0: the token embeddings).
+    template : {"auto", "alpaca", "chat"}, default "auto"
+        How records become text (:mod:`diverseevol.render`): the chat template for chat
+        records, the Alpaca template otherwise, unless named.
 
     Attributes
     ----------
@@ -301,7 +375,13 @@ class HFEmbedder:
         *,
         tokenizer: Any = None,
         comm: Any = None,
+        pooling: str = "mean",
+        layer: int = -1,
+        template: str = "auto",
     ) -> None:
+        _check_pooling(pooling, layer)
+        self.pooling = pooling
+        self.layer = layer
         self.batch_size = batch_size
         self.max_length = max_length
         self.scores = scores
@@ -309,13 +389,14 @@ class HFEmbedder:
         self.progress = progress
         self.tokenizer = tokenizer
         self.comm = comm
+        self.template = template
         self.last_scores: dict[str, np.ndarray] | None = None
         self._cache_key: tuple[Any, int, int] | None = None
 
     def __repr__(self) -> str:
         return (
             f"HFEmbedder(batch_size={self.batch_size}, max_length={self.max_length}, scores={self.scores}, "
-            f"memmap_path={self.memmap_path!r})"
+            f"memmap_path={self.memmap_path!r}, pooling={self.pooling!r}, layer={self.layer})"
         )
 
     def get_params(self) -> dict[str, Any]:
@@ -325,6 +406,9 @@ class HFEmbedder:
             "max_length": self.max_length,
             "scores": self.scores,
             "memmap_path": None if self.memmap_path is None else str(self.memmap_path),
+            "pooling": self.pooling,
+            "layer": self.layer,
+            **({"template": self.template} if self.template != "auto" else {}),
         }
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
@@ -362,6 +446,9 @@ class HFEmbedder:
             progress=self.progress,
             comm=self.comm,
             memmap_path=self.memmap_path,
+            pooling=self.pooling,
+            layer=self.layer,
+            template=self.template,
         )
         if scores:
             self.last_scores = sc
