@@ -166,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="validate the configuration, print it and exit")
     p.add_argument("--sampler", default=None, help="override sampler.name (any registered sampler)")
     p.add_argument("--run-dir", type=Path, default=None, help="override run_dir")
+    p.add_argument(
+        "--report-to",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="override report_to: experiment tracking of the per-round metrics (and the trainer's losses): "
+        "tensorboard, mlflow, wandb (several allowed), all or none",
+    )
 
     # select -------------------------------------------------------------------------------
     p = sub.add_parser(
@@ -449,11 +457,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, sampler=dataclasses.replace(config.sampler, name=args.sampler))
     if args.run_dir is not None:
         config = dataclasses.replace(config, run_dir=args.run_dir)
+    if args.report_to is not None:
+        from .tracking import normalize_report_to
+
+        normalize_report_to(args.report_to)  # fail fast on a misspelt name
+        config = dataclasses.replace(config, report_to=list(args.report_to))
     from .samplers.registry import get_sampler
 
     get_sampler(config.sampler.name, **config.sampler.params)  # fail fast on name / parameters
     if args.check:
-        _echo(json.dumps(config.to_dict(), indent=2))
+        from ._files import redact_secrets, redact_text
+
+        _echo(redact_text(json.dumps(redact_secrets(config.to_dict()), indent=2)))
         return EXIT_OK
     from .config import run_config
 
@@ -534,7 +549,10 @@ def _setup_logging(verbose: int, debug: bool) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """The error as one line, with secrets and key-shaped strings removed (:func:`~diverseevol._files.redact_text`)."""
+    from ._files import redact_text
+
+    text = redact_text(" ".join(str(exc).split())) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if not isinstance(exc, UsageError) else text
 
 
@@ -570,7 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the command's error boundary
         usage = isinstance(exc, _usage_error_types())
         if debug:
-            traceback.print_exc()
+            from ._files import redact_text
+
+            print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
         print(f"diverseevol {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE if usage else EXIT_RUNTIME
 

@@ -44,3 +44,47 @@ def test_absolute_home_and_memory_caches(tmp_path: Path) -> None:
     assert load_config(_pairwise(tmp_path, ":memory:")).judge.params["cache"] == ":memory:"
     home = load_config(_pairwise(tmp_path, "~/j.sqlite")).judge.params["cache"]
     assert home == str(Path("~/j.sqlite").expanduser())
+
+
+# --------------------------------------------------------------------------------------------
+# item 9: the API key never comes from a configuration file, and `run --check` prints no secret
+# --------------------------------------------------------------------------------------------
+_KEY = "sk-proj-" + "Ab3" * 12
+
+
+@pytest.mark.parametrize("name", ["api_key", "API_KEY", "apiKey", "openai_api_key"])
+def test_an_api_key_in_judge_params_is_refused(tmp_path: Path, name: str) -> None:
+    from diverseevol.errors import ConfigError
+
+    cfg = _pairwise(tmp_path, "c.sqlite")
+    cfg.write_text(cfg.read_text() + f'{name} = "{_KEY}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    text = str(info.value)
+    assert f"judge.params.{name}" in text and "OPENAI_API_KEY" in text and str(cfg) in text
+    assert _KEY not in text and "Ab3Ab3" not in text
+
+
+def test_run_check_refuses_the_key_and_prints_no_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from diverseevol.cli import EXIT_OK, EXIT_USAGE, main
+
+    cfg = _pairwise(tmp_path, "c.sqlite")
+    text = cfg.read_text()
+    cfg.write_text(text + f'api_key = "{_KEY}"\n')
+    assert main(["run", str(cfg), "--check"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert "OPENAI_API_KEY" in err and _KEY not in out + err
+    # Secrets elsewhere (a Hugging Face token in the trainer's training arguments) are printed redacted.
+    token = "hf_" + "Zq9" * 10
+    cfg.write_text(text.replace("[judge]", f'[model.trainer.training_args]\nhub_token = "{token}"\n[judge]'))
+    assert main(["run", str(cfg), "--check"]) == EXIT_OK
+    out, err = capsys.readouterr()
+    assert token not in out + err and "<redacted>" in out and '"hub_token"' in out
+    # A secret in a value of the wrong type is not echoed by the error message either.
+    cfg.write_text(text.replace('run_dir = "runs/x"', f'run_dir = "runs/x"\nseed = "{_KEY}"'))
+    assert main(["run", str(cfg), "--check"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert "seed" in err and _KEY not in out + err
+    assert main(["--debug", "run", str(cfg), "--check"]) == EXIT_USAGE  # the traceback too
+    out, err = capsys.readouterr()
+    assert "Traceback" in err and "seed" in err and _KEY not in out + err
