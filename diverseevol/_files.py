@@ -34,6 +34,7 @@ __all__ = [
     "atomic_write",
     "fsync_directory",
     "fsync_enabled",
+    "is_temp_name",
     "load_npy",
     "parse_json",
     "read_json",
@@ -45,8 +46,10 @@ __all__ = [
     "write_npy",
 ]
 
-#: Marks the name of a temporary file of an unfinished atomic write (``.<name>.tmp.<pid>.<hex>``).
-TMP_MARK = ".tmp."
+#: Marks the name of a temporary file of an unfinished atomic write
+#: (``.<name>.diverseevol.tmp.<pid>.<8 hex digits>``); :func:`is_temp_name` matches the whole name.
+TMP_MARK = ".diverseevol.tmp."
+_TMP_NAME = re.compile(r"\..+" + re.escape(TMP_MARK) + r"[0-9]+\.[0-9a-f]{8}")
 #: What :func:`redact_secrets` puts in place of a secret value.
 REDACTED = "<redacted>"
 
@@ -75,6 +78,20 @@ def fsync_directory(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def temp_name(name: str) -> str:
+    """The name of the temporary file that an atomic write of ``name`` fills before its rename."""
+    return f".{name}{TMP_MARK}{os.getpid()}.{_secrets.token_hex(4)}"
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file of :func:`atomic_write` (and of no other writer).
+
+    Only ``.<name>.diverseevol.tmp.<pid>.<8 hex digits>`` matches; a trainer's ``.foo.tmp.1`` or
+    ``x.tmp`` does not.
+    """
+    return _TMP_NAME.fullmatch(name) is not None
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
     """Write a file atomically: ``write(fh)`` fills a temp file that then replaces ``path``.
 
@@ -92,7 +109,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}{TMP_MARK}{os.getpid()}.{_secrets.token_hex(4)}"
+    tmp = path.parent / temp_name(path.name)
     try:
         with open(tmp, "wb") as fh:
             write(fh)

@@ -51,6 +51,7 @@ import numpy as np
 from .._files import (
     TMP_MARK,
     fsync_directory,
+    is_temp_name,
     load_npy,
     read_json,
     redact_secrets,
@@ -188,7 +189,7 @@ class RunDirectory:
         """Whether the directory is missing or holds nothing but lock and temporary files."""
         if not self.path.exists():
             return True
-        return all(p.name == ".lock" or TMP_MARK in p.name for p in self.path.iterdir())
+        return all(p.name == ".lock" or is_temp_name(p.name) for p in self.path.iterdir())
 
     def read_header(self) -> dict[str, Any]:
         """Return the parsed ``config.json`` (keys ``format``, ``format_version``, ``data``, ``config``...).
@@ -310,12 +311,17 @@ class RunDirectory:
         fsync_directory(self.path)
 
     def remove_temp_files(self) -> int:
-        """Delete temporary files left by writes interrupted before their rename; return how many."""
+        """Delete temporary files left by writes interrupted before their rename; return how many.
+
+        Only the temporary files of :func:`diverseevol._files.atomic_write` are deleted (their
+        names match :func:`~diverseevol._files.is_temp_name`), anywhere under the directory;
+        other files, such as a trainer's own temporary files under ``model/``, are left alone.
+        """
         if not self.path.exists():
             return 0
         n = 0
         for p in self.path.rglob(f"*{TMP_MARK}*"):
-            if p.is_file() and p.name.startswith("."):
+            if is_temp_name(p.name) and p.is_file() and not p.is_symlink():
                 with contextlib.suppress(OSError):
                     p.unlink()
                     n += 1
