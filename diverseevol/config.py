@@ -452,6 +452,18 @@ def _read_file(path: Path) -> Any:
         raise ConfigError(f"Configuration file {str(path)!r} does not exist.") from None
     except OSError as exc:
         raise ConfigError(f"Cannot read configuration file {str(path)!r}: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8: {exc.object[exc.start:exc.start + 4]!r}); "
+            f"a configuration is a YAML (.yaml/.yml) or TOML (.toml) text file in UTF-8."
+        ) from None
+    try:
+        return _parse_text(path, suffix, text)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration file.") from None
+
+
+def _parse_text(path: Path, suffix: str, text: str) -> Any:
     if suffix == ".toml":
         import tomllib
 

@@ -88,3 +88,32 @@ def test_run_check_refuses_the_key_and_prints_no_secret(tmp_path: Path, capsys: 
     assert main(["--debug", "run", str(cfg), "--check"]) == EXIT_USAGE  # the traceback too
     out, err = capsys.readouterr()
     assert "Traceback" in err and "seed" in err and _KEY not in out + err
+
+
+# --------------------------------------------------------------------------------------------
+# item 11: a binary file given as the configuration is a ConfigError naming the file
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".yaml", ".yml", ".toml", ".json"])
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", b"run_dir: r\n\xff\xfe\xfa\n"])
+def test_a_binary_configuration_file_is_a_config_error(tmp_path: Path, suffix: str, content: bytes,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from diverseevol.cli import EXIT_USAGE, main
+    from diverseevol.errors import ConfigError
+
+    path = tmp_path / f"c{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "UTF-8" in str(info.value)
+    assert main(["run", str(path), "--check"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "ConfigError" in err and str(path) in err and "UnicodeDecodeError" not in err
+
+
+def test_a_deeply_nested_configuration_is_a_config_error(tmp_path: Path) -> None:
+    from diverseevol.errors import ConfigError
+
+    path = tmp_path / "deep.yaml"
+    path.write_text("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="deep.yaml"):
+        load_config(path)
