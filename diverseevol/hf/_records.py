@@ -1,10 +1,12 @@
-"""Tokenisation of instruction records with the Alpaca template.
+"""Tokenisation of instruction records, rendered by :mod:`diverseevol.render`.
 
-One sequence per record: ``prompt tokens`` (with the tokenizer's own special prefix, e.g.
-``<s>``) followed by ``response tokens + eos``. The prompt and the response are tokenised
-separately, as in the Stanford Alpaca training code, so the boundary between them is exact:
-training labels are ``-100`` on every prompt token, and uncertainty scores average over the
-response tokens (eos included).
+One sequence per record. Alpaca template (Alpaca/Dolly records): ``prompt tokens`` (with the
+tokenizer's own special prefix, e.g. ``<s>``) followed by ``response tokens + eos``; the prompt
+and the response are tokenised separately, as in the Stanford Alpaca training code, so the
+boundary between them is exact. Chat template (chat records, or ``template="chat"``): the
+tokenizer's ``apply_chat_template`` text, each segment tokenised on its own. Either way training
+labels are ``-100`` on every token that is not assistant text (every assistant turn of a
+multi-turn record is trained on), and uncertainty scores average over the assistant tokens.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data import InstructionRecord, format_record
+from ..data import InstructionRecord
 from ..errors import ValidationError
+from ..render import encode_records
 
 __all__ = [
     "IGNORE_INDEX",
@@ -42,12 +45,16 @@ class TokenizedRecords:
     input_ids : list of list of int
         ``input_ids[i]`` is record ``i``'s full sequence, truncated to ``max_length``.
     response_start : numpy.ndarray of int64, shape (N,)
-        Position of the first response token in ``input_ids[i]``; equals ``len(input_ids[i])``
-        when truncation removed the whole response.
+        Position of the first response (assistant) token in ``input_ids[i]``; equals
+        ``len(input_ids[i])`` when truncation removed the whole response.
+    loss_mask : list of numpy.ndarray of bool, optional
+        ``loss_mask[i][p]``: token ``p`` of record ``i`` is assistant text (trained on, scored).
+        None means every token from ``response_start[i]`` on.
     """
 
     input_ids: list[list[int]]
     response_start: np.ndarray
+    loss_mask: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -57,11 +64,36 @@ class TokenizedRecords:
         """Sequence lengths, shape (N,), int64."""
         return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
+    def mask(self, i: int) -> np.ndarray:
+        """Record ``i``'s loss mask, bool of shape (len(input_ids[i]),): True on assistant tokens."""
+        if self.loss_mask is not None:
+            return self.loss_mask[i]
+        m = np.zeros(len(self.input_ids[i]), dtype=bool)
+        m[int(self.response_start[i]) :] = True
+        return m
+
     def labels(self, i: int) -> list[int]:
         """Training labels of record ``i``: ``-100`` on prompt tokens, the token id on response tokens."""
         ids = self.input_ids[i]
-        start = int(self.response_start[i])
-        return [IGNORE_INDEX] * start + ids[start:]
+        if self.loss_mask is None:
+            start = int(self.response_start[i])
+            return [IGNORE_INDEX] * start + ids[start:]
+        return [tok if keep else IGNORE_INDEX for tok, keep in zip(ids, self.loss_mask[i].tolist())]
+
+    def prediction_mask(self, rows: Sequence[int], width: int) -> np.ndarray:
+        """Which positions predict an assistant token, for the records ``rows`` padded to ``width``.
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape (len(rows), width)
+            Entry ``[b, p]`` is True when token ``p + 1`` of record ``rows[b]`` is assistant text
+            (position ``p``'s next-token distribution is scored).
+        """
+        out = np.zeros((len(rows), width), dtype=bool)
+        for b, i in enumerate(rows):
+            m = self.mask(int(i))[1 : width + 1]
+            out[b, : m.size] = m
+        return out
 
 
 def ensure_pad_token(tokenizer: Any) -> None:
@@ -84,27 +116,32 @@ def tokenize_records(
     max_length: int = 512,
     add_eos: bool = True,
     warn_truncated: bool = True,
+    template: str = "auto",
 ) -> TokenizedRecords:
-    """Tokenise ``records`` as ``prompt + response + eos`` (see the module docstring).
+    """Tokenise ``records`` as rendered by :func:`diverseevol.render.render_record` (see the module docstring).
 
     Parameters
     ----------
     tokenizer : transformers tokenizer
-        Any Hugging Face tokenizer; the prompt is encoded with its special tokens (bos), the
-        response without.
+        Any Hugging Face tokenizer. Alpaca template: the prompt is encoded with its special
+        tokens (bos), the response without. Chat template: needs ``tokenizer.chat_template``.
     records : sequence of InstructionRecord
     max_length : int, default 512
         Sequences are cut to their first ``max_length`` tokens (the end of long responses is
         dropped first, as in the Alpaca training code).
     add_eos : bool, default True
-        Append ``tokenizer.eos_token_id`` to every response.
+        Alpaca template: append ``tokenizer.eos_token_id`` to every response (the chat
+        template ends turns itself).
     warn_truncated : bool, default True
         Log a warning when truncation removes a record's whole response (it then adds no
         training loss and has no score); embedding-only callers pass False.
+    template : {"auto", "alpaca", "chat"}, default "auto"
+        ``auto``: the chat template for chat records, the Alpaca template otherwise.
 
     Returns
     -------
     TokenizedRecords
+        With ``loss_mask`` set when some record has more than one assistant turn.
     """
     if max_length < 2:
         raise ValidationError(f"max_length must be >= 2, got {max_length}.")
@@ -117,26 +154,23 @@ def tokenize_records(
             )
     if not records:
         return TokenizedRecords([], np.zeros(0, dtype=np.int64))
-    pairs = [format_record(r) for r in records]
-    # verbose=False: sequences longer than model_max_length are cut below, not by the tokenizer
-    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True, verbose=False)["input_ids"]
-    responses = tokenizer([r for _, r in pairs], add_special_tokens=False, verbose=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    if add_eos and eos is None:
-        raise ValidationError(
-            "The tokenizer has no eos token; pass add_eos=False or set tokenizer.eos_token."
-        )
+    full_ids, full_masks = encode_records(tokenizer, records, template=template, add_eos=add_eos)
     input_ids: list[list[int]] = []
+    masks: list[np.ndarray] = []
     starts = np.empty(len(records), dtype=np.int64)
     n_cut = 0
-    for i, (p, r) in enumerate(zip(prompts, responses)):
-        seq = list(p) + list(r) + ([eos] if add_eos else [])
+    contiguous = True  # every mask is prompt then response: response_start alone describes it
+    for i, (seq, m) in enumerate(zip(full_ids, full_masks)):
+        mask = np.asarray(m, dtype=bool)
         if len(seq) > max_length:
-            seq = seq[:max_length]
+            seq, mask = seq[:max_length], mask[:max_length]
             n_cut += 1
-        input_ids.append(seq)
-        starts[i] = min(len(p), len(seq))
-    n_empty = int(np.sum(starts >= np.fromiter(map(len, input_ids), dtype=np.int64)))
+        hits = np.flatnonzero(mask)
+        starts[i] = hits[0] if hits.size else len(seq)
+        contiguous = contiguous and bool(mask[starts[i] :].all())
+        input_ids.append(list(seq))
+        masks.append(mask)
+    n_empty = sum(1 for m in masks if not m.any())
     if n_cut:
         logger.info(
             "%d of %d records were truncated to max_length=%d tokens", n_cut, len(records), max_length
@@ -149,7 +183,7 @@ def tokenize_records(
             len(records),
             max_length,
         )
-    return TokenizedRecords(input_ids, starts)
+    return TokenizedRecords(input_ids, starts, None if contiguous else masks)
 
 
 class CausalLMCollator:

@@ -16,8 +16,9 @@ __all__ = ["HFScorer"]
 class HFScorer:
     """Scorer for :class:`diverseevol.EvolutionLoop`: ``scorer(model, records) -> {name: (N,) array}``.
 
-    For each record (Alpaca prompt + response + eos), over its response tokens only (eos
-    included), the mean of
+    For each record, rendered as :mod:`diverseevol.render` does (Alpaca prompt + response + eos,
+    or the tokenizer's chat template for chat records), over its assistant tokens only (every
+    assistant turn, eos or end-of-turn included), the mean of
 
     - ``"confidence"``: the probability of the most likely next token,
     - ``"margin"``: the top-1 minus the top-2 next-token probability,
@@ -37,6 +38,8 @@ class HFScorer:
         its scores are returned without another forward pass.
     tokenizer, comm : optional
         As for :class:`~diverseevol.hf.HFEmbedder`.
+    template : {"auto", "alpaca", "chat"}, default "auto"
+        As for :class:`~diverseevol.hf.HFEmbedder`; the chat template for chat records unless named.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class HFScorer:
         embedder: HFEmbedder | None = None,
         tokenizer: Any = None,
         comm: Any = None,
+        template: str = "auto",
     ) -> None:
         self.batch_size = batch_size
         self.max_length = max_length
@@ -55,17 +59,21 @@ class HFScorer:
         self.embedder = embedder
         self.tokenizer = tokenizer
         self.comm = comm
+        self.template = template
 
     def __repr__(self) -> str:
         return f"HFScorer(batch_size={self.batch_size}, max_length={self.max_length})"
 
     def get_params(self) -> dict[str, Any]:
         """The constructor settings (recorded in the run directory's ``config.json``)."""
-        return {"batch_size": self.batch_size, "max_length": self.max_length}
+        params: dict[str, Any] = {"batch_size": self.batch_size, "max_length": self.max_length}
+        if self.template != "auto":
+            params["template"] = self.template
+        return params
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray]:
         """Return ``{"confidence", "margin", "entropy"}``, each a float64 array of shape (N,), row i = records[i]."""
-        if self.embedder is not None:
+        if self.embedder is not None and getattr(self.embedder, "template", "auto") == self.template:
             cached = self.embedder.cached_scores(model, records)
             if cached is not None:
                 return cached
@@ -79,6 +87,7 @@ class HFScorer:
             max_length=self.max_length,
             progress=self.progress,
             comm=self.comm,
+            template=self.template,
         )
         assert scores is not None
         return scores
