@@ -14,6 +14,7 @@ A base module: imports only numpy and :mod:`diverseevol.errors`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import RunDirectoryError
+from .errors import DiverseEvolError, FileWriteError, RunDirectoryError
 
 __all__ = [
     "REDACTED",
@@ -35,6 +36,7 @@ __all__ = [
     "fsync_directory",
     "fsync_enabled",
     "is_temp_name",
+    "temp_name",
     "load_npy",
     "parse_json",
     "read_json",
@@ -106,23 +108,58 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     -------
     pathlib.Path
         ``path``.
+
+    Raises
+    ------
+    FileWriteError
+        For an OSError of the write (disk full, read-only file system, quota...): the message
+        names ``path`` and the fix, ``errno`` is kept and ``filename`` is ``path``. The previous
+        file, if any, is unchanged and the temporary file is removed. Errors of this library
+        raised by ``write`` pass unchanged.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / temp_name(path.name)
     try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            if fsync_enabled():
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_directory(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / temp_name(path.name)
+        try:
+            with open(tmp, "wb") as fh:
+                write(fh)
+                fh.flush()
+                if fsync_enabled():
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        fsync_directory(path.parent)
+    except OSError as exc:
+        if isinstance(exc, DiverseEvolError):
+            raise
+        raise _write_error(path, exc) from exc
     return path
+
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DENIED = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _write_error(path: Path, exc: OSError) -> FileWriteError:
+    """``exc`` as a :class:`FileWriteError` naming ``path`` and the fix."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in _FULL:
+        fix = (
+            "The disk (or your quota) is full: free some space, or put the output on a larger disk, and "
+            "run again"
+        )
+    elif exc.errno in _DENIED:
+        fix = "The location is not writable: make it writable or choose another location, and run again"
+    else:
+        fix = "Check the disk and the path, and run again"
+    message = f"{what}: cannot write {path}. {fix}; the previous version of {path.name}, if any, is unchanged."
+    err = FileWriteError(exc.errno, message)
+    err.filename = str(path)
+    return err
 
 
 # --------------------------------------------------------------------------------------------

@@ -145,3 +145,16 @@ class ModelNotFoundError(DiverseEvolError, FileNotFoundError):
 
 
 __all__ += ["ModelNotFoundError"]
+
+
+class FileWriteError(DiverseEvolError, OSError):
+    """A file could not be written (disk full, read-only file system, quota, I/O error); the
+    message names the file, ``errno`` and ``filename`` are those of the failed write, and the
+    previous version of the file is unchanged."""
+
+    def __str__(self) -> str:  # the message already names the file: no "...: 'filename'" suffix
+        message = self.strerror or (self.args[0] if self.args else "")
+        return message if self.errno is None else f"[Errno {self.errno}] {message}"
+
+
+__all__ += ["FileWriteError"]
