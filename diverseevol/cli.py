@@ -458,9 +458,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.run_dir is not None:
         config = dataclasses.replace(config, run_dir=args.run_dir)
     if args.report_to is not None:
+        from .errors import ValidationError
         from .tracking import normalize_report_to
 
-        normalize_report_to(args.report_to)  # fail fast on a misspelt name
+        try:
+            normalize_report_to(args.report_to)  # fail fast on a misspelt name
+        except ValidationError as exc:
+            raise UsageError(f"--report-to: {exc}") from None
         config = dataclasses.replace(config, report_to=list(args.report_to))
     from .samplers.registry import get_sampler
 

@@ -73,6 +73,13 @@ class HFTrainer:
     gradient_checkpointing : bool, default False
     logging_steps : int, default 10
     progress : bool, default True
+    report_to : str or list of str, default "none"
+        ``TrainingArguments.report_to``: where the trainer logs its losses (``"tensorboard"``,
+        ``"mlflow"``, ``"wandb"``, a list, ``"all"`` or ``"none"``; see docs/tracking.md). Each round
+        is its own tracking run, named ``run_name`` + ``"round_XXX"``; TensorBoard event files go to
+        ``out_dir/tensorboard`` (unless ``TENSORBOARD_LOGGING_DIR`` is set).
+    run_name : str, optional
+        Prefix of the per-round run names (e.g. the run directory's name).
     training_args : mapping, optional
         Extra ``transformers.TrainingArguments`` keywords; they override the ones above.
 
@@ -107,6 +114,8 @@ class HFTrainer:
         gradient_checkpointing: bool = False,
         logging_steps: int = 10,
         progress: bool = True,
+        report_to: str | Sequence[str] = "none",
+        run_name: str | None = None,
         training_args: Mapping[str, Any] | None = None,
     ) -> None:
         if base_model is None and gguf_file is None:
@@ -139,6 +148,8 @@ class HFTrainer:
         self.gradient_checkpointing = gradient_checkpointing
         self.logging_steps = logging_steps
         self.progress = progress
+        self.report_to = report_to if isinstance(report_to, str) else list(report_to)
+        self.run_name = run_name
         self.training_args = dict(training_args or {})
 
     def __repr__(self) -> str:
@@ -302,7 +313,8 @@ class HFTrainer:
             "fp16": fp16,
             "logging_steps": self.logging_steps,
             "save_strategy": "no",
-            "report_to": "none",
+            "report_to": self.report_to,
+            "run_name": f"{self.run_name}-round_{round:03d}" if self.run_name else f"round_{round:03d}",
             "seed": self.seed + round,
             "disable_tqdm": not self._show_progress(),
             "remove_unused_columns": False,
@@ -314,6 +326,8 @@ class HFTrainer:
             "activation_checkpointing" if "activation_checkpointing" in params else "gradient_checkpointing"
         )
         kwargs[ckpt_key] = self.gradient_checkpointing
+        if "logging_dir" in params:  # transformers 4.x; 5.x: set on the callback in _train
+            kwargs["logging_dir"] = str(out_dir / "tensorboard")
         if "warmup_ratio" in params:  # transformers 4.x
             kwargs["warmup_ratio"] = self.warmup_ratio
         else:  # transformers >= 5: a float < 1 is a ratio
@@ -379,6 +393,7 @@ class HFTrainer:
             data_collator=CausalLMCollator(tokenizer.pad_token_id),
             processing_class=tokenizer,
         )
+        _tensorboard_dir(trainer, out_dir / "tensorboard")
         if not self._show_progress():  # no metric dicts printed to stdout either
             from transformers.trainer_callback import PrinterCallback
 
@@ -428,6 +443,16 @@ class HFTrainer:
             meta["train_loss"],
         )
         return ModelHandle(model=trained, tokenizer=tokenizer, path=out_dir, round=round, info=meta)
+
+
+def _tensorboard_dir(trainer: Any, log_dir: Path) -> None:
+    """Point transformers' TensorBoard callback at ``log_dir`` (it would write into ``_trainer``, deleted
+    after training), unless ``TENSORBOARD_LOGGING_DIR`` or ``logging_dir`` chose a directory."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and getattr(callback, "logging_dir", "") is None:
+            callback.logging_dir = str(log_dir)
 
 
 def round_(x: float) -> float:
