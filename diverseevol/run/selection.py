@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._files import to_jsonable
-from .._validation import check_index_array, complement_indices
+from .._validation import check_index_array, check_not_degenerate, complement_indices
 from ..diversity import pool_measurements, pool_vendi
 from ..errors import RunDirectoryError, ValidationError
 from ..samplers.base import SelectionContext, run_sampler
@@ -39,6 +39,10 @@ def select_and_measure(
 ) -> dict[str, Any]:
     """Pick S_t, measure P_t, write ``selection.json`` and return its content (JSON-ready).
 
+    M_t's embeddings, when the round has them, are first checked for degenerate rows
+    (:func:`~diverseevol._validation.check_not_degenerate`: a DegenerateEmbeddingsWarning naming the
+    round, the likely cause and the fix).
+
     Parameters
     ----------
     settings : LoopSettings
@@ -57,6 +61,8 @@ def select_and_measure(
         ``time_select_s`` (and ``one_time`` in round 0 of a one-time run).
     """
     candidates = complement_indices(settings.n_records, pool)
+    if signals.embeddings is not None:  # warns: K-Center on identical rows picks in index order
+        check_not_degenerate(signals.embeddings, name=f"round {t} embeddings")
     start = time.perf_counter()
     new_idx, radii, extra = _pick(settings, rd, t, pool, candidates, signals)
     time_select = time.perf_counter() - start
