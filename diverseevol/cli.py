@@ -2,7 +2,8 @@
 
 Subcommands: ``demo`` (offline comparison of samplers on a synthetic task suite), ``run`` (a run
 from a YAML/TOML configuration), ``select`` (one-shot selection over a JSONL file and its
-embeddings), ``vendi`` (diversity of a dataset), ``report`` (tables and plots of run
+embeddings), ``compare`` (several samplers on one set of embeddings: diversity, label balance,
+norm bias, time), ``vendi`` (diversity of a dataset), ``report`` (tables and plots of run
 directories) and ``samplers`` (list the registered samplers).
 
 Exit codes: 0 success, 1 runtime error, 2 usage error (bad arguments, invalid configuration,
@@ -235,6 +236,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories written by the loop")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: RUN_DIR/report for one run, ./report otherwise)")
 
+    # compare ------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "compare",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="compare samplers on one set of embeddings (diversity, label balance, norm bias, time)",
+        description=(
+            "Run each sampler per seed from the same random initial pool (--pool-size records) and\n"
+            "measure the initial pool + K picks: Vendi, NovelSum, covering radius, norm ratios and, with\n"
+            "--label, per-label counts and their entropy. Prints one table (means over seeds) and writes\n"
+            "compare.csv, compare.md, runs.json and PNG plots to --out. Decide before spending GPU hours."
+        ),
+        epilog=(
+            "Sampler specs: NAME or NAME:KEY=VALUE,KEY=VALUE, e.g. kcenter:transform=whiten,metric=cosine;\n"
+            'quote a value with commas: kcenter:transform=\'"project:dim=256,kind=rademacher"\'.'
+        ),
+    )
+    p.add_argument("data", type=Path, help="instruction records (.json/.jsonl, Alpaca or Dolly fields); row i = embedding row i")
+    p.add_argument("--embeddings", type=Path, required=True, help=".npy file of shape (N, d), memory-mapped")
+    p.add_argument("--k", type=_positive_int, required=True, help="records each sampler selects")
+    p.add_argument("--samplers", action="append", default=None, metavar="LIST",
+                   help="comma-separated sampler specs, repeatable "
+                        "(default: kcenter,kcenter:transform=whiten,kmeans,random)")
+    p.add_argument("--label", default=None, help="record field with a label to count per subset (e.g. category)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds; each gets its own initial pool")
+    p.add_argument("--pool-size", type=_nonneg_int, default=100, help="random initial pool P_0 before the picks")
+    p.add_argument("--out", type=Path, required=True, help="output directory for the CSV, Markdown, runs and plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+
     # samplers -----------------------------------------------------------------------------
     p = sub.add_parser(
         "samplers",
@@ -399,6 +429,45 @@ def _cmd_select(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ._optional import is_available
+    from .compare import DEFAULT_SAMPLERS, build_samplers, compare_samplers, record_labels
+    from .data import load_instructions
+    from .errors import ValidationError
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--seeds expects comma-separated integers (e.g. 0,1,2); got {args.seeds!r}") from None
+    if not seeds:
+        raise UsageError("--seeds needs at least one seed (e.g. --seeds 0,1,2)")
+    try:  # a bad spec or parameter is a usage error, found before any work
+        specs = [spec for spec, _ in build_samplers(args.samplers or list(DEFAULT_SAMPLERS))]
+    except ValidationError as exc:
+        raise UsageError(str(exc)) from None
+    records = load_instructions(args.data)
+    n = len(records)
+    emb = _load_embeddings(args.embeddings, n)
+    if args.k > n - args.pool_size:
+        raise UsageError(f"--k {args.k} is larger than the {n - args.pool_size} records outside the initial pool "
+                         f"(--pool-size {args.pool_size})")
+    labels = record_labels(records, args.label) if args.label else None
+    result = compare_samplers(emb, args.k, specs, seeds=seeds, pool_size=args.pool_size, labels=labels)
+    plots = not args.no_plots
+    if plots and not is_available("matplotlib"):
+        print('diverseevol compare: matplotlib is not installed; plots skipped (pip install "diverseevol[plot]")',
+              file=sys.stderr)
+        plots = False
+    paths = result.write(args.out, plots=plots)
+    _echo(result.conditions())
+    _echo()
+    _echo(result.to_text())
+    _echo()
+    for name, path in paths.items():
+        _echo(f"{name}: {path}")
+    return EXIT_OK
+
+
 def _cmd_vendi(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -529,6 +598,7 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "run": _cmd_run,
     "select": _cmd_select,
+    "compare": _cmd_compare,
     "vendi": _cmd_vendi,
     "report": _cmd_report,
     "samplers": _cmd_samplers,

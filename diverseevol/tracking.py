@@ -417,10 +417,9 @@ def _mlflow_key(key: str) -> str:
 class WandbCallback(TrackingCallback):
     """Log each round's metrics to a W&B run, with ``round`` as the x-axis of every metric.
 
-    The W&B run is opened at each round's end, logged to and finished again (``resume="allow"``
-    on one run id), so no W&B run is active while the next model trains: the Hugging Face
-    trainer's own W&B logging (``report_to`` of :class:`~diverseevol.hf.HFTrainer`) then opens
-    its separate run per round instead of writing into this one.
+    The run is created with ``reinit="create_new"``, so it never becomes the global ``wandb.run``:
+    the Hugging Face trainer's own W&B logging (``report_to`` of :class:`~diverseevol.hf.HFTrainer`)
+    opens its separate run per round instead of writing into this one.
 
     Parameters
     ----------
@@ -452,35 +451,25 @@ class WandbCallback(TrackingCallback):
         self.mode = mode
         self.dir = None if dir is None else Path(dir)
         self.init_kwargs = dict(init_kwargs or {})
-        self.run_id: str | None = None
-        self._init: dict[str, Any] = {}
-        self._config: dict[str, Any] | None = None
+        self.run: Any = None
 
     def _open(self, run_dir: Path, name: str, config: dict[str, Any]) -> None:
         wandb = require("wandb", feature="report_to='wandb'")
-        self.run_id = self.run_id or wandb.util.generate_id()
-        self._init = {
-            "project": self.project or os.environ.get("WANDB_PROJECT") or "diverseevol",
-            "name": name,
-            "id": self.run_id,
-            "resume": "allow",
-            "dir": str(self.dir if self.dir is not None else run_dir),
+        self.run = wandb.init(
+            project=self.project or os.environ.get("WANDB_PROJECT") or "diverseevol",
+            name=name,
+            dir=str(self.dir if self.dir is not None else run_dir),
+            config=config,
+            reinit="create_new",
             **({"mode": self.mode} if self.mode else {}),
             **self.init_kwargs,
-        }
-        self._config = config
+        )
+        self.run.define_metric("round")
+        self.run.define_metric("*", step_metric="round")
 
     def _log(self, step: int, metrics: dict[str, float]) -> None:
-        import wandb
-
-        run = wandb.init(**self._init, config=self._config or None)
-        self._config = None  # the configuration is sent once
-        try:
-            run.define_metric("round")
-            run.define_metric("*", step_metric="round")
-            run.log({"round": step, **metrics})
-        finally:
-            run.finish()
+        self.run.log({"round": step, **metrics})
 
     def _close(self, error: BaseException | None) -> None:
-        self._config = None
+        self.run.finish(exit_code=0 if error is None else 1)
+        self.run = None

@@ -339,3 +339,30 @@ def test_misspelt_report_to_is_a_usage_error(config_files, capsys):
     with pytest.raises(ConfigError, match="report_to: .*'mlfow'"):
         load_config(config_files)
     assert main(["run", str(config_files)]) == EXIT_USAGE
+
+
+# --------------------------------------------------------------------------------------------
+# Weights & Biases (offline)
+# --------------------------------------------------------------------------------------------
+@pytest.mark.skipif(not _installed("wandb"), reason="wandb is not installed (it is optional)")
+def test_wandb_offline_run_files_hold_every_round(tmp_path, monkeypatch):
+    from tracking_readers import read_wandb_offline
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    run_dir = tmp_path / "run"
+    _loop(run_dir, report_to="wandb").run()
+    assert wandb.run is None  # never the global run: the HF trainer's W&B logging opens its own
+    logged = read_wandb_offline(run_dir)
+    assert logged["name"] == "run" and logged["exit_code"] == 0
+    assert logged["config"]["k"] == 5 and logged["config"]["sampler"] == "kcenter"
+    history = {
+        key: [(row["round"], row[key]) for row in logged["history"] if key in row]
+        for row in logged["history"]
+        for key in row
+        if not key.startswith("_") and key != "round"
+    }
+    _assert_logged(history, EvolutionResult.load(run_dir).metrics)

@@ -63,3 +63,50 @@ def _walk_records(files: list[Path]) -> dict[str, list[tuple[int, float]]]:
                 if value.HasField("simple_value"):
                     out[value.tag].append((event.step, value.simple_value))
     return dict(out)
+
+
+def read_wandb_offline(run_dir: Path) -> dict:
+    """``{"name", "config", "history": [row, ...], "exit_code"}`` of the one offline run under ``run_dir/wandb``.
+
+    A ``.wandb`` file is a 7-byte header (``:W&B``, magic, version) followed by the LevelDB log
+    format: 32 KiB blocks of chunks (u32 crc, u16 length, u8 type: 1 full, 2 first, 3 middle,
+    4 last), each record a ``wandb_internal_pb2.Record``.
+    """
+    import json
+
+    from wandb.proto import wandb_internal_pb2
+
+    (path,) = sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
+    data, block, pos = path.read_bytes(), 32768, 7
+    assert data[:4] == b":W&B", path
+    payloads, pending = [], b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:  # block trailer padding
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        pos += 7
+        if kind == 0 and length == 0:  # zero padding up to the block end
+            pos += left - 7
+            continue
+        pending += data[pos : pos + length]
+        pos += length
+        if kind in (1, 4):
+            payloads.append(pending)
+            pending = b""
+    out: dict = {"history": [], "config": {}, "exit_code": None, "name": None}
+    for payload in payloads:
+        record = wandb_internal_pb2.Record.FromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            out["name"] = record.run.display_name
+            out["config"].update({i.key: json.loads(i.value_json) for i in record.run.config.update})
+        elif kind == "config":
+            out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
+        elif kind == "history":
+            out["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                   for i in record.history.item})
+        elif kind == "exit":
+            out["exit_code"] = record.exit.exit_code
+    return out
