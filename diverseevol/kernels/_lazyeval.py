@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ._rowblocks import center_vector
 
 __all__ = ["LazyState"]
 
@@ -72,11 +71,11 @@ class LazyState:
         self.center_bytes += c.nbytes if keep else 0
         self.pending.append((idx, c if keep else None, cf, cid))
 
-    def center(self, j: int, emb: np.ndarray, *, cosine: bool, dtype: np.dtype) -> tuple[np.ndarray, Any, int | None]:
-        """``(vector, factors, pruning id)`` of pending pick ``j`` (re-read from ``emb`` if not cached)."""
+    def center(self, j: int, read: Callable[[int], tuple[np.ndarray, Any]]) -> tuple[np.ndarray, Any, int | None]:
+        """``(vector, factors, pruning id)`` of pending pick ``j``; ``read(row)`` re-reads it when not cached."""
         idx, c, cf, cid = self.pending[j]
         if c is None:
-            c, _ = center_vector(emb, idx, metric="cosine" if cosine else "euclidean", dtype=dtype)
+            c, _ = read(idx)
         return c, cf, cid
 
     def start_cooldown(self) -> None:

@@ -46,7 +46,6 @@ import numpy as np
 from .._progress import progress_bar
 from ._lazyeval import LazyState
 from ._pruning import TrianglePruning
-from ._rowblocks import center_vector, sq_norms
 from ._rowstore import RowStore, ranges
 
 logger = logging.getLogger(__name__)
@@ -59,6 +58,7 @@ OPTIONS = ("prune", "lazy", "block_rows", "n_threads", "max_copy_bytes", "progre
 
 _INIT_BYTES = 32 << 20  # bound on each block of the initial GEMM (data block and result block)
 _POOL_BYTES = 256 << 20  # pool rows kept in memory at once for the initial distances
+_LAZY_MIN_D = 16  # lazy="auto" stays eager below this many columns: a full pass costs about a lazy pick's bookkeeping
 
 
 def farthest_first(
@@ -96,7 +96,8 @@ def farthest_first(
         it pending until they could matter. ``True`` always searches lazily (full passes only where
         the lazy search cannot prove a pick); ``"auto"`` (unless ``prune=False``) does so while lazy
         picks are measured to cost less than a full pass, and switches to full passes, retrying
-        later, otherwise. Never changes the result.
+        later, otherwise; below 16 columns it applies every pick eagerly from the start (a full
+        pass there costs about what a lazy pick's bookkeeping does). Never changes the result.
     block_rows : int, optional
         Rows per work tile (default: about 4 MiB of rows).
     n_threads : int, optional
@@ -182,7 +183,7 @@ def _pool_distances(
     for pa in range(0, 0 if nearest_pool_idx is not None else p, bp):
         pb = min(p, pa + bp)
         P = P_all[pa:pb] if P_all is not None else rows.gather(pool[pa:pb])
-        psq, pinv, pu = rows.factors(sq_norms(P))
+        psq, pinv, pu = rows.factors(rows.sq_norms(P))
         for a in range(0, n, bi):
             b = min(n, a + bi)
             G = rows.rows(a, b) @ P.T
@@ -208,8 +209,8 @@ def _pool_distances(
         for a in range(r[0], r[1], sub):
             b = min(r[1], a + sub)
             Pg = P_all[best[a:b]] if P_all is not None else rows.gather(pool[best[a:b]])
-            dots = np.einsum("ij,ij->i", X[a - r[0] : b - r[0]], Pg)
-            mind[a:b] = rows.d2_from_dots(dots, slice(a, b), rows.factors(sq_norms(Pg)))
+            dots = rows.row_dots(X[a - r[0] : b - r[0]], Pg)
+            mind[a:b] = rows.d2_from_dots(dots, slice(a, b), rows.factors(rows.sq_norms(Pg)))
 
     rows.map(recompute, ranges(0, n, rows.tile))
     return mind, best
@@ -286,6 +287,8 @@ class _Selector:
             self.pruning = TrianglePruning(rows, mind, assign, self.pool, k, adaptive=self.prune_adaptive)
         if self.lazy_wanted:
             self.lazy = LazyState(rows.n_phys, adaptive=self.lazy_adaptive)
+            if self.lazy_adaptive and rows.d < _LAZY_MIN_D:  # decided up front: every pick eager
+                self.lazy.eager_left = k
         t1 = time.perf_counter()
         self.init_s = t1 - t0
         picks = np.empty(k, dtype=np.int64)
@@ -333,7 +336,7 @@ class _Selector:
 
     def _add_center(self, idx: int) -> None:
         rows = self.rows
-        c, cf = center_vector(rows.emb, idx, metric="cosine" if rows.cosine else "euclidean", dtype=rows.dtype)
+        c, cf = rows.center(idx)
         self.evaluations_unpruned += rows.n_phys  # what prune=False computes: every physical row
         cid = self.pruning.push(c, cf) if self.pruning is not None and self.pruning.active else None
         lazy = self.lazy
@@ -421,7 +424,7 @@ class _Selector:
         The one per-row distance computation of the picks: its result for a row depends on the
         row's data only, which makes pruned, gathered and lazy updates bit-identical to full passes.
         """
-        d2 = self.rows.d2_from_dots(np.einsum("ij,j->i", X, c), sel, cf)
+        d2 = self.rows.d2_from_dots(self.rows.row_dots(X, c), sel, cf)
         mind = self.mind
         if track is None or self.pruning is None:
             if isinstance(sel, slice):
@@ -454,7 +457,7 @@ class _Selector:
             for j in range(int(s.min()), t):
                 lacking = s <= j
                 part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
-                c, cf, cid = lazy.center(j, store.emb, cosine=store.cosine, dtype=store.dtype)
+                c, cf, cid = lazy.center(j, store.center)
                 self._lower_by(part, Xp, c, cf, cid)
                 done += len(part)
             return done
@@ -470,7 +473,7 @@ class _Selector:
         alive = self.mind >= 0
         first = int(lazy.stamp[alive].min()) if alive.any() else t
         for j in range(first, t):
-            c, cf, cid = lazy.center(j, store.emb, cosine=store.cosine, dtype=store.dtype)
+            c, cf, cid = lazy.center(j, store.center)
             self._apply(c, cf, cid, skip=lazy.stamp > j)
         lazy.caught_up()
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from ._rowblocks import sq_norms
 from ._rowstore import RowStore
 
 __all__ = ["TrianglePruning"]
@@ -73,7 +72,7 @@ class TrianglePruning:
         self.Cu = np.zeros(n_centers, dtype=np.float64)
         if len(used):
             self.C[: len(used)] = rows.gather(pool[used])
-            sq, inv, u = rows.factors(sq_norms(self.C[: len(used)]))
+            sq, inv, u = rows.factors(rows.sq_norms(self.C[: len(used)]))
             self.Csq[: len(used)] = sq
             if self.cosine:
                 self.Cinv[: len(used)] = inv
