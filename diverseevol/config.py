@@ -315,6 +315,45 @@ def _resolve(base: Path | None, value: str) -> Path:
     return p if p.is_absolute() or base is None else base / p
 
 
+def _model_name_or_path(value: str, full: str, base: Path | None, source: str | None) -> str:
+    """A model directory or ``.gguf`` file resolved against the file's directory, or a Hub id kept as written.
+
+    The rule of :func:`diverseevol.hf._model.resolve_model_source`, with the configuration file's
+    directory as "here": a name that looks like a path and does not exist there fails at once
+    (no minutes of Hub retries later); ``hub:<id>`` is always a Hub id.
+    """
+    candidate = _resolve(base, value)
+    if candidate.exists():
+        return str(candidate)
+    try:
+        from .hf._model import resolve_model_source
+    except ImportError:  # the hf extra is missing: building the model's parts says which extra to install
+        return value
+    from .errors import ModelNotFoundError, ValidationError
+
+    def missing(extra: str = "") -> ConfigError:
+        return ConfigError(
+            f"{_where(source, full)}: model path {value!r} does not exist (looked for {candidate}; relative "
+            f"paths are resolved against the configuration file's directory).{extra} Fix the path (a model "
+            f"directory or a .gguf file); for a Hugging Face Hub model write its id as 'org/name' or "
+            f"'hub:org/name'."
+        )
+
+    try:
+        found = resolve_model_source(value)
+    except ModelNotFoundError:
+        raise missing() from None
+    except ValidationError as exc:
+        raise ConfigError(f"{_where(source, full)}: {exc}") from None
+    if value.startswith("hub:"):
+        return value
+    if Path(found).exists():  # exists relative to the working directory only
+        raise missing(f" A {value!r} exists in the working directory, but that is not where the file's paths point.")
+    if "/" in value and candidate.parent.is_dir():  # `a/b` where a/ is next to the file: a local path
+        raise missing()
+    return value
+
+
 def _convert(value: Any, k: _Key, full: str, base: Path | None, source: str | None) -> Any:
     """The dataclass value of one checked key: paths resolved, ranges and choices checked."""
     if value is None:
@@ -322,8 +361,7 @@ def _convert(value: Any, k: _Key, full: str, base: Path | None, source: str | No
     if k.kind == "path":
         return _resolve(base, value)
     if k.kind == "model":
-        candidate = _resolve(base, value)
-        return str(candidate) if candidate.exists() else value
+        return _model_name_or_path(value, full, base, source)
     if k.minimum is not None and value < k.minimum:
         raise ConfigError(f"{_where(source, full)}: must be >= {k.minimum}, got {value}.{k.why}")
     if k.choices is not None and value not in k.choices:

@@ -17,7 +17,14 @@ from .._files import atomic_write
 from ..comm import rank_and_world
 from ..data import InstructionRecord, data_fingerprint
 from ..errors import ValidationError
-from ._model import ModelHandle, default_device, load_model, quiet_transformers_progress, resolve_dtype
+from ._model import (
+    ModelHandle,
+    default_device,
+    load_model,
+    quiet_transformers_progress,
+    resolve_dtype,
+    resolve_model_source,
+)
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
 
 logger = logging.getLogger(__name__)
@@ -42,8 +49,10 @@ class HFTrainer:
     Parameters
     ----------
     base_model : str or Path
-        Local directory or hub id of a causal LM (hub ids need network access). Ignored when
-        ``gguf_file`` is given.
+        Local directory or hub id of a causal LM (hub ids need network access; ``hub:<id>``
+        forces one). A path-looking name that does not exist raises
+        :class:`~diverseevol.errors.ModelNotFoundError` when training or loading starts, before
+        any network access (see :meth:`base_path`). Ignored when ``gguf_file`` is given.
     lora : bool, default True
         Train a LoRA adapter (peft) instead of all weights.
     lora_r, lora_alpha, lora_dropout : int, int, float
@@ -162,13 +171,17 @@ class HFTrainer:
     # -- configuration -------------------------------------------------------------------------
 
     def base_path(self) -> Path | str:
-        """The base model directory (after a GGUF conversion, when ``gguf_file`` is set)."""
+        """The base model directory (after a GGUF conversion, when ``gguf_file`` is set), or its Hub id.
+
+        ``base_model`` goes through :func:`~diverseevol.hf._model.resolve_model_source`: ``hub:<id>`` gives
+        the id, and a path-looking name that does not exist raises ``ModelNotFoundError``.
+        """
         if self.gguf_file is not None:
             from .gguf import convert_gguf
 
             return convert_gguf(self.gguf_file, cache_dir=self.cache_dir)
         assert self.base_model is not None
-        return self.base_model
+        return resolve_model_source(self.base_model)
 
     def get_params(self) -> dict[str, Any]:
         """The constructor settings (recorded in the run directory's ``config.json``)."""
