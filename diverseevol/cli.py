@@ -183,18 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         help="select K records from a dataset with K-Center (or any sampler), one shot",
         description=(
-            "Select K records from DATA (JSON/JSONL) and write them to OUT as JSON lines in pick order,\n"
-            "each with its row index in DATA (field `index`). The view of the data is an embeddings\n"
-            "file (--embeddings, .npy of shape (N, d), memory-mapped) or a local Hugging Face model\n"
-            "directory (--embedder) that embeds the records (and scores them for uncertainty samplers)."
+            "Select K records from DATA and write DATA's own records to OUT, unchanged, in pick order\n"
+            "(.json: a JSON array, .jsonl: one per line, .parquet: a table); --indices-out gives their\n"
+            "row indices. The view of the data is an embeddings file (--embeddings, .npy of shape\n"
+            "(N, d), memory-mapped) or a local model directory (--embedder): a causal LM embeds (and\n"
+            "scores) the records, a sentence-transformers directory (modules.json) embeds their text."
         ),
     )
-    p.add_argument("data", type=Path, help="instruction records (.json/.jsonl, Alpaca or Dolly fields)")
+    p.add_argument("data", type=Path, help="instruction records (.json/.jsonl(.gz)/.parquet or a save_to_disk "
+                                             "directory; Alpaca, Dolly, ShareGPT or OpenAI messages)")
+    p.add_argument("--format", default=None, help="record format of DATA when detection is not wanted: alpaca, "
+                                                  "dolly, sharegpt or openai")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--embeddings", type=Path, help=".npy file of shape (N, d), row i = record i of DATA")
-    src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory used to embed DATA (extra hf)")
+    src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory, or sentence-transformers "
+                                                   "directory (modules.json), used to embed DATA (extra hf / st)")
     p.add_argument("--k", type=_positive_int, required=True, help="number of records to select")
-    p.add_argument("--out", type=Path, required=True, help="output JSONL of the selected records, in pick order")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output file of DATA's selected records in pick order: .json, .jsonl (.gz) or .parquet")
     p.add_argument("--sampler", default="kcenter", help="any registered sampler (see `diverseevol samplers`)")
     p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
                    help="sampler parameter, repeatable; values parsed as JSON when possible (e.g. --param metric=cosine)")
@@ -264,6 +270,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool-size", type=_nonneg_int, default=100, help="random initial pool P_0 before the picks")
     p.add_argument("--out", type=Path, required=True, help="output directory for the CSV, Markdown, runs and plots")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+
+    # export -------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        formatter_class=_Formatter,
+        help="write a run's selected records, unchanged, in the data's own shape",
+        description=(
+            "Write the records of RUN_DIR's pool after round T (default: the last pool) to OUT in pick\n"
+            "order, each the data's own record unchanged (.json: a JSON array, .jsonl: one per line,\n"
+            ".parquet: a table), ready for the tool the data came from (TRL, LLaMA-Factory, axolotl)."
+        ),
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by the loop")
+    p.add_argument("--out", type=Path, required=True, help="output file: .json, .jsonl (.gz) or .parquet")
+    p.add_argument("--round", type=_nonneg_int, default=None, help="export the pool P_T decided in round T")
+    p.add_argument("--data", type=Path, default=None,
+                   help="the run's data (default: data.path of the run's configuration file)")
+    p.add_argument("--format", default=None, help="record format of the data: alpaca, dolly, sharegpt or openai")
+    p.add_argument("--dataset-info", action="store_true",
+                   help="also print the LLaMA-Factory dataset_info.json entry for OUT")
 
     # samplers -----------------------------------------------------------------------------
     p = sub.add_parser(
@@ -381,6 +408,51 @@ def _cmd_samplers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_export_suffix(path: Path) -> None:
+    from .errors import ValidationError
+    from .export import export_format
+
+    try:
+        export_format(path)
+    except ValidationError as exc:
+        raise UsageError(f"--out: {exc}") from None
+
+
+def _run_records(result: Any, data: Path | None, fmt: str | None) -> tuple[Any, Path]:
+    """The records of a run: from --data, or from the data section of the run's configuration file."""
+    from .data import load_instructions
+
+    limit = None
+    fields = None
+    if data is None:
+        config_file = (result.config.get("tags") or {}).get("config_file")
+        if not config_file:
+            raise UsageError(f"{result.run_dir} does not name its data; pass --data FILE (the run's records)")
+        from .config import load_config
+
+        config = load_config(config_file)
+        data, limit, fields = config.data.path, config.data.limit, config.data.fields
+    records = load_instructions(data, format=fmt, fields=fields, on_duplicates="ignore")
+    return (records[:limit] if limit is not None else records), Path(data)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import dataset_info_entry
+    from .run.result import EvolutionResult
+
+    _check_export_suffix(args.out)
+    if not args.run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {str(args.run_dir)!r} does not exist")
+    result = EvolutionResult.load(args.run_dir)
+    records, data = _run_records(result, args.data, args.format)
+    path = result.export(args.out, round=args.round, records=records, source=data)
+    chosen = result.subset_indices(args.round)
+    _echo(f"exported {chosen.size} records of {result.run_dir} -> {path}")
+    if args.dataset_info:
+        _echo(json.dumps({path.stem: dataset_info_entry(path.name, [records[int(i)] for i in chosen])}, indent=2))
+    return EXIT_OK
+
+
 def _cmd_select(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -398,7 +470,8 @@ def _cmd_select(args: argparse.Namespace) -> int:
                     if p is not None],
                    [(label, p) for label, p in inputs if p is not None])
     sampler = get_sampler(args.sampler, **dict(args.param))
-    records = load_instructions(args.data)
+    _check_export_suffix(args.out)
+    records = load_instructions(args.data, format=args.format)
     n = len(records)
     pool = _read_indices(args.pool, "--pool") if args.pool is not None else np.zeros(0, dtype=np.int64)
     pool = check_index_array(pool, n, name="pool indices")
@@ -416,7 +489,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
         emb, scores = _hf_signals(args.embedder, records, need_scores)
     picks = select_subset(args.k, sampler=sampler, embeddings=emb, scores=scores, pool=pool, n_records=n,
                           seed=args.seed).indices
-    write_selected_records(args.out, records, picks)
+    write_selected_records(args.out, records, picks, source=args.data)
     if args.indices_out is not None:
         from ._files import atomic_write, write_npy
 
@@ -602,6 +675,7 @@ _COMMANDS = {
     "vendi": _cmd_vendi,
     "report": _cmd_report,
     "samplers": _cmd_samplers,
+    "export": _cmd_export,
 }
 
 

@@ -3,7 +3,8 @@
 :func:`select_subset` builds the :class:`~diverseevol.samplers.SelectionContext` (the pool, the
 candidates, the signals the sampler requires), runs the sampler through
 :func:`~diverseevol.samplers.run_sampler` and returns its :class:`~diverseevol.samplers.Selection`;
-:func:`write_selected_records` exports the picked records as JSON lines. ``diverseevol select``
+:func:`write_selected_records` exports the picked records as the user's own objects
+(:mod:`diverseevol.export`). ``diverseevol select``
 is a thin caller of both.
 
 Every index here is an absolute row index into the dataset Z (row i of the embeddings is
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import atomic_write, load_npy
+from ._files import load_npy
 from ._validation import check_index_array, complement_indices
 from .errors import IndexValidationError, PoolExhaustedError, ValidationError
 
@@ -339,22 +340,30 @@ def selected_rows(records: Sequence[InstructionRecord], indices: Any) -> list[di
     return rows
 
 
-def write_selected_records(path: str | Path, records: Sequence[InstructionRecord], indices: Any) -> Path:
-    """Write the picked records to ``path`` as JSON lines, in pick order, atomically.
+def write_selected_records(
+    path: str | Path, records: Sequence[InstructionRecord], indices: Any, *, source: str | Path | None = None
+) -> Path:
+    """Write the picked records to ``path`` as the user's original objects, in pick order, atomically.
 
     Parameters
     ----------
     path : str or Path
-        Output ``.jsonl`` file (replaced whole; a crash never leaves a partial file).
+        Output file, replaced whole (a crash never leaves a partial file); its suffix names the
+        container: ``.json`` (a JSON array), ``.jsonl`` / ``.ndjson`` (one record per line),
+        either with ``.gz``, or ``.parquet``.
     records : sequence of InstructionRecord
         The dataset Z.
     indices : array-like of int, shape (k,)
         Absolute row indices into ``records``, in pick order (e.g. ``select_subset(...).indices``).
+    source : str or Path, optional
+        The file ``records`` were loaded from (a Parquet input gives a Parquet output its schema).
 
     Returns
     -------
     Path
-        ``path``. Each line is one row of :func:`selected_rows`.
+        ``path``. Record j is ``records[indices[j]].original`` unchanged (for records built in
+        Python, their fields as a dict); :func:`selected_rows` gives the old flat rows.
     """
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in selected_rows(records, indices))
-    return atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))
+    from .export import write_subset
+
+    return write_subset(path, records, indices, source=source)

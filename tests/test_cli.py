@@ -72,10 +72,10 @@ def test_select_kcenter_covers_every_cluster(dataset: tuple[Path, Path, np.ndarr
     assert rc == EXIT_OK, capsys.readouterr().err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3
-    assert sorted(labels[[r["index"] for r in rows]]) == [0, 1, 2]  # farthest-first reaches all 3 clusters
-    for r in rows:
-        assert r["instruction"] == f"task {r['index']}" and r["output"] == f"answer {r['index']}"
-    assert [int(x) for x in idx.read_text().split()] == [r["index"] for r in rows]
+    picked = [int(x) for x in idx.read_text().split()]
+    assert sorted(labels[picked]) == [0, 1, 2]  # farthest-first reaches all 3 clusters
+    source = [json.loads(line) for line in data.read_text().splitlines()]
+    assert rows == [source[i] for i in picked]  # the input's own records, unchanged, in pick order
 
 
 def test_select_with_pool_params_and_plugins(dataset: tuple[Path, Path, np.ndarray], tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_select_with_pool_params_and_plugins(dataset: tuple[Path, Path, np.ndarr
     out = tmp_path / "o.jsonl"
     assert main(["select", str(data), "--embeddings", str(emb), "--k", "2", "--out", str(out), "--pool", str(pool),
                  "--param", "metric=cosine"]) == EXIT_OK
-    picked = [json.loads(line)["index"] for line in out.read_text().splitlines()]
+    picked = [int(json.loads(line)["instruction"].split()[1]) for line in out.read_text().splitlines()]
     assert all(labels[i] == 2 for i in picked)  # the pool's clusters are covered already
 
     from diverseevol.samplers.registry import register_sampler, unregister_sampler
@@ -100,7 +100,7 @@ def test_select_with_pool_params_and_plugins(dataset: tuple[Path, Path, np.ndarr
     try:
         assert main(["select", str(data), "--embeddings", str(emb), "--k", "2", "--out", str(out),
                      "--sampler", "cli_test_last"]) == EXIT_OK
-        assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == [59, 58]
+        assert [int(json.loads(line)["instruction"].split()[1]) for line in out.read_text().splitlines()] == [59, 58]
     finally:
         unregister_sampler("cli_test_last")
 
@@ -234,7 +234,7 @@ def test_select_and_vendi_with_an_embedder_model(dataset: tuple[Path, Path, np.n
     for sampler in ("kcenter", "margin"):
         assert main(["select", str(data), "--embedder", str(model), "--k", "4", "--out", str(out),
                      "--sampler", sampler]) == EXIT_OK
-        picked = [json.loads(line)["index"] for line in out.read_text().splitlines()]
+        picked = [int(json.loads(line)["instruction"].split()[1]) for line in out.read_text().splitlines()]
         assert len(set(picked)) == 4 and all(0 <= i < 60 for i in picked)
     # margin: the 4 records with the smallest mean response margin, as the HF scorer computes it.
     from diverseevol import load_instructions

@@ -144,8 +144,11 @@ def test_export_writes_records_in_pick_order_with_meta(tmp_path: Path) -> None:
     records = [InstructionRecord(f"q{i}", "", f"a{i}", meta={"category": f"c{i}", "index": "clash"}) for i in range(5)]
     path = write_selected_records(tmp_path / "out.jsonl", records, np.array([3, 0]))
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    # records built in Python have no source object: their fields and meta, as a dict
     assert rows == [
-        {"index": 3, "instruction": "q3", "input": "", "output": "a3", "category": "c3"},
-        {"index": 0, "instruction": "q0", "input": "", "output": "a0", "category": "c0"},
+        {"instruction": "q3", "input": "", "output": "a3", "category": "c3", "index": "clash"},
+        {"instruction": "q0", "input": "", "output": "a0", "category": "c0", "index": "clash"},
     ]
+    assert selected_rows(records, [3]) == [{"index": 3, "instruction": "q3", "input": "", "output": "a3",
+                                            "category": "c3"}]
     assert selected_rows(records, []) == []

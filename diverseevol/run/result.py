@@ -6,12 +6,13 @@ out: the loop builds every row with :func:`metrics_row`, the per-round signals i
 :data:`METRIC_KEYS` to tell bookkeeping from judge metrics.
 
 Imports only numpy, :mod:`diverseevol._files`, :mod:`diverseevol._optional` and
-:mod:`diverseevol.run.directory`.
+:mod:`diverseevol.run.directory` (and, when records are exported, :mod:`diverseevol.data` and
+:mod:`diverseevol.export`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,67 @@ class EvolutionResult:
     def final_pool(self) -> np.ndarray:
         """The last pool decided (P_T for a finished run)."""
         return self.pools[-1]
+
+    def subset_indices(self, round: int | None = None) -> np.ndarray:
+        """P_round, the pool the model of round ``round`` trains on (default: the last pool decided).
+
+        Returns
+        -------
+        ndarray of int64, shape (|P_round|,)
+            Absolute row indices into Z, in pick order.
+        """
+        if round is None:
+            return self.final_pool
+        if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or not 0 <= round < len(self.pools):
+            raise IndexError(f"round must be an int in [0, {len(self.pools) - 1}] (the pools decided); got {round!r}.")
+        return self.pools[int(round)]
+
+    def subset(self, round: int | None = None, *, records: Sequence[Any]) -> list[Any]:
+        """The records of P_round in pick order, each as the user's original object.
+
+        Parameters
+        ----------
+        round : int, optional
+            Which pool (see :meth:`subset_indices`); default the last.
+        records : sequence of InstructionRecord
+            The run's dataset Z (checked against the run's data fingerprint).
+
+        Returns
+        -------
+        list
+            ``records[i].as_original()`` for i in P_round: the loaded object, unchanged.
+
+        Raises
+        ------
+        RunDirectoryMismatchError
+            When ``records`` are not the data the run selected from.
+        """
+        from ..export import original_rows
+
+        self._check_records(records)
+        return original_rows(records, self.subset_indices(round))
+
+    def export(self, path: str | Path, round: int | None = None, *, records: Sequence[Any],
+               source: str | Path | None = None) -> Path:
+        """Write :meth:`subset` to ``path`` (``.json``, ``.jsonl``, ``.parquet``; see :mod:`diverseevol.export`)."""
+        from ..export import write_subset
+
+        self._check_records(records)
+        return write_subset(path, records, self.subset_indices(round), source=source)
+
+    def _check_records(self, records: Sequence[Any]) -> None:
+        from ..data import data_fingerprint
+        from ..errors import RunDirectoryMismatchError
+
+        if not self.data:
+            return
+        found = data_fingerprint(records)
+        if found != {k: self.data.get(k) for k in found}:
+            raise RunDirectoryMismatchError(
+                f"these {found['n_records']} records are not the data of the run "
+                f"({self.data.get('n_records')} records, sha256 {str(self.data.get('sha256'))[:12]}...); pass the "
+                f"dataset the run selected from, loaded the same way (same file, same limit)."
+            )
 
     def to_pandas(self) -> Any:
         """Return the metrics as a ``pandas.DataFrame``, one row per round (needs pandas)."""
