@@ -373,9 +373,7 @@ class MLflowCallback(TrackingCallback):
         self._log_params(config)
 
     def _experiment_id(self) -> str:
-        name = self.experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
-        if name is None:
-            return "0"  # MLflow's "Default" experiment
+        name = self.experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or "Default"
         found = self.client.get_experiment_by_name(name)
         return found.experiment_id if found is not None else self.client.create_experiment(name)
 
