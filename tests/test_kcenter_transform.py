@@ -239,3 +239,76 @@ def test_config_sampler_params_transform(files, tmp_path: Path):
         np.testing.assert_array_equal(res.pools[t + 1][len(pool):], want)
     header = json.loads((tmp_path / "runs" / "w" / "config.json").read_text())
     assert "normalize" in json.dumps(header)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 14 "Done when", on the real Dolly-15k all-MiniLM-L6-v2 embeddings (slow; needs the cache)
+# --------------------------------------------------------------------------------------------
+def _dolly_embeddings_path() -> Path | None:
+    """$DIVERSEEVOL_DOLLY_MINILM, or the cache benchmarks/selection_quality.py documents."""
+    import os
+
+    from shared_data import shared_data_dir
+
+    candidates = [os.environ.get("DIVERSEEVOL_DOLLY_MINILM"),
+                  shared_data_dir() / "databricks-dolly-15k" / "dolly_minilm.npy", "/tmp/dolly_minilm.npy"]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_dolly_minilm_default_warns_and_normalize_and_whiten_hold_up(seed):
+    """Raw mean-pooled all-MiniLM-L6-v2 vectors of Dolly-15k (benchmarks/selection_quality.py --embed),
+    P_0 = 100 random + 1,000 picks: the paper's recipe warns; transform="normalize" and "whiten"
+    give a pool whose mean norm is 0.8-1.25x the data's, whose category entropy is >= 0.9x random's
+    and whose Vendi is >= random's (random: the same P_0 + 1,000 random candidates)."""
+    from shared_data import shared_data_dir
+
+    from diverseevol import vendi_score
+    from diverseevol.compare import record_labels
+    from diverseevol.data import load_instructions
+
+    path = _dolly_embeddings_path()
+    data = shared_data_dir() / "databricks-dolly-15k" / "databricks-dolly-15k.jsonl.gz"
+    if path is None or not data.exists():
+        pytest.skip("needs Dolly-15k and its all-MiniLM-L6-v2 embeddings (set DIVERSEEVOL_DOLLY_MINILM)")
+    emb = np.load(path, mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Dolly's 15 duplicate records
+        labels = np.array(record_labels(load_instructions(data), "category"), dtype=object)
+    n = emb.shape[0]
+    assert labels.size == n
+    norms = np.linalg.norm(np.asarray(emb, dtype=np.float64), axis=1)
+    pool = np.sort(np.random.default_rng([seed, 0]).choice(n, size=100, replace=False))
+    cand = np.setdiff1d(np.arange(n), pool)
+
+    def entropy(rows):
+        _, counts = np.unique(labels[rows], return_counts=True)
+        p = counts / counts.sum()
+        return float(-(p * np.log(p)).sum())
+
+    def measure(rows):
+        return norms[rows].mean() / norms.mean(), entropy(rows), vendi_score(np.asarray(emb[np.sort(rows)]))
+
+    random_rows = np.concatenate([pool, np.random.default_rng([seed, 1]).choice(cand, size=1000, replace=False)])
+    _, random_entropy, random_vendi = measure(random_rows)
+
+    def pool_of(**params):
+        ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=np.random.default_rng([seed, 1]),
+                               embeddings=emb)
+        return np.concatenate([pool, get_sampler("kcenter", **params).select(ctx, 1000).indices])
+
+    reset_norm_bias_warnings()
+    with pytest.warns(NormBiasWarning, match="transform=None"):
+        raw = pool_of()
+    assert measure(raw)[0] > 1.25
+    for transform in ("normalize", "whiten"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NormBiasWarning)
+            rows = pool_of(transform=transform)
+        assert rows.size == 1100 and np.unique(rows).size == 1100
+        norm, ent, vendi = measure(rows)
+        assert 0.8 <= norm <= 1.25, (transform, norm)
+        assert ent >= 0.9 * random_entropy, (transform, ent, random_entropy)
+        assert vendi >= random_vendi, (transform, vendi, random_vendi)
+    reset_norm_bias_warnings()
