@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._optional import require
-from .errors import ConfigError
+from .errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
     from .data import InstructionRecord
@@ -267,7 +267,9 @@ def embed_with_model(
     Parameters
     ----------
     name_or_path : str or Path
-        A local Hugging Face causal-LM directory or a ``.gguf`` file.
+        A local Hugging Face causal-LM directory, a ``.gguf`` file, or a sentence-transformers
+        directory (it holds ``modules.json``): that one is embedded with
+        :class:`~diverseevol.hf.SentenceTransformerEmbedder` (always with the attention mask).
     records : sequence of InstructionRecord
         The N records, in row order.
     scores : collection of str
@@ -298,6 +300,14 @@ def embed_with_model(
     if not path.exists():
         what = "GGUF file" if path.suffix == ".gguf" else "model directory"
         raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    if (path / "modules.json").is_file():  # a sentence-transformers directory: an encoder, not a causal LM
+        if scores:
+            raise ValidationError(
+                f"{path} is a sentence-transformers encoder: it embeds records but gives no uncertainty scores "
+                f"({', '.join(sorted(scores))}); use a causal-LM directory, or a sampler that needs only embeddings."
+            )
+        encoder = construct(hf.SentenceTransformerEmbedder, {"progress": progress, **embedder}, "embedder", path)
+        return encoder(None, records), {}
     base = base_model_arguments(path, cache_dir=cache_dir)
     model = hf.load_model(base.get("base_model", ""), gguf_file=base.get("gguf_file"), cache_dir=base.get("cache_dir"))
     embed = construct(hf.HFEmbedder, {"scores": bool(scores), "progress": progress, **embedder}, "embedder")

@@ -10,6 +10,8 @@ HFTrainer
     ``accelerate launch`` / ``torchrun``). Returns a :class:`ModelHandle`.
 HFEmbedder
     Mean-pooled last-layer embeddings, optionally with uncertainty scores from the same pass.
+SentenceTransformerEmbedder, is_sentence_transformer_dir
+    Embeddings from a sentence-transformers encoder (extra ``st``), e.g. all-MiniLM-L6-v2.
 HFScorer
     Per-record ``confidence`` / ``margin`` / ``entropy`` over response tokens.
 HFGenerator
@@ -42,6 +44,8 @@ _LAZY: dict[str, str] = {
     "load_model": "._model",
     "HFEmbedder": ".embedder",
     "HFScorer": ".scoring",
+    "SentenceTransformerEmbedder": ".sentence_encoder",
+    "is_sentence_transformer_dir": ".sentence_encoder",
     "HFGenerator": ".generation",
     "TorchCommunicator": ".distributed",
     "convert_gguf": ".gguf",
@@ -63,11 +67,13 @@ __all__ = [
     "HFScorer",
     "HFTrainer",
     "ModelHandle",
+    "SentenceTransformerEmbedder",
     "TokenizedRecords",
     "TorchCommunicator",
     "build_char_tokenizer",
     "build_tiny_llama",
     "convert_gguf",
+    "is_sentence_transformer_dir",
     "load_model",
     "save_tiny_model",
     "smollm2_gguf_path",
