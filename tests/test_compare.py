@@ -37,7 +37,8 @@ def _direct(emb, labels, name, params, k, seed, pool_size):
     """The protocol written out: P_0 from rng([seed, 0]), the sampler with rng([seed, 1]), subset_report."""
     pool = np.sort(np.random.default_rng([seed, 0]).choice(N, size=pool_size, replace=False))
     cand = np.setdiff1d(np.arange(N), pool)
-    ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=np.random.default_rng([seed, 1]), embeddings=emb)
+    rng = np.random.default_rng([seed, 1])
+    ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=rng, embeddings=emb)
     out = get_sampler(name, **params).select(ctx, k)
     picks = np.asarray(getattr(out, "indices", out))
     return pool, cand, picks, subset_report(emb, np.concatenate([pool, picks]), labels=labels)
@@ -55,7 +56,8 @@ def test_parse_sampler_specs():
     ]
     assert specs[1].label == "kcenter:transform=whiten,metric=cosine"
     assert parse_sampler_spec("kmeans:n_clusters=5").params == {"n_clusters": 5}
-    for bad in ["", "kcenter,,random", "=x", "kcenter:transform", 'kcenter:transform="whiten', "kcenter,kcenter"]:
+    bads = ["", "kcenter,,random", "=x", "kcenter:transform", 'kcenter:transform="whiten', "kcenter,kcenter"]
+    for bad in bads:
         with pytest.raises(ValidationError):
             parse_sampler_specs(bad)
 
@@ -63,7 +65,8 @@ def test_parse_sampler_specs():
 def test_table_matches_subset_report_computed_directly():
     emb, labels = _data()
     seeds, k, pool_size = [3, 4], 30, 10
-    samplers = {"kcenter": ("kcenter", {}), "kcenter:transform=normalize": ("kcenter", {"transform": "normalize"}),
+    samplers = {"kcenter": ("kcenter", {}),
+                "kcenter:transform=normalize": ("kcenter", {"transform": "normalize"}),
                 "kmeans": ("kmeans", {}), "random": ("random", {})}
     result = compare_samplers(emb, k, list(samplers), seeds=seeds, pool_size=pool_size, labels=labels)
     rows = {r["sampler"]: r for r in result.rows()}
@@ -88,7 +91,8 @@ def test_table_matches_subset_report_computed_directly():
         row = rows[label]
         assert row["n"] == pool_size + k
         for key in ("vendi", "novelsum", "covering_radius", "norm_ratio", "label_entropy"):
-            assert row[key] == pytest.approx(np.mean([getattr(r, key) for r in reps]), rel=1e-12), (label, key)
+            want = np.mean([getattr(r, key) for r in reps])
+            assert row[key] == pytest.approx(want, rel=1e-12), (label, key)
         assert row["picks_norm_ratio"] == pytest.approx(np.mean(picks_ratio), rel=1e-9)
         for c in ("c0", "c1", "c2", "c3"):
             assert row[f"label:{c}"] == pytest.approx(np.mean([r.label_counts.get(c, 0) for r in reps]))
@@ -171,7 +175,8 @@ def test_cli_compare_writes_the_table_csv_markdown_and_plots(files, tmp_path: Pa
         for key in ("vendi", "novelsum", "covering_radius", "norm_ratio", "label_entropy"):
             assert float(row[key]) == pytest.approx(np.mean([getattr(r, key) for r in reps]), rel=1e-12), key
         for c in sorted(set(labels)):
-            assert float(row[f"label:{c}"]) == pytest.approx(np.mean([r.label_counts.get(c, 0) for r in reps]))
+            want = np.mean([r.label_counts.get(c, 0) for r in reps])
+            assert float(row[f"label:{c}"]) == pytest.approx(want)
     md = (out / "compare.md").read_text()
     assert "| sampler |" in md and "Mean records per label" in md and "seeds [0, 1]" in md
     runs = json.loads((out / "runs.json").read_text())

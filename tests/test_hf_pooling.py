@@ -64,7 +64,8 @@ def test_pooling_matches_hand_computed_hidden_states(handle, records, pooling, l
 def test_defaults_are_the_papers_mean_of_the_last_layer(handle, records):
     default = HFEmbedder(batch_size=3, progress=False)
     assert (default.pooling, default.layer) == ("mean", -1)
-    explicit_last = HFEmbedder(batch_size=3, progress=False, layer=3)(handle, records)  # 3 layers: index 3 = -1
+    # 3 layers: hidden state 3 is the last one, -1
+    explicit_last = HFEmbedder(batch_size=3, progress=False, layer=3)(handle, records)
     np.testing.assert_allclose(default(handle, records), explicit_last, atol=1e-6)
     assert default.get_params()["pooling"] == "mean" and default.get_params()["layer"] == -1
 

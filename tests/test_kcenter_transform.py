@@ -55,7 +55,8 @@ CAND = np.setdiff1d(np.arange(120), POOL)
 
 
 def _ctx(emb: np.ndarray, seed: int = 0) -> SelectionContext:
-    return SelectionContext(pool_idx=POOL, candidate_idx=CAND, rng=np.random.default_rng(seed), embeddings=emb)
+    rng = np.random.default_rng(seed)
+    return SelectionContext(pool_idx=POOL, candidate_idx=CAND, rng=rng, embeddings=emb)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,8 @@ def test_transform_is_a_hyperparameter_only():
     assert KCenterSampler(transform="whiten").get_params()["transform"] == "whiten"
     # transform=None is not listed, so the paper's recipe keeps its parameters, repr and run configs.
     assert "transform" not in KCenterSampler().get_params()
-    assert get_sampler("kcenter", **KCenterSampler(transform="normalize").get_params()).transform == "normalize"
+    params = KCenterSampler(transform="normalize").get_params()
+    assert get_sampler("kcenter", **params).transform == "normalize"
 
 
 @pytest.mark.parametrize("bad", ["whitten", "project:dim=0", 3])
@@ -186,7 +188,8 @@ def test_loop_warns_once_and_records_the_pool_norm_ratio(tmp_path: Path):
     from diverseevol.loop import EvolutionResult
 
     saved = EvolutionResult.load(tmp_path / "run").metrics  # written to the run directory
-    assert [row["norm_ratio"] for row in saved] == pytest.approx([row["norm_ratio"] for row in result.metrics])
+    ratios = [row["norm_ratio"] for row in result.metrics]
+    assert [row["norm_ratio"] for row in saved] == pytest.approx(ratios)
     reset_norm_bias_warnings()
 
 
@@ -209,7 +212,8 @@ def test_cli_param_transform_whiten(files, tmp_path: Path):
     idx = tmp_path / "idx.txt"
     with warnings.catch_warnings():
         warnings.simplefilter("error", NormBiasWarning)
-        rc = main(["select", str(data), "--embeddings", str(path), "--k", "12", "--out", str(tmp_path / "o.jsonl"),
+        rc = main(["select", str(data), "--embeddings", str(path), "--k", "12",
+                   "--out", str(tmp_path / "o.jsonl"),
                    "--param", "transform=whiten", "--seed", "3", "--indices-out", str(idx)])
     assert rc == EXIT_OK
     got = [int(v) for v in idx.read_text().split()]
@@ -290,7 +294,8 @@ def test_dolly_minilm_default_warns_and_normalize_and_whiten_hold_up(seed):
     def measure(rows):
         return norms[rows].mean() / norms.mean(), entropy(rows), vendi_score(np.asarray(emb[np.sort(rows)]))
 
-    random_rows = np.concatenate([pool, np.random.default_rng([seed, 1]).choice(cand, size=1000, replace=False)])
+    random_picks = np.random.default_rng([seed, 1]).choice(cand, size=1000, replace=False)
+    random_rows = np.concatenate([pool, random_picks])
     _, random_entropy, random_vendi = measure(random_rows)
 
     def pool_of(**params):
