@@ -16,12 +16,13 @@ subcommand imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,16 @@ def _nonneg_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (or inf), got {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (or inf), got {text}")
     return value
 
 
@@ -142,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated sampler names (any registered sampler); default "
                         "kcenter,random,least_confidence,margin")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (one run directory per sampler)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the task suite, the initial pool and the training")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the task suite, the initial pool and the training")
     p.add_argument("--init-size", type=_positive_int, default=None, help="size of the random initial pool P_0 (preset default)")
     p.add_argument("--k", type=_positive_int, default=None, help="records selected per round (preset default)")
     p.add_argument("--rounds", type=_positive_int, default=None, help="selection rounds T (preset default)")
@@ -207,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", type=Path, default=None,
                    help="file of row indices already in the pool (JSON list or one integer per line); "
                         "they are never selected and K-Center measures distance to them")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampler's random choices (e.g. K-Center's first center)")
+    p.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="seed of the sampler's random choices (e.g. K-Center's first center)")
     p.add_argument("--indices-out", type=Path, default=None, help="also write the selected row indices (.npy or .txt)")
 
     # vendi --------------------------------------------------------------------------------
@@ -226,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--embeddings", type=Path, help=".npy file of shape (N, d)")
     src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory used to embed DATA (extra hf)")
-    p.add_argument("--q", type=float, default=1.0, help="order of the entropy (1 = Shannon, the paper's)")
+    p.add_argument("--q", type=_nonneg_float, default=1.0,
+                   help="order of the entropy, >= 0 or inf (1 = Shannon, the paper's)")
     p.add_argument("--indices", type=Path, default=None,
                    help="score only these rows (JSON list, one integer per line, or .npy), e.g. a selected pool")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a sentence")
@@ -334,6 +347,23 @@ def _load_embeddings(path: Path, n_records: int | None) -> Any:
             f"embeddings must be record i of the data"
         )
     return emb
+
+
+@contextlib.contextmanager
+def _argument(option: str, errors: tuple[type[BaseException], ...] | None = None) -> Iterator[None]:
+    """Errors of the value given as ``option`` are usage errors (exit 2), prefixed with the option.
+
+    ``errors`` (default: the library's ``ValidationError``) are the exception types that mean the
+    value is wrong; others (a missing file, a corrupt file) stay runtime errors.
+    """
+    from .errors import UnknownSamplerError, ValidationError
+
+    try:
+        yield
+    except UnknownSamplerError:  # already a usage error, with its own type in the message
+        raise
+    except errors or (ValidationError,) as exc:
+        raise UsageError(f"{option}: {type(exc).__name__}: {exc}") from exc
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -458,6 +488,7 @@ def _cmd_select(args: argparse.Namespace) -> int:
 
     from ._validation import check_index_array
     from .data import load_instructions
+    from .errors import IndexValidationError
     from .samplers import requirements_of
     from .samplers.registry import get_sampler
     from .selection import select_subset, write_selected_records
@@ -469,12 +500,14 @@ def _cmd_select(args: argparse.Namespace) -> int:
     _check_outputs([(label, p) for label, p in (("--out", args.out), ("--indices-out", args.indices_out))
                     if p is not None],
                    [(label, p) for label, p in inputs if p is not None])
-    sampler = get_sampler(args.sampler, **dict(args.param))
+    with _argument("--param"):
+        sampler = get_sampler(args.sampler, **dict(args.param))
     _check_export_suffix(args.out)
     records = load_instructions(args.data, format=args.format)
     n = len(records)
-    pool = _read_indices(args.pool, "--pool") if args.pool is not None else np.zeros(0, dtype=np.int64)
-    pool = check_index_array(pool, n, name="pool indices")
+    with _argument("--pool", (IndexValidationError,)):
+        pool = _read_indices(args.pool, "--pool") if args.pool is not None else np.zeros(0, dtype=np.int64)
+        pool = check_index_array(pool, n, name="pool indices")
     if args.k > n - pool.size:
         raise UsageError(f"--k {args.k} is larger than the {n - pool.size} records that are not in the pool")
     need_scores = sorted(requirements_of(sampler).scores)
@@ -561,7 +594,10 @@ def _cmd_vendi(args: argparse.Namespace) -> int:
     if args.indices is not None:
         from ._validation import check_index_array
 
-        idx = check_index_array(_read_indices(args.indices, "--indices"), n_total, name="--indices")
+        from .errors import IndexValidationError
+
+        with _argument("--indices", (IndexValidationError,)):
+            idx = check_index_array(_read_indices(args.indices, "--indices"), n_total, name="--indices")
         emb = np.asarray(emb[np.sort(idx)])
     score = float(vendi_score(np.asarray(emb), q=args.q))
     if args.json:
@@ -608,9 +644,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             raise UsageError(f"--report-to: {exc}") from None
         config = dataclasses.replace(config, report_to=list(args.report_to))
-    from .samplers.registry import get_sampler
+    from .config import build_sampler
 
-    get_sampler(config.sampler.name, **config.sampler.params)  # fail fast on name / parameters
+    build_sampler(config)  # fail fast on name / parameters (ConfigError naming sampler.params)
     if args.check:
         from ._files import redact_secrets, redact_text
 

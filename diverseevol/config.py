@@ -57,6 +57,7 @@ __all__ = [
     "SamplerConfig",
     "build_judge",
     "build_loop",
+    "build_sampler",
     "load_config",
     "parse_config",
     "run_config",
@@ -241,7 +242,7 @@ class RunConfig:
     budget: BudgetConfig = _key("a section", dict, default_factory=BudgetConfig, section=BudgetConfig)
     model: ModelConfig | None = _key("a section", dict, default=None, section=ModelConfig)
     judge: JudgeConfig | None = _key("a section", dict, default=None, section=JudgeConfig)
-    seed: int = _key("an integer", int, default=0)
+    seed: int = _key("an integer", int, default=0, minimum=0)
     report_to: str | list[str] | None = _key(
         "'tensorboard', 'mlflow', 'wandb', 'all', 'none', a list of them or null", str, list, _NULL, default=None
     )
@@ -463,9 +464,23 @@ def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
             )
 
 
+def _check_fields(config: RunConfig, source: str | None) -> None:
+    """``data.fields`` given by name must be a known field set (a mapping is checked when the data is read)."""
+    from .data import FIELD_SETS
+
+    fields = config.data.fields
+    if isinstance(fields, str) and fields not in FIELD_SETS:
+        hint = _did_you_mean(fields, tuple(FIELD_SETS), 0.5)
+        raise ConfigError(
+            f"{_where(source, 'data.fields')}: must be one of {sorted(FIELD_SETS)} or a mapping of field names, "
+            f"got {fields!r}.{hint}"
+        )
+
+
 def _check_combination(config: RunConfig, source: str | None) -> None:
     """Rules that involve more than one key."""
     _check_no_judge_secret(config, source)
+    _check_fields(config, source)
     if config.judge is not None and config.judge.type == "pairwise" and config.judge.references is None:
         raise ConfigError(
             f"{_where(source, 'judge.references')}: the pairwise judge compares with reference answers; "
@@ -567,6 +582,42 @@ def build_judge(config: RunConfig) -> Any:
                                      params=j.params, output_dir=config.run_dir / "judge", where="judge.params")
 
 
+def build_sampler(config: RunConfig) -> Any:
+    """The sampler of the ``sampler`` section (a registered name and its parameters).
+
+    Raises
+    ------
+    UnknownSamplerError
+        When ``sampler.name`` is not registered (the message suggests a close name).
+    ConfigError
+        When ``sampler.params`` holds a parameter the sampler does not take or a bad value; the
+        message names ``sampler.params`` and the configuration file.
+    """
+    from .errors import UnknownSamplerError, ValidationError
+    from .samplers.registry import get_sampler
+
+    try:
+        return get_sampler(config.sampler.name, **config.sampler.params)
+    except UnknownSamplerError:
+        raise
+    except (ValidationError, TypeError) as exc:
+        source = str(config.source) if config.source else None
+        raise ConfigError(f"{_where(source, 'sampler.params')}: {exc}") from exc
+
+
+def _load_records(config: RunConfig) -> Any:
+    """Z as ``data`` describes it; a ValidationError of the reader's arguments names ``data.fields``."""
+    from .data import load_instructions
+    from .errors import ValidationError
+
+    try:
+        records = load_instructions(config.data.path, fields=config.data.fields)
+    except ValidationError as exc:  # argument errors (data content problems are DataFormatError)
+        source = str(config.source) if config.source else None
+        raise ConfigError(f"{_where(source, 'data.fields')}: {exc}") from exc
+    return records[: config.data.limit] if config.data.limit is not None else records
+
+
 def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
     """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
 
@@ -593,16 +644,12 @@ def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = T
     """
     from ._progress import progress_enabled
     from .assemble import assemble_loop, build_hf_parts, fixed_embedding_parts
-    from .data import load_instructions
     from .samplers import requirements_of
-    from .samplers.registry import get_sampler
 
     progress = progress and progress_enabled()
-    sampler = get_sampler(config.sampler.name, **config.sampler.params)
+    sampler = build_sampler(config)
     needs = requirements_of(sampler)
-    records = load_instructions(config.data.path, fields=config.data.fields)
-    if config.data.limit is not None:
-        records = records[: config.data.limit]
+    records = _load_records(config)
     judge = None
     if config.model is None:
         assert config.data.embeddings is not None  # parse_config guarantees a view of the data
