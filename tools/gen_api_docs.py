@@ -48,6 +48,8 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
     ("Assembly from settings", "diverseevol.assemble", None),
     ("Loop callables (protocols)", "diverseevol.protocols", None),
     ("Data", "diverseevol.data", None),
+    ("Rendering records", "diverseevol.render", None),
+    ("Lossless export", "diverseevol.export", None),
     ("Run configuration", "diverseevol.config", None),
     ("Hugging Face parts", "diverseevol.hf", None),
     ("Evaluation", "diverseevol.judge", None),
