@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._files import load_npy
 from ._optional import require
 from .errors import ConfigError, ValidationError
 
@@ -223,7 +224,8 @@ class FixedEmbedder:
     def __init__(self, path: Path, n_records: int, *, where: str = "data.embeddings") -> None:
         if not path.is_file():
             raise FileNotFoundError(f"{where} file {str(path)!r} does not exist")
-        self.embeddings = np.load(path, mmap_mode="r")
+        self.embeddings = load_npy(path, mmap=True, error=ValidationError,
+                                   fix=f" ({where}: save the (N, d) embeddings with numpy.save.)")
         if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n_records:
             raise ConfigError(
                 f"{where}: {path} has shape {self.embeddings.shape}, expected ({n_records}, d): one row "

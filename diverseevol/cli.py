@@ -334,11 +334,13 @@ def _read_indices(path: Path, option: str) -> Any:
 
 
 def _load_embeddings(path: Path, n_records: int | None) -> Any:
-    import numpy as np
+    from ._files import load_npy
+    from .errors import ValidationError
 
     if not path.exists():
         raise FileNotFoundError(f"embeddings file {str(path)!r} does not exist")
-    emb = np.load(path, mmap_mode="r")
+    emb = load_npy(path, mmap=True, error=ValidationError,
+                   fix=" (--embeddings: save the (N, d) embeddings with numpy.save.)")
     if emb.ndim != 2:
         raise UsageError(f"{path}: expected a 2-D array of shape (N, d), got shape {emb.shape}")
     if n_records is not None and emb.shape[0] != n_records:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .._files import write_npy
-from ..errors import ValidationError
+from .._files import load_npy, write_npy
+from ..errors import RunDirectoryError, ValidationError
 from .model import TinyModelSpec
 from .tasks import DemoSuite, make_suite, task_coverage
 
@@ -208,9 +208,13 @@ def _reference_embeddings(base: Path, cache_dir: Path, suite: DemoSuite, path: P
     hidden states), which would otherwise make all cosine similarities close to 1.
     """
     if path.is_file():
-        emb = np.load(path)
-        if emb.shape[0] == len(suite.train):
-            return emb
+        try:
+            emb = load_npy(path, error=RunDirectoryError, fix=" It is recomputed.")
+        except RunDirectoryError as exc:
+            logger.warning("%s", exc)
+        else:
+            if emb.shape[0] == len(suite.train):
+                return emb
     from ..assemble import embed_with_model
 
     emb, _ = embed_with_model(base, suite.train, cache_dir=cache_dir, progress=progress, feature="the demo",
