@@ -760,8 +760,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
     _setup_logging(getattr(args, "verbose", 0), debug)
-    if getattr(args, "no_progress", False):
-        os.environ["DIVERSEEVOL_PROGRESS"] = "0"
+    with _progress_switch(off=bool(getattr(args, "no_progress", False))):
+        return _run_command(args, debug)
+
+
+@contextlib.contextmanager
+def _progress_switch(off: bool) -> Iterator[None]:
+    """``--no-progress``: ``DIVERSEEVOL_PROGRESS=0`` for the command (every bar of the library asks
+    :func:`~diverseevol._progress.show_progress`), then the caller's value back."""
+    from ._progress import ENV_VAR
+
+    before = os.environ.get(ENV_VAR)
+    if off:
+        os.environ[ENV_VAR] = "0"
+    try:
+        yield
+    finally:
+        if off and before is None:
+            os.environ.pop(ENV_VAR, None)
+        elif off:
+            os.environ[ENV_VAR] = before  # type: ignore[assignment]
+
+
+def _run_command(args: argparse.Namespace, debug: bool) -> int:
+    """Run the parsed command; errors become one line on stderr and an exit code."""
     try:
         return _COMMANDS[args.command](args)
     except BrokenPipeError:  # e.g. `diverseevol samplers | head`
