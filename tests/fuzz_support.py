@@ -46,7 +46,8 @@ def examples(n: int) -> settings:
 
 
 _BUILTIN_EXCEPTIONS = tuple(
-    v for v in vars(builtins).values()
+    v
+    for v in vars(builtins).values()
     if isinstance(v, type) and issubclass(v, BaseException) and v not in (BaseException, Exception)
 )
 
@@ -90,5 +91,6 @@ def digest_tree(root: Path) -> dict[str, str]:
     root = Path(root)
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }

@@ -29,11 +29,24 @@ from diverseevol.kernels.backends import available_backends
 BACKENDS = ["auto", *available_backends()]
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
 ODD_DTYPES = [np.int8, np.int64, np.uint8, np.uint64, np.bool_, np.complex64, np.longdouble, "U3", "O"]
-INDEX_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
-                np.float16, np.float32, np.float64, np.bool_]
+INDEX_DTYPES = [
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.bool_,
+]
 
-odd_values = st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e-300, 1e200, -1e200, 3e38, 1e308,
-                              float("nan"), float("inf"), float("-inf")])
+odd_values = st.sampled_from(
+    [0.0, -0.0, 1.0, -1.0, 1e-300, 1e200, -1e200, 3e38, 1e308, float("nan"), float("inf"), float("-inf")]
+)
 
 
 @st.composite
@@ -88,41 +101,66 @@ def index_values(n: int):
         if kind == "fraction":
             values = st.one_of(st.floats(-2, n + 2), st.sampled_from([float("nan"), float("inf"), 1e300]))
             return draw(st.lists(values, min_size=1, max_size=4)), False
-        return draw(st.sampled_from([None, 3, "0,1", b"\x00", {0: 1}, [[0, 1]], [None], ["1"], [1.0],
-                                     np.array([2**63], dtype=np.uint64), np.array([], dtype=object),
-                                     [True, False], object()])), False
+        return draw(
+            st.sampled_from(
+                [
+                    None,
+                    3,
+                    "0,1",
+                    b"\x00",
+                    {0: 1},
+                    [[0, 1]],
+                    [None],
+                    ["1"],
+                    [1.0],
+                    np.array([2**63], dtype=np.uint64),
+                    np.array([], dtype=object),
+                    [True, False],
+                    object(),
+                ]
+            )
+        ), False
 
     return build()
 
 
 k_values = st.one_of(
-    st.integers(0, 5), st.integers(-2, 2), st.sampled_from([np.int8(2), np.uint64(1), 2**70, 2.0, 2.5, True,
-                                                            None, "2", float("nan"), np.float64(1.0)]),
+    st.integers(0, 5),
+    st.integers(-2, 2),
+    st.sampled_from(
+        [np.int8(2), np.uint64(1), 2**70, 2.0, 2.5, True, None, "2", float("nan"), np.float64(1.0)]
+    ),
 )
 
 
-valid_options = st.fixed_dictionaries({}, optional={
-    "prune": st.sampled_from(["auto", True, False]),
-    "block_rows": st.sampled_from([None, 1, 2, 3, 64]),
-    "return_radii": st.booleans(),
-    "random_state": st.sampled_from([None, 0, 7, np.random.default_rng(1), np.random.RandomState(2)]),
-    "metric": st.sampled_from(["euclidean", "cosine"]),
-})
+valid_options = st.fixed_dictionaries(
+    {},
+    optional={
+        "prune": st.sampled_from(["auto", True, False]),
+        "block_rows": st.sampled_from([None, 1, 2, 3, 64]),
+        "return_radii": st.booleans(),
+        "random_state": st.sampled_from([None, 0, 7, np.random.default_rng(1), np.random.RandomState(2)]),
+        "metric": st.sampled_from(["euclidean", "cosine"]),
+    },
+)
 
-odd_options = st.fixed_dictionaries({}, optional={
-    "prune": st.sampled_from(["auto", True, False, "yes", 1, None]),
-    "block_rows": st.sampled_from([None, 1, 2, 3, 0, -1, 2.0, True, 10**12]),
-    "lazy": st.sampled_from(["auto", True, False, "no"]),
-    "n_threads": st.sampled_from([None, 1, 2, 0]),
-    "max_copy_bytes": st.sampled_from([None, 0, 1, 10**9, -5]),
-    "progress": st.sampled_from([None, False, "x"]),
-    "stats": st.sampled_from([None, {}, [], "s"]),
-    "return_radii": st.sampled_from([True, False, 1, "yes"]),
-    "random_state": st.sampled_from([None, 0, 7, -1, "seed", np.random.default_rng(1), 2**70, 1.5]),
-    "metric": st.sampled_from(["euclidean", "euclidean", "cosine", "Euclidean", "l2", None]),
-    "device": st.sampled_from([None, "cpu", "gpu9"]),
-    "bogus_option": st.just(1),
-})
+odd_options = st.fixed_dictionaries(
+    {},
+    optional={
+        "prune": st.sampled_from(["auto", True, False, "yes", 1, None]),
+        "block_rows": st.sampled_from([None, 1, 2, 3, 0, -1, 2.0, True, 10**12]),
+        "lazy": st.sampled_from(["auto", True, False, "no"]),
+        "n_threads": st.sampled_from([None, 1, 2, 0]),
+        "max_copy_bytes": st.sampled_from([None, 0, 1, 10**9, -5]),
+        "progress": st.sampled_from([None, False, "x"]),
+        "stats": st.sampled_from([None, {}, [], "s"]),
+        "return_radii": st.sampled_from([True, False, 1, "yes"]),
+        "random_state": st.sampled_from([None, 0, 7, -1, "seed", np.random.default_rng(1), 2**70, 1.5]),
+        "metric": st.sampled_from(["euclidean", "euclidean", "cosine", "Euclidean", "l2", None]),
+        "device": st.sampled_from([None, "cpu", "gpu9"]),
+        "bogus_option": st.just(1),
+    },
+)
 
 options = st.one_of(valid_options, valid_options, valid_options, odd_options)
 
@@ -139,20 +177,34 @@ def _check_result(emb, pool, cand, k, metric, result, return_radii, clean) -> No
         assert set(picks.tolist()) <= {int(i) for i in np.asarray(cand).reshape(-1)}
     if radii is not None:
         assert radii.dtype == np.float64 and radii.shape == (k,)
-        assert np.all(np.diff(radii[np.isfinite(radii)]) <= 1e-6 * (1 + np.abs(radii[np.isfinite(radii)][:-1])))
+        assert np.all(
+            np.diff(radii[np.isfinite(radii)]) <= 1e-6 * (1 + np.abs(radii[np.isfinite(radii)][:-1]))
+        )
     if not clean or k == 0:
         return
     event(f"compared with the oracle ({metric})")
     first = int(picks[0]) if not pool_set else None
-    want, want_r = kcenter_oracle(emb, sorted(pool_set), None if cand is None else list(np.asarray(cand).reshape(-1)),
-                                  k, metric=metric, first_pick=first)
+    want, want_r = kcenter_oracle(
+        emb,
+        sorted(pool_set),
+        None if cand is None else list(np.asarray(cand).reshape(-1)),
+        k,
+        metric=metric,
+        first_pick=first,
+    )
     if metric == "euclidean":
         np.testing.assert_array_equal(picks, want)
     if radii is not None and metric == "euclidean":
         np.testing.assert_allclose(radii, want_r, rtol=1e-5, atol=1e-5)
     if metric == "cosine":  # near-ties after normalisation: each pick's radius is the oracle's best
-        oracle_r = kcenter_oracle(emb, sorted(pool_set), None if cand is None else list(np.asarray(cand).reshape(-1)),
-                                  k, metric=metric, first_pick=first)[1]
+        oracle_r = kcenter_oracle(
+            emb,
+            sorted(pool_set),
+            None if cand is None else list(np.asarray(cand).reshape(-1)),
+            k,
+            metric=metric,
+            first_pick=first,
+        )[1]
         if radii is not None:
             np.testing.assert_allclose(radii, oracle_r, rtol=1e-4, atol=1e-5)
 
@@ -180,8 +232,14 @@ def test_kcenter_select_result_or_typed_error(data, backend, opts, emb_case) -> 
     if not ok:
         return
     pool_arr = np.asarray(pool if pool is not None else [], dtype=np.float64).reshape(-1)
-    is_clean = (clean and pool_ok and cand_ok and metric in ("euclidean", "cosine") and "device" not in opts
-                and not (metric == "cosine" and not np.all(np.abs(emb).sum(axis=1) > 0)))
+    is_clean = (
+        clean
+        and pool_ok
+        and cand_ok
+        and metric in ("euclidean", "cosine")
+        and "device" not in opts
+        and not (metric == "cosine" and not np.all(np.abs(emb).sum(axis=1) > 0))
+    )
     k_int = int(k)
     assert k_int == k, f"k={k!r} was accepted but is not integral"
     pool_clean = [int(i) for i in pool_arr]
@@ -189,9 +247,16 @@ def test_kcenter_select_result_or_typed_error(data, backend, opts, emb_case) -> 
 
 
 @examples(40)
-@given(emb=hnp.arrays(st.sampled_from([np.float32, np.float64]), st.tuples(st.integers(5, 12), st.integers(1, 4)),
-                     elements=st.integers(-6, 6)),
-       k=st.integers(1, 4), backend=st.sampled_from(BACKENDS), seed=st.integers(0, 3))
+@given(
+    emb=hnp.arrays(
+        st.sampled_from([np.float32, np.float64]),
+        st.tuples(st.integers(5, 12), st.integers(1, 4)),
+        elements=st.integers(-6, 6),
+    ),
+    k=st.integers(1, 4),
+    backend=st.sampled_from(BACKENDS),
+    seed=st.integers(0, 3),
+)
 def test_kcenter_from_a_npy_path_equals_the_array(tmp_path_factory, emb, k, backend, seed) -> None:
     path = tmp_path_factory.mktemp("fuzz_kc") / "emb.npy"
     np.save(path, emb)
@@ -208,7 +273,8 @@ def small_problems(draw):
     n = draw(st.integers(2, 14))
     d = draw(st.integers(1, 4))
     emb = draw(hnp.arrays(np.int64, (n, d), elements=st.integers(-6, 6))).astype(
-        draw(st.sampled_from([np.float32, np.float64])))
+        draw(st.sampled_from([np.float32, np.float64]))
+    )
     order = draw(st.permutations(range(n)))
     n_pool = draw(st.integers(0, n - 1))
     pool, rest = list(order[:n_pool]), list(order[n_pool:])
@@ -221,16 +287,24 @@ def small_problems(draw):
 
 
 @examples(80)
-@given(problem=small_problems(), backend=st.sampled_from(BACKENDS), prune=st.sampled_from(["auto", True, False]),
-       block_rows=st.sampled_from([None, 1, 3]), seed=st.integers(0, 5))
+@given(
+    problem=small_problems(),
+    backend=st.sampled_from(BACKENDS),
+    prune=st.sampled_from(["auto", True, False]),
+    block_rows=st.sampled_from([None, 1, 3]),
+    seed=st.integers(0, 5),
+)
 def test_kcenter_matches_the_brute_force_oracle(problem, backend, prune, block_rows, seed) -> None:
     emb, pool, cand, k = problem
     opts = {"prune": prune, "block_rows": block_rows} if backend in ("numpy", "faiss") else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        picks, radii = kcenter_select(emb, pool, k, candidate_idx=cand, backend=backend, random_state=seed,
-                                      return_radii=True, **opts)
+        picks, radii = kcenter_select(
+            emb, pool, k, candidate_idx=cand, backend=backend, random_state=seed, return_radii=True, **opts
+        )
     first = int(picks[0]) if len(pool) == 0 and k else None
-    want, want_r = kcenter_oracle(emb, pool.tolist(), None if cand is None else cand.tolist(), k, first_pick=first)
+    want, want_r = kcenter_oracle(
+        emb, pool.tolist(), None if cand is None else cand.tolist(), k, first_pick=first
+    )
     np.testing.assert_array_equal(picks, want)
     np.testing.assert_allclose(radii, want_r, rtol=1e-6)

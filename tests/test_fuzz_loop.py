@@ -108,9 +108,17 @@ class Judge(fakes.FakeJudge):
     def __call__(self, model, round):
         out = super().__call__(model, round)
         return {
-            "ok": out, "none": None, "list": [1.0, 2.0], "float": 0.5, "nan": {"accuracy": float("nan")},
-            "string": {"accuracy": "high"}, "keys": {1: 0.5}, "nested": {"a": {"b": 1}}, "empty": {},
-            "array": {"accuracy": np.float32(0.25)}, "inf": {"accuracy": float("inf")},
+            "ok": out,
+            "none": None,
+            "list": [1.0, 2.0],
+            "float": 0.5,
+            "nan": {"accuracy": float("nan")},
+            "string": {"accuracy": "high"},
+            "keys": {1: 0.5},
+            "nested": {"a": {"b": 1}},
+            "empty": {},
+            "array": {"accuracy": np.float32(0.25)},
+            "inf": {"accuracy": float("inf")},
         }[self.kind]
 
 
@@ -127,30 +135,84 @@ class BadSampler:
         cand = np.asarray(ctx.candidate_idx)
         good = cand[:k]
         return {
-            "ok": good, "fraction": good + 0.9, "float-integral": good.astype(np.float64),
-            "duplicate": np.r_[good[:1], good[:1], good[2:]] if k > 1 else good, "short": good[:-1],
-            "long": cand[: k + 1], "pool": np.r_[np.asarray(ctx.pool_idx)[:1], good[1:]], "negative": -good - 1,
-            "out-of-range": good + N, "list": good.tolist(), "none": None, "2d": good[None, :],
-            "uint64": good.astype(np.uint64), "bool": np.ones(k, dtype=bool), "strings": good.astype(str),
+            "ok": good,
+            "fraction": good + 0.9,
+            "float-integral": good.astype(np.float64),
+            "duplicate": np.r_[good[:1], good[:1], good[2:]] if k > 1 else good,
+            "short": good[:-1],
+            "long": cand[: k + 1],
+            "pool": np.r_[np.asarray(ctx.pool_idx)[:1], good[1:]],
+            "negative": -good - 1,
+            "out-of-range": good + N,
+            "list": good.tolist(),
+            "none": None,
+            "2d": good[None, :],
+            "uint64": good.astype(np.uint64),
+            "bool": np.ones(k, dtype=bool),
+            "strings": good.astype(str),
         }[self.kind]
 
 
-embedder_kinds = st.sampled_from(["ok"] * 6 + ["rows-1", "rows+1", "1d", "3d", "nan", "inf", "zeros", "list",
-                                               "strings", "none", "int", "float16", "empty-d"])
+embedder_kinds = st.sampled_from(
+    ["ok"] * 6
+    + [
+        "rows-1",
+        "rows+1",
+        "1d",
+        "3d",
+        "nan",
+        "inf",
+        "zeros",
+        "list",
+        "strings",
+        "none",
+        "int",
+        "float16",
+        "empty-d",
+    ]
+)
 scorer_kinds = st.sampled_from(["ok"] * 4 + ["missing", "short", "strings", "nan", "2d", "none", "list"])
-judge_kinds = st.sampled_from(["ok"] * 4 + ["none", "list", "float", "nan", "string", "keys", "nested", "empty",
-                                            "array", "inf"])
-sampler_kinds = st.sampled_from(["kcenter"] * 3 + ["random", "margin", "entropy", "facility_location"]
-                                + ["bad:" + k for k in ("ok", "fraction", "float-integral", "duplicate", "short",
-                                                        "long", "pool", "negative", "out-of-range", "list", "none",
-                                                        "2d", "uint64", "bool", "strings")])
+judge_kinds = st.sampled_from(
+    ["ok"] * 4 + ["none", "list", "float", "nan", "string", "keys", "nested", "empty", "array", "inf"]
+)
+sampler_kinds = st.sampled_from(
+    ["kcenter"] * 3
+    + ["random", "margin", "entropy", "facility_location"]
+    + [
+        "bad:" + k
+        for k in (
+            "ok",
+            "fraction",
+            "float-integral",
+            "duplicate",
+            "short",
+            "long",
+            "pool",
+            "negative",
+            "out-of-range",
+            "list",
+            "none",
+            "2d",
+            "uint64",
+            "bool",
+            "strings",
+        )
+    ]
+)
 
 settings_values = st.fixed_dictionaries(
-    {"init_size": st.sampled_from([1, 4, 5, 0, N, N + 1]), "k": st.sampled_from([1, 3, 0, N]),
-     "rounds": st.sampled_from([1, 2, 0])},
-    optional={"mode": st.sampled_from(["iterative", "one_time", "both"]), "seed": st.sampled_from([0, 3, -1, 2**70]),
-              "vendi": st.sampled_from([None, True, False]), "cache_embeddings": st.booleans(),
-              "keep_models": st.booleans()},
+    {
+        "init_size": st.sampled_from([1, 4, 5, 0, N, N + 1]),
+        "k": st.sampled_from([1, 3, 0, N]),
+        "rounds": st.sampled_from([1, 2, 0]),
+    },
+    optional={
+        "mode": st.sampled_from(["iterative", "one_time", "both"]),
+        "seed": st.sampled_from([0, 3, -1, 2**70]),
+        "vendi": st.sampled_from([None, True, False]),
+        "cache_embeddings": st.booleans(),
+        "keep_models": st.booleans(),
+    },
 )
 
 
@@ -172,18 +234,32 @@ def _check_result(result, settings) -> None:
 
 
 @examples(60)
-@given(emb=embedder_kinds, score=scorer_kinds, judge=judge_kinds, sampler=sampler_kinds, settings=settings_values,
-       with_scorer=st.booleans())
-def test_loop_with_broken_parts_result_or_typed_error(emb, score, judge, sampler, settings, with_scorer) -> None:
+@given(
+    emb=embedder_kinds,
+    score=scorer_kinds,
+    judge=judge_kinds,
+    sampler=sampler_kinds,
+    settings=settings_values,
+    with_scorer=st.booleans(),
+)
+def test_loop_with_broken_parts_result_or_typed_error(
+    emb, score, judge, sampler, settings, with_scorer
+) -> None:
     records = fakes.make_records(N)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
 
         def make() -> EvolutionLoop:
             return EvolutionLoop(
-                records, trainer=fakes.FakeTrainer(), embedder=Embedder(emb),
-                scorer=Scorer(score) if with_scorer else None, judge=Judge(judge), sampler=_sampler(sampler),
-                run_dir=Path(tmp) / "run", progress=False, **settings,
+                records,
+                trainer=fakes.FakeTrainer(),
+                embedder=Embedder(emb),
+                scorer=Scorer(score) if with_scorer else None,
+                judge=Judge(judge),
+                sampler=_sampler(sampler),
+                run_dir=Path(tmp) / "run",
+                progress=False,
+                **settings,
             )
 
         ok, loop = outcome(make)

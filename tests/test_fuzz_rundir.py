@@ -38,9 +38,16 @@ SETTINGS = {"init_size": 5, "k": 3, "rounds": 2, "sampler": "kcenter", "cache_em
 
 
 def _loop(run_dir: Path, sampler: str = "kcenter") -> EvolutionLoop:
-    return EvolutionLoop(fakes.make_records(N), trainer=fakes.FakeTrainer(), embedder=fakes.FakeEmbedder(),
-                         scorer=fakes.FakeScorer(), judge=fakes.FakeJudge(), run_dir=run_dir, progress=False,
-                         **{**SETTINGS, "sampler": sampler})
+    return EvolutionLoop(
+        fakes.make_records(N),
+        trainer=fakes.FakeTrainer(),
+        embedder=fakes.FakeEmbedder(),
+        scorer=fakes.FakeScorer(),
+        judge=fakes.FakeJudge(),
+        run_dir=run_dir,
+        progress=False,
+        **{**SETTINGS, "sampler": sampler},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +58,20 @@ def original(tmp_path_factory) -> tuple[Path, list[list[int]]]:
 
 
 def _library_files(run: Path) -> list[str]:
-    return sorted(str(p.relative_to(run)) for p in run.rglob("*")
-                  if p.is_file() and "model" not in p.relative_to(run).parts and p.name != ".lock")
+    return sorted(
+        str(p.relative_to(run))
+        for p in run.rglob("*")
+        if p.is_file() and "model" not in p.relative_to(run).parts and p.name != ".lock"
+    )
 
 
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-5, N + 5), st.floats(allow_nan=False), st.text(max_size=5)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(-5, N + 5), st.floats(allow_nan=False), st.text(max_size=5)
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -78,7 +92,7 @@ def corruption(draw, path: Path) -> str:
         path.write_bytes(draw(st.binary(max_size=40)))
     elif kind == "flip" and data:
         i = draw(st.integers(0, len(data) - 1))
-        path.write_bytes(data[:i] + bytes([data[i] ^ (1 << draw(st.integers(0, 7)))]) + data[i + 1:])
+        path.write_bytes(data[:i] + bytes([data[i] ^ (1 << draw(st.integers(0, 7)))]) + data[i + 1 :])
     elif kind == "delete":
         path.unlink()
     elif kind == "json":
@@ -86,7 +100,11 @@ def corruption(draw, path: Path) -> str:
     elif kind.startswith("npy"):
         arr = np.load(path)
         if kind == "npy_len":
-            arr = arr[: draw(st.integers(0, max(len(arr) - 1, 0)))] if draw(st.booleans()) else np.concatenate([arr, arr[:2]])
+            arr = (
+                arr[: draw(st.integers(0, max(len(arr) - 1, 0)))]
+                if draw(st.booleans())
+                else np.concatenate([arr, arr[:2]])
+            )
         elif kind == "npy_dtype":
             arr = arr.astype(draw(st.sampled_from([np.float16, np.int64, np.complex64, np.bool_])))
         elif kind == "npy_shape":
@@ -97,9 +115,13 @@ def corruption(draw, path: Path) -> str:
         np.save(path, arr)
     elif kind == "edit_indices":
         obj = json.loads(data)
-        new = draw(st.one_of(st.lists(st.integers(-2, N + 2), max_size=8),
-                             st.lists(st.floats(0, N, allow_nan=False), min_size=1, max_size=4),
-                             st.sampled_from([[0, 0, 1], [N], [-1], [2**63], [1.5]])))
+        new = draw(
+            st.one_of(
+                st.lists(st.integers(-2, N + 2), max_size=8),
+                st.lists(st.floats(0, N, allow_nan=False), min_size=1, max_size=4),
+                st.sampled_from([[0, 0, 1], [N], [-1], [2**63], [1.5]]),
+            )
+        )
         if isinstance(obj, dict):
             key = draw(st.sampled_from(sorted(obj) or ["indices"]))
             obj[key] = new
@@ -117,12 +139,14 @@ def test_corrupted_run_is_refused_or_read_correctly(original, data) -> None:
         copy = Path(tmp) / "run"
         shutil.copytree(run, copy)
         files = _library_files(copy)
-        chosen = data.draw(st.lists(st.sampled_from(files), min_size=1, max_size=3, unique=True), label="files")
+        chosen = data.draw(
+            st.lists(st.sampled_from(files), min_size=1, max_size=3, unique=True), label="files"
+        )
         for name in chosen:
             data.draw(corruption(copy / name), label="corruption")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ok, header = outcome(lambda: RunDirectory(copy).read_header())
+            outcome(lambda: RunDirectory(copy).read_header())
             ok, result = outcome(EvolutionResult.load, copy)
             if ok:
                 for pool in result.pools:

@@ -25,10 +25,39 @@ from fuzz_support import examples, outcome
 from diverseevol import vendi_score
 
 q_values = st.one_of(
-    st.floats(0, 10), st.floats(0, 1e300),
-    st.sampled_from([0, 0.0, 1, 2, -0.0, -1, -1e-300, math.inf, -math.inf, math.nan, 1e308, 2**80, True, False,
-                     "inf", "Infinity", " INF ", "2", "", None, [1], 1j, np.float32(2), np.int64(3), np.uint64(2**63),
-                     np.float64("nan"), np.longdouble(4)]),
+    st.floats(0, 10),
+    st.floats(0, 1e300),
+    st.sampled_from(
+        [
+            0,
+            0.0,
+            1,
+            2,
+            -0.0,
+            -1,
+            -1e-300,
+            math.inf,
+            -math.inf,
+            math.nan,
+            1e308,
+            2**80,
+            True,
+            False,
+            "inf",
+            "Infinity",
+            " INF ",
+            "2",
+            "",
+            None,
+            [1],
+            1j,
+            np.float32(2),
+            np.int64(3),
+            np.uint64(2**63),
+            np.float64("nan"),
+            np.longdouble(4),
+        ]
+    ),
 )
 
 odd_values = st.sampled_from([0.0, 1e-300, 1e-30, 1e200, -1e200, 1e308, -1e308, float("nan"), float("inf")])
@@ -36,7 +65,9 @@ odd_values = st.sampled_from([0.0, 1e-300, 1e-30, 1e200, -1e200, 1e308, -1e308, 
 
 @st.composite
 def vendi_inputs(draw):
-    kind = draw(st.sampled_from(["clean", "clean", "odd_values", "odd_dtype", "odd_shape", "list", "zero_rows"]))
+    kind = draw(
+        st.sampled_from(["clean", "clean", "odd_values", "odd_dtype", "odd_shape", "list", "zero_rows"])
+    )
     n, d = draw(st.integers(1, 9)), draw(st.integers(1, 6))
     if kind in ("clean", "zero_rows", "odd_values"):
         dtype = draw(st.sampled_from([np.float16, np.float32, np.float64]))
@@ -52,25 +83,41 @@ def vendi_inputs(draw):
         dtype = draw(st.sampled_from([np.int8, np.uint64, np.bool_, np.complex128, "U2", "O", np.longdouble]))
         return draw(hnp.arrays(np.int64, (n, d), elements=st.integers(0, 3))).astype(dtype), False
     if kind == "list":
-        return draw(st.sampled_from([[[1.0, 2.0], [3.0, 4.0]], [[1, 2], [3]], [], [[]], [["a", "b"]], None, 3.0,
-                                     "x", [[1.0, None]]])), False
+        return draw(
+            st.sampled_from(
+                [
+                    [[1.0, 2.0], [3.0, 4.0]],
+                    [[1, 2], [3]],
+                    [],
+                    [[]],
+                    [["a", "b"]],
+                    None,
+                    3.0,
+                    "x",
+                    [[1.0, None]],
+                ]
+            )
+        ), False
     shape = draw(st.sampled_from([(0,), (n,), (0, d), (n, 0), (n, d, 2), ()]))
     return np.ones(shape), False
 
 
-options = st.fixed_dictionaries({}, optional={
-    "normalize": st.sampled_from([True, False, True, "yes", None]),
-    "block_rows": st.sampled_from([1, 2, 16384, 0, -1, 2.5, True, None]),
-    "method": st.sampled_from(["auto", "covariance", "kernel", "kernel", "eig"]),
-    "eig_tol": st.sampled_from([None, 0.0, 1e-12, 0.5, -1.0, float("nan"), "x"]),
-    "progress": st.sampled_from([None, False]),
-})
+options = st.fixed_dictionaries(
+    {},
+    optional={
+        "normalize": st.sampled_from([True, False, True, "yes", None]),
+        "block_rows": st.sampled_from([1, 2, 16384, 0, -1, 2.5, True, None]),
+        "method": st.sampled_from(["auto", "covariance", "kernel", "kernel", "eig"]),
+        "eig_tol": st.sampled_from([None, 0.0, 1e-12, 0.5, -1.0, float("nan"), "x"]),
+        "progress": st.sampled_from([None, False]),
+    },
+)
 
 
 @examples(150)
 @given(case=vendi_inputs(), q=q_values, opts=options)
 def test_vendi_score_result_or_typed_error(case, q, opts) -> None:
-    emb, clean = case
+    emb, _clean = case
     before = emb.copy() if isinstance(emb, np.ndarray) else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -82,7 +129,9 @@ def test_vendi_score_result_or_typed_error(case, q, opts) -> None:
     assert isinstance(score, float), type(score)
     assert math.isfinite(score), f"vendi_score returned {score}"
     arr = np.asarray(emb)
-    assert 1 - 1e-6 <= score <= min(arr.shape) + 1e-6, f"score {score} outside [1, min(n, d)] for shape {arr.shape}"
+    assert 1 - 1e-6 <= score <= min(arr.shape) + 1e-6, (
+        f"score {score} outside [1, min(n, d)] for shape {arr.shape}"
+    )
 
 
 @examples(60)
