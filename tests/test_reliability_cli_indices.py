@@ -105,5 +105,5 @@ def test_select_and_vendi_refuse_fractional_index_files(dataset: tuple[Path, Pat
     _write(idx, [1.0, 2.0, 3.0])
     assert main(["select", str(data), "--embeddings", str(emb), "--k", "7", "--pool", str(idx),
                  "--out", str(out)]) == EXIT_OK
-    picked = [json.loads(line)["index"] for line in out.read_text().splitlines()]
+    picked = [int(json.loads(line)["instruction"][1:]) for line in out.read_text().splitlines()]
     assert sorted(picked) == [0, 4, 5, 6, 7, 8, 9]

@@ -62,6 +62,9 @@ def test_hf_trainer_checks_its_base_model(tmp_path: Path, monkeypatch: pytest.Mo
     from diverseevol.errors import ModelNotFoundError
     from diverseevol.hf import HFTrainer
 
+    import torch  # noqa: F401 - imported before the clock starts: the check itself is what is timed
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer  # noqa: F401
+
     monkeypatch.chdir(tmp_path)
     records = [InstructionRecord("say a", "", "a"), InstructionRecord("say b", "", "b")]
     start = time.perf_counter()

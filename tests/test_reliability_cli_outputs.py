@@ -107,7 +107,8 @@ def test_valid_outputs_still_work(files: dict[str, Path], tmp_path: Path) -> Non
     out, idx = tmp_path / "o.jsonl", tmp_path / "o.npy"
     assert main(_select(files) + ["--out", str(out), "--indices-out", str(idx)]) == EXIT_OK
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["index"] for r in rows] == np.load(idx).tolist() and not {0, 1} & set(np.load(idx).tolist())
+    picked = np.load(idx).tolist()
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in picked] and not {0, 1} & set(picked)
     # Writing over the previous outputs (not inputs) is allowed.
     assert main(_select(files) + ["--out", str(out), "--indices-out", str(idx)]) == EXIT_OK
 
