@@ -354,6 +354,7 @@ def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
         ]
         before = digest_tree(root)
         old_cwd = Path.cwd()
+        old_progress = os.environ.get("DIVERSEEVOL_PROGRESS")  # --no-progress sets it for the process
         cli._one_line = record
         try:
             os.chdir(root)
@@ -363,6 +364,10 @@ def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
         finally:
             os.chdir(old_cwd)
             cli._one_line = real_one_line
+            if old_progress is None:
+                os.environ.pop("DIVERSEEVOL_PROGRESS", None)
+            else:
+                os.environ["DIVERSEEVOL_PROGRESS"] = old_progress
         event(f"{label} exit {rc}")
         assert rc in (0, 1, 2), f"exit code {rc} for {argv}"
         after = digest_tree(root)
