@@ -103,6 +103,37 @@ def baseline_loop(model, tokenizer, records, max_length: int) -> np.ndarray:
     return np.stack(out)
 
 
+def padding_fraction(lengths: list[int], batch_size: int) -> float:
+    """Padded tokens / real tokens when length-sorted records go in batches of ``batch_size`` (HFEmbedder's rule)."""
+    srt = sorted(lengths, reverse=True)
+    padded = sum(max(srt[a : a + batch_size]) * len(srt[a : a + batch_size]) for a in range(0, len(srt), batch_size))
+    return padded / max(sum(srt), 1) - 1.0
+
+
+def gemm_rate(model, n_tokens: int, repeats: int = 3) -> float:
+    """FLOP/s of the model's own matmul shapes (tokens x hidden @ hidden x {hidden, intermediate}), timed here."""
+    import torch
+
+    cfg = model.config
+    p = next(model.parameters())
+    h, f = cfg.hidden_size, getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)
+    x = torch.randn(n_tokens, h, device=p.device, dtype=p.dtype)
+    ws = [torch.randn(h, h, device=p.device, dtype=p.dtype), torch.randn(h, f, device=p.device, dtype=p.dtype)]
+    best = float("inf")
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        for w in ws:
+            x @ w
+        if p.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n_tokens * h * (h + f) / best
+
+
+def non_embedding_params(model) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=256, help="records to embed")
@@ -110,6 +141,8 @@ def main() -> None:
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--max-chars", type=int, default=1200, help="skip longer Dolly records")
     p.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
+    p.add_argument("--model", default="", help="'smollm2' (the SmolLM2-135M GGUF of diverseevol.hf.smollm2_gguf_path) "
+                   "or a path / Hub id; default: the random-weight --config model")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -122,10 +155,16 @@ def main() -> None:
     from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
 
     torch.set_num_threads(args.threads)
-    tok = build_char_tokenizer()
-    model = build_tiny_llama(tok, **CONFIGS[args.config]).to(
-        device=args.device, dtype=getattr(torch, args.dtype)
-    )
+    if args.model:
+        from diverseevol.hf import load_model, smollm2_gguf_path
+
+        loaded = load_model(str(smollm2_gguf_path()) if args.model == "smollm2" else args.model)
+        tok, model = loaded.tokenizer, loaded.model
+        args.config = args.model
+    else:
+        tok = build_char_tokenizer()
+        model = build_tiny_llama(tok, **CONFIGS[args.config])
+    model = model.to(device=args.device, dtype=getattr(torch, args.dtype)).eval()
     records, source = load_records(args.n, args.max_chars)
     lengths = [
         len(x) for x in tok([r.instruction + r.input + r.output for r in records], verbose=False)["input_ids"]
@@ -170,6 +209,20 @@ def main() -> None:
     print(
         f"speed-up: {w_base / w_ours:.1f}x wall, {c_base / max(c_ours, 1e-9):.1f}x CPU time   "
         f"max |difference| of embeddings: {np.abs(emb - ref).max():.2e}"
+    )
+    from diverseevol.hf._records import tokenize_records
+
+    real = [len(ids) for ids in tokenize_records(tok, records, max_length=args.max_length,
+                                                 warn_truncated=False).input_ids]
+    n_tok = sum(real)
+    params = non_embedding_params(model)
+    rate = gemm_rate(model, args.batch_size * int(np.mean(real)))
+    achieved = 2 * params * n_tok / w_ours
+    print(
+        f"HFEmbedder: {n_tok / w_ours:.0f} tokens/s, padding {100 * padding_fraction(real, args.batch_size):.1f}% "
+        f"(padded / real tokens - 1), {achieved / 1e9:.1f} GFLOP/s (2 x {params / 1e6:.1f}M non-embedding params "
+        f"x {n_tok} real tokens) against {rate / 1e9:.1f} GFLOP/s for a GEMM of the model's shapes: "
+        f"fraction of the matmul rate {achieved / rate:.2f}   (load {open('/proc/loadavg').read().split()[0]})"
     )
 
 
