@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -357,7 +358,11 @@ def test_wandb_offline_run_files_hold_every_round(tmp_path, monkeypatch):
     _loop(run_dir, report_to="wandb").run()
     assert wandb.run is None  # never the global run: the HF trainer's W&B logging opens its own
     logged = read_wandb_offline(run_dir)
-    assert logged["name"] == "run" and logged["exit_code"] == 0
+    deadline = time.monotonic() + 30
+    while logged["exit_code"] is None and time.monotonic() < deadline:  # wandb-core writes the file behind
+        time.sleep(0.2)
+        logged = read_wandb_offline(run_dir)
+    assert logged["name"] == "run" and logged["exit_code"] == 0, logged
     assert logged["config"]["k"] == 5 and logged["config"]["sampler"] == "kcenter"
     history = {
         key: [(row["round"], row[key]) for row in logged["history"] if key in row]

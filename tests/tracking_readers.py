@@ -90,12 +90,15 @@ def read_wandb_offline(run_dir: Path) -> dict:
         if kind == 0 and length == 0:  # zero padding up to the block end
             pos += left - 7
             continue
+        if pos + length > len(data):  # a record still being written
+            break
         pending += data[pos : pos + length]
         pos += length
         if kind in (1, 4):
             payloads.append(pending)
             pending = b""
-    out: dict = {"history": [], "config": {}, "exit_code": None, "name": None}
+    out: dict = {"history": [], "config": {}, "exit_code": None, "name": None, "bytes": len(data),
+                 "records": len(payloads)}
     for payload in payloads:
         record = wandb_internal_pb2.Record.FromString(payload)
         kind = record.WhichOneof("record_type")
