@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-pytest.importorskip("tensorboard")
+from tracking_readers import read_scalars, tensorboard_reader_available  # noqa: E402
 
-from tracking_readers import read_scalars  # noqa: E402
+if not tensorboard_reader_available():
+    pytest.skip("needs tensorboard or tensorboardX", allow_module_level=True)
 
 from diverseevol.data import InstructionRecord  # noqa: E402
 from diverseevol.hf import HFTrainer  # noqa: E402
@@ -45,7 +47,8 @@ def test_hf_trainer_writes_its_losses_to_tensorboard(tmp_path, monkeypatch):
     losses = read_scalars(log_dir)["train/loss"]
     assert [step for step, _ in losses] == [1, 2]
     assert [v for _, v in losses] == pytest.approx(meta["logged_losses"], rel=1e-5)
-    assert _run_name_logged(log_dir) == "exp-round_000"
+    if importlib.util.find_spec("tensorboard") is not None:  # text summaries read with TensorBoard's reader
+        assert _run_name_logged(log_dir) == "exp-round_000"
     # the per-round run name does not enter the model's settings: the round is not retrained
     assert HFTrainer(base, lora=False, epochs=1, batch_size=4, per_device_batch_size=4, lr=1e-3,
                      logging_steps=1, progress=False).is_complete(out, RECORDS)
