@@ -21,14 +21,13 @@ Examples
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import load_npy
+from ._files import load_npy, parse_json
 from ._validation import check_index_array, complement_indices
 from .errors import IndexValidationError, PoolExhaustedError, ValidationError
 
@@ -295,14 +294,20 @@ def read_index_file(path: str | Path, *, name: str = "indices") -> np.ndarray:
             return arr.astype(np.int64)
         values: list[Any] = arr.tolist() if arr.dtype.kind in "uf" else list(arr)
     else:
-        text = path.read_text(encoding="utf-8").strip()
+        try:
+            text = path.read_bytes().decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise IndexValidationError(
+                f"{path}: {name} must be a UTF-8 text file (a JSON list, or one whole number per line) or a .npy "
+                f"file; byte {exc.start} is not UTF-8."
+            ) from None
         if not text:
             return np.zeros(0, dtype=np.int64)
         try:
             if text.startswith("["):
-                values = json.loads(text)
+                values = parse_json(text)
             else:
-                values = [json.loads(token) for token in text.split()]
+                values = [parse_json(token) for token in text.split()]
         except ValueError as exc:
             raise IndexValidationError(
                 f"{path}: {name} must be a JSON list of whole numbers or one whole number per line ({exc})."

@@ -106,15 +106,7 @@ EMB_NAMES = ["emb.npy"] * 4 + [
     "missing.npy",
     "data.jsonl",
 ]
-# select and vendi leave out the broken .npy files (0 bytes, object array, not .npy, truncated, a JSONL
-# file): `--embeddings` raises EOFError / ValueError there,
-# /tmp/arch/fuzz_findings.md C1 (cli.py, "cli-config");
-# use EMB_NAMES again once fixed.
-CLI_EMB_NAMES = [
-    n
-    for n in EMB_NAMES
-    if n not in ("emb_obj.npy", "emb_0byte.npy", "emb_text.npy", "emb_trunc.npy", "data.jsonl")
-]
+CLI_EMB_NAMES = EMB_NAMES
 POOL_NAMES = [
     "pool.json",
     "pool.txt",
@@ -130,10 +122,9 @@ POOL_NAMES = [
     "pool_nested.json",
     "missing.json",
     "empty.jsonl",
+    "pool_deep.json",
+    "pool_bytes.txt",
 ]
-# Left out of POOL_NAMES until fixed in selection.read_index_file ("cli-config"), /tmp/arch/fuzz_findings.md:
-# "pool_deep.json" (nested 50 000 deep: RecursionError, C3),
-# "pool_bytes.txt" (binary: UnicodeDecodeError, C4).
 OUT_NAMES = ["out.jsonl"] * 6 + [
     "out.txt",
     "sub/out.jsonl",
@@ -174,8 +165,9 @@ def config_file(draw) -> str:
     """A TOML config, usually valid for an embeddings-only run (no model), sometimes broken."""
     data = {
         "path": draw(st.sampled_from(["data.jsonl"] * 8 + ["missing.jsonl", "garbage.jsonl", "u2028.jsonl"])),
-        # "emb_0byte.npy" left out: EOFError from assemble.FixedEmbedder, fuzz_findings.md C2 ("cli-config")
-        "embeddings": draw(st.sampled_from(["emb.npy"] * 8 + ["emb_short.npy", "emb_1d.npy", "missing.npy"])),
+        "embeddings": draw(
+            st.sampled_from(["emb.npy"] * 8 + ["emb_short.npy", "emb_1d.npy", "missing.npy", "emb_0byte.npy"])
+        ),
     }
     if draw(rarely(6)):
         data[draw(st.sampled_from(["fields", "limit", "feilds"]))] = draw(
@@ -372,10 +364,28 @@ def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
         assert rc in (0, 1, 2), f"exit code {rc} for {argv}"
         after = digest_tree(root)
         overwrite = "--overwrite" in argv
+        # A file the command was asked to write (an --out / --indices-out target that is not one of its inputs) may
+        # be replaced, as `cp` replaces its target; every other pre-existing file must stay byte-identical.
+        targets = {
+            str(Path(argv[i + 1]).resolve().relative_to(root.resolve()))
+            for i, a in enumerate(argv[:-1])
+            if a in ("--out", "--indices-out") and Path(argv[i + 1]).resolve().is_relative_to(root.resolve())
+        }
+        inputs_named = {
+            str(Path(a).resolve().relative_to(root.resolve()))
+            for i, a in enumerate(argv)
+            if (i == 0 or argv[i - 1] not in ("--out", "--indices-out"))
+            and not a.startswith("-")
+            and Path(a).resolve().is_relative_to(root.resolve())
+        }
+        replaceable = targets - inputs_named
         changed = [
             p
             for p, h in before.items()
-            if after.get(p) != h and not (overwrite and p.startswith("runcopy/")) and not p.endswith(".lock")
+            if after.get(p) != h
+            and not (overwrite and p.startswith("runcopy/"))
+            and not p.endswith(".lock")
+            and p not in replaceable
         ]
         assert not changed, f"{argv} changed input files {changed}"
         for exc in seen:

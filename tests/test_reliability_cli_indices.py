@@ -107,3 +107,22 @@ def test_select_and_vendi_refuse_fractional_index_files(dataset: tuple[Path, Pat
                  "--out", str(out)]) == EXIT_OK
     picked = [int(json.loads(line)["instruction"][1:]) for line in out.read_text().splitlines()]
     assert sorted(picked) == [0, 4, 5, 6, 7, 8, 9]
+
+
+def test_deeply_nested_index_file_is_a_typed_error(tmp_path: Path) -> None:
+    """Fuzz finding C3: JSON nested 50,000 deep used to escape as RecursionError."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 50_000 + "]" * 50_000)
+    with pytest.raises(IndexValidationError) as info:
+        read_index_file(path, name="--pool")
+    assert str(path) in str(info.value) and "nested too deeply" in str(info.value)
+
+
+def test_binary_index_file_is_a_typed_error_naming_the_file(tmp_path: Path) -> None:
+    """Fuzz finding C4: a binary file used to raise a bare UnicodeDecodeError without the file name."""
+    path = tmp_path / "pool.txt"
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(IndexValidationError) as info:
+        read_index_file(path, name="--pool")
+    assert str(path) in str(info.value) and "UTF-8" in str(info.value)
+    assert not isinstance(info.value, UnicodeDecodeError)
