@@ -75,7 +75,8 @@ def _expected(rows: list[dict]) -> dict[str, dict[int, float]]:
 def _assert_logged(logged: dict[str, list[tuple[int, float]]], rows: list[dict]) -> None:
     expected = _expected(rows)
     # the test means something: bookkeeping, measurements, timings and judge metrics are there
-    assert {"pool_size", "n_new", "vendi", "covering_radius", "time_train_s", "accuracy", "norm"} <= set(expected)
+    needed = {"pool_size", "n_new", "vendi", "covering_radius", "time_train_s", "accuracy", "norm"}
+    assert needed <= set(expected)
     assert set(logged) == set(expected)
     for key, by_round in expected.items():
         steps = dict(logged[key])
@@ -195,7 +196,9 @@ def test_tensorboard_callback_with_its_own_directory_and_a_user_callback(tmp_pat
 
     log_dir = tmp_path / "tb"
     _loop(tmp_path / "run", callbacks=[TensorBoardCallback(log_dir), Recorder()]).run()
-    assert events == [("start", tmp_path / "run", 5), ("round", 0), ("round", 1), ("round", 2), ("end", 3, None)]
+    assert events == [
+        ("start", tmp_path / "run", 5), ("round", 0), ("round", 1), ("round", 2), ("end", 3, None)
+    ]
     assert not (tmp_path / "run" / "tensorboard").exists()
     assert sorted(step for step, _ in read_scalars(log_dir)["pool_size"]) == [0, 1, 2]
 
@@ -265,7 +268,8 @@ def test_failed_run_is_marked_failed_and_its_resume_continues_the_same_tracking_
             ended.append((result, error))
 
     with pytest.raises(RuntimeError, match="judge crashed"):
-        _loop(run_dir, judge=_FailingJudge(1), report_to=["tensorboard", "mlflow"], callbacks=[EndRecorder()]).run()
+        _loop(run_dir, judge=_FailingJudge(1), report_to=["tensorboard", "mlflow"],
+              callbacks=[EndRecorder()]).run()
     assert ended[0][0] is None and isinstance(ended[0][1], RuntimeError)
     client = MlflowClient(tracking_uri=mlflow_store)
     (run,) = client.search_runs(["0"])
@@ -300,8 +304,9 @@ def config_files(tmp_path: Path) -> Path:
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     np.save(tmp_path / "e.npy", fakes.base_features(40))
     cfg = tmp_path / "c.toml"
-    cfg.write_text('run_dir = "runs/x"\nreport_to = "tensorboard"\n[data]\npath = "d.jsonl"\nembeddings = "e.npy"\n'
-                   '[sampler]\nname = "kcenter"\nparams = {metric = "cosine"}\n[budget]\ninit_size = 4\nk = 3\nrounds = 2\n')
+    cfg.write_text('run_dir = "runs/x"\nreport_to = "tensorboard"\n[data]\npath = "d.jsonl"\n'
+                   'embeddings = "e.npy"\n[sampler]\nname = "kcenter"\nparams = {metric = "cosine"}\n'
+                   '[budget]\ninit_size = 4\nk = 3\nrounds = 2\n')
     return cfg
 
 

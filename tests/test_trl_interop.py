@@ -38,10 +38,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is depr
 def _messages_records() -> list[dict]:
     rows = []
     for i in range(N_RECORDS):
-        turns = [{"role": "user", "content": f"Add {i} and {i}."}, {"role": "assistant", "content": f"{2 * i}"}]
+        turns = [{"role": "user", "content": f"Add {i} and {i}."},
+                 {"role": "assistant", "content": f"{2 * i}"}]
         if i % 3 == 0:  # multi-turn, with a system turn
             turns = [{"role": "system", "content": "Answer with digits."}, *turns,
-                     {"role": "user", "content": "And times two?"}, {"role": "assistant", "content": f"{4 * i}"}]
+                     {"role": "user", "content": "And times two?"},
+                     {"role": "assistant", "content": f"{4 * i}"}]
         rows.append({"messages": turns, "source": f"set-{i % 2}"})  # an extra column travels along
     return rows
 
@@ -79,7 +81,9 @@ def _export(tmp_path: Path, rows: list[dict]) -> tuple[Path, list[int]]:
     return out, [int(line) for line in idx.read_text().split()]
 
 
-@pytest.mark.parametrize("make_rows, column", [(_messages_records, "messages"), (_sharegpt_records, "conversations")])
+@pytest.mark.parametrize(
+    "make_rows, column", [(_messages_records, "messages"), (_sharegpt_records, "conversations")]
+)
 def test_sft_trainer_trains_on_the_exported_subset(tmp_path, tiny_chat_model, make_rows, column):
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer

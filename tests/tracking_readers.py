@@ -66,7 +66,7 @@ def _walk_records(files: list[Path]) -> dict[str, list[tuple[int, float]]]:
 
 
 def read_wandb_offline(run_dir: Path) -> dict:
-    """``{"name", "config", "history": [row, ...], "exit_code"}`` of the one offline run under ``run_dir/wandb``.
+    """``{"name", "config", "history": [row, ...], "exit_code"}`` of the offline run in ``run_dir/wandb``.
 
     A ``.wandb`` file is a 7-byte header (``:W&B``, magic, version) followed by the LevelDB log
     format: 32 KiB blocks of chunks (u32 crc, u16 length, u8 type: 1 full, 2 first, 3 middle,
