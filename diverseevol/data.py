@@ -41,6 +41,7 @@ for single-turn records keeps working. :mod:`diverseevol.render` turns any recor
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -57,7 +58,7 @@ from typing import Any, Union
 
 from ._files import parse_json
 from ._optional import require
-from .errors import DataFormatError, DuplicateRecordsWarning, ValidationError
+from .errors import DataFileNotFoundError, DataFormatError, DuplicateRecordsWarning, ValidationError
 
 __all__ = [
     "ALPACA_PROMPT_INPUT",
@@ -379,6 +380,13 @@ def load_instructions(
             f"format must be a file format {list(FILE_FORMATS)}, a record format {list(RECORD_FORMATS)} or None "
             f"(infer both); got {format!r}."
         )
+    _check_encoding(encoding)
+    if fields is not None and not isinstance(fields, (str, Mapping)):
+        raise ValidationError(
+            f"fields must be one of {sorted(FIELD_SETS)}, a mapping of 'instruction'/'input'/'output' to source field "
+            f"names, or None (detect); got a {type(fields).__name__} ({fields!r}). Example: "
+            f"fields={{'instruction': 'question', 'input': None, 'output': 'answer'}}."
+        )
     file_format = format if format in FILE_FORMATS else None
     record_format = format if format in RECORD_FORMATS else None
     _check_mapping_keys(columns, (*_LF_ALPACA_COLUMNS, *_LF_CHAT_COLUMNS), "columns")
@@ -437,7 +445,14 @@ def load_dataset_info(
         info, base = dataset_info, Path(root or ".")
     else:
         info_path = Path(dataset_info)
-        info = json.loads(info_path.read_text(encoding="utf-8"))
+        try:
+            info = parse_json(info_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataFileNotFoundError(f"No such dataset_info file: {info_path}.") from None
+        except (UnicodeError, ValueError) as exc:
+            raise DataFormatError(f"{info_path}: not a JSON dataset_info file ({exc}).") from None
+        if not isinstance(info, Mapping):
+            raise DataFormatError(f"{info_path}: dataset_info must be a JSON object of entries; got {type(info).__name__}.")
         base = Path(root) if root is not None else info_path.parent
     if name not in info:
         raise ValidationError(f"dataset_info has no entry {name!r}; its entries are {sorted(info)}.")
@@ -471,6 +486,15 @@ def _check_mapping_keys(mapping: Mapping[str, Any] | None, allowed: Sequence[str
 
 
 # ---- sources -> (location, raw record) pairs -------------------------------------------------
+def _check_encoding(encoding: Any) -> None:
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValidationError(
+            f"encoding must name a text codec Python knows (e.g. 'utf-8', 'utf-8-sig', 'latin-1'); got {encoding!r}."
+        ) from None
+
+
 def _open_text(path: Path, encoding: str) -> io.TextIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
@@ -499,7 +523,7 @@ def _is_saved_dataset(path: Path) -> bool:
 
 def _iter_path(path: Path, format: str | None, encoding: str) -> Iterator[tuple[str, Any]]:
     if not path.exists():
-        raise FileNotFoundError(f"No such data file: {path}")
+        raise DataFileNotFoundError(f"No such data file: {path}. Check the path (relative paths start at {Path.cwd()}).")
     if path.is_dir():
         if _is_saved_dataset(path):
             return _iter_saved_dataset(path)
@@ -548,7 +572,7 @@ def _iter_file(path: Path, format: str | None, encoding: str) -> Iterator[tuple[
     try:
         with _open_text(path, encoding) as fh:
             text = fh.read()
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+    except (UnicodeError, OSError, EOFError) as exc:
         raise DataFormatError(f"{path}: cannot be read as {encoding} text ({exc}).") from exc
     head = text.lstrip()[:1]
     if fmt is None:

@@ -158,3 +158,7 @@ class FileWriteError(DiverseEvolError, OSError):
 
 
 __all__ += ["FileWriteError"]
+
+
+class DataFileNotFoundError(DiverseEvolError, FileNotFoundError):
+    """A data file given to :func:`diverseevol.load_instructions` does not exist."""

@@ -124,8 +124,7 @@ def file_contents(draw):
         v = draw(json_values)
         return draw(st.sampled_from([".json", ".jsonl"])), json.dumps(v).encode("utf-8"), None
     if kind == "deep":
-        # 100_000 left out: RecursionError, /tmp/arch/fuzz_findings.md F4 (data.py, owned by "formats")
-        depth = draw(st.sampled_from([10, 999, 1000, 5000]))
+        depth = draw(st.sampled_from([10, 999, 1000, 5000, 100_000]))
         return (
             draw(st.sampled_from([".json", ".jsonl"])),
             _deep(depth, draw(st.sampled_from(["list", "dict"]))).encode(),
@@ -143,8 +142,6 @@ options = st.fixed_dictionaries(
     {},
     optional={
         "format": st.sampled_from([None, "json", "jsonl", "csv", "", 3]),
-        # 7 and ["instruction"] left out: untyped TypeError / ValueError,
-        # /tmp/arch/fuzz_findings.md F3 (data.py, "formats")
         "fields": st.sampled_from(
             [
                 None,
@@ -154,13 +151,13 @@ options = st.fixed_dictionaries(
                 {"instruction": "instruction", "output": "output"},
                 {"instruction": "text"},
                 {"bogus": "x"},
+                7,
+                ["instruction"],
             ]
         ),
         "meta_fields": st.sampled_from([None, (), ("category",), ("missing",), "category", [1]]),
         "on_duplicates": st.sampled_from(["warn", "ignore", "raise", None]),
-        # "utf-16" (no BOM) and "no-such-codec" left out: UnicodeError / LookupError,
-        # /tmp/arch/fuzz_findings.md F2 (data.py, "formats")
-        "encoding": st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "ascii"]),
+        "encoding": st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "ascii", "utf-16", "no-such-codec"]),
     },
 )
 
@@ -198,12 +195,11 @@ def test_load_instructions_file_result_or_typed_error(content, opts) -> None:
         st.lists(json_values, max_size=3),
         json_values,
         st.lists(st.sampled_from([InstructionRecord("a"), InstructionRecord("b", "c", "d")]), max_size=3),
-    ).filter(lambda s: not isinstance(s, str)),  # a str is a path; missing paths: see the findings note below
+        st.sampled_from(["/nonexistent/data.jsonl", "missing.json", ""]),  # a str is a path, here a missing one
+    ),
     opts=options,
 )
 def test_load_instructions_memory_result_or_typed_error(source, opts) -> None:
-    # Left out: a str / Path source naming a missing file raises a plain FileNotFoundError (not a
-    # DiverseEvolError): /tmp/arch/fuzz_findings.md F1 (data.py, owned by "formats").
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ok, out = outcome(load_instructions, source, **opts)
