@@ -285,10 +285,10 @@ class _Selector:
         self.n_alive = int(np.count_nonzero(rows.live))
         if self.prune_wanted:
             self.pruning = TrianglePruning(rows, mind, assign, self.pool, k, adaptive=self.prune_adaptive)
-        if self.lazy_wanted:
+        # lazy="auto" below _LAZY_MIN_D columns is decided up front: every pick applied eagerly, with
+        # none of the lazy bookkeeping (the plain full-pass loop).
+        if self.lazy_wanted and not (self.lazy_adaptive and rows.d < _LAZY_MIN_D):
             self.lazy = LazyState(rows.n_phys, adaptive=self.lazy_adaptive)
-            if self.lazy_adaptive and rows.d < _LAZY_MIN_D:  # decided up front: every pick eager
-                self.lazy.eager_left = k
         t1 = time.perf_counter()
         self.init_s = t1 - t0
         picks = np.empty(k, dtype=np.int64)
@@ -406,25 +406,38 @@ class _Selector:
         """
         store = self.rows
         total = sum(b - a for a, b in work)
-        piece = store.tile if store.X is None else max(store.tile, -(-total // store.n_threads))
+        if store.X is None:
+            piece = store.tile
+        else:  # in-memory rows: one job per worth-while thread (small passes run on this thread)
+            piece = max(1, -(-total // store.jobs_for(total + (0 if rows is None else len(rows)))))
         jobs: list[Any] = [slice(*r) for a, b in work for r in ranges(a, b, piece)]
         if rows is not None and len(rows):
-            step = max(1, min(store.tile, -(-len(rows) // store.n_threads)))
+            step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows)))))
             jobs += [rows[a : a + step] for a in range(0, len(rows), step)]
 
         def job(sel: Any) -> None:
+            if isinstance(sel, slice) and store.XT is not None:
+                self._lower_by(sel, None, c, cf, track, dots=store.slice_dots(sel.start, sel.stop, c))
+                return
             X = store.rows(sel.start, sel.stop) if isinstance(sel, slice) else store.take(sel)
             self._lower_by(sel, X, c, cf, track)
 
         store.map(job, jobs)
 
-    def _lower_by(self, sel: Any, X: np.ndarray, c: np.ndarray, cf: Any, track: int | None) -> None:
+    def _lower_by(
+        self, sel: Any, X: np.ndarray | None, c: np.ndarray, cf: Any, track: int | None,
+        dots: np.ndarray | None = None,
+    ) -> None:
         """Lower the running minimum of physical rows ``sel`` (slice or positions; data ``X``) with center ``c``.
 
         The one per-row distance computation of the picks: its result for a row depends on the
         row's data only, which makes pruned, gathered and lazy updates bit-identical to full passes.
+        ``dots`` (the rows' products with ``c``, same rule) replaces ``X`` when given.
         """
-        d2 = self.rows.d2_from_dots(self.rows.row_dots(X, c), sel, cf)
+        if dots is None:
+            assert X is not None
+            dots = self.rows.row_dots(X, c)
+        d2 = self.rows.d2_from_dots(dots, sel, cf)
         mind = self.mind
         if track is None or self.pruning is None:
             if isinstance(sel, slice):

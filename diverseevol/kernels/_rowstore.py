@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 _TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and thread job size
 _COPY_BYTES = 32 << 20  # bound on each block of a copy or a gather
 _COLUMN_D = 8  # up to this many columns, per-row dot products are summed column by column (einsum is slow there)
+_JOB_ELEMS = 1 << 19  # fewest row elements per thread job of a pass: below it, thread wake-ups cost more than they save
 
 T = TypeVar("T")
 
@@ -108,6 +109,9 @@ class RowStore:
         self.inv: np.ndarray | None = None
         self.u: np.ndarray | None = None
         self.max_sqn = 0.0
+        # Small d: a column-major copy of the rows (d, n_phys), so a full pass reads each column contiguously.
+        self.XT: np.ndarray | None = None
+        self._make_columns()
 
     def _layout(self, cand: np.ndarray) -> tuple[str, np.ndarray | None, np.ndarray, np.ndarray]:
         """``(layout, X, abs_idx, live)``: the rows' storage; ``live`` marks the candidates among them."""
@@ -127,6 +131,36 @@ class RowStore:
                 X[a : a + step] = emb[cand[a : a + step]]
             return "copy", X, cand.copy(), live
         return "stream", None, cand.copy(), live
+
+    def _make_columns(self) -> None:
+        """Keep the rows column by column too when ``d <= 8`` and the copy fits ``max_copy_bytes``.
+
+        The column rule of :meth:`row_dots` then reads each column contiguously, with no temporaries:
+        several times faster than on the row-major rows, and bit for bit the same sums.
+        """
+        self.XT = None
+        if self.d > _COLUMN_D or self.X is None:
+            return
+        if self.n_phys * self.d * self.itemsize > max(self.max_copy_bytes, 0):
+            return
+        self.XT = np.ascontiguousarray(self.X.T)
+
+    def jobs_for(self, total: int) -> int:
+        """How many thread jobs a pass over ``total`` rows is worth (1: run it on the calling thread)."""
+        return int(max(1, min(self.n_threads, total * self.d // _JOB_ELEMS)))
+
+    def slice_dots(self, a: int, b: int, c: np.ndarray) -> np.ndarray:
+        """``row_dots(rows(a, b), c)`` for one center ``c`` (same bits), from the column copy when there is one."""
+        XT = self.XT
+        if XT is None:
+            return self.row_dots(self.rows(a, b), c)
+        acc = np.multiply(XT[0, a:b], c[0])
+        if self.d > 1:
+            tmp = np.empty_like(acc)
+            for j in range(1, self.d):
+                np.multiply(XT[j, a:b], c[j], out=tmp)
+                acc += tmp
+        return acc
 
     # ----------------------------------------------------------------- reading
     def rows(self, a: int, b: int) -> np.ndarray:
@@ -239,6 +273,7 @@ class RowStore:
         self.live = self.live[order]
         self.n_phys = len(order)
         self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))
+        self._make_columns()
 
     # ----------------------------------------------------------------- threads
     def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
