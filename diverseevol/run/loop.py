@@ -136,6 +136,10 @@ class EvolutionLoop:
         them, ``"all"`` (the installed ones) or ``"none"``. Each becomes a callback of
         :mod:`diverseevol.tracking` with default settings (one tracking run per :meth:`run`);
         for other settings pass the callback objects in ``callbacks`` instead.
+    label_field : str, optional
+        A metadata field of the records (e.g. Dolly's ``"category"``). Each metrics row then also
+        carries ``label_entropy`` (nats) and ``label_counts`` of P_t, so you can see whether a
+        sampler starves whole categories.
 
     Examples
     --------
@@ -185,6 +189,7 @@ class EvolutionLoop:
         progress: bool = True,
         tags: Mapping[str, Any] | None = None,
         report_to: str | Sequence[str] | None = None,
+        label_field: str | None = None,
     ) -> None:
         #: The checked arguments; each is also readable as an attribute (``loop.k``, ``loop.trainer``).
         self.settings = LoopSettings.from_arguments(
@@ -211,6 +216,7 @@ class EvolutionLoop:
             progress=progress,
             tags=tags,
             report_to=report_to,
+            label_field=label_field,
         )
         events = {"on_round_start": on_round_start, "on_selected": on_selected, "on_round_end": on_round_end}
         self._events, self._callback_objects = events, tuple(callbacks)

@@ -33,6 +33,9 @@ SIGNAL_KEYS: tuple[str, ...] = (
     "pool_sq_norm_mean",
     "all_sq_norm_mean",
     "norm_ratio",
+    "novelsum",
+    "label_entropy",
+    "label_counts",
 )
 #: Seconds spent in each phase of a round.
 TIME_KEYS: tuple[str, ...] = ("time_train_s", "time_embed_s", "time_score_s", "time_select_s", "time_judge_s")

@@ -13,6 +13,7 @@ run package's directory, result, seeds, settings and signals modules.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -22,12 +23,16 @@ from .._validation import check_index_array, check_not_degenerate, complement_in
 from ..diversity import pool_measurements, pool_vendi
 from ..errors import RunDirectoryError, ValidationError
 from ..samplers.base import SelectionContext, run_sampler
+from ..subset_report import label_entropy, novelsum
 from .directory import RunDirectory
 from .result import SIGNAL_KEYS
 from .seeds import round_rng
 from .settings import LoopSettings
 from .signals import RoundSignals
 from .validate import round_fix
+
+#: NovelSum compares every pair of pool records: skipped (None) for larger pools.
+NOVELSUM_MAX_POOL = 5000
 
 __all__ = ["select_and_measure"]
 
@@ -152,4 +157,10 @@ def _measure(
         )
     if settings.reference_embeddings is not None:
         signals["vendi_reference"] = pool_vendi(settings.reference_embeddings, pool)
+    if emb is not None and 2 <= pool.size <= NOVELSUM_MAX_POOL:
+        signals["novelsum"] = novelsum(emb, pool)
+    if settings.labels is not None:
+        pool_labels = [settings.labels[i] for i in pool]
+        signals["label_entropy"] = label_entropy(pool_labels)
+        signals["label_counts"] = dict(sorted(Counter(pool_labels).items()))
     return signals

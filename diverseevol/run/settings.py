@@ -74,6 +74,7 @@ class LoopSettings:
     resume: bool
     overwrite: bool
     reference_embeddings: np.ndarray | None
+    labels: tuple[str, ...] | None
     vendi: bool | None
     cache_embeddings: bool
     keep_models: bool
@@ -111,6 +112,7 @@ class LoopSettings:
         progress: Any = True,
         tags: Mapping[str, Any] | None = None,
         report_to: Any = None,
+        label_field: str | None = None,
     ) -> LoopSettings:
         """Check the loop's arguments and return them as settings.
 
@@ -151,6 +153,7 @@ class LoopSettings:
             resume=bool(resume),
             overwrite=bool(overwrite),
             reference_embeddings=_check_reference(reference_embeddings, len(records)),
+            labels=_record_labels(records, label_field),
             vendi=vendi,
             cache_embeddings=bool(cache_embeddings),
             keep_models=bool(keep_models),
@@ -233,6 +236,21 @@ class LoopSettings:
 # --------------------------------------------------------------------------------------------
 # checks
 # --------------------------------------------------------------------------------------------
+def _record_labels(records: Sequence[InstructionRecord], label_field: Any) -> tuple[str, ...] | None:
+    """Each record's ``meta[label_field]`` as a string (``""`` where a record has none), or None."""
+    if label_field is None:
+        return None
+    if not isinstance(label_field, str) or not label_field:
+        raise ValidationError(f"label_field must be the name of a metadata field (e.g. 'category'); got {label_field!r}.")
+    labels = tuple(str((r.meta or {}).get(label_field, "")) for r in records)
+    if not any(labels):
+        raise ValidationError(
+            f"label_field={label_field!r}: no record has that metadata field. Keep it when loading, e.g. "
+            f"load_instructions(path, meta_fields=[{label_field!r}]) (Dolly's 'category' is kept by default)."
+        )
+    return labels
+
+
 def _as_records(data: Any) -> list[InstructionRecord]:
     if isinstance(data, Sequence) and len(data) and all(isinstance(r, InstructionRecord) for r in data):
         return list(data)
