@@ -283,3 +283,22 @@ def test_missing_path_is_a_validation_error(tmp_path):
     bad.write_text("not an array")
     with pytest.raises(ValidationError, match="could not be opened"):
         kcenter_select(bad, [0], 1)
+
+
+@pytest.mark.parametrize("d", [1, 3, 8])
+def test_small_d_column_copy_gives_the_same_bits_as_row_reads(d):
+    # d <= 8: full passes read a column-major copy of the rows; gathered (pruned) rows and a run
+    # without the copy (max_copy_bytes=0 on a sparse candidate set: streamed rows) must agree bit for bit.
+    rng = np.random.default_rng(d)
+    x = rng.integers(-3, 4, size=(4000, d)).astype(np.float32) + rng.normal(size=(4000, d)).astype(np.float32)
+    x[100:200] = x[12]  # exact duplicates tie exactly
+    cand = np.arange(12, 4000, 3)
+    runs = [
+        kcenter_select(x, np.arange(1, 11), 60, candidate_idx=cand, return_radii=True, **kw)
+        for kw in ({}, {"prune": False}, {"prune": True, "block_rows": 64}, {"max_copy_bytes": 0})
+    ]
+    want = kcenter_oracle(x, range(1, 11), cand, 60)
+    np.testing.assert_array_equal(runs[0][0], want[0])
+    for picks, radii in runs[1:]:
+        np.testing.assert_array_equal(picks, runs[0][0])
+        np.testing.assert_array_equal(radii, runs[0][1])
