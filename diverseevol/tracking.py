@@ -21,6 +21,7 @@ import numbers
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -276,8 +277,13 @@ class TensorBoardCallback(TrackingCallback):
 
     def _open(self, run_dir: Path, name: str, config: dict[str, Any]) -> None:
         log_dir = self.log_dir if self.log_dir is not None else run_dir / "tensorboard"
-        factory = self.writer_factory or _summary_writer_class()
-        self.writer = factory(str(log_dir))
+        if self.writer_factory is not None:
+            self.writer = self.writer_factory(str(log_dir))
+        else:
+            # tensorboardX names event files by the second: without a unique suffix a resume within the same
+            # second would replace the crashed run's file and lose its rounds.
+            suffix = f".{os.getpid()}.{uuid.uuid4().hex[:8]}"
+            self.writer = _summary_writer_class()(str(log_dir), filename_suffix=suffix)
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str) + "\n```", 0)
         self.writer.flush()
 

@@ -376,3 +376,21 @@ def test_wandb_offline_run_files_hold_every_round(tmp_path, monkeypatch):
         if not key.startswith("_") and key != "round"
     }
     _assert_logged(history, EvolutionResult.load(run_dir).metrics)
+
+
+def test_two_tensorboardx_writers_in_the_same_second_keep_both_event_files(tmp_path, monkeypatch):
+    """tensorboardX names event files by the second: a resume right after a crash must not replace the first file."""
+    tbx = pytest.importorskip("tensorboardX")
+    import tensorboardX.event_file_writer as efw
+
+    from diverseevol import tracking
+
+    monkeypatch.setattr(tracking, "_summary_writer_class", lambda: tbx.SummaryWriter)
+    monkeypatch.setattr(efw.time, "time", lambda: 1_700_000_000.0)  # both writers open "in the same second"
+    for round_ in (0, 1):
+        cb = tracking.TensorBoardCallback(tmp_path / "tb")
+        cb._open(tmp_path, "run", {})
+        cb._log(round_, {"pool_size": 10.0 + 5 * round_})
+        cb._close(None)
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 2
+    assert sorted(read_scalars(tmp_path / "tb", reader="records")["pool_size"]) == [(0, 10.0), (1, 15.0)]
