@@ -92,6 +92,19 @@ def _prepare_block(block: np.ndarray, start: int, normalize: bool, name: str) ->
     return x
 
 
+class _Scaled:
+    """A read-only view of an (n, d) array divided by a constant, sliced by rows as the matrix builders do."""
+
+    def __init__(self, emb: Any, scale: float) -> None:
+        self.emb, self.scale, self.shape = emb, scale, emb.shape
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return np.asarray(self.emb[rows], dtype=np.float64) / self.scale
+
+
 def _row_peaks(x: np.ndarray) -> np.ndarray:
     """Largest absolute value of each row, shape (rows,): a scale that keeps squared norms finite."""
     return np.abs(x).max(axis=1) if x.shape[1] else np.zeros(x.shape[0])
@@ -195,7 +208,13 @@ def vendi_eigenvalues(
     n_blocks = -(-n // block_rows) if side == "covariance" else -(-d // max(1, (block_rows * d) // n))
     disable = (not progress) if progress is not None else (True if n_blocks < 16 else None)
     build = _covariance_side if side == "covariance" else _kernel_side
-    matrix = build(emb, bool(normalize), block_rows, disable, "emb")
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix = build(emb, bool(normalize), block_rows, disable, "emb")
+    if not normalize and not np.isfinite(matrix).all():
+        # Entries like 1e200 overflow X^T X. The eigenvalues are divided by their sum below, so dividing X by
+        # one global constant changes nothing but keeps every product finite.
+        scale = max(float(np.abs(emb[start : start + block_rows]).max()) for start in range(0, n, block_rows))
+        matrix = build(_Scaled(emb, scale), False, block_rows, disable, "emb")
     logger.debug("vendi: %s side, matrix %s, %d blocks", side, matrix.shape, n_blocks)
     w = np.linalg.eigvalsh(matrix)[::-1][: min(n, d)]
     top = float(w[0]) if w.size else 0.0

@@ -81,3 +81,16 @@ def test_vendi_never_changes_the_callers_array(method, dtype):
     vendi_score(x, method=method)
     vendi_score(x, method=method, normalize=False)
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 6)])  # the d x d side and the n x n side
+def test_linear_kernel_on_rows_of_1e200_equals_the_rescaled_data(shape):
+    """Issue 12 item 11: normalize=False on rows like 1e200 used to overflow X^T X and raise LinAlgError.
+
+    The eigenvalues are divided by their sum, so the score is invariant under a global rescaling: the oracle is
+    the same data divided by 1e200.
+    """
+    rng = np.random.default_rng(5)
+    x = rng.uniform(1.0, 3.0, size=shape)
+    assert vendi_score(x * 1e200, normalize=False) == pytest.approx(vendi_score(x, normalize=False), rel=1e-12)
+    assert vendi_score(x * 1e200, q=2, normalize=False) == pytest.approx(vendi_score(x, q=2, normalize=False), rel=1e-12)
