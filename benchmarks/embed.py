@@ -11,6 +11,14 @@ Usage::
     python benchmarks/embed.py                      # tiny LLaMA (hidden 64, 2 layers), CPU
     python benchmarks/embed.py --n 512 --batch-size 64
     python benchmarks/embed.py --config 1b --device cuda --dtype bfloat16   # 1B LLaMA shape, random weights
+    python benchmarks/embed.py --model smollm2 --n 48 --max-length 256 --batch-size 16 --no-baseline \
+        --before 7f7c456 --budgets 1024,4096     # this tree vs the embedder of a git revision
+
+``--before REV`` loads ``diverseevol/hf/embedder.py`` as it was at git revision REV and times it
+interleaved with the current one (same model, records and process). Padded tokens are counted
+from the batches the model really ran (a forward hook on the transformer body). The matmul
+reference is the model's own linear layers (one decoder layer's weight shapes) at the mean
+padded batch size, timed between the embedding passes; the best rate of the run is used.
 
 Records: Dolly-15k from the shared data folder when present (``DIVERSEEVOL_SHARED_DATA`` or
 ``../shared/data`` beside the checkout), else synthetic ones.
@@ -104,30 +112,61 @@ def baseline_loop(model, tokenizer, records, max_length: int) -> np.ndarray:
 
 
 def padding_fraction(lengths: list[int], batch_size: int) -> float:
-    """Padded tokens / real tokens when length-sorted records go in batches of ``batch_size`` (HFEmbedder's rule)."""
+    """Padded tokens / real tokens - 1 when length-sorted records go in batches of ``batch_size`` records."""
     srt = sorted(lengths, reverse=True)
     padded = sum(max(srt[a : a + batch_size]) * len(srt[a : a + batch_size]) for a in range(0, len(srt), batch_size))
     return padded / max(sum(srt), 1) - 1.0
 
 
-def gemm_rate(model, n_tokens: int, repeats: int = 3) -> float:
-    """FLOP/s of the model's own matmul shapes (tokens x hidden @ hidden x {hidden, intermediate}), timed here."""
+def layer_shapes(model) -> list[tuple[int, int]]:
+    """(in, out) of every linear layer of the first decoder layer (q, k, v, o, gate, up, down)."""
     import torch
 
-    cfg = model.config
+    body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    layer = body.layers[0]
+    return [(m.in_features, m.out_features) for m in layer.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def gemm_rate(model, n_tokens: int, repeats: int = 3) -> float:
+    """FLOP/s of the model's own linear shapes (n_tokens x in @ in x out, one decoder layer), timed here."""
+    import torch
+
     p = next(model.parameters())
-    h, f = cfg.hidden_size, getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)
-    x = torch.randn(n_tokens, h, device=p.device, dtype=p.dtype)
-    ws = [torch.randn(h, h, device=p.device, dtype=p.dtype), torch.randn(h, f, device=p.device, dtype=p.dtype)]
+    shapes = layer_shapes(model)
+    xs = {i: torch.randn(n_tokens, i, device=p.device, dtype=p.dtype) for i, _ in shapes}
+    ws = [torch.randn(i, o, device=p.device, dtype=p.dtype) for i, o in shapes]
     best = float("inf")
-    for _ in range(repeats + 1):
-        t0 = time.perf_counter()
-        for w in ws:
-            x @ w
-        if p.device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n_tokens * h * (h + f) / best
+    with torch.inference_mode():
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            for (i, _), w in zip(shapes, ws):
+                xs[i] @ w
+            if p.device.type == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
+    return 2 * n_tokens * sum(i * o for i, o in shapes) / best
+
+
+def load_before(rev: str):
+    """``HFEmbedder`` of diverseevol/hf/embedder.py at git revision ``rev``, as a module of this package."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    src = subprocess.run(
+        ["git", "show", f"{rev}:diverseevol/hf/embedder.py"], cwd=root, check=True, capture_output=True, text=True
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "embedder_before.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("diverseevol.hf._embedder_before", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.HFEmbedder
+
+
+def load_now() -> str:
+    return open("/proc/loadavg").read().split()[0]
 
 
 def non_embedding_params(model) -> int:
@@ -147,11 +186,16 @@ def main() -> None:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--repeats", type=int, default=3, help="best of this many (interleaved) timings per side")
+    p.add_argument("--no-baseline", action="store_true", help="skip the batch-size-1 loop (slow on real models)")
+    p.add_argument("--before", default="", help="git revision whose HFEmbedder is timed beside this one")
+    p.add_argument("--budgets", default="", help="comma-separated max_batch_tokens values to time "
+                   "(default: the embedder's own, batch_size x max_length)")
     args = p.parse_args()
 
     import torch
 
     from diverseevol.hf import HFEmbedder, ModelHandle
+    from diverseevol.hf._records import tokenize_records
     from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
 
     torch.set_num_threads(args.threads)
@@ -166,64 +210,74 @@ def main() -> None:
         model = build_tiny_llama(tok, **CONFIGS[args.config])
     model = model.to(device=args.device, dtype=getattr(torch, args.dtype)).eval()
     records, source = load_records(args.n, args.max_chars)
-    lengths = [
-        len(x) for x in tok([r.instruction + r.input + r.output for r in records], verbose=False)["input_ids"]
-    ]
+    real = [len(ids) for ids in tokenize_records(tok, records, max_length=args.max_length,
+                                                 warn_truncated=False).input_ids]
+    n_tok, n = sum(real), len(records)
     print(
-        f"model: {args.config} LLaMA ({model.num_parameters() / 1e6:.1f}M parameters), {args.device}, {args.dtype}, "
-        f"{args.threads} CPU threads"
+        f"model: {args.config} ({model.num_parameters() / 1e6:.1f}M parameters, attention "
+        f"{model.config._attn_implementation}), {args.device}, {args.dtype}, {args.threads} CPU threads"
     )
-    print(f"records: {source}; tokens per record (char level, + template): mean {np.mean(lengths) + 150:.0f}")
+    print(f"records: {source}; {n_tok} tokens, mean {np.mean(real):.0f}, max {max(real)} (max_length {args.max_length})")
 
     handle = ModelHandle(model=model, tokenizer=tok)
-    embedder = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False)
-    embedder(handle, records[: args.batch_size])  # warm-up
-    baseline_loop(model, tok, records[:4], args.max_length)
+    sides = {}
+    if args.before:
+        sides[f"before ({args.before}, batch {args.batch_size} records)"] = load_before(args.before)(
+            batch_size=args.batch_size, max_length=args.max_length, progress=False
+        )
+    budgets = [int(b) for b in args.budgets.split(",") if b] or [None]
+    for b in budgets:
+        label = f"now (max_batch_tokens {b if b is not None else args.batch_size * args.max_length})"
+        sides[label] = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False,
+                                  max_batch_tokens=b)
+    if not args.no_baseline:
+        sides["batch-size-1 loop (full model)"] = lambda h, recs: baseline_loop(model, tok, recs, args.max_length)
+
+    shapes: list[tuple[int, int]] = []
+    body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    hook = body.register_forward_hook(
+        lambda mod, a, kw, out: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
+    for fn in sides.values():  # warm-up
+        fn(handle, records[: min(8, n)])
 
     def timed(fn):
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
+        shapes.clear()
         w0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
+        out = fn(handle, records)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        return time.perf_counter() - w0, time.process_time() - c0, out
+        return time.perf_counter() - w0, time.process_time() - c0, out, list(shapes)
 
     # interleaved repeats, best of each: on a shared machine the load changes during the run
-    ours, base = [], []
+    best: dict[str, tuple] = {}
+    rates, loads = [], [load_now()]
     for _ in range(args.repeats):
-        w, c, emb = timed(lambda: embedder(handle, records))
-        ours.append((w, c))
-        w, c, ref = timed(lambda: baseline_loop(model, tok, records, args.max_length))
-        base.append((w, c))
-    (w_ours, c_ours), (w_base, c_base) = min(ours), min(base)
-    n = len(records)
-    print(
-        f"HFEmbedder (batch {args.batch_size}, length-sorted): {n / w_ours:9.1f} records/s  "
-        f"(wall {w_ours:.2f} s, CPU {c_ours:.2f} s)"
-    )
-    print(
-        f"batch-size-1 loop (full model):          {n / w_base:9.1f} records/s  "
-        f"(wall {w_base:.2f} s, CPU {c_base:.2f} s)"
-    )
-    print(
-        f"speed-up: {w_base / w_ours:.1f}x wall, {c_base / max(c_ours, 1e-9):.1f}x CPU time   "
-        f"max |difference| of embeddings: {np.abs(emb - ref).max():.2e}"
-    )
-    from diverseevol.hf._records import tokenize_records
-
-    real = [len(ids) for ids in tokenize_records(tok, records, max_length=args.max_length,
-                                                 warn_truncated=False).input_ids]
-    n_tok = sum(real)
+        for label, fn in sides.items():
+            w, c, out, batches = timed(fn)
+            if label not in best or w < best[label][0]:
+                best[label] = (w, c, out, batches)
+            if batches:
+                rates.append(gemm_rate(model, int(np.mean([r * t for r, t in batches]))))
+            loads.append(load_now())
+    rate = max(rates)
     params = non_embedding_params(model)
-    rate = gemm_rate(model, args.batch_size * int(np.mean(real)))
-    achieved = 2 * params * n_tok / w_ours
-    print(
-        f"HFEmbedder: {n_tok / w_ours:.0f} tokens/s, padding {100 * padding_fraction(real, args.batch_size):.1f}% "
-        f"(padded / real tokens - 1), {achieved / 1e9:.1f} GFLOP/s (2 x {params / 1e6:.1f}M non-embedding params "
-        f"x {n_tok} real tokens) against {rate / 1e9:.1f} GFLOP/s for a GEMM of the model's shapes: "
-        f"fraction of the matmul rate {achieved / rate:.2f}   (load {open('/proc/loadavg').read().split()[0]})"
-    )
+    ref = next(iter(best.values()))[2]
+    print(f"matmul reference: {rate / 1e9:.1f} GFLOP/s (best of {len(rates)} GEMMs of one decoder layer's "
+          f"linear shapes at the mean padded batch, timed between passes); load during the run: "
+          f"{' '.join(loads)}")
+    print(f"{'side':48s} {'tokens/s':>9s} {'wall s':>7s} {'CPU s':>7s} {'batches':>7s} {'padding':>8s} "
+          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'max |diff|':>10s}")
+    for label, (w, c, out, batches) in best.items():
+        padded = sum(r * t for r, t in batches)
+        pad = f"{100 * (padded / n_tok - 1):.1f}%" if batches else "0.0%"
+        achieved = 2 * params * n_tok / w
+        print(f"{label:48s} {n_tok / w:9.0f} {w:7.2f} {c:7.2f} {len(batches) or n:7d} {pad:>8s} "
+              f"{achieved / 1e9:8.1f} {achieved / rate:9.2f} {np.abs(np.asarray(out) - ref).max():10.2e}")
+    print(f"(GFLOP/s = 2 x {params / 1e6:.1f}M non-embedding parameters x {n_tok} real tokens / wall time; "
+          f"padding = padded / real tokens - 1; max |diff| against the first side)")
 
 
 if __name__ == "__main__":

@@ -145,3 +145,83 @@ def test_lora_peft_model_embeds_like_merged(handle, records):
     merged = pm.merge_and_unload()
     b = HFEmbedder(progress=False)((merged, tok), records[:4])
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _count_batches(model):
+    seen = []
+    hook = model.model.register_forward_hook(
+        lambda mod, args, kwargs, out: seen.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    return seen, hook
+
+
+def test_token_budget_batching_equals_batch_size_one(handle, records):
+    seen, hook = _count_batches(handle.model)
+    try:
+        alone = HFEmbedder(max_batch_tokens=1, progress=False)(handle, records)  # every record alone
+        assert len(seen) == len(records) and all(rows == 1 for rows, _ in seen)
+        seen.clear()
+        budget = 400
+        packed, sc = HFEmbedder(max_batch_tokens=budget, progress=False).embed_and_score(handle, records)
+        assert len(seen) < len(records) and any(rows > 1 for rows, _ in seen)
+        assert all(rows * width <= budget or rows == 1 for rows, width in seen)
+        assert sum(rows for rows, _ in seen) == len(records)
+    finally:
+        hook.remove()
+    np.testing.assert_allclose(packed, alone, rtol=1e-5, atol=1e-5)
+    one_by_one = HFScorer(max_batch_tokens=1, progress=False)(handle, records)
+    for name in sc:
+        np.testing.assert_allclose(sc[name], one_by_one[name], rtol=1e-5, atol=1e-7)
+    # and against the unpadded full-model oracle
+    for i in (0, 7, 12):
+        np.testing.assert_allclose(packed[i], _oracle(handle, records[i])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_plan_batches_budget_padding_and_coverage():
+    from diverseevol.hf._batches import padded_tokens, plan_batches
+
+    rng = np.random.default_rng(0)
+    lengths = np.sort(rng.integers(5, 300, size=500))[::-1]
+    budget, max_padding, floor = 2048, 0.02, 256
+    batches = plan_batches(lengths, max_tokens=budget, max_padding=max_padding, min_tokens=floor)
+    assert batches[0].start == 0 and batches[-1].stop == len(lengths)
+    assert all(a.stop == b.start for a, b in zip(batches, batches[1:]))
+
+    def fits(a, b):  # the rule, written out: records a..b-1 as one batch
+        seg = lengths[a:b]
+        w = int(seg[0])
+        if (b - a) * w > budget:
+            return b - a == 1
+        return (b - a) * w <= floor or (w - seg).sum() <= max_padding * seg.sum()
+
+    for sl in batches:
+        assert fits(sl.start, sl.stop)
+        if sl.stop < len(lengths):
+            assert not fits(sl.start, sl.stop + 1)  # the batch cannot take the next record
+    real = int(lengths.sum())
+    assert padded_tokens(lengths, batches) / real - 1 < 0.05
+    one_each = plan_batches(lengths, max_tokens=1)
+    assert [s.stop - s.start for s in one_each] == [1] * len(lengths)
+    with pytest.raises(ValueError, match="longest first"):
+        plan_batches(lengths[::-1], max_tokens=100)
+
+
+def test_eager_attention_model_runs_with_sdpa_and_is_restored(handle, records):
+    eager = build_tiny_llama(handle.tokenizer, seed=0)
+    eager.set_attn_implementation("eager")
+    used = []
+    hook = eager.model.register_forward_hook(
+        lambda mod, args, out: used.append(eager.config._attn_implementation)
+    )
+    try:
+        got = HFEmbedder(progress=False)((eager, handle.tokenizer), records)
+    finally:
+        hook.remove()
+    assert used and set(used) == {"sdpa"}
+    assert eager.config._attn_implementation == "eager"
+    np.testing.assert_allclose(got, HFEmbedder(progress=False)(handle, records), atol=1e-5)
+
+
+def test_max_batch_tokens_is_checked(handle, records):
+    with pytest.raises(ValidationError, match="max_batch_tokens"):
+        HFEmbedder(max_batch_tokens=0, progress=False)(handle, records)

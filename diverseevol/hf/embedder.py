@@ -12,9 +12,10 @@ the last by default, after the final norm):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ from .._progress import progress_bar
 from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ..errors import ValidationError
+from ._batches import plan_batches
 from ._model import resolve_model
-from ._records import CausalLMCollator, tokenize_records
+from ._records import tokenize_records
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,9 @@ def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
     if pooling == "weighted_mean":
         m = m * torch.arange(1, mask.shape[1] + 1, device=mask.device, dtype=torch.float32)[None, :]
-    m = m.unsqueeze(-1)
-    return (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
+    # (B, 1, T) @ (B, T, d): the weighted sum as one batched matmul, no (B, T, d) temporary
+    summed = torch.bmm(m.unsqueeze(1), hidden.float()).squeeze(1)
+    return summed / m.sum(1, keepdim=True).clamp_min(1.0)
 
 
 def _layer_states(out: Any, layer: int) -> Any:
@@ -130,6 +133,7 @@ def forward_pass(
     pooling: str = "mean",
     layer: int = -1,
     template: str = "auto",
+    max_batch_tokens: int | None = None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
     """Run the model once over ``records``; return embeddings and/or uncertainty scores.
 
@@ -143,16 +147,22 @@ def forward_pass(
     embeddings, scores : bool
         What to compute.
     batch_size : int, default 32
-        Records per forward pass; batches are formed from length-sorted records.
+        Sets the batch memory: batches hold up to ``batch_size x max_length`` padded tokens (many
+        more records when they are short), unless ``max_batch_tokens`` says otherwise.
     max_length : int, default 512
         Token limit per record.
+    max_batch_tokens : int, optional
+        Padded tokens (rows x longest row) per forward pass. Records are sorted by length and cut
+        into consecutive batches within this budget that keep padding near 2% of the real tokens
+        (:func:`diverseevol.hf._batches.plan_batches`); a record longer than the budget goes alone.
     progress : bool, default True
         Show a progress bar (rank 0 only).
     comm : TorchCommunicator, optional
         Shard the records over its ranks and gather the results; by default the active
         ``torch.distributed`` group when it has more than one rank.
     memmap_path : str or Path, optional
-        Write the embeddings to this ``.npy`` memmap (overwritten) instead of memory.
+        Write the embeddings to this ``.npy`` memmap (overwritten) instead of memory; in one
+        process each batch's rows are written as they come, so the (N, d) array is never held.
     template : {"auto", "alpaca", "chat"}, default "auto"
         How records become text (:mod:`diverseevol.render`): ``auto`` uses the tokenizer's chat
         template for chat records and the Alpaca template otherwise; scores cover assistant tokens.
@@ -166,6 +176,13 @@ def forward_pass(
     layer : int, default -1
         Index into the model's ``output_hidden_states`` (0 = token embeddings, -1 = the last
         layer after the final norm, -2 = the layer before...). Scores always use the last layer.
+
+    Notes
+    -----
+    The pass runs the transformer body only (never the LM head unless ``scores``), without a KV
+    cache, with PyTorch SDPA attention when the model is set to eager attention and supports SDPA
+    (restored afterwards). Per batch, one copy goes to the device (the token ids) and one comes
+    back (the pooled vectors); scores stay on the device until the end.
 
     Returns
     -------
@@ -182,6 +199,11 @@ def forward_pass(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if max_batch_tokens is not None and (isinstance(max_batch_tokens, bool) or int(max_batch_tokens) < 1):
+        raise ValidationError(
+            f"max_batch_tokens must be a positive int (padded tokens per batch) or None (batch_size x "
+            f"max_length); got {max_batch_tokens!r}."
+        )
     _check_pooling(pooling, layer)
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
@@ -194,6 +216,8 @@ def forward_pass(
     mine = order[shard_slice(n, rank, world, strided=True)]  # similar lengths on every rank
     if embeddings and rank == 0:
         _warn_if_template_only(tokenizer, tok.input_ids, max_length)
+    budget = int(max_batch_tokens) if max_batch_tokens is not None else batch_size * max_length
+    batches = plan_batches(lengths[mine], max_tokens=budget)
 
     body, head = _body_and_head(model)
     device = next(model.parameters()).device
@@ -201,20 +225,25 @@ def forward_pass(
     model.eval()
     d = int(head.weight.shape[1]) if head is not None else int(model.config.hidden_size)
 
-    local_emb = np.empty((len(mine), d), dtype=np.float32) if embeddings else None
-    local_sc = np.full((len(mine), 3), np.nan, dtype=np.float64) if scores else None
-    collate = CausalLMCollator(tokenizer.pad_token_id)  # right padding
-    n_batches = (len(mine) + batch_size - 1) // batch_size
+    emb_out = sc_out = None
+    target = None  # rows written batch by batch: rank 0's memmap when alone, else this rank's share
+    if embeddings:
+        if memmap_path is not None and world == 1:
+            target = _open_memmap(memmap_path, (n, d))
+        else:
+            target = np.empty((len(mine), d), dtype=np.float32)
+    local_sc = None  # scores stay on the device until the end
+    if scores:
+        local_sc = torch.full((len(mine), 3), float("nan"), dtype=torch.float64, device=device)
+    pad_id = int(tokenizer.pad_token_id)
     bar = progress_bar(
-        total=n_batches, disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
+        total=len(batches), disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
     )
     try:
-        with torch.inference_mode():
-            for b in range(n_batches):
-                sl = slice(b * batch_size, (b + 1) * batch_size)
+        with torch.inference_mode(), _sdpa_attention(model):
+            for sl in batches:
                 idx = mine[sl]
-                batch = collate([{"input_ids": tok.input_ids[i]} for i in idx])
-                ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+                ids, mask = _batch_on_device(tok.input_ids, idx, lengths[idx], pad_id, device)
                 # Right padding under causal attention: no real token can attend to a pad (pads come
                 # after it), so the padding mask is redundant and SDPA may use its causal kernel.
                 other_layer = embeddings and layer != -1
@@ -222,11 +251,13 @@ def forward_pass(
                     input_ids=ids,
                     attention_mask=None if causal_padding_free else mask,
                     output_hidden_states=other_layer,
+                    use_cache=False,
                 )
                 hidden = out.last_hidden_state
                 if embeddings:
                     states = _layer_states(out, layer) if other_layer else hidden
-                    local_emb[sl] = _pool(states, mask, pooling).cpu().numpy()
+                    rows = idx if world == 1 and memmap_path is not None else sl
+                    target[rows] = _pool(states, mask, pooling).cpu().numpy()  # the one copy per batch
                 if scores:
                     local_sc[sl] = _batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]))
                 bar.update(1)
@@ -235,19 +266,72 @@ def forward_pass(
         if was_training:
             model.train()
 
-    emb_out = sc_out = None
     if embeddings:
-        target = None
-        if memmap_path is not None and rank == 0:
-            Path(memmap_path).parent.mkdir(parents=True, exist_ok=True)
-            target = np.lib.format.open_memmap(str(memmap_path), mode="w+", dtype=np.float32, shape=(n, d))
-        emb_out = gather_rows(comm, mine, local_emb, n, out=target)
-        if isinstance(emb_out, np.memmap):
+        if world == 1 and memmap_path is not None:
+            emb_out = target
             emb_out.flush()
+        else:
+            dest = _open_memmap(memmap_path, (n, d)) if memmap_path is not None and rank == 0 else None
+            emb_out = gather_rows(comm, mine, target, n, out=dest)
+            if isinstance(emb_out, np.memmap):
+                emb_out.flush()
     if scores:
-        full = gather_rows(comm, mine, local_sc, n)
+        full = gather_rows(comm, mine, local_sc.cpu().numpy(), n)
         sc_out = {name: np.ascontiguousarray(full[:, j]) for j, name in enumerate(SCORE_NAMES)}
     return emb_out, sc_out
+
+
+def _open_memmap(path: str | Path, shape: tuple[int, int]) -> np.memmap:
+    """A new float32 ``.npy`` memmap of ``shape`` at ``path`` (overwritten)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return np.lib.format.open_memmap(str(path), mode="w+", dtype=np.float32, shape=shape)
+
+
+def _batch_on_device(
+    input_ids: Sequence[Sequence[int]], idx: np.ndarray, lens: np.ndarray, pad_id: int, device: Any
+) -> tuple[Any, Any]:
+    """Right-padded ids (B, T) int64 and mask (B, T) bool of records ``idx`` on ``device``.
+
+    One host-to-device copy for the ids; the mask is built on the device from the lengths.
+    """
+    import torch
+
+    width = int(lens.max())
+    host = np.full((len(idx), width), pad_id, dtype=np.int64)
+    for b, i in enumerate(idx):
+        host[b, : lens[b]] = input_ids[int(i)]
+    ids = torch.from_numpy(host)
+    if device.type == "cuda":
+        ids = ids.pin_memory().to(device, non_blocking=True)
+    else:
+        ids = ids.to(device)
+    mask = torch.arange(width, device=device)[None, :] < torch.as_tensor(lens, device=device)[:, None]
+    return ids, mask
+
+
+@contextlib.contextmanager
+def _sdpa_attention(model: Any) -> Iterator[None]:
+    """Run ``model`` with PyTorch SDPA attention when it is on the slower eager path and supports SDPA.
+
+    The model's own setting is restored afterwards; other implementations (flash, flex) are kept.
+    """
+    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    config = getattr(inner, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    switch = before == "eager" and getattr(inner, "_supports_sdpa", False) and hasattr(
+        inner, "set_attn_implementation"
+    )
+    if switch:
+        try:
+            inner.set_attn_implementation("sdpa")
+        except (ValueError, ImportError, NotImplementedError) as exc:
+            logger.debug("SDPA attention not available for %s: %s", type(inner).__name__, exc)
+            switch = False
+    try:
+        yield
+    finally:
+        if switch:
+            inner.set_attn_implementation(before)
 
 
 def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], max_length: int) -> int:
@@ -297,8 +381,9 @@ def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], m
     return lost
 
 
-def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray) -> np.ndarray:
-    """Mean per-record token scores of one right-padded batch; shape (B, 3), NaN without response tokens.
+def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray) -> Any:
+    """Mean per-record token scores of one right-padded batch; float64 tensor (B, 3) on the model's
+    device, NaN without response tokens.
 
     ``predicts`` (bool, shape (B, T)): position p predicts an assistant token p + 1
     (:meth:`~diverseevol.hf._records.TokenizedRecords.prediction_mask`).
@@ -314,7 +399,7 @@ def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray) -> np
     counts = torch.bincount(rows, minlength=bsz).double()
     means = sums / counts[:, None]
     means[counts == 0] = float("nan")
-    return means.cpu().numpy()
+    return means
 
 
 class HFEmbedder:
@@ -330,6 +415,8 @@ class HFEmbedder:
     Parameters
     ----------
     batch_size : int, default 32
+        Batch memory: up to ``batch_size x max_length`` padded tokens per forward pass (short
+        records go many to a batch), unless ``max_batch_tokens`` is given.
     max_length : int, default 512
     scores : bool, default False
         Also compute ``confidence`` / ``margin`` / ``entropy`` in the same forward pass; they are
@@ -352,6 +439,9 @@ class HFEmbedder:
     template : {"auto", "alpaca", "chat"}, default "auto"
         How records become text (:mod:`diverseevol.render`): the chat template for chat
         records, the Alpaca template otherwise, unless named.
+    max_batch_tokens : int, optional
+        Padded tokens per forward pass (see :func:`forward_pass`); on a CPU a few thousand keeps
+        the activations in cache.
 
     Attributes
     ----------
@@ -378,8 +468,10 @@ class HFEmbedder:
         pooling: str = "mean",
         layer: int = -1,
         template: str = "auto",
+        max_batch_tokens: int | None = None,
     ) -> None:
         _check_pooling(pooling, layer)
+        self.max_batch_tokens = max_batch_tokens
         self.pooling = pooling
         self.layer = layer
         self.batch_size = batch_size
@@ -409,6 +501,7 @@ class HFEmbedder:
             "pooling": self.pooling,
             "layer": self.layer,
             **({"template": self.template} if self.template != "auto" else {}),
+            **({"max_batch_tokens": self.max_batch_tokens} if self.max_batch_tokens is not None else {}),
         }
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
@@ -449,6 +542,7 @@ class HFEmbedder:
             pooling=self.pooling,
             layer=self.layer,
             template=self.template,
+            max_batch_tokens=self.max_batch_tokens,
         )
         if scores:
             self.last_scores = sc

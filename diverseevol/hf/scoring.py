@@ -40,6 +40,14 @@ class HFScorer:
         As for :class:`~diverseevol.hf.HFEmbedder`.
     template : {"auto", "alpaca", "chat"}, default "auto"
         As for :class:`~diverseevol.hf.HFEmbedder`; the chat template for chat records unless named.
+    max_batch_tokens : int, optional
+        As for :class:`~diverseevol.hf.HFEmbedder`.
+
+    Notes
+    -----
+    :meth:`shares_pass_with` tells the loop when an embedder's
+    :meth:`~diverseevol.hf.HFEmbedder.embed_and_score` gives this scorer's scores, so a round
+    that needs both runs the model once.
     """
 
     def __init__(
@@ -52,7 +60,9 @@ class HFScorer:
         tokenizer: Any = None,
         comm: Any = None,
         template: str = "auto",
+        max_batch_tokens: int | None = None,
     ) -> None:
+        self.max_batch_tokens = max_batch_tokens
         self.batch_size = batch_size
         self.max_length = max_length
         self.progress = progress
@@ -69,7 +79,26 @@ class HFScorer:
         params: dict[str, Any] = {"batch_size": self.batch_size, "max_length": self.max_length}
         if self.template != "auto":
             params["template"] = self.template
+        if self.max_batch_tokens is not None:
+            params["max_batch_tokens"] = self.max_batch_tokens
         return params
+
+    def shares_pass_with(self, embedder: Any) -> bool:
+        """Whether ``embedder.embed_and_score(model, records)`` returns this scorer's scores.
+
+        True for the :class:`~diverseevol.hf.HFEmbedder` this scorer was built with, and for any
+        HFEmbedder that renders and truncates records as this scorer does (same ``template``,
+        ``max_length``, tokenizer and communicator); batch sizes do not change the scores.
+        """
+        if not isinstance(embedder, HFEmbedder) or embedder.template != self.template:
+            return False
+        if embedder is self.embedder:
+            return True
+        return (
+            embedder.max_length == self.max_length
+            and self.tokenizer is embedder.tokenizer
+            and self.comm is embedder.comm
+        )
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray]:
         """Return ``{"confidence", "margin", "entropy"}``, each a float64 array of shape (N,), row i = records[i]."""
@@ -88,6 +117,7 @@ class HFScorer:
             progress=self.progress,
             comm=self.comm,
             template=self.template,
+            max_batch_tokens=self.max_batch_tokens,
         )
         assert scores is not None
         return scores

@@ -4,6 +4,11 @@ Every rank calls the embedder and the scorer (they may be collective); rank 0 ch
 output, writes the caches (``embeddings.npy`` with ``cache_embeddings=True``, ``scores/*.npy``)
 and keeps the arrays. A cache found on disk is used instead of calling the model again.
 
+Embed once per round: when a round needs both and neither is cached, and the scorer says
+``scorer.shares_pass_with(embedder)`` (duck-typed, e.g. :class:`diverseevol.hf.HFScorer`) while
+the embedder has ``embed_and_score(model, records) -> (embeddings, scores)``, one call of the
+latter gives both.
+
 Imports numpy, the base modules and the run package's directory and settings modules.
 """
 
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +45,8 @@ class RoundSignals:
     scores : dict of str to ndarray of shape (N,)
         The scores the sampler requires, rows in Z's index space.
     time_embed_s, time_score_s : float
-        Seconds this process spent in the embedder and the scorer (0 for cached signals).
+        Seconds this process spent in the embedder and the scorer (0 for cached signals). A
+        shared pass (embeddings and scores from one forward pass) counts under ``time_embed_s``.
     """
 
     embeddings: np.ndarray | None = None
@@ -55,24 +61,66 @@ def compute_signals(
     """Return round ``t``'s embeddings (when :meth:`LoopSettings.embeds_in`) and scores (when
     :meth:`LoopSettings.scores_in`). Called on every rank at the same point."""
     signals = RoundSignals()
-    if settings.embeds_in(t):
+    needs_scores = settings.scores_in(t)
+    joint = _shared_pass(settings) if settings.embeds_in(t) and needs_scores else None
+    shared: dict[str, Any] = {}
+    cached = joint is not None and (_embeddings_cached(rd, comm, t) or _scores_cached(settings, rd, comm, t))
+    if joint is not None and not cached:
+
+        def embed_and_score() -> Any:
+            shared["embeddings"], shared["scores"] = joint(model, settings.records)
+            return shared["embeddings"]
+
+        signals.embeddings, signals.time_embed_s = _embeddings(
+            settings, rd, comm, t, model, bar, produce=embed_and_score, phase="embed+score"
+        )
+    elif settings.embeds_in(t):
         signals.embeddings, signals.time_embed_s = _embeddings(settings, rd, comm, t, model, bar)
-    if settings.scores_in(t):
-        signals.scores, signals.time_score_s = _scores(settings, rd, comm, t, model, bar)
+    if needs_scores:
+        from_pass = (lambda: shared["scores"]) if "scores" in shared else None
+        signals.scores, signals.time_score_s = _scores(settings, rd, comm, t, model, bar, produce=from_pass)
     return signals
 
 
+def _shared_pass(settings: LoopSettings) -> Any:
+    """The embedder's ``embed_and_score`` when the scorer says it gives the scorer's scores, else None."""
+    joint = getattr(settings.embedder, "embed_and_score", None)
+    shares = getattr(settings.scorer, "shares_pass_with", None)
+    if callable(joint) and callable(shares) and shares(settings.embedder):
+        return joint
+    return None
+
+
+def _embeddings_cached(rd: RunDirectory, comm: Communicator, t: int) -> bool:
+    return bool(run_on_rank0(comm, lambda: rd.embeddings_path(t).is_file()))
+
+
+def _scores_cached(settings: LoopSettings, rd: RunDirectory, comm: Communicator, t: int) -> bool:
+    return bool(run_on_rank0(comm, lambda: rd.read_scores(t, settings.score_names) is not None))
+
+
 def _embeddings(
-    settings: LoopSettings, rd: RunDirectory, comm: Communicator, t: int, model: Any, bar: Any
+    settings: LoopSettings,
+    rd: RunDirectory,
+    comm: Communicator,
+    t: int,
+    model: Any,
+    bar: Any,
+    *,
+    produce: Callable[[], Any] | None = None,
+    phase: str = "embed",
 ) -> tuple[np.ndarray | None, float]:
-    if run_on_rank0(comm, lambda: rd.embeddings_path(t).is_file()):
+    if _embeddings_cached(rd, comm, t):
         if comm.rank != 0:
             return None, 0.0
         logger.info("round %d: using cached embeddings", t)
         return rd.read_embeddings(t), 0.0
-    bar.set_postfix(round=t, phase="embed")
+    bar.set_postfix(round=t, phase=phase)
     start = time.perf_counter()
-    raw = settings.embedder(model, settings.records)  # type: ignore[misc]
+    if produce is None:
+        raw = settings.embedder(model, settings.records)  # type: ignore[misc]
+    else:
+        raw = produce()
     elapsed = time.perf_counter() - start
 
     def keep() -> None:  # rank 0; an error here reaches every rank
@@ -93,7 +141,14 @@ def _embeddings(
 
 
 def _scores(
-    settings: LoopSettings, rd: RunDirectory, comm: Communicator, t: int, model: Any, bar: Any
+    settings: LoopSettings,
+    rd: RunDirectory,
+    comm: Communicator,
+    t: int,
+    model: Any,
+    bar: Any,
+    *,
+    produce: Callable[[], Any] | None = None,
 ) -> tuple[dict[str, np.ndarray], float]:
     scores: dict[str, np.ndarray] = {}
 
@@ -105,10 +160,13 @@ def _scores(
 
     if run_on_rank0(comm, read_cached):
         return scores, 0.0
-    bar.set_postfix(round=t, phase="score")
-    start = time.perf_counter()
-    got = settings.scorer(model, settings.records)  # type: ignore[misc]
-    elapsed = time.perf_counter() - start
+    if produce is not None:  # the shared pass already ran (its time counts as embedding time)
+        got, elapsed = produce(), 0.0
+    else:
+        bar.set_postfix(round=t, phase="score")
+        start = time.perf_counter()
+        got = settings.scorer(model, settings.records)  # type: ignore[misc]
+        elapsed = time.perf_counter() - start
 
     def keep() -> None:
         scores.update(
