@@ -1,4 +1,5 @@
-"""Helpers shared by the built-in samplers: candidate handling, score arrays, repr.
+"""Helpers shared by the built-in samplers: argument checks, candidate handling, embedded rows,
+score arrays, repr.
 
 ``require_signals`` lives in :mod:`.base` beside :class:`Requirements` and is re-exported here.
 """
@@ -10,10 +11,38 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_k
 from ..errors import ValidationError
 from .base import SelectionContext, require_signals
 
-__all__ = ["ParamsReprMixin", "require_signals", "score_array", "sorted_candidates"]
+__all__ = [
+    "KNN_BACKENDS",
+    "ParamsReprMixin",
+    "check_knn_backend",
+    "check_transform_spec",
+    "checked_candidates",
+    "embedded_rows",
+    "pool_then_candidates",
+    "require_signals",
+    "score_array",
+    "sorted_candidates",
+]
+
+#: The ``backend`` values of the samplers that search neighbours or clusters (k-NN graph, k-means).
+KNN_BACKENDS = ("auto", "numpy", "faiss")
+
+
+def check_knn_backend(backend: Any) -> None:
+    """Raise :class:`ValidationError` unless ``backend`` is one of :data:`KNN_BACKENDS`."""
+    if backend not in KNN_BACKENDS:
+        raise ValidationError(f"backend must be one of {list(KNN_BACKENDS)}; got {backend!r}.")
+
+
+def check_transform_spec(transform: Any) -> None:
+    """Validate an embedding-transform spec now; samplers build a fresh transform per ``select``."""
+    from ..transforms import make_transform
+
+    make_transform(transform)
 
 
 def sorted_candidates(ctx: SelectionContext) -> np.ndarray:
@@ -23,6 +52,62 @@ def sorted_candidates(ctx: SelectionContext) -> np.ndarray:
     stable sort break ties toward the lowest index.
     """
     return np.sort(np.asarray(ctx.candidate_idx, dtype=np.int64), kind="stable")
+
+
+def checked_candidates(sampler: Any, ctx: SelectionContext, k: Any) -> tuple[np.ndarray, int]:
+    """The opening of a ``select``: check ``ctx`` carries what ``sampler`` requires, sort, check ``k``.
+
+    Returns
+    -------
+    cand : ndarray of int64, shape (m,)
+        :func:`sorted_candidates` (absolute row indices into Z).
+    k : int
+        ``0 <= k <= m``.
+    """
+    require_signals(sampler, ctx)
+    cand = sorted_candidates(ctx)
+    return cand, check_k(k, cand.size)
+
+
+def pool_then_candidates(ctx: SelectionContext, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted pool and the rows ``pool`` then ``cand`` (a position index over both).
+
+    Returns
+    -------
+    pool : ndarray of int64, shape (p,)
+        Sorted absolute row indices into Z of the training pool.
+    rows : ndarray of int64, shape (p + m,)
+        Absolute row indices into Z: position ``i < p`` is ``pool[i]``, position ``p + j`` is ``cand[j]``.
+    """
+    pool = np.sort(np.asarray(ctx.pool_idx, dtype=np.int64))
+    return pool, np.concatenate([pool, cand])
+
+
+def embedded_rows(ctx: SelectionContext, rows: np.ndarray, fit_rows: np.ndarray, transform: Any) -> np.ndarray:
+    """``ctx.embeddings[rows]`` as float32, transformed when ``transform`` is given.
+
+    Parameters
+    ----------
+    ctx : SelectionContext
+        Its ``embeddings`` (N, d) are read; its ``rng`` seeds a random transform.
+    rows : ndarray of int64, shape (r,)
+        Absolute row indices into Z to return.
+    fit_rows : ndarray of int64, shape (m,)
+        Absolute row indices into Z the transform is fitted on (the candidates).
+    transform : spec accepted by :func:`~diverseevol.transforms.make_transform`, or None
+
+    Returns
+    -------
+    ndarray of float32, shape (r, d')
+        Row ``i`` is (the transform of) ``ctx.embeddings[rows[i]]``.
+    """
+    from ..transforms import make_transform
+
+    built = make_transform(transform, random_state=ctx.rng)
+    if built is None:
+        return np.asarray(ctx.embeddings[rows], dtype=np.float32)
+    built.fit(ctx.embeddings, fit_rows)
+    return built.transform(ctx.embeddings, rows)
 
 
 def score_array(ctx: SelectionContext, signal: str, candidates: np.ndarray) -> np.ndarray:

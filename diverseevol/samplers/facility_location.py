@@ -8,15 +8,20 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from .._optional import is_available, require
-from .._validation import check_k
 from ..errors import ValidationError
-from ._common import ParamsReprMixin, require_signals, sorted_candidates
+from ._common import (
+    ParamsReprMixin,
+    check_knn_backend,
+    check_transform_spec,
+    checked_candidates,
+    embedded_rows,
+    pool_then_candidates,
+)
 from .base import Requirements, SelectionContext
 from .registry import register_sampler
 
 __all__ = ["FacilityLocationSampler", "KNNGraph", "facility_location_greedy", "knn_graph"]
 
-_BACKENDS = ("auto", "numpy", "faiss")
 _BLOCK_ROWS = 2048
 #: backend="auto" uses faiss (when installed) from this many points on; below it numpy is fast enough.
 _FAISS_MIN_ROWS = 5000
@@ -204,11 +209,8 @@ class FacilityLocationSampler(ParamsReprMixin):
     def __init__(self, n_neighbors: int = 10, transform: Any = None, backend: str = "auto") -> None:
         if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
             raise ValidationError(f"n_neighbors must be a positive int; got {n_neighbors!r}.")
-        if backend not in _BACKENDS:
-            raise ValidationError(f"backend must be one of {list(_BACKENDS)}; got {backend!r}.")
-        from ..transforms import make_transform
-
-        make_transform(transform)
+        check_knn_backend(backend)
+        check_transform_spec(transform)
         self.n_neighbors = int(n_neighbors)
         self.transform = transform
         self.backend = backend
@@ -228,21 +230,11 @@ class FacilityLocationSampler(ParamsReprMixin):
         ndarray of int64, shape (k,)
             Absolute row indices into Z, in pick order (largest marginal gain first).
         """
-        require_signals(self, ctx)
-        cand = sorted_candidates(ctx)
-        k = check_k(k, cand.size)
+        cand, k = checked_candidates(self, ctx, k)
         if k == 0:
             return np.empty(0, dtype=np.int64)
-        pool = np.sort(np.asarray(ctx.pool_idx, dtype=np.int64))
-        rows = np.concatenate([pool, cand])  # positions: pool first, then candidates
-        from ..transforms import make_transform
-
-        built = make_transform(self.transform, random_state=ctx.rng)
-        if built is None:
-            x = np.asarray(ctx.embeddings[rows], dtype=np.float32)
-        else:
-            built.fit(ctx.embeddings, cand)
-            x = built.transform(ctx.embeddings, rows)
+        pool, rows = pool_then_candidates(ctx, cand)  # positions: pool first, then candidates
+        x = embedded_rows(ctx, rows, cand, self.transform)
         graph = knn_graph(x, self.n_neighbors, backend=self.backend)
         selectable = np.arange(pool.size, rows.size, dtype=np.int64)
         fixed = np.arange(pool.size, dtype=np.int64)

@@ -7,16 +7,20 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._optional import is_available
-from .._validation import check_k
 from ..errors import ValidationError
-from ._common import ParamsReprMixin, require_signals, sorted_candidates
+from ._common import (
+    ParamsReprMixin,
+    check_knn_backend,
+    check_transform_spec,
+    checked_candidates,
+    embedded_rows,
+)
 from .base import Requirements, SelectionContext
 from .registry import register_sampler
 
 __all__ = ["KMeansSampler", "allocate_largest_remainder", "kmeans_fit"]
 
 _WITHIN = ("nearest", "random")
-_BACKENDS = ("auto", "numpy", "faiss")
 _BLOCK_ROWS = 4096
 #: backend="auto" uses faiss (when installed) from this many row-centroid pairs on; below it numpy
 #: is fast enough and faiss is not even imported.
@@ -214,13 +218,10 @@ class KMeansSampler(ParamsReprMixin):
             raise ValidationError(f"n_clusters must be a positive int or None (= k); got {n_clusters!r}.")
         if within not in _WITHIN:
             raise ValidationError(f"within must be one of {list(_WITHIN)}; got {within!r}.")
-        if backend not in _BACKENDS:
-            raise ValidationError(f"backend must be one of {list(_BACKENDS)}; got {backend!r}.")
+        check_knn_backend(backend)
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
             raise ValidationError(f"max_iter must be a positive int; got {max_iter!r}.")
-        from ..transforms import make_transform
-
-        make_transform(transform)  # validate the spec now, build a fresh one per select
+        check_transform_spec(transform)
         self.n_clusters = n_clusters
         self.within = within
         self.transform = transform
@@ -242,14 +243,12 @@ class KMeansSampler(ParamsReprMixin):
         ndarray of int64, shape (k,)
             Absolute row indices into Z, in pick order (round-robin over clusters).
         """
-        require_signals(self, ctx)
-        cand = sorted_candidates(ctx)
-        k = check_k(k, cand.size)
+        cand, k = checked_candidates(self, ctx, k)
         if k == 0:
             return np.empty(0, dtype=np.int64)
         if k == cand.size:
             return cand.copy()
-        x = _candidate_vectors(ctx, cand, self.transform)
+        x = embedded_rows(ctx, cand, cand, self.transform)  # fitted on the candidates
         n_clusters = min(self.n_clusters or k, cand.size)
         _, labels, sq = kmeans_fit(x, n_clusters, ctx.rng, max_iter=self.max_iter, backend=self.backend)
         sizes = np.bincount(labels, minlength=n_clusters)
@@ -270,13 +269,3 @@ class KMeansSampler(ParamsReprMixin):
                 if depth < len(ranked[c]):
                     out.append(int(ranked[c][depth]))
         return cand[np.asarray(out, dtype=np.int64)]
-
-
-def _candidate_vectors(ctx: SelectionContext, cand: np.ndarray, transform: Any) -> np.ndarray:
-    """The candidates' rows as float32, shape (m, d'), transformed when asked (fitted on them)."""
-    from ..transforms import make_transform
-
-    built = make_transform(transform, random_state=ctx.rng)
-    if built is None:
-        return np.asarray(ctx.embeddings[cand], dtype=np.float32)
-    return built.fit_transform(ctx.embeddings, cand)

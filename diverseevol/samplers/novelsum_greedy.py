@@ -6,16 +6,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validation import check_k
 from ..errors import ValidationError
-from ._common import ParamsReprMixin, require_signals, sorted_candidates
+from ._common import (
+    ParamsReprMixin,
+    check_knn_backend,
+    check_transform_spec,
+    checked_candidates,
+    embedded_rows,
+    pool_then_candidates,
+)
 from .base import Requirements, SelectionContext
 from .facility_location import _unit_rows, knn_graph
 from .registry import register_sampler
 
 __all__ = ["NovelSumGreedySampler", "density_factors"]
 
-_BACKENDS = ("auto", "numpy", "faiss")
 _BLOCK_ROWS = 4096
 
 
@@ -101,11 +106,8 @@ class NovelSumGreedySampler(ParamsReprMixin):
         for key, value in (("n_ranks", n_ranks), ("density_neighbors", density_neighbors)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValidationError(f"{key} must be a positive int; got {value!r}.")
-        if backend not in _BACKENDS:
-            raise ValidationError(f"backend must be one of {list(_BACKENDS)}; got {backend!r}.")
-        from ..transforms import make_transform
-
-        make_transform(transform)
+        check_knn_backend(backend)
+        check_transform_spec(transform)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.n_ranks = int(n_ranks)
@@ -121,21 +123,11 @@ class NovelSumGreedySampler(ParamsReprMixin):
         ndarray of int64, shape (k,)
             Absolute row indices into Z, in pick order.
         """
-        require_signals(self, ctx)
-        cand = sorted_candidates(ctx)
-        k = check_k(k, cand.size)
+        cand, k = checked_candidates(self, ctx, k)
         if k == 0:
             return np.empty(0, dtype=np.int64)
-        pool = np.sort(np.asarray(ctx.pool_idx, dtype=np.int64))
-        rows = np.concatenate([pool, cand])
-        from ..transforms import make_transform
-
-        built = make_transform(self.transform, random_state=ctx.rng)
-        if built is None:
-            x = np.asarray(ctx.embeddings[rows], dtype=np.float32)
-        else:
-            built.fit(ctx.embeddings, cand)
-            x = built.transform(ctx.embeddings, rows)
+        pool, rows = pool_then_candidates(ctx, cand)
+        x = embedded_rows(ctx, rows, cand, self.transform)
         u = _unit_rows(x).astype(np.float64)
         sigma_b = density_factors(x, self.density_neighbors, backend=self.backend) ** self.beta
         p, m = pool.size, cand.size
