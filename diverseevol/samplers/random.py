@@ -6,8 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._validation import check_k
-from ._common import ParamsReprMixin, require_signals, sorted_candidates
+from ._common import ParamsReprMixin, checked_candidates
 from .base import Requirements, SelectionContext
 from .registry import register_sampler
 
@@ -59,9 +58,7 @@ class RandomSampler(ParamsReprMixin):
         PoolExhaustedError
             If ``k`` exceeds the number of candidates.
         """
-        require_signals(self, ctx)
-        cand = sorted_candidates(ctx)
-        k = check_k(k, cand.size)
+        cand, k = checked_candidates(self, ctx, k)
         if k == 0:
             return np.empty(0, dtype=np.int64)
         return cand[ctx.rng.choice(cand.size, size=k, replace=False)].astype(np.int64, copy=False)
