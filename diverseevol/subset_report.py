@@ -37,6 +37,19 @@ _BLOCK_ROWS = 2048
 _METRICS = ("cosine", "euclidean")
 
 
+def _checked_subset(emb: Any, subset_idx: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The checked embeddings (N, d) and subset (n,) (absolute row indices into Z, not empty)."""
+    arr = check_embeddings(emb)
+    return arr, check_index_array(subset_idx, arr.shape[0], name="subset_idx", allow_empty=False)
+
+
+def _reference_rows(reference_idx: Any, n: int) -> np.ndarray:
+    """The records to cover, int64 absolute row indices into Z: all ``n`` when ``reference_idx`` is None."""
+    if reference_idx is None:
+        return np.arange(n, dtype=np.int64)
+    return check_index_array(reference_idx, n, name="reference_idx", allow_empty=False)
+
+
 def _unit(x: np.ndarray, name: str = "emb") -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
@@ -129,8 +142,7 @@ def novelsum(
     Cost: O(n² log n) for the ranks (an n x n block of distances at a time, ``block_rows`` rows)
     plus O(n · r · d) for the density factor.
     """
-    arr = check_embeddings(emb)
-    sub = check_index_array(subset_idx, arr.shape[0], name="subset_idx", allow_empty=False)
+    arr, sub = _checked_subset(emb, subset_idx)
     if sub.size < 2:
         raise ValidationError(f"NovelSum needs a subset of at least 2 records; got {sub.size}.")
     for name, value in (("alpha", alpha), ("beta", beta)):
@@ -140,11 +152,7 @@ def novelsum(
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
         raise ValidationError(f"n_neighbors must be a positive int; got {n_neighbors!r}.")
     if beta > 0:
-        ref = (
-            np.arange(arr.shape[0], dtype=np.int64)
-            if reference_idx is None
-            else check_index_array(reference_idx, arr.shape[0], name="reference_idx", allow_empty=False)
-        )
+        ref = _reference_rows(reference_idx, arr.shape[0])
         sigma_b = _density(arr, sub, ref, int(n_neighbors), block_rows) ** beta
     else:
         sigma_b = np.ones(sub.size)
@@ -190,13 +198,8 @@ def covering_radius(
     """
     if metric not in _METRICS:
         raise ValidationError(f"metric must be one of {list(_METRICS)}; got {metric!r}.")
-    arr = check_embeddings(emb)
-    sub = check_index_array(subset_idx, arr.shape[0], name="subset_idx", allow_empty=False)
-    ref = (
-        np.arange(arr.shape[0], dtype=np.int64)
-        if reference_idx is None
-        else check_index_array(reference_idx, arr.shape[0], name="reference_idx", allow_empty=False)
-    )
+    arr, sub = _checked_subset(emb, subset_idx)
+    ref = _reference_rows(reference_idx, arr.shape[0])
     s = _rows(arr, sub)
     if metric == "cosine":
         s = _unit(s, "emb[subset_idx]")
@@ -309,13 +312,8 @@ def subset_report(
     >>> rep.n, rep.label_counts
     (20, {'a': 10, 'b': 10})
     """
-    arr = check_embeddings(emb)
-    sub = check_index_array(subset_idx, arr.shape[0], name="subset_idx", allow_empty=False)
-    ref = (
-        np.arange(arr.shape[0], dtype=np.int64)
-        if reference_idx is None
-        else check_index_array(reference_idx, arr.shape[0], name="reference_idx", allow_empty=False)
-    )
+    arr, sub = _checked_subset(emb, subset_idx)
+    ref = _reference_rows(reference_idx, arr.shape[0])
     ns_params = dict(novelsum_params or {})
     counts = entropy = ref_entropy = None
     if labels is not None:
