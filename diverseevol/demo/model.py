@@ -13,9 +13,12 @@ The analogue of a pretrained LLM, at a size a 2-core CPU trains in about a minut
   training pool stays unanswerable, one example of it can be enough to unlock it for unseen
   inputs. The corpus uses its own random stream and is the same for every demo seed, as one
   foundation model is shared by all runs.
-* **Instruction tuning** (:class:`TinyTrainer`): full fine-tuning from the pretrained weights
-  every round, for a fixed number of optimizer steps whatever the pool size (the same recipe
-  for every sampler and for the full-data model).
+* **Instruction tuning** (:class:`TinyTrainer`): parameter-efficient, from the pretrained
+  weights every round: only the instruction words' embeddings are trained (each starts as
+  ``<blank>``), the analogue of LoRA's small trainable part, so the pretrained skills stay
+  intact. A fixed number of optimizer steps whatever the pool size: the same recipe for every
+  sampler and for the full-data model. (Full fine-tuning of every weight was tried first: 100
+  steps reached 25% on the full data while it wore the skills down.)
 
 :class:`TinyEmbedder`, :class:`TinyScorer` and :class:`TinyJudge` are the loop's other parts:
 mean-pooled last hidden states, response-token confidence/margin, and exact match plus the
@@ -188,7 +191,8 @@ class TinyModelSpec:
     max_positions : int
         Longest sequence (a prompt plus an answer is at most ~40 tokens).
     pretrain_steps : int
-        Optimizer steps of skill pretraining (0: a randomly initialised base).
+        Optimizer steps of skill pretraining (0: a randomly initialised base). 2,000 steps of 64
+        lines teach the skills behind their codes to ~88% exact match (measured on 200 lines).
     pretrain_batch_size : int
         Sequences per pretraining step, drawn fresh from the skills corpus.
     pretrain_lr : float
@@ -201,7 +205,7 @@ class TinyModelSpec:
     num_layers: int = 2
     num_heads: int = 4
     max_positions: int = 32
-    pretrain_steps: int = 1500
+    pretrain_steps: int = 2000
     pretrain_batch_size: int = 64
     pretrain_lr: float = 3e-3
     seed: int = 0
@@ -434,7 +438,8 @@ class TinyRecipe:
     Attributes
     ----------
     steps : int
-        Optimizer steps, whatever the pool size (small pools are repeated).
+        Optimizer steps, whatever the pool size (small pools are repeated). Only the
+        instruction words' embeddings are trained.
     batch_size : int
     lr : float
         Peak AdamW learning rate (cosine decay after a 5% warm-up).
@@ -442,9 +447,9 @@ class TinyRecipe:
         Seeds the batch order.
     """
 
-    steps: int = 120
-    batch_size: int = 32
-    lr: float = 1e-3
+    steps: int = 400
+    batch_size: int = 16
+    lr: float = 0.1
     seed: int = 0
 
 
@@ -469,14 +474,13 @@ class TinyTrainer:
         self._memo: OrderedDict[str, Any] = OrderedDict()
 
     def fresh_model(self) -> Any:
-        """The untrained model: the pretrained weights, each instruction word starting as a noise token."""
+        """The untrained model: the pretrained weights, every instruction word starting as ``<blank>``."""
         import torch
 
         model = _network(self.spec, self.codec.size)
         model.load_state_dict(self._base_model.state_dict())
         with torch.no_grad():
-            for j, w in enumerate(self.codec.word_ids):
-                model.tok.weight[w] = model.tok.weight[self.codec.noise_ids[j % len(self.codec.noise_ids)]]
+            model.tok.weight[self.codec.word_ids] = model.tok.weight[BLANK].clone()
         model.eval()
         return model
 

