@@ -162,8 +162,10 @@ def main() -> None:
     p.add_argument("--sizes", default="15000,52000,200000,1000000")
     p.add_argument("--parts", default="kcenter,vendi,embed,loop")
     p.add_argument("--dim", type=int, default=4096)
-    p.add_argument("--embed-sample", type=int, default=512, help="records actually embedded (then extrapolated)")
-    p.add_argument("--timeout", type=float, default=900, help="seconds per (part, N) before it is reported as such")
+    p.add_argument("--embed-sample", type=int, default=512, 
+                   help="records actually embedded (then extrapolated)")
+    p.add_argument("--timeout", type=float, default=900, 
+                   help="seconds per (part, N) before it is reported as such")
     p.add_argument("--child", nargs=4, metavar=("PART", "N", "D", "SAMPLE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -178,7 +180,8 @@ def main() -> None:
             load = open("/proc/loadavg").read().split()[0]
             if part == "embed" and embed_once:
                 res = embed_once
-                print(f"{part:8s} {n:9d} {d:5d} {res['per_record_ms'] * n / 1e3:9.2f} {res['maxrss_mib']:9.0f} "
+                seconds = res["per_record_ms"] * n / 1e3
+                print(f"{part:8s} {n:9d} {d:5d} {seconds:9.2f} {res['maxrss_mib']:9.0f} "
                       f"{res['load']:>5s}  extrapolated: {res['per_record_ms']:.2f} ms/record (measured on "
                       f"{res['extrapolated_from']} records above)", flush=True)
                 continue
@@ -188,7 +191,8 @@ def main() -> None:
                     capture_output=True, text=True, timeout=args.timeout,
                 )
             except subprocess.TimeoutExpired:
-                print(f"{part:8s} {n:9d} {d:5d} {'>' + str(int(args.timeout)):>9s} {'':>9s} {load:>5s}  timed out")
+                over = ">" + str(int(args.timeout))
+                print(f"{part:8s} {n:9d} {d:5d} {over:>9s} {'':>9s} {load:>5s}  timed out")
                 continue
             if run.returncode != 0:
                 why = (run.stderr.strip().splitlines() or ["?"])[-1][:80]
@@ -198,7 +202,8 @@ def main() -> None:
             note = ""
             if part == "embed":
                 embed_once.update(res, load=load)
-                note = (f"extrapolated from {res['extrapolated_from']} records ({res['per_record_ms']:.2f} ms each, "
+                note = (f"extrapolated from {res['extrapolated_from']} records "
+                        f"({res['per_record_ms']:.2f} ms each, "
                         "tiny model); peak memory is the sample's")
             elif part == "loop":
                 note = f"+ {res['setup_seconds']:.1f} s to build the fake data"
