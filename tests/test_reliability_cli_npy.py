@@ -105,6 +105,7 @@ def test_the_demo_recomputes_an_unreadable_reference_cache(tmp_path: Path, caplo
         train = [object()] * N
 
     class Settings:
+        model = "smollm2"  # the path that embeds through assemble.embed_with_model (faked here)
         embed_batch_size = 4
 
     import diverseevol.assemble as assemble

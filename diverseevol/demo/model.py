@@ -210,8 +210,9 @@ class TinyModelSpec:
     pretrain_lr: float = 3e-3
     seed: int = 0
 
-    def key(self, families: Sequence[TaskFamily] = TASK_FAMILIES) -> str:
-        """A short digest identifying the cached base model (spec + task families)."""
+    def key(self, families: Sequence[TaskFamily] | None = None) -> str:
+        """A short digest identifying the cached base model (spec + task families; default the demo's)."""
+        families = TASK_FAMILIES if families is None else families
         payload = json.dumps({**asdict(self), "families": [f.name for f in families], "v": 4}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
