@@ -117,3 +117,12 @@ class FakeJudge:
         _log("judge", round)
         _maybe_die("judge", round)
         return {"accuracy": float(np.tanh(model["n"] / 50.0)), "norm": float(np.linalg.norm(model["center"]))}
+
+
+def small_loop(run_dir: Path, **kw):
+    """An EvolutionLoop over :func:`make_records` with a FakeTrainer: P_0 = 6, k = 5, 2 rounds, seed 3 (override by kw)."""
+    from diverseevol.run import EvolutionLoop
+
+    params = dict(trainer=FakeTrainer(), init_size=6, k=5, rounds=2, seed=3, run_dir=run_dir, progress=False)
+    params.update(kw)
+    return EvolutionLoop(make_records(), **params)

@@ -21,7 +21,7 @@ from test_reliability_rundir import make, partial_run, rdir, expect_refused
 
 from diverseevol.data import load_instructions
 from diverseevol.errors import DataFormatError, DiverseEvolError, RunDirectoryError, ValidationError
-from diverseevol.run import EvolutionLoop, EvolutionResult
+from diverseevol.run import EvolutionResult
 
 
 @pytest.fixture(autouse=True)
@@ -30,10 +30,7 @@ def _fast_disk(monkeypatch):
 
 
 def _loop(tmp_path, **kw):
-    params = dict(trainer=fakes.FakeTrainer(), init_size=6, k=5, rounds=2, seed=3, run_dir=tmp_path / "run",
-                  progress=False, sampler="random")
-    params.update(kw)
-    return EvolutionLoop(fakes.make_records(), **params)
+    return fakes.small_loop(tmp_path / "run", **{"sampler": "random", **kw})
 
 
 def my_judge(model, round):

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import loop_fakes as fakes
 
 from diverseevol._files import is_temp_name, write_json
-from diverseevol.run import EvolutionLoop, RunDirectory
+from diverseevol.run import RunDirectory
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +23,7 @@ def _fast_disk(monkeypatch):
 
 
 def _loop(run_dir, trainer=None):
-    return EvolutionLoop(
-        fakes.make_records(), trainer=trainer or fakes.FakeTrainer(), sampler="random", init_size=6, k=5,
-        rounds=2, seed=1, run_dir=run_dir, progress=False,
-    )
+    return fakes.small_loop(run_dir, trainer=trainer or fakes.FakeTrainer(), sampler="random", seed=1)
 
 
 def _leftover_temp(target: Path) -> Path:

@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import loop_fakes as fakes
 
 from diverseevol.errors import SamplerOutputError
-from diverseevol.run import EvolutionLoop
 from diverseevol.samplers import Requirements, Selection
 
 
@@ -26,10 +25,7 @@ def _fast_disk(monkeypatch):
 
 
 def _loop(tmp_path, **kw):
-    params = dict(trainer=fakes.FakeTrainer(), init_size=6, k=5, rounds=2, seed=3, run_dir=tmp_path / "run",
-                  progress=False)
-    params.update(kw)
-    return EvolutionLoop(fakes.make_records(), **params)
+    return fakes.small_loop(tmp_path / "run", **kw)
 
 
 class _Fractional:

@@ -18,7 +18,6 @@ import loop_fakes as fakes
 from diverseevol import _files
 from diverseevol._files import atomic_write, write_json
 from diverseevol.errors import DiverseEvolError
-from diverseevol.run import EvolutionLoop
 
 
 @pytest.fixture(autouse=True)
@@ -27,10 +26,7 @@ def _fast_disk(monkeypatch):
 
 
 def _loop(run_dir, trainer=None):
-    return EvolutionLoop(
-        fakes.make_records(), trainer=trainer or fakes.FakeTrainer(), sampler="random", init_size=6, k=5,
-        rounds=2, seed=1, run_dir=run_dir, progress=False,
-    )
+    return fakes.small_loop(run_dir, trainer=trainer or fakes.FakeTrainer(), sampler="random", seed=1)
 
 
 
