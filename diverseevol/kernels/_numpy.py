@@ -8,6 +8,10 @@ How it works
 * One running minimum of the squared distance of every candidate to its nearest center (pool plus
   picks so far): O(N) floats. Squared norms are computed once, so the distance of every candidate to
   a new center costs one matrix-vector product, ``d2 = |x|^2 + |c|^2 - 2 x.c``, clamped at 0.
+* When the rows share a large common mean (the rule of :mod:`._shift`: on a fixed sample, the mean's
+  squared norm above the mean squared distance to it), the same product is taken with ``w = c - s``
+  (``s`` the first center) and the norms are ``|x - s|^2``: ``d2 = |x - s|^2 + (2 c.w - |w|^2) - 2 x.w``,
+  whose float32 rounding scales with the spread, not with the mean (same per-pick cost).
 * The distance to the initial pool comes from a blocked BLAS GEMM (never an N x |pool| matrix at
   once). The per-pick products use ``np.einsum`` on row tiles spread over a few threads: unlike BLAS
   GEMV, whose result for a row depends on where the row falls in the call (tail kernels, thread
@@ -47,6 +51,7 @@ from .._progress import progress_bar
 from ._lazyeval import LazyState
 from ._pruning import TrianglePruning
 from ._rowstore import RowStore, ranges
+from ._shift import choose_shift
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +118,8 @@ def farthest_first(
         initial ones), ``evaluations_unpruned`` (what ``prune=False`` computes), ``reorders``,
         ``layout``, ``prune``, ``prune_dropped``, ``lazy``, ``lazy_adaptive``, ``lazy_fallbacks``
         (full updates where the lazy search could not prove a pick), ``lazy_switches`` (adaptive
-        switches to full passes), ``lazy_epochs``, ``n_threads``, ``init_s`` (norms and distances
+        switches to full passes), ``lazy_epochs``, ``n_threads``, ``shift`` (whether the shifted
+        arithmetic of :mod:`diverseevol.kernels._shift` was engaged), ``init_s`` (norms and distances
         to the pool, seconds) and ``pick_s`` (the picks, seconds).
     nearest_pool_idx : ndarray of int64, shape (n,), optional
         Internal, for backends that search the pool themselves (FAISS): absolute row index into Z
@@ -183,7 +189,7 @@ def _pool_distances(
     for pa in range(0, 0 if nearest_pool_idx is not None else p, bp):
         pb = min(p, pa + bp)
         P = P_all[pa:pb] if P_all is not None else rows.gather(pool[pa:pb])
-        psq, pinv, pu = rows.factors(rows.sq_norms(P))
+        P, (psq, pinv, pu) = rows.centers(P)  # shifted: P - s, and the constant of each member
         for a in range(0, n, bi):
             b = min(n, a + bi)
             G = rows.rows(a, b) @ P.T
@@ -209,8 +215,9 @@ def _pool_distances(
         for a in range(r[0], r[1], sub):
             b = min(r[1], a + sub)
             Pg = P_all[best[a:b]] if P_all is not None else rows.gather(pool[best[a:b]])
-            dots = rows.row_dots(X[a - r[0] : b - r[0]], Pg)
-            mind[a:b] = rows.d2_from_dots(dots, slice(a, b), rows.factors(rows.sq_norms(Pg)))
+            Wg, cf = rows.centers(Pg)
+            dots = rows.row_dots(X[a - r[0] : b - r[0]], Wg)
+            mind[a:b] = rows.d2_from_dots(dots, slice(a, b), cf)
 
     rows.map(recompute, ranges(0, n, rows.tile))
     return mind, best
@@ -277,6 +284,8 @@ class _Selector:
     def run(self, first_pick: int | None, progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
         rows, k = self.rows, self.k
         t0 = time.perf_counter()
+        rows.set_shift(choose_shift(rows.emb, self.pool, self.cand, "cosine" if rows.cosine else "euclidean",
+                                    first_pick))
         rows.compute_norms()
         self.pass_s = self.full_pass_s = time.perf_counter() - t0
         mind, assign = _pool_distances(rows, self.pool, self.cand, self.nearest_pool_idx)
@@ -520,6 +529,7 @@ class _Selector:
             "lazy_epochs": lazy.epochs if lazy is not None else 0,
             "lazy_switches": lazy.switches if lazy is not None else 0,
             "n_threads": self.rows.n_threads,
+            "shift": self.rows.shift is not None,
             "init_s": self.init_s,
             "pick_s": self.pick_s,
         }

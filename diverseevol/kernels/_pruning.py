@@ -4,7 +4,8 @@ Every candidate keeps the center it is nearest to (``assign``). A new center ``c
 distance ``m`` of a candidate whose nearest center is ``a`` only if ``d(c, a) < 2 m``. The test uses
 a rigorous bound ``E`` on the rounding error of the computed squared distances, so a skipped row is
 one whose computed distance could not have dropped: the picks and radii are bit-identical to
-``prune=False``.
+``prune=False``. With the shifted arithmetic (:mod:`._shift`) the table holds ``w = c - s`` and the
+bound is taken over ``|x - s|^2`` and ``|s|`` instead of ``|x|^2``.
 
 A pass is planned per tile of rows: tiles without a row needing work are skipped, tiles where at
 least a third of the rows need work are computed whole, from the others only the rows needing
@@ -57,6 +58,7 @@ class TrianglePruning:
         self, rows: RowStore, mind: np.ndarray, assign: np.ndarray, pool: np.ndarray, k: int, *, adaptive: bool
     ) -> None:
         self.cosine = rows.cosine
+        self.shifted = rows.shift is not None  # the table holds w = c - s, and Csq |w|^2
         self.active = True
         self.adaptive = adaptive
         self.dropped = False
@@ -71,8 +73,9 @@ class TrianglePruning:
         self.Cinv = np.zeros(n_centers, dtype=np.float64)
         self.Cu = np.zeros(n_centers, dtype=np.float64)
         if len(used):
-            self.C[: len(used)] = rows.gather(pool[used])
-            sq, inv, u = rows.factors(rows.sq_norms(self.C[: len(used)]))
+            W, _ = rows.centers(rows.gather(pool[used]))
+            self.C[: len(used)] = W
+            sq, inv, u = rows.factors(rows.sq_norms(W))
             self.Csq[: len(used)] = sq
             if self.cosine:
                 self.Cinv[: len(used)] = inv
@@ -82,6 +85,11 @@ class TrianglePruning:
         remap[used] = np.arange(len(used))
         self.assign = np.where(assign >= 0, remap[np.maximum(assign, 0)], -1) if len(used) else assign
         max_sq = 3.0 if self.cosine else max(rows.max_sqn, float(self.Csq[: len(used)].max()) if len(used) else 0.0)
+        if self.shifted:
+            # Shifted (Q = max |x - s|^2 over rows and centers, |x|, |c| <= |s| + sqrt(Q)): the terms
+            # q_x, q_c, 2|x||w|, 2|c||w| of q_x + (2 c.w - q_c) - 2 x.w sum to at most 6 Q + 4 |s| sqrt(Q).
+            # The centers are s + w with w the rounded c - s the rows were computed with (the table's).
+            max_sq = 1.5 * max_sq + rows.shift_norm * np.sqrt(max_sq)
         # Rigorous bound factor on the absolute error of a computed squared distance, relative to
         # |x|^2 + |c|^2 (two dot products of length d plus three roundings), and the bound E itself.
         delta = (2 * rows.d + 16) * float(np.finfo(rows.dtype).eps)
@@ -96,7 +104,7 @@ class TrianglePruning:
         cid = self.n_centers
         self.C[cid] = c
         sq, inv, u = cf
-        self.Csq[cid] = sq
+        self.Csq[cid] = self._center_sq(c, sq)
         if self.cosine:
             self.Cinv[cid] = inv
             self.Cu[cid] = u
@@ -119,12 +127,18 @@ class TrianglePruning:
             if self.cosine:
                 d2 = self.Cu[:nc] + float(u) - 2.0 * dots * self.Cinv[:nc] * float(inv)
             else:
-                d2 = self.Csq[:nc] + float(sq) - 2.0 * dots
+                d2 = self.Csq[:nc] + self._center_sq(c, sq) - 2.0 * dots
             lb = np.sqrt(np.maximum(d2 - self.E, 0.0))
             lb_row = np.where(self.assign >= 0, lb[np.maximum(self.assign, 0)], 0.0)
             need = lb_row < self.thr
         need &= mind >= 0
         return need
+
+    def _center_sq(self, c: np.ndarray, sq: Any) -> float:
+        """``|c|^2`` of a table vector: the factor ``sq`` (plain), or ``|w|^2`` of ``c = w`` (shifted; ``sq`` is the constant)."""
+        if not self.shifted:
+            return float(sq)
+        return float(np.einsum("i,i->", c, c, dtype=np.float64))
 
     def plan(self, need: np.ndarray, tile: int) -> tuple[list[tuple[int, int]], np.ndarray, int]:
         """Work of one pruned pass: ``(ranges, rows, cost)``.

@@ -9,7 +9,9 @@ it to the absolute row index into Z. :meth:`RowStore.regroup` copies the rows in
 
 The per-row arithmetic (squared norms, cosine factors, :meth:`RowStore.d2_from_dots`) gives every
 row a result that depends on its data only, so skipping, gathering or reordering rows never changes
-a bit of any distance.
+a bit of any distance. With a shift row ``s`` (:meth:`RowStore.set_shift`, see :mod:`._shift`) the
+norms are ``|x - s|^2`` (shifted block by block, never a whole copy) and a center ``c`` is applied as
+the vector ``w = c - s`` with the constant ``2 c.w - |w|^2``; the rows themselves are never shifted.
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ class RowStore:
         self.inv: np.ndarray | None = None
         self.u: np.ndarray | None = None
         self.max_sqn = 0.0
+        # Shift row s (work dtype) when the shifted arithmetic is engaged, else None; its norm (float64).
+        self.shift: np.ndarray | None = None
+        self.shift_norm = 0.0
         # Small d: a column-major copy of the rows (d, n_phys), so a full pass reads each column contiguously.
         self.XT: np.ndarray | None = None
         self._make_columns()
@@ -218,10 +223,49 @@ class RowStore:
         """Squared norm of each row of ``X`` by the same rule as :meth:`row_dots` (so ``x.x`` equals it)."""
         return sq_norms(X) if self.d > _COLUMN_D else self.row_dots(X, X)
 
+    def set_shift(self, row: int | None) -> None:
+        """Use the shifted arithmetic with row ``row`` of Z as ``s`` (None: the plain one); before :meth:`compute_norms`."""
+        if row is None or self.cosine:
+            self.shift, self.shift_norm = None, 0.0
+            return
+        self.shift = np.asarray(self.emb[row], dtype=self.dtype).copy()
+        self.shift_norm = float(np.linalg.norm(self.shift.astype(np.float64)))
+
     def center(self, row: int) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
-        """Row ``row`` of Z as a new center: its vector in the work dtype and its :meth:`factors`."""
+        """Row ``row`` of Z as a new center: the vector its products are taken with, and its :meth:`factors`.
+
+        The vector is the row in the work dtype, or ``w = row - s`` when shifted (see :meth:`centers`).
+        """
         v = np.asarray(self.emb[row], dtype=self.dtype).copy()
-        return v, self.factors(self.sq_norms(v[None, :])[0])
+        if self.shift is None:
+            return v, self.factors(self.sq_norms(v[None, :])[0])
+        w, (K, _, _) = self.centers(v[None, :])
+        return w[0], (K[0], None, None)
+
+    def centers(self, P: np.ndarray) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
+        """Rows ``P`` (raw, work dtype) as centers: the vectors the rows' products are taken with, and their factors.
+
+        Plain: ``P`` and :meth:`factors` of its squared norms. Shifted: ``W = P - s`` and, as the first
+        factor, ``2 p.w - |w|^2`` by the rows' own rules (:meth:`row_dots`, :meth:`sq_norms`), so
+        that ``q_x + (2 p.w - |w|^2) - 2 x.w`` is exactly 0 for ``x`` equal to ``p``.
+        """
+        if self.shift is None:
+            return P, self.factors(self.sq_norms(P))
+        W = P - self.shift
+        K = self.row_dots(P, W)
+        K *= 2
+        K -= self.sq_norms(W)
+        return W, (K, None, None)
+
+    def _row_norms(self, X: np.ndarray) -> np.ndarray:
+        """Squared norms of rows ``X`` as the per-row arithmetic uses them: ``|x|^2``, or ``|x - s|^2`` when shifted."""
+        if self.shift is None:
+            return self.sq_norms(X)
+        out = np.empty(len(X), dtype=self.dtype)
+        step = max(1, _TILE_BYTES // (self.d * self.itemsize))
+        for a in range(0, len(X), step):
+            out[a : a + step] = self.sq_norms(X[a : a + step] - self.shift)
+        return out
 
     def compute_norms(self) -> None:
         """Squared norms (and cosine factors) of every physical row: one read of the rows."""
@@ -230,7 +274,7 @@ class RowStore:
         step = self.tile if self.X is None else max(self.tile, (n + self.n_threads - 1) // self.n_threads)
 
         def job(r: tuple[int, int]) -> None:
-            self.sqn[r[0] : r[1]] = self.sq_norms(self.rows(*r))
+            self.sqn[r[0] : r[1]] = self._row_norms(self.rows(*r))
 
         self.map(job, ranges(0, n, step))
         if self.cosine:

@@ -5,7 +5,8 @@ block by block, up to a memory budget; blocks beyond it are streamed from host m
 memory map) on every pick. On CPU nothing is copied: blocks are zero-copy views of ``emb``. Every
 pick is one matrix-vector product per block, a clamped squared distance, an element-wise minimum
 into one running min-distance vector held on the device, and an argmax (first maximum, so ties go
-to the lowest row index).
+to the lowest row index). On data with a large common mean the distances are taken relative to a
+shift row, as in the numpy kernel (:mod:`._shift`).
 
 torch is imported inside the functions; this module loads with numpy alone.
 """
@@ -32,6 +33,7 @@ from ._rowblocks import (
     radius_from_sq,
     read_block,
 )
+from ._shift import choose_shift
 
 __all__ = ["cpu_threads", "exact_float32", "farthest_first", "resolve_device"]
 
@@ -138,11 +140,15 @@ class _TorchCandidates:
         metric: str,
         block_rows: int,
         max_device_bytes: int | None,
+        shift: np.ndarray | None = None,
     ) -> None:
         self.torch = torch
         self.emb = emb
         self.dev = dev
         self.metric = metric
+        # Shifted arithmetic (euclidean, see diverseevol.kernels._shift): the float32 shift row s on the device.
+        self.shift = None if shift is None or metric == "cosine" else torch.from_numpy(
+            np.ascontiguousarray(shift, dtype=np.float32)).to(dev)
         self.blocks: list[_Block] = []
         budget = self._budget(max_device_bytes)
         d = emb.shape[1]
@@ -182,7 +188,7 @@ class _TorchCandidates:
             )
             xs = x[s : s + block_rows]
             xs.copy_(part)
-            sq[s : s + block_rows] = (xs * xs).sum(dim=1)
+            sq[s : s + block_rows] = self._sq_norms(xs)
         plan = RowBlock(pos, pos + take, int(rows[0]), int(rows[-1]) + 1, None, rows)
         return _Block(plan, x, None, sq, None)
 
@@ -208,7 +214,7 @@ class _TorchCandidates:
         torch = self.torch
         x, sel = self._host_tensor(plan)
         xs = x if sel is None else x.index_select(0, sel)
-        nrm2 = (xs * xs).sum(dim=1)
+        nrm2 = self._sq_norms(xs)
         inv = None
         if self.metric == "cosine":
             nrm = nrm2.sqrt()
@@ -216,6 +222,23 @@ class _TorchCandidates:
             xhat = xs * inv[:, None]
             nrm2 = (xhat * xhat).sum(dim=1)
         return _Block(plan, None, sel, nrm2, inv)
+
+    def _sq_norms(self, xs: Any) -> Any:
+        """Squared norms of a block's rows: ``|x|^2``, or ``|x - s|^2`` when shifted (one block-sized temporary)."""
+        if self.shift is not None:
+            xs = xs - self.shift
+        return (xs * xs).sum(dim=1)
+
+    def as_centers(self, pv: Any) -> tuple[Any, Any]:
+        """Rows ``pv`` (q, d) as centers: the vectors the candidates' products are taken with, and each one's constant.
+
+        Plain: ``pv`` and ``|p|^2``. Shifted: ``w = p - s`` and ``2 p.w - |w|^2``, so that the squared
+        distance is ``sq_norms + constant - 2 x.w`` either way.
+        """
+        if self.shift is None:
+            return pv, (pv * pv).sum(dim=1)
+        w = pv - self.shift
+        return w, 2.0 * (pv * w).sum(dim=1) - (w * w).sum(dim=1)
 
     def block_dots(self, b: _Block, vec: Any) -> Any:
         """``candidates @ vec`` for one block: (n,) dot products with a (d,) vector."""
@@ -255,7 +278,7 @@ class _TorchCandidates:
         ``pv`` is a float32 tensor on the device (unit rows for cosine), e.g. a chunk of the pool.
         """
         torch = self.torch
-        p_sq = (pv * pv).sum(dim=1)
+        pv, p_sq = self.as_centers(pv)
         pt = pv.T.contiguous()
         for b in self.blocks:
             for s, e, g in self.block_products(b, pt):
@@ -266,7 +289,8 @@ class _TorchCandidates:
     def lower_to_center(self, mind: Any, c: Any) -> None:
         """Lower ``mind`` (m,) to each candidate's squared distance to the new center ``c`` (d,) on the device."""
         torch = self.torch
-        c_sq = torch.dot(c, c)
+        w, c_sq = self.as_centers(c[None, :])
+        c, c_sq = w[0], c_sq[0]
         for b in self.blocks:
             dots = self.block_dots(b, c)
             dist = (b.sq_norms + c_sq).sub_(dots, alpha=2.0).clamp_min_(0.0)
@@ -322,6 +346,7 @@ def farthest_first(
     torch = require("torch", feature="backend='torch'", extra="gpu")
     dev = resolve_device(torch, device)
     d = emb.shape[1]
+    s_row = choose_shift(emb, pool_idx, candidate_idx, metric, first_pick)
     with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, n_threads):
         cands = _TorchCandidates(
             torch,
@@ -331,6 +356,7 @@ def farthest_first(
             metric=metric,
             block_rows=int(block_rows or default_block_rows(d)),
             max_device_bytes=max_device_bytes,
+            shift=None if s_row is None else np.asarray(emb[s_row], dtype=np.float32),
         )
         mind = torch.full((len(candidate_idx),), float("inf"), dtype=torch.float32, device=dev)
         normalize = metric == "cosine"

@@ -42,6 +42,7 @@ from .._validation import RandomState
 from ..errors import ValidationError
 from ._inputs import check_problem, check_used_rows, empty_result
 from ._rowblocks import d2_from_dots, draw_first_pick, embedding_rows, radius_from_sq, sq_norms
+from ._shift import choose_shift
 from .contract import check_metric
 
 __all__ = ["CellIndex", "kcenter_select_approximate"]
@@ -85,8 +86,11 @@ class CellIndex:
         sample_size: int | None = None,
         max_copy_bytes: int = 0,
         kmeans_dim: int | None = None,
+        shift: np.ndarray | None = None,
     ) -> None:
         normalize = metric == "cosine"
+        # Shifted arithmetic of the exact kernels (diverseevol.kernels._shift): float32 row s, or None.
+        self.shift = None if normalize or shift is None else np.asarray(shift, dtype=np.float32)
         m = len(candidate_idx)
         d = emb.shape[1]
         n_cells = int(min(max(n_cells, 1), m))
@@ -112,12 +116,17 @@ class CellIndex:
         # Pass 1: assign every candidate; accumulate the full-space member sums.
         labels = np.empty(m, dtype=np.int64)
         sq = np.empty(m, dtype=np.float32)
+        raw_max_sq = 0.0
         sums = np.zeros((n_cells, d), dtype=np.float64)
         for s in range(0, m, _BLOCK):
             x = embedding_rows(emb, candidate_idx[s : s + _BLOCK], normalize=normalize)
             lab, _ = _nearest(x if proj is None else x @ proj, centroids)
             labels[s : s + len(x)] = lab
             sq[s : s + len(x)] = np.einsum("ij,ij->i", x, x)
+            if self.shift is not None:  # |x|^2 for the margin below, |x - s|^2 for the distances
+                raw_max_sq = max(raw_max_sq, float(sq[s : s + len(x)].max()))
+                y = x - self.shift
+                sq[s : s + len(x)] = np.einsum("ij,ij->i", y, y)
             sums += _cell_sums(lab, x, n_cells)[0]
         counts = np.bincount(labels, minlength=n_cells)
         means32 = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
@@ -140,9 +149,11 @@ class CellIndex:
         self.radius[nonempty] = np.maximum.reduceat(dist_c[order], self.starts[:-1][nonempty])
         # float32 rounding of the rows and means: widen every radius by a margin at the data's scale.
         max_sq = max(float(sq.max()), 0.0)
-        self.radius += 1e-5 * np.sqrt(max_sq)
+        self.radius += 1e-5 * np.sqrt(max(max_sq, raw_max_sq))
         # Bound on |computed - exact| of a float32 squared distance |x|^2 + |c|^2 - 2 x.c (as in the
         # numpy kernel's pruning): skipped cells are those whose computed values could not change.
+        if self.shift is not None:  # shifted: |x - s|^2 + (2 c.w - |w|^2) - 2 x.w, as in _pruning
+            max_sq = 1.5 * max_sq + float(np.linalg.norm(self.shift.astype(np.float64))) * np.sqrt(max_sq)
         self.sq_error = (2 * d + 16) * float(np.finfo(np.float32).eps) * 2.0 * max_sq * (1 + 1e-3)
         self.data: np.ndarray | None = None
         if m * d * 4 <= max_copy_bytes:
@@ -151,6 +162,17 @@ class CellIndex:
                 self.data[s : s + _BLOCK] = embedding_rows(
                     emb, self.rows[s : s + _BLOCK], normalize=normalize
                 )
+
+
+def _as_centers(cells: CellIndex, pv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``pv`` as centers: the vectors products are taken with, and each one's constant (see :mod:`._shift`)."""
+    if cells.shift is None:
+        return pv, sq_norms(pv)
+    w = pv - cells.shift
+    K = np.einsum("ij,ij->i", pv, w)
+    K *= 2
+    K -= sq_norms(w)
+    return w, K
 
 
 def _cell_sums(labels: np.ndarray, x: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,8 +204,7 @@ def _exact_init(emb: np.ndarray, cells: CellIndex, pool: np.ndarray, *, metric: 
     normalize = metric == "cosine"
     mind = np.full(len(cells.rows), np.inf, dtype=np.float32)
     for ps in range(0, len(pool), 2048):
-        pv = embedding_rows(emb, pool[ps : ps + 2048], normalize=normalize)
-        p_sq = sq_norms(pv)
+        pv, p_sq = _as_centers(cells, embedding_rows(emb, pool[ps : ps + 2048], normalize=normalize))
         for s in range(0, len(cells.rows), _BLOCK):
             x = embedding_rows(emb, cells.rows[s : s + _BLOCK], normalize=normalize)
             g = x @ pv.T
@@ -194,7 +215,7 @@ def _exact_init(emb: np.ndarray, cells: CellIndex, pool: np.ndarray, *, metric: 
             d2 = d2_from_dots(
                 np.einsum("ij,ij->i", x, pg),
                 (cells.sq_norms[s : s + len(x)], None, None),
-                (sq_norms(pg), None, None),
+                (p_sq[near], None, None),
             )
             np.minimum(mind[s : s + len(x)], d2, out=mind[s : s + len(x)])
     return mind
@@ -326,6 +347,7 @@ def kcenter_select_approximate(
         first_pick = draw_first_pick(rng, cand)
     m = len(cand)
     t0 = time.perf_counter()
+    s_row = choose_shift(x, pool, cand, metric, first_pick)
     cells = CellIndex(
         x,
         cand,
@@ -335,6 +357,7 @@ def kcenter_select_approximate(
         n_iter=kmeans_iter,
         sample_size=kmeans_sample,
         kmeans_dim=kmeans_dim,
+        shift=None if s_row is None else np.asarray(x[s_row], dtype=np.float32),
         max_copy_bytes=int(
             max_copy_bytes
             if max_copy_bytes is not None
@@ -421,8 +444,9 @@ def _pick_loop(
         if j == k - 1:
             break
         c = embedding_rows(emb, picks[j : j + 1], normalize=normalize)[0]
-        cf = (sq_norms(c[None, :])[0], None, None)
         c64 = c.astype(np.float64)
+        w, K = _as_centers(cells, c[None, :])
+        c, cf = w[0], (K[0], None, None)
         dc = np.sqrt(np.maximum(c_sq_cent + float(np.dot(c64, c64)) - 2.0 * (cells.centroids64 @ c64), 0.0))
         # A member's computed distance can drop only if the lower bound dc - radius, squared, is below
         # the cell's largest computed min-distance plus the rounding bound of a computed distance.

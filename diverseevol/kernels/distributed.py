@@ -5,7 +5,9 @@ absolute row indices. Per pick, every rank takes the farthest of its own candida
 argmax of its running min-distance vector), the ranks exchange these (distance, index) pairs and
 agree on the global farthest (ties to the lowest row index, as in the single-process kernel), and
 the rank that holds the new center broadcasts its vector so every rank can update its own
-candidates. The picks equal those of :func:`diverseevol.kcenter_select` on the whole of Z.
+candidates. The picks equal those of :func:`diverseevol.kcenter_select` on the whole of Z. On data
+with a large common mean every rank takes distances relative to the same shift row
+(:mod:`._shift`; the ranks sum their partial moments of the rule's sample).
 
 Launch one process per GPU (or per CPU worker), e.g. on one node with 8 GPUs::
 
@@ -40,6 +42,7 @@ from .._validation import (
 )
 from ..comm import collective_device, rank_and_world, shard_slice
 from ..errors import IndexValidationError, ValidationError
+from . import _shift
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
 from ._torch import _TorchCandidates, cpu_threads, exact_float32, resolve_device
 from .kcenter import METRICS
@@ -315,6 +318,35 @@ def _agree_first_pick(comm: _Comm, sel: _Selection, first_pick: int | None, rand
     return int(t.item())
 
 
+def _agree_shift(comm: _Comm, sel: _Selection, metric: str, first: int | None) -> np.ndarray | None:
+    """The shift row's float32 vector when the rule of :mod:`._shift` engages, else None (same on every rank).
+
+    The rule's sample is defined by absolute row index, so the ranks' partial moments of their own
+    sampled pool and candidate rows sum to those a single-process run computes (up to the order of
+    the float64 additions).
+    """
+    if metric != "euclidean":
+        return None
+    d = sel.emb.shape[1]
+    n_used = sel.n_cand + len(sel.pool)
+    own_pool = np.flatnonzero(np.isin(sel.lidx, sel.pool, assume_unique=True))  # positions in emb
+    positions = np.concatenate([own_pool, sel.local_pos])
+    absolute = sel.lidx[positions]
+    m = _shift.moments(sel.emb, np.sort(positions[_shift.in_sample(absolute, n_used)]))
+    t = comm.torch.from_numpy(m).to(comm.device)
+    comm.all_reduce_sum_(t)
+    if not _shift.engages(t.cpu().numpy()):
+        return None
+    row = _shift.shift_row(sel.pool, first)
+    buf = np.zeros(d, dtype=np.float32)
+    hit = np.flatnonzero(sel.lidx == row)
+    if len(hit):
+        buf[:] = np.asarray(sel.emb[int(hit[0])], dtype=np.float32)
+    v = comm.torch.from_numpy(buf).to(comm.device)
+    comm.all_reduce_sum_(v)  # the row lives on exactly one rank: the sum is that row, exactly
+    return v.cpu().numpy()
+
+
 # ---- the sharded state ------------------------------------------------------------------------------
 
 
@@ -334,6 +366,7 @@ class _ShardState:
         metric: str,
         block_rows: int,
         max_device_bytes: int | None,
+        shift: np.ndarray | None = None,
     ) -> None:
         torch = comm.torch
         self.comm, self.torch, self.emb, self.dev, self.metric = comm, torch, sel.emb, dev, metric
@@ -348,6 +381,7 @@ class _ShardState:
             metric=metric,
             block_rows=block_rows,
             max_device_bytes=max_device_bytes,
+            shift=shift,
         )
         abs_rows = sel.lidx[self.plan_rows]
         self.abs_of_slot = torch.from_numpy(abs_rows.copy()).to(dev)  # absolute index of each slot
@@ -573,6 +607,7 @@ def kcenter_select_distributed(
         torch, device if device is not None else (comm.device if comm.device.type == "cuda" else "cpu")
     )
     first = _agree_first_pick(comm, sel, first_pick, random_state) if len(sel.pool) == 0 else None
+    shift = _agree_shift(comm, sel, metric, first)
     with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, n_threads):
         shard = _ShardState(
             comm,
@@ -581,6 +616,7 @@ def kcenter_select_distributed(
             metric=metric,
             block_rows=int(block_rows or default_block_rows(sel.emb.shape[1])),
             max_device_bytes=max_device_bytes,
+            shift=shift,
         )
         shard.lower_to_pool(sel.pool, sel.lidx)
         picks, radii = _farthest_first(comm, shard, sel.k, first, progress=progress)
