@@ -13,7 +13,7 @@ from kcenter_oracle import kcenter_oracle
 
 from diverseevol import kcenter_select
 from diverseevol.errors import ValidationError
-from diverseevol.kernels import _lazyeval, _pruning
+from diverseevol.kernels import _lazyeval, _numpy, _pruning
 
 
 def _problem(rng: np.random.Generator, kind: str, n: int, d: int, dtype=np.float32) -> np.ndarray:
@@ -39,6 +39,7 @@ def eager_lazy(monkeypatch):
         monkeypatch.setattr(_lazyeval, "_LAZY_BATCH", batch)
         monkeypatch.setattr(_lazyeval, "_LAZY_MAX_FRACTION", fraction)
         monkeypatch.setattr(_lazyeval, "_CENTER_CACHE_BYTES", cache_bytes)
+        monkeypatch.setattr(_numpy, "_LAZY_MIN_NEED", 0.0)  # lazy="auto" is never turned off up front here
 
     return set_
 
@@ -183,6 +184,7 @@ def test_lazy_option_defaults_and_validation():
 
 def test_auto_pruning_is_dropped_when_pruned_passes_cost_more(monkeypatch):
     monkeypatch.setattr(_pruning, "_PRUNE_LOSS", 0.0)  # every pruned pass "costs more" than a full read
+    monkeypatch.setattr(_numpy, "_PRUNE_OVERHEAD_D", 0)  # no up-front drop at 24 columns: the timed trial decides
     rng = np.random.default_rng(4)
     x = (rng.normal(size=(30, 24)) * 8)[rng.integers(0, 30, 5000)] + rng.normal(size=(5000, 24))
     x = x.astype(np.float32)

@@ -64,6 +64,19 @@ OPTIONS = ("prune", "lazy", "block_rows", "n_threads", "max_copy_bytes", "progre
 _INIT_BYTES = 32 << 20  # bound on each block of the initial GEMM (data block and result block)
 _POOL_BYTES = 256 << 20  # pool rows kept in memory at once for the initial distances
 _LAZY_MIN_D = 16  # lazy="auto" stays eager below this many columns: a full pass costs about a lazy pick's bookkeeping
+#: prune="auto", decided up front: a pruned pass costs about this many row elements of bookkeeping per row
+#: (threshold tests, tile plans, gathers) on top of the rows it computes, against ``d`` per row for a full
+#: pass; so pruning pays only while the share of rows needing work stays below ``1 - _PRUNE_OVERHEAD_D / d``
+#: (never below 256 columns). Measured on clustered data, 2 cores: 20,000 x 768 and 5,200 x 4,096 pay,
+#: 50,000 x 128 does not (pruned passes 2x a full one with 13% of the rows computed).
+_PRUNE_OVERHEAD_D = 256
+_PRUNE_OVERHEAD_STREAM_D = 32  # the same for streamed rows (a full pass gathers every row: the bookkeeping is small next to it)
+#: lazy="auto", decided up front with pruning off: lazy only while that estimated share is at least this. Rows
+#: with cluster structure (a low share) leave many stale upper bounds near the top after each pick, and the
+#: lazy catch-ups then cost more than full passes (500,000 x 128, 1,000 clusters: 3.6x the full passes;
+#: isotropic rows, share ~1: 2-5% of the distances).
+_LAZY_MIN_NEED = 0.5
+_PROBE_CENTERS = 4  # rows with the largest distance to the pool tried as centers to estimate that share
 
 
 def farthest_first(
@@ -92,9 +105,12 @@ def farthest_first(
     Parameters
     ----------
     prune : {"auto", True, False}
-        Exact triangle-inequality pruning. ``"auto"`` enables it when ``d >= 16`` and the number of
-        centers stays small next to the number of candidates, and drops it while pruned passes are
-        measured to cost more than full reads. Never changes the result.
+        Exact triangle-inequality pruning. ``"auto"`` considers it when ``d >= 16`` and the number of
+        centers stays small next to the number of candidates; decides up front whether it can pay
+        (the share of rows a pick must compute, estimated from the rows farthest from the pool, against
+        ``1 - 256 / d`` for in-memory rows: never below 256 columns); and drops it while pruned passes
+        are measured to cost more than full reads. Where it pays, ``lazy="auto"`` stays eager; where it
+        cannot and the rows are clustered (that share below 0.5), too. Never changes the result.
     lazy : {"auto", True, False}
         Exact lazy evaluation: a new center is applied only to the rows that could be the next pick
         (those whose running minimum, an upper bound while stale, is the largest); the others keep
@@ -119,7 +135,8 @@ def farthest_first(
         ``layout``, ``prune``, ``prune_dropped``, ``lazy``, ``lazy_adaptive``, ``lazy_fallbacks``
         (full updates where the lazy search could not prove a pick), ``lazy_switches`` (adaptive
         switches to full passes), ``lazy_epochs``, ``n_threads``, ``shift`` (whether the shifted
-        arithmetic of :mod:`diverseevol.kernels._shift` was engaged), ``init_s`` (norms and distances
+        arithmetic of :mod:`diverseevol.kernels._shift` was engaged), ``need_estimate`` (``prune="auto"``:
+        the estimated share of rows a pick computes under pruning; NaN when not estimated), ``init_s`` (norms and distances
         to the pool, seconds) and ``pick_s`` (the picks, seconds).
     nearest_pool_idx : ndarray of int64, shape (n,), optional
         Internal, for backends that search the pool themselves (FAISS): absolute row index into Z
@@ -262,6 +279,7 @@ class _Selector:
         self.lazy_wanted = lazy is not False
         self.lazy_adaptive = lazy == "auto"  # lazy only while it is measured to beat full passes
         self.pruning: TrianglePruning | None = None  # set up by run()
+        self.need_estimate = float("nan")  # prune="auto": estimated share of rows a pick must compute
         self.lazy: LazyState | None = None  # set up by run()
         self.mind = np.empty(0, dtype=self.rows.dtype)  # running min squared distance per physical row; -1: dead
         self.n_alive = 0
@@ -294,6 +312,8 @@ class _Selector:
         self.n_alive = int(np.count_nonzero(rows.live))
         if self.prune_wanted:
             self.pruning = TrianglePruning(rows, mind, assign, self.pool, k, adaptive=self.prune_adaptive)
+            if self.prune_adaptive:
+                self._decide_pruning()
         # lazy="auto" below _LAZY_MIN_D columns is decided up front: every pick applied eagerly, with
         # none of the lazy bookkeeping (the plain full-pass loop).
         if self.lazy_wanted and not (self.lazy_adaptive and rows.d < _LAZY_MIN_D):
@@ -324,6 +344,47 @@ class _Selector:
             bar.close()
         self.pick_s = time.perf_counter() - t1
         return picks, radii
+
+    def _decide_pruning(self) -> None:
+        """prune="auto", up front: drop pruning where it cannot pay; where it pays, lazy="auto" stays eager.
+
+        Pruning pays while the share ``f`` of rows a pick must compute stays below ``1 - overhead / d``
+        (see ``_PRUNE_OVERHEAD_D``). ``f`` is estimated by trying the rows farthest from the pool (the
+        next picks) as centers against the pool's table; without a pool (no table yet) only the
+        ``d`` rule applies and the adaptive trial decides. Where the estimate says pruning pays, lazy
+        evaluation is not used by ``lazy="auto"``: its catch-up of the top rows computes them unpruned.
+        Where pruning cannot pay and the share is below ``_LAZY_MIN_NEED`` (clustered rows), neither
+        is: every pick is one full pass.
+        The timed trial of :class:`TrianglePruning` still drops pruning if it is measured slower.
+        """
+        pruning, rows = self.pruning, self.rows
+        assert pruning is not None
+        overhead = _PRUNE_OVERHEAD_D if rows.X is not None else _PRUNE_OVERHEAD_STREAM_D
+        limit = 1.0 - overhead / rows.d
+        f = self._probe_need()
+        self.need_estimate = float("nan") if f is None else f
+        if limit <= 0 or (f is not None and f >= limit):
+            pruning.active = False
+            pruning.dropped = True
+            logger.debug("kcenter numpy: pruning off up front (estimated share %s, limit %.2f)", f, limit)
+            if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive:
+                self.lazy_wanted = False  # structured rows: plain full passes
+        elif f is not None and self.lazy_adaptive:
+            self.lazy_wanted = False
+
+    def _probe_need(self) -> float | None:
+        """Estimated share of live rows a new center must compute under pruning (None: no pool table to test)."""
+        pruning, rows, mind = self.pruning, self.rows, self.mind
+        assert pruning is not None
+        if pruning.n_centers < 2 or self.n_alive < 2 * _PROBE_CENTERS:
+            return None
+        n = len(mind)
+        top = np.argpartition(mind, n - _PROBE_CENTERS)[n - _PROBE_CENTERS :]
+        shares = []
+        for pos in top:
+            c, cf = rows.center(int(rows.abs_idx[pos]))
+            shares.append(np.count_nonzero(pruning.need_rows(c, cf, mind)) / self.n_alive)
+        return float(np.mean(shares))
 
     def _argmax(self) -> int:
         lazy = self.lazy
@@ -530,6 +591,7 @@ class _Selector:
             "lazy_switches": lazy.switches if lazy is not None else 0,
             "n_threads": self.rows.n_threads,
             "shift": self.rows.shift is not None,
+            "need_estimate": self.need_estimate,
             "init_s": self.init_s,
             "pick_s": self.pick_s,
         }

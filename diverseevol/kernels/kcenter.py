@@ -118,8 +118,10 @@ def kcenter_select(
     prune : {"auto", True, False}, default "auto"
         Exact pruning on the numpy and faiss backends: triangle-inequality tests and lazy
         evaluation (a new center is applied only to the rows that could be the next pick; tune it
-        with the backend option ``lazy``). ``"auto"`` keeps each while it is measured to pay;
-        ``False`` computes every distance. Never changes the result.
+        with the backend option ``lazy``). ``"auto"`` decides up front whether each can pay (from
+        ``d`` and the share of rows a pick would compute, estimated on the rows farthest from the
+        pool) and keeps it while it is measured to pay; ``False`` computes every distance. Never
+        changes the result.
     block_rows : int, optional
         Rows per work block (default: a few MiB of rows).
     **backend_options
