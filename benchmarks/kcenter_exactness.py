@@ -13,10 +13,15 @@ vector) but its dot products involve ``|x| |c - s|`` instead of ``|x| |c|``: wit
 (known to every backend at the start, e.g. the first center), ``|c - s|`` is of the order of the
 spread, not of the mean.
 
-Arithmetic compared on the same data and start, each against a float64 greedy run (the kernel on the
-float64 copy of the data):
+The kernels use it (as ``q_x + (2 c.w - q_c) - 2 x.w``, equal, and exactly 0 for duplicates) when
+the data's mean is large against its spread (:mod:`diverseevol.kernels._shift`). Arithmetic compared
+on the same data and start, each against a float64 greedy run (the kernel on the float64 copy):
 
-* ``kernel_f32``: :func:`diverseevol.kcenter_select` on float32 (every distance, ``prune=False``);
+* ``kernel_old``: :func:`diverseevol.kcenter_select` on float32 (numpy, every distance) with the shift
+  rule disabled: the plain formula (what every backend did before);
+* ``kernel_new``: the same call with the rule as shipped (the faiss backend is the numpy kernel's
+  arithmetic, bit for bit);
+* ``torch_old`` / ``torch_new``: the torch backend on the CPU (also the sharded kernel's arithmetic);
 * ``shifted_f32``: the second line above in float32, ``s`` = the first center (a plain loop here);
 * ``direct_f32``: direct differences ``sum((x - c)^2)`` in float32 (what the textbook FPS loops do).
 
@@ -115,17 +120,40 @@ def first_difference(x: np.ndarray, ref: np.ndarray, got: np.ndarray) -> tuple[i
 
 def main(argv: list[str] | None = None) -> int:
     from diverseevol import kcenter_select
+    from diverseevol.kernels import _shift, _torch
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--full", action="store_true", help="the issue's sizes (52,002 x 4,096 and 200,000 x 768)")
     p.add_argument("--offset", type=float, default=10.0, help="shared offset norm / spread (default 10)")
-    p.add_argument("--methods", default="kernel_f32,shifted_f32,direct_f32")
+    p.add_argument("--methods", default="kernel_old,kernel_new,torch_old,torch_new")
     args = p.parse_args(argv)
     cases = [(52002, 4096, 50, 300), (200000, 768, 1000, 1000)] if args.full else \
         [(20000, 1024, 50, 300), (50000, 256, 200, 500)]
+    ratio = _shift.SHIFT_RATIO
+
+    def with_ratio(r, fn):
+        def run(x, f, k):
+            _shift.SHIFT_RATIO = r
+            try:
+                return fn(x, f, k)
+            finally:
+                _shift.SHIFT_RATIO = ratio
+        return run
+
+    def kernel(x, f, k):
+        return kcenter_select(x, np.empty(0, np.int64), k, backend="numpy", prune=False, random_state=0,
+                              progress=False)
+
+    def torch_cpu(x, f, k):
+        idx = np.arange(len(x), dtype=np.int64)
+        return _torch.farthest_first(x, np.empty(0, np.int64), idx, k, metric="euclidean", first_pick=f,
+                                     progress=False)[0]
+
     methods = {
-        "kernel_f32": lambda x, f, k: kcenter_select(x, np.empty(0, np.int64), k, backend="numpy", prune=False,
-                                                     random_state=0, progress=False),
+        "kernel_old": with_ratio(np.inf, kernel),
+        "kernel_new": kernel,
+        "torch_old": with_ratio(np.inf, torch_cpu),
+        "torch_new": torch_cpu,
         "shifted_f32": shifted_f32,
         "direct_f32": direct_f32,
     }
@@ -137,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             ref = kcenter_select(x.astype(np.float64), np.empty(0, np.int64), k, backend="numpy", prune=False,
                                  random_state=0, progress=False)
+            idx = np.arange(n, dtype=np.int64)
+            engaged = _shift.choose_shift(x, np.empty(0, np.int64), idx, "euclidean", first) is not None
             print(f"\n== {n:,} x {d}, {clusters} clusters, shared offset {offset:g} x spread, k = {k} "
-                  f"(float64 reference {time.perf_counter() - t0:.1f} s)")
+                  f"(float64 reference {time.perf_counter() - t0:.1f} s; shift rule engages: {engaged})")
             for name in args.methods.split(","):
                 got = methods[name](x, first, k)
                 t, gap = first_difference(x, ref, got)
