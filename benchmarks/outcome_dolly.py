@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("runs/outcome_dolly"), help="run directories")
     ap.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     ap.add_argument("--json", type=Path, default=None, help="write rows and summary here")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads on the CPU (default: up to 2); the run directories resume after a restart")
     args = ap.parse_args(argv)
 
     import torch
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = dict(BUDGETS["quick" if args.quick else args.device])
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else budget["seeds"]
     if args.device == "cpu":
-        torch.set_num_threads(min(2, os.cpu_count() or 2))
+        torch.set_num_threads(args.threads or min(2, os.cpu_count() or 2))
     t0 = time.perf_counter()
     rows = load_dolly(args.data)
     pool_idx, held_idx = stratified_split(rows, budget["pool"], budget["heldout"])
