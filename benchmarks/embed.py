@@ -127,24 +127,39 @@ def layer_shapes(model) -> list[tuple[int, int]]:
     return [(m.in_features, m.out_features) for m in layer.modules() if isinstance(m, torch.nn.Linear)]
 
 
-def gemm_rate(model, n_tokens: int, repeats: int = 3) -> float:
-    """FLOP/s of the model's own linear shapes (n_tokens x in @ in x out, one decoder layer), timed here."""
+def gemm_rate(model, n_tokens: int, repeats: int = 3) -> dict[str, float]:
+    """FLOP/s of the model's own linear shapes (n_tokens x in @ in x out, one decoder layer), timed here.
+
+    Two GEMMs: ``x @ w`` (PyTorch's BLAS call, MKL in the CPU wheels) and, on a CPU with oneDNN,
+    oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``, what the embedder's ``onednn`` path
+    and ``torch.compile`` call). The fraction of the matmul rate uses the faster of the two.
+    """
     import torch
+
+    from diverseevol.hf.embedder import _onednn_linear_ok
 
     p = next(model.parameters())
     shapes = layer_shapes(model)
     xs = {i: torch.randn(n_tokens, i, device=p.device, dtype=p.dtype) for i, _ in shapes}
     ws = [torch.randn(i, o, device=p.device, dtype=p.dtype) for i, o in shapes]
-    best = float("inf")
+    kinds = {"blas": lambda x, w, wt: x @ w}
+    if p.device.type == "cpu" and p.dtype == torch.float32 and _onednn_linear_ok():
+        op = torch.ops.mkldnn._linear_pointwise
+        kinds["onednn"] = lambda x, w, wt: op(x, wt, None, "none", [], "")
+    wts = [w.t().contiguous() for w in ws]  # nn.Linear's (out, in) layout
+    out = {}
     with torch.inference_mode():
-        for _ in range(repeats + 1):
-            t0 = time.perf_counter()
-            for (i, _), w in zip(shapes, ws):
-                xs[i] @ w
-            if p.device.type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t0)
-    return 2 * n_tokens * sum(i * o for i, o in shapes) / best
+        for name, fn in kinds.items():
+            best = float("inf")
+            for _ in range(repeats + 1):
+                t0 = time.perf_counter()
+                for (i, _), w, wt in zip(shapes, ws, wts):
+                    fn(xs[i], w, wt)
+                if p.device.type == "cuda":
+                    torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
+            out[name] = 2 * n_tokens * sum(i * o for i, o in shapes) / best
+    return out
 
 
 def load_before(rev: str):
@@ -190,6 +205,9 @@ def main() -> None:
     p.add_argument("--before", default="", help="git revision whose HFEmbedder is timed beside this one")
     p.add_argument("--budgets", default="", help="comma-separated max_batch_tokens values to time "
                    "(default: the embedder's own, batch_size x max_length)")
+    p.add_argument("--f-linear", action="store_true", help="also time this tree with onednn=False (F.linear)")
+    p.add_argument("--exact", action="store_true", help="also embed once in float64 (F.linear) and print every "
+                   "side's max |difference| from it (the rounding error of each float32 path)")
     args = p.parse_args()
 
     import torch
@@ -230,6 +248,11 @@ def main() -> None:
         label = f"now (max_batch_tokens {b if b is not None else args.batch_size * args.max_length})"
         sides[label] = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False,
                                   max_batch_tokens=b)
+    if args.f_linear:
+        b = budgets[-1]
+        sides[f"now, onednn=False (max_batch_tokens {b or args.batch_size * args.max_length})"] = HFEmbedder(
+            batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b, onednn=False
+        )
     if not args.no_baseline:
         sides["batch-size-1 loop (full model)"] = lambda h, recs: baseline_loop(model, tok, recs, args.max_length)
 
@@ -253,31 +276,46 @@ def main() -> None:
 
     # interleaved repeats, best of each: on a shared machine the load changes during the run
     best: dict[str, tuple] = {}
-    rates, loads = [], [load_now()]
+    rates: dict[str, list[float]] = {}
+    loads = [load_now()]
     for _ in range(args.repeats):
         for label, fn in sides.items():
             w, c, out, batches = timed(fn)
             if label not in best or w < best[label][0]:
                 best[label] = (w, c, out, batches)
             if batches:
-                rates.append(gemm_rate(model, int(np.mean([r * t for r, t in batches]))))
+                for kind, r in gemm_rate(model, int(np.mean([r * t for r, t in batches]))).items():
+                    rates.setdefault(kind, []).append(r)
             loads.append(load_now())
-    rate = max(rates)
+    best_rates = {kind: max(r) for kind, r in rates.items()}
+    rate = max(best_rates.values())
     params = non_embedding_params(model)
     ref = next(iter(best.values()))[2]
-    print(f"matmul reference: {rate / 1e9:.1f} GFLOP/s (best of {len(rates)} GEMMs of one decoder layer's "
-          f"linear shapes at the mean padded batch, timed between passes); load during the run: "
-          f"{' '.join(loads)}")
+    hook.remove()
+    exact = None
+    if args.exact:
+        from diverseevol.hf.embedder import forward_pass
+
+        model.double()
+        exact, _ = forward_pass(handle, records, max_length=args.max_length, progress=False, onednn=False,
+                                max_batch_tokens=args.batch_size * args.max_length)
+        model.to(getattr(torch, args.dtype))
+    print(f"matmul reference: {rate / 1e9:.1f} GFLOP/s, the best of "
+          + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in best_rates.items())
+          + f" (best of {len(next(iter(rates.values())))} GEMMs each of one decoder layer's linear shapes at the "
+          f"mean padded batch, timed between passes); load during the run: {' '.join(loads)}")
     print(f"{'side':48s} {'tokens/s':>9s} {'wall s':>7s} {'CPU s':>7s} {'batches':>7s} {'padding':>8s} "
-          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'max |diff|':>10s}")
+          f"{'GFLOP/s':>8s} {'of matmul':>9s} {'max |diff|':>10s}" + (f" {'vs fp64':>9s}" if exact is not None else ""))
     for label, (w, c, out, batches) in best.items():
         padded = sum(r * t for r, t in batches)
         pad = f"{100 * (padded / n_tok - 1):.1f}%" if batches else "0.0%"
         achieved = 2 * params * n_tok / w
         print(f"{label:48s} {n_tok / w:9.0f} {w:7.2f} {c:7.2f} {len(batches) or n:7d} {pad:>8s} "
-              f"{achieved / 1e9:8.1f} {achieved / rate:9.2f} {np.abs(np.asarray(out) - ref).max():10.2e}")
+              f"{achieved / 1e9:8.1f} {achieved / rate:9.2f} {np.abs(np.asarray(out) - ref).max():10.2e}"
+              + (f" {np.abs(np.asarray(out, dtype=np.float64) - exact).max():9.2e}" if exact is not None else ""))
     print(f"(GFLOP/s = 2 x {params / 1e6:.1f}M non-embedding parameters x {n_tok} real tokens / wall time; "
-          f"padding = padded / real tokens - 1; max |diff| against the first side)")
+          f"padding = padded / real tokens - 1; max |diff| against the first side"
+          + ("; vs fp64: against the same pass in float64" if exact is not None else "") + ")")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ class HFScorer:
         As for :class:`~diverseevol.hf.HFEmbedder`; the chat template for chat records unless named.
     max_batch_tokens : int, optional
         As for :class:`~diverseevol.hf.HFEmbedder`.
+    onednn : bool, default True
+        As for :class:`~diverseevol.hf.HFEmbedder`: on a CPU, the float32 linear layers (the
+        LM head included) run through oneDNN during the pass.
 
     Notes
     -----
@@ -61,8 +64,10 @@ class HFScorer:
         comm: Any = None,
         template: str = "auto",
         max_batch_tokens: int | None = None,
+        onednn: bool = True,
     ) -> None:
         self.max_batch_tokens = max_batch_tokens
+        self.onednn = bool(onednn)
         self.batch_size = batch_size
         self.max_length = max_length
         self.progress = progress
@@ -81,6 +86,8 @@ class HFScorer:
             params["template"] = self.template
         if self.max_batch_tokens is not None:
             params["max_batch_tokens"] = self.max_batch_tokens
+        if not self.onednn:
+            params["onednn"] = False
         return params
 
     def shares_pass_with(self, embedder: Any) -> bool:
@@ -118,6 +125,7 @@ class HFScorer:
             comm=self.comm,
             template=self.template,
             max_batch_tokens=self.max_batch_tokens,
+            onednn=self.onednn,
         )
         assert scores is not None
         return scores

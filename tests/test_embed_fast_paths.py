@@ -1,0 +1,126 @@
+"""CPU fast paths of the embedding pass: oneDNN linear layers (``onednn``), and what happens without them.
+
+The oracle is the same pass with ``onednn=False`` (PyTorch's ``F.linear``), which the rest of the
+embedder tests check against the full model's own output.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from diverseevol.data import InstructionRecord
+from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
+from diverseevol.hf import embedder as embedder_mod
+from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def handle():
+    tok = build_char_tokenizer()
+    return ModelHandle(model=build_tiny_llama(tok, seed=1), tokenizer=tok)
+
+
+@pytest.fixture(scope="module")
+def records():
+    rng = np.random.default_rng(5)
+    words = ["alpha", "beta", "gamma", "sum", "list", "write", "poem", "why", "how", "tree"]
+    return [
+        InstructionRecord(
+            " ".join(rng.choice(words, size=rng.integers(1, 8))),
+            "",
+            f"{i}: " + " ".join(rng.choice(words, size=rng.integers(1, 14))),
+        )
+        for i in range(8)
+    ]
+
+
+def _linears(model):
+    return [m for m in model.modules() if type(m) is torch.nn.Linear]
+
+
+def test_onednn_pass_matches_f_linear_pass(handle, records):
+    if not embedder_mod._onednn_linear_ok():
+        pytest.skip("this torch build has no usable oneDNN linear")
+    fast = HFEmbedder(progress=False, max_length=320)
+    slow = HFEmbedder(progress=False, max_length=320, onednn=False)
+    emb_f, sc_f = fast.embed_and_score(handle, records)
+    emb_s, sc_s = slow.embed_and_score(handle, records)
+    assert emb_f.dtype == np.float32 and emb_f.shape == emb_s.shape
+    np.testing.assert_allclose(emb_f, emb_s, rtol=0, atol=1e-5)
+    for name in sc_s:
+        np.testing.assert_allclose(sc_f[name], sc_s[name], rtol=1e-5, atol=1e-6)
+    scorer = HFScorer(progress=False, max_length=320)
+    for name, col in scorer(handle, records).items():
+        np.testing.assert_allclose(col, sc_s[name], rtol=1e-5, atol=1e-6)
+
+
+def test_onednn_layers_switched_only_inside_the_pass(handle, records):
+    if not embedder_mod._onednn_linear_ok():
+        pytest.skip("this torch build has no usable oneDNN linear")
+    model = handle.model
+    lin = _linears(model)
+    assert lin
+    seen = []
+    hook = lin[0].register_forward_hook(lambda mod, a, out: seen.append("forward" in mod.__dict__))
+    try:
+        HFEmbedder(progress=False, max_length=320)(handle, records[:3])
+    finally:
+        hook.remove()
+    assert seen and all(seen)  # switched during the pass, hooks still run
+    assert not any("forward" in m.__dict__ for m in model.modules())  # restored afterwards
+    with embedder_mod._onednn_linears(model, enabled=False) as n:
+        assert n == 0
+    with embedder_mod._onednn_linears(model) as n:
+        assert n == len(lin)  # the LM head too (the scorer's products)
+
+
+def test_subclassed_and_non_float32_linears_are_left_alone():
+    class MyLinear(torch.nn.Linear):
+        pass
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), MyLinear(4, 4), torch.nn.Linear(4, 4).double())
+    with embedder_mod._onednn_linears(net) as n:
+        assert "forward" not in net[1].__dict__ and "forward" not in net[2].__dict__
+        assert n == (1 if embedder_mod._onednn_linear_ok() else 0)
+        x = torch.randn(2, 4)
+        with torch.inference_mode():
+            got = net[0](x)
+        np.testing.assert_allclose(got.numpy(), torch.nn.functional.linear(x, net[0].weight, net[0].bias).detach().numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert not any("forward" in m.__dict__ for m in net.modules())
+
+
+def test_without_onednn_the_pass_falls_back_to_f_linear(handle, records, monkeypatch):
+    slow = HFEmbedder(progress=False, max_length=320, onednn=False)(handle, records)
+    monkeypatch.setattr(embedder_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert embedder_mod._onednn_linear_ok() is False
+    with embedder_mod._onednn_linears(handle.model) as n:
+        assert n == 0
+    got = HFEmbedder(progress=False, max_length=320)(handle, records)
+    np.testing.assert_array_equal(got, slow)  # same code path, bit for bit
+
+
+def test_onednn_check_failure_is_caught(monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("no oneDNN here")
+
+    monkeypatch.setattr(embedder_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", boom, raising=False)
+    assert embedder_mod._onednn_linear_ok() is False
+
+
+def test_onednn_setting_recorded_only_when_off():
+    assert "onednn" not in HFEmbedder().get_params()
+    assert HFEmbedder(onednn=False).get_params()["onednn"] is False
+    assert "onednn" not in HFScorer().get_params()
+    assert HFScorer(onednn=False).get_params()["onednn"] is False
