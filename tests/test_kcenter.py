@@ -302,3 +302,18 @@ def test_small_d_column_copy_gives_the_same_bits_as_row_reads(d):
     for picks, radii in runs[1:]:
         np.testing.assert_array_equal(picks, runs[0][0])
         np.testing.assert_array_equal(radii, runs[0][1])
+
+
+def test_clamp_at_zero_matches_np_maximum_bit_for_bit(monkeypatch):
+    from diverseevol.kernels import _rowblocks
+
+    monkeypatch.setattr(_rowblocks, "_ZEROS_ELEMS", 7)  # several chunks
+    monkeypatch.setattr(_rowblocks, "_zeros", {})
+    for dt in (np.float32, np.float64):
+        tiny = np.finfo(dt).smallest_subnormal
+        v = np.array([-0.0, 0.0, np.nan, -np.inf, np.inf, tiny, -tiny, -3.0, 2.5] * 5, dtype=dt)
+        for a in (v, v[:3], v[::2]):  # contiguous, short, strided (the plain ufunc)
+            want = np.maximum(a, 0)
+            got = a.copy()
+            _rowblocks.clamp_at_zero(got)
+            assert got.tobytes() == want.tobytes()

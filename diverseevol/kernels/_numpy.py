@@ -486,11 +486,10 @@ class _Selector:
             jobs += [rows[a : a + step] for a in range(0, len(rows), step)]
 
         def job(sel: Any) -> None:
-            if isinstance(sel, slice) and store.XT is not None:
+            if isinstance(sel, slice):  # into this thread's scratch buffer: no allocation per pick
                 self._lower_by(sel, None, c, cf, track, dots=store.slice_dots(sel.start, sel.stop, c))
                 return
-            X = store.rows(sel.start, sel.stop) if isinstance(sel, slice) else store.take(sel)
-            self._lower_by(sel, X, c, cf, track)
+            self._lower_by(sel, store.take(sel), c, cf, track)
 
         store.map(job, jobs)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -103,6 +104,7 @@ class RowStore:
         self.tile = int(block_rows)
         self.n_threads = int(n_threads) if n_threads is not None else min(_usable_cpus(), 8)
         self._executor: ThreadPoolExecutor | None = None
+        self._local = threading.local()  # per-thread scratch buffers of the full passes (see slice_dots)
         self.layout, self.X, self.abs_idx, self.live = self._layout(candidate_idx)
         self.n_phys = len(self.abs_idx)
         self.sorted_layout = True  # abs_idx increasing: the lowest position is the lowest row index
@@ -154,14 +156,32 @@ class RowStore:
         """How many thread jobs a pass over ``total`` rows is worth (1: run it on the calling thread)."""
         return int(max(1, min(self.n_threads, total * self.d // _JOB_ELEMS)))
 
+    def scratch(self, n: int, slot: int = 0) -> np.ndarray:
+        """A work-dtype buffer of ``n`` elements owned by the calling thread (``slot`` tells several apart).
+
+        Passes reuse these instead of allocating: a fresh multi-MiB array per pick costs page faults
+        (glibc returns freed blocks of that size to the system), several times the arithmetic at d = 3.
+        """
+        bufs = getattr(self._local, "bufs", None)
+        if bufs is None:
+            bufs = self._local.bufs = {}
+        b = bufs.get(slot)
+        if b is None or len(b) < n:
+            b = bufs[slot] = np.empty(n, dtype=self.dtype)
+        return b[:n]
+
     def slice_dots(self, a: int, b: int, c: np.ndarray) -> np.ndarray:
-        """``row_dots(rows(a, b), c)`` for one center ``c`` (same bits), from the column copy when there is one."""
+        """``row_dots(rows(a, b), c)`` for one center ``c`` (same bits), from the column copy when there is one.
+
+        The result is this thread's scratch buffer (:meth:`scratch` slot 0): valid until the thread's next call.
+        """
         XT = self.XT
+        acc = self.scratch(b - a)
         if XT is None:
-            return self.row_dots(self.rows(a, b), c)
-        acc = np.multiply(XT[0, a:b], c[0])
+            return self.row_dots(self.rows(a, b), c, out=acc)
+        np.multiply(XT[0, a:b], c[0], out=acc)
         if self.d > 1:
-            tmp = np.empty_like(acc)
+            tmp = self.scratch(b - a, 1)
             for j in range(1, self.d):
                 np.multiply(XT[j, a:b], c[j], out=tmp)
                 acc += tmp
@@ -203,18 +223,18 @@ class RowStore:
         return int(positions[np.argmin(self.abs_idx[positions])])
 
     # -------------------------------------------------------------- arithmetic
-    def row_dots(self, X: np.ndarray, c: np.ndarray) -> np.ndarray:
+    def row_dots(self, X: np.ndarray, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``X @ c`` row by row, each row's result depending on its data only (never on its neighbours).
 
         ``c`` is one vector of shape (d,) or one vector per row, shape (len(X), d). For ``d <= 8`` the
         columns are summed one by one (``x_0 c_0 + x_1 c_1 + ...``, several times faster than einsum
         there); otherwise ``np.einsum``. A run uses one rule for every product, so pruned, gathered and
-        lazy updates stay bit-identical to full passes.
+        lazy updates stay bit-identical to full passes. ``out`` (length ``len(X)``) receives the result.
         """
         if self.d > _COLUMN_D:
-            return np.einsum("ij,ij->i" if c.ndim == 2 else "ij,j->i", X, c)
+            return np.einsum("ij,ij->i" if c.ndim == 2 else "ij,j->i", X, c, out=out)
         col = (lambda j: c[:, j]) if c.ndim == 2 else (lambda j: c[j])
-        acc = X[:, 0] * col(0)
+        acc = np.multiply(X[:, 0], col(0), out=out)
         for j in range(1, self.d):
             acc += X[:, j] * col(j)
         return acc
