@@ -24,6 +24,9 @@ Usage::
     python benchmarks/outcome_dolly.py --out docs_table.md    # the CPU budget (~1 h on 2 idle cores)
     python benchmarks/outcome_dolly.py --device cuda          # the paper's budget: P_0 = 100, k = 100, 10 rounds
 
+Seeds can run as separate processes (``--seeds 1 --threads 1``) into the same ``--work`` folder; a
+last run over all seeds then replays the finished run directories and prints the joint table.
+
 Cuts for the CPU budget (SmolLM2-135M embeds ~165 tokens/s on 2 cores): a 300-record pool, 10
 held-out records per category, P_0 = 30, k = 30, 2 rounds, contexts cut to 400 characters and
 sequences to 192 tokens.
@@ -241,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{r['pool_size']}: {r['heldout_loss']:.4f}" for r in results
                               if r["sampler"] == sampler and r["seed"] == seed), flush=True)
             if sampler == "kcenter":
+                if judge.tokenizer is None:  # resumed a finished run: no model was loaded
+                    from transformers import AutoTokenizer
+
+                    from diverseevol.hf.gguf import convert_gguf
+
+                    judge.tokenizer = AutoTokenizer.from_pretrained(convert_gguf(gguf))
                 bias[str(seed)] = length_norm_bias(run_dir, pool, judge.tokenizer, budget["max_length"])
                 bias[str(seed)]["kcenter_norm_ratio_by_round"] = [r["norm_ratio"] for r in results
                                                                   if r["sampler"] == "kcenter" and r["seed"] == seed]
