@@ -152,10 +152,11 @@ def test_adaptive_mode_switches_to_full_passes_when_lazy_picks_cost_more(monkeyp
     x = rng.standard_normal((20000, 16)).astype(np.float32)
     real_judge = _lazyeval.LazyState.judge
 
-    def free_passes(self, seconds, pass_s):
-        real_judge(self, seconds, 0.0)
+    def free_passes(self, seconds, pass_s, picks_left):
+        real_judge(self, seconds, 0.0, picks_left)
 
     monkeypatch.setattr(_lazyeval.LazyState, "judge", free_passes)
+    monkeypatch.setattr(_numpy, "_LAZY_MIN_NEED", 0.0)  # lazy="auto" is not turned off up front here
     stats: dict = {}
     got = kcenter_select(x, np.arange(10), 200, stats=stats, return_radii=True)
     ref = kcenter_select(x, np.arange(10), 200, prune=False, lazy=False, return_radii=True)

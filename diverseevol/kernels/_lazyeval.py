@@ -59,6 +59,7 @@ class LazyState:
         self.epoch_rows = max(_LAZY_BATCH * _LAZY_GROWTH, _EPOCH_ROWS)
         self.epoch_won = False
         self.switch_due = False
+        self.caught_at = 0  # number of picks every row included when the rows were last all current
         self.streak = 0
         self.lazy_s = 0.0
         self.fallbacks = 0
@@ -157,12 +158,20 @@ class LazyState:
         self.epochs += 1
         return True
 
-    def judge(self, seconds: float, pass_s: float) -> None:
-        """Adaptive mode: schedule a switch to full passes when lazy picks cost more than a pass (``pass_s``)."""
+    def judge(self, seconds: float, pass_s: float, picks_left: int) -> None:
+        """Adaptive mode: schedule a switch to full passes when lazy picks cost more than a pass (``pass_s``).
+
+        A switch first catches every row up: one full pass per pick since the rows were last all current
+        (the debt), which the lazy picks may never have to pay if the run ends first. So the switch is
+        made only when the excess of the lazy picks over the ``picks_left`` remaining picks exceeds that
+        debt; a brief slow stretch (or a timing disturbed by other load) late in a long lazy run no longer
+        turns it into a catch-up of every deferred pick.
+        """
         self.lazy_s = seconds if self.streak == 0 else 0.5 * self.lazy_s + 0.5 * seconds
         self.streak += 1
         if self.streak >= _LAZY_TRIAL_PICKS:
-            if self.lazy_s > pass_s:
+            debt = len(self.pending) - self.caught_at
+            if self.lazy_s > pass_s and (self.lazy_s - pass_s) * picks_left > debt * pass_s:
                 self.switch_due = True
                 self.switches += 1
                 self.streak = 0
@@ -172,6 +181,7 @@ class LazyState:
     def caught_up(self) -> None:
         """Every row now includes every pending pick."""
         self.stamp.fill(len(self.pending))
+        self.caught_at = len(self.pending)
         self.all_current = True
 
     def permute(self, order: np.ndarray) -> None:

@@ -61,6 +61,7 @@ class TrianglePruning:
         self.shifted = rows.shift is not None  # the table holds w = c - s, and Csq |w|^2
         self.active = True
         self.adaptive = adaptive
+        self.loss_scale = 1.0  # multiplies _PRUNE_LOSS in judge (the caller raises it where an estimate vouches for pruning)
         self.dropped = False
         self.pass_s: deque[float] = deque(maxlen=_PRUNE_TRIAL_PASSES)
         self.waste = 0.0  # work a regrouping could have avoided since the last one; -inf: never regroup
@@ -208,7 +209,7 @@ class TrianglePruning:
         if len(self.pass_s) < _PRUNE_TRIAL_PASSES:
             return
         median = float(np.median(self.pass_s))
-        if median > _PRUNE_LOSS * full_pass_s:
+        if median > _PRUNE_LOSS * self.loss_scale * full_pass_s:
             self.active = False
             self.dropped = True
             logger.debug("kcenter numpy: pruned passes cost %.3g s vs %.3g s for a full read; pruning off",
