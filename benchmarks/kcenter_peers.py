@@ -27,6 +27,10 @@ Usage::
 
     python benchmarks/kcenter_peers.py --quick
     python benchmarks/kcenter_peers.py --only pts1m --repeats 3
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/kcenter_peers.py --quick --threads 1
+
+Under other load, compare the ``cpu`` column (process CPU seconds) with one thread on both sides
+(``--threads 1`` for the kernel, the environment variables for BLAS): wall seconds then vary 2x between runs.
 """
 
 from __future__ import annotations
@@ -122,10 +126,13 @@ def workloads(quick: bool) -> list[Workload]:
 # Each method: (x, pool, first, k) -> picks (k,), the pool excluded, the start included when pool is empty.
 
 
+_KC_THREADS: int | None = None  # --threads: n_threads of the kernel (None: its default)
+
+
 def kc(x: np.ndarray, pool: np.ndarray, first: int, k: int, **kw) -> np.ndarray:
     from diverseevol import kcenter_select
 
-    return kcenter_select(x, pool, k, backend="numpy", random_state=0, progress=False, **kw)
+    return kcenter_select(x, pool, k, backend="numpy", random_state=0, progress=False, n_threads=_KC_THREADS, **kw)
 
 
 def numpy_loop(x: np.ndarray, pool: np.ndarray, first: int, k: int) -> np.ndarray:
@@ -242,13 +249,15 @@ def first_difference(x: np.ndarray, pool: np.ndarray, ref: np.ndarray, got: np.n
     return f"pick {t} (rel. gap {gap:.1e})"
 
 
-def time_method(fn, x, pool, first, k, repeats: int) -> tuple[float, np.ndarray]:
-    best, picks = np.inf, None
+def time_method(fn, x, pool, first, k, repeats: int) -> tuple[float, np.ndarray, float]:
+    """(min wall seconds, picks, min process CPU seconds) over ``repeats`` runs."""
+    best, cpu, picks = np.inf, np.inf, None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         picks = fn(x, pool, first, k)
         best = min(best, time.perf_counter() - t0)
-    return best, np.asarray(picks)
+        cpu = min(cpu, time.process_time() - c0)
+    return best, np.asarray(picks), cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="sizes / 10 (a few minutes on 2 cores)")
     p.add_argument("--only", default="", help="comma-separated workload names or method names")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per method (min taken); default 2, quick 1")
+    p.add_argument("--threads", type=int, default=None, help="n_threads of kcenter_select (default: its own)")
     args = p.parse_args(argv)
+    global _KC_THREADS
+    _KC_THREADS = args.threads
     repeats = args.repeats or (1 if args.quick else 2)
     only = {s for s in args.only.split(",") if s}
     for line in env_lines():
@@ -272,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             np.empty(0, dtype=np.int64)
         first = int(np.random.default_rng(0).integers(w.n))  # kcenter_select's draw with random_state=0
         print(f"\n== {w.name}: {w.describe()}  (load {open('/proc/loadavg').read().split()[0]})")
-        print(f"{'method':<18}{'seconds':>10}{'vs numpy_loop':>15}{'vs kc_default':>15}  picks vs kc_every")
-        results: dict[str, tuple[float, np.ndarray]] = {}
+        print(f"{'method':<18}{'seconds':>10}{'cpu':>9}{'vs numpy_loop':>15}{'vs kc_default':>15}  picks vs kc_every")
+        results: dict[str, tuple[float, np.ndarray, float]] = {}
         skipped: dict[str, str] = {}
         for name, (fn, why) in method_table(w).items():
             if m_filter and name not in m_filter and name not in ("kc_every", "numpy_loop", "kc_default"):
@@ -288,16 +300,17 @@ def main(argv: list[str] | None = None) -> int:
         ref = results["kc_every"][1]
         base = results["numpy_loop"][0]
         own = results["kc_default"][0]
-        for name, (sec, picks) in results.items():
+        for name, (sec, picks, cpu) in results.items():
             if name == "fps_bucket_kdtree":  # returns the sampled set, not in pick order
                 same = len(np.intersect1d(ref, picks))
                 cmp = "same set" if same == len(ref) == len(picks) else f"{same}/{len(ref)} of the set"
             else:
                 cmp = first_difference(x, pool, ref, picks)
-            print(f"{name:<18}{sec:>10.3f}{base / sec:>14.2f}x{own / sec:>14.2f}x  {cmp}")
+            print(f"{name:<18}{sec:>10.3f}{cpu:>9.3f}{base / sec:>14.2f}x{own / sec:>14.2f}x  {cmp}")
         for name, why in skipped.items():
             print(f"{name:<18}{'-':>10}  skipped: {why}")
-        print(f"ratio kc_default / numpy_loop time: {own / base:.2f} (<= 1 means the kernel is not slower)")
+        print(f"ratio kc_default / numpy_loop time: {own / base:.2f}, CPU time: "
+              f"{results['kc_default'][2] / results['numpy_loop'][2]:.2f} (<= 1 means the kernel is not slower)")
         del x
     return 0
 

@@ -67,7 +67,8 @@ class TrianglePruning:
         self.waste = 0.0  # work a regrouping could have avoided since the last one; -inf: never regroup
         self.reorders = 0
         live = mind >= 0
-        used = np.unique(assign[live & (assign >= 0)])
+        # The pool members nearest to some live row, sorted (np.unique's hashing took 0.25 s on 200,000 rows).
+        used = np.flatnonzero(np.bincount(assign[live & (assign >= 0)], minlength=len(pool)))
         n_centers = len(used) + k
         self.C = np.empty((n_centers, rows.d), dtype=rows.dtype)
         self.Csq = np.zeros(n_centers, dtype=np.float64)
