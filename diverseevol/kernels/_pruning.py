@@ -61,7 +61,7 @@ class TrianglePruning:
         self.shifted = rows.shift is not None  # the table holds w = c - s, and Csq |w|^2
         self.active = True
         self.adaptive = adaptive
-        self.loss_scale = 1.0  # multiplies _PRUNE_LOSS in judge (the caller raises it where an estimate vouches for pruning)
+        self.loss_scale = 1.0  # multiplies _PRUNE_LOSS in judge (raised where an estimate vouches for pruning)
         self.dropped = False
         self.pass_s: deque[float] = deque(maxlen=_PRUNE_TRIAL_PASSES)
         self.waste = 0.0  # work a regrouping could have avoided since the last one; -inf: never regroup
