@@ -205,6 +205,8 @@ def main() -> None:
     p.add_argument("--before", default="", help="git revision whose HFEmbedder is timed beside this one")
     p.add_argument("--budgets", default="", help="comma-separated max_batch_tokens values to time "
                    "(default: the embedder's own, batch_size x max_length)")
+    p.add_argument("--compile", action="store_true", help="also time this tree with compile=True (torch.compile of "
+                   "the body; its first call, the compilation, is timed apart)")
     p.add_argument("--f-linear", action="store_true", help="also time this tree with onednn=False (F.linear)")
     p.add_argument("--exact", action="store_true", help="also embed once in float64 (F.linear) and print every "
                    "side's max |difference| from it (the rounding error of each float32 path)")
@@ -253,6 +255,11 @@ def main() -> None:
         sides[f"now, onednn=False (max_batch_tokens {b or args.batch_size * args.max_length})"] = HFEmbedder(
             batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b, onednn=False
         )
+    if args.compile:
+        b = budgets[-1]
+        sides[f"now, compile=True (max_batch_tokens {b or args.batch_size * args.max_length})"] = HFEmbedder(
+            batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b, compile=True
+        )
     if not args.no_baseline:
         sides["batch-size-1 loop (full model)"] = lambda h, recs: baseline_loop(model, tok, recs, args.max_length)
 
@@ -261,8 +268,11 @@ def main() -> None:
     hook = body.register_forward_hook(
         lambda mod, a, kw, out: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True
     )
-    for fn in sides.values():  # warm-up
+    first: dict[str, float] = {}
+    for label, fn in sides.items():  # warm-up (and the compilation of a compile=True side)
+        t0 = time.perf_counter()
         fn(handle, records[: min(8, n)])
+        first[label] = time.perf_counter() - t0
 
     def timed(fn):
         if args.device.startswith("cuda"):
@@ -313,6 +323,8 @@ def main() -> None:
         print(f"{label:48s} {n_tok / w:9.0f} {w:7.2f} {c:7.2f} {len(batches) or n:7d} {pad:>8s} "
               f"{achieved / 1e9:8.1f} {achieved / rate:9.2f} {np.abs(np.asarray(out) - ref).max():10.2e}"
               + (f" {np.abs(np.asarray(out, dtype=np.float64) - exact).max():9.2e}" if exact is not None else ""))
+    print("first call on 8 records (warm-up; compilation included): "
+          + "; ".join(f"{k.split(' (')[0]} {v:.1f} s" for k, v in first.items()))
     print(f"(GFLOP/s = 2 x {params / 1e6:.1f}M non-embedding parameters x {n_tok} real tokens / wall time; "
           f"padding = padded / real tokens - 1; max |diff| against the first side"
           + ("; vs fp64: against the same pass in float64" if exact is not None else "") + ")")

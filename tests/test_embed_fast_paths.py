@@ -124,3 +124,60 @@ def test_onednn_setting_recorded_only_when_off():
     assert HFEmbedder(onednn=False).get_params()["onednn"] is False
     assert "onednn" not in HFScorer().get_params()
     assert HFScorer(onednn=False).get_params()["onednn"] is False
+
+
+def test_compiled_pass_matches_eager_and_serves_a_second_model(handle, records):
+    pytest.importorskip("torch._inductor")
+    if not embedder_mod._have_cxx():
+        pytest.skip("inductor on a CPU needs a C++ compiler")
+    import warnings
+
+    other = ModelHandle(model=build_tiny_llama(handle.tokenizer, seed=2), tokenizer=handle.tokenizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback would hide a broken compile
+        for h in (handle, other):  # the second model of the same shape: new weights must be used
+            eager_emb, eager_sc = HFEmbedder(progress=False, max_length=320).embed_and_score(h, records)
+            comp_emb, comp_sc = HFEmbedder(progress=False, max_length=320, compile=True).embed_and_score(h, records)
+            np.testing.assert_allclose(comp_emb, eager_emb, rtol=0, atol=1e-5)
+            for name in eager_sc:
+                np.testing.assert_allclose(comp_sc[name], eager_sc[name], rtol=1e-5, atol=1e-6)
+    assert not embedder_mod._COMPILE_FAILED
+    assert not any("forward" in m.__dict__ for m in handle.model.modules())
+
+
+def test_compile_failure_warns_once_and_falls_back(handle, records, monkeypatch):
+    def broken_compile(fn, **kwargs):
+        def run(**kw):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(embedder_mod, "_COMPILE_FAILED", False)
+    eager = HFEmbedder(progress=False, max_length=320)(handle, records)
+    emb = HFEmbedder(progress=False, max_length=320, compile=True, max_batch_tokens=700)
+    with pytest.warns(RuntimeWarning, match="torch.compile of the transformer body failed") as rec:
+        got = emb(handle, records)
+    assert len([w for w in rec if issubclass(w.category, RuntimeWarning)]) == 1
+    np.testing.assert_allclose(got, eager, rtol=0, atol=1e-5)
+    assert embedder_mod._COMPILE_FAILED  # later passes do not try again
+    assert embedder_mod._want_compile(True, 10**9, torch.device("cpu")) is False
+
+
+def test_compile_auto_and_validation(monkeypatch):
+    monkeypatch.setattr(embedder_mod, "_COMPILE_FAILED", False)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(embedder_mod, "_have_cxx", lambda: True)
+    assert embedder_mod._want_compile("auto", embedder_mod.COMPILE_AUTO_TOKENS, cpu)
+    assert not embedder_mod._want_compile("auto", embedder_mod.COMPILE_AUTO_TOKENS - 1, cpu)
+    assert not embedder_mod._want_compile(False, 10**9, cpu)
+    monkeypatch.setattr(embedder_mod, "_have_cxx", lambda: False)
+    assert not embedder_mod._want_compile("auto", 10**9, cpu)
+    from diverseevol.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="compile"):
+        HFEmbedder(compile="yes")
+    with pytest.raises(ValidationError, match="compile"):
+        HFScorer(compile=1)
+    assert HFEmbedder(compile="auto").get_params()["compile"] == "auto"
+    assert "compile" not in HFEmbedder().get_params()

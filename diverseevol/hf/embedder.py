@@ -135,6 +135,7 @@ def forward_pass(
     template: str = "auto",
     max_batch_tokens: int | None = None,
     onednn: bool = True,
+    compile: bool | str = False,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
     """Run the model once over ``records``; return embeddings and/or uncertainty scores.
 
@@ -183,6 +184,15 @@ def forward_pass(
         CPUs, where MKL takes a slow path. Results differ from ``F.linear`` by float32 rounding
         only (another summation order). Ignored on other devices and dtypes; False keeps
         ``F.linear``.
+    compile : bool or "auto", default False
+        Run the transformer body through ``torch.compile`` (inductor, dynamic shapes: one
+        compilation serves every batch shape, and later models of the same architecture): fuses
+        the element-wise work between the matrix products (RMSNorm, RoPE, SiLU, residual adds),
+        about 1.6x on SmolLM2-135M on a 2-core CPU, after a compilation of 1-7 minutes there
+        (the inductor cache on disk shortens later ones). ``"auto"`` compiles when the pass has
+        at least ``100,000`` real tokens (about where the compilation pays on that CPU) and, on a
+        CPU, a C++ compiler is found. If compiling fails the pass goes on uncompiled after one
+        warning. Batches of one record run uncompiled (a size-1 batch would recompile).
 
     Notes
     -----
@@ -213,6 +223,7 @@ def forward_pass(
             f"max_length); got {max_batch_tokens!r}."
         )
     _check_pooling(pooling, layer)
+    _check_compile(compile)
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
@@ -229,6 +240,7 @@ def forward_pass(
 
     body, head = _body_and_head(model)
     device = next(model.parameters()).device
+    compiled = _CompiledBody(body, _want_compile(compile, int(lengths[mine].sum()), device))
     was_training = model.training
     model.eval()
     d = int(head.weight.shape[1]) if head is not None else int(model.config.hidden_size)
@@ -248,14 +260,16 @@ def forward_pass(
         total=len(batches), disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
     )
     try:
-        with torch.inference_mode(), _sdpa_attention(model), _onednn_linears(model, onednn):
+        with torch.inference_mode(), _sdpa_attention(model), _onednn_linears(
+            model, onednn, custom_op=compiled.enabled
+        ):
             for sl in batches:
                 idx = mine[sl]
                 ids, mask = _batch_on_device(tok.input_ids, idx, lengths[idx], pad_id, device)
                 # Right padding under causal attention: no real token can attend to a pad (pads come
                 # after it), so the padding mask is redundant and SDPA may use its causal kernel.
                 other_layer = embeddings and layer != -1
-                out = body(
+                out = compiled(
                     input_ids=ids,
                     attention_mask=None if causal_padding_free else mask,
                     output_hidden_states=other_layer,
@@ -344,7 +358,7 @@ def _onednn_linear_ok() -> bool:
 
 
 @contextlib.contextmanager
-def _onednn_linears(model: Any, enabled: bool = True) -> Iterator[int]:
+def _onednn_linears(model: Any, enabled: bool = True, *, custom_op: bool = False) -> Iterator[int]:
     """Run the float32 ``nn.Linear`` layers of a CPU ``model`` through oneDNN inside the block.
 
     PyTorch's CPU ``F.linear`` calls the BLAS it was built with (MKL in the PyPI wheels), which
@@ -352,14 +366,23 @@ def _onednn_linears(model: Any, enabled: bool = True) -> Iterator[int]:
     what ``torch.compile`` uses on a CPU) runs the same product 2-2.5x faster there and is no
     slower on Intel. Only exact ``torch.nn.Linear`` modules with float32 weights on the CPU are
     switched (quantised or subclassed layers keep their own forward); each keeps its weights and
-    hooks, and gets its own forward back at the end. Yields how many layers were switched.
+    hooks, and gets its own forward back at the end. With ``custom_op`` the layers call
+    :func:`_onednn_linear_custom_op` (an opaque op ``torch.compile`` keeps as one call: inductor
+    cannot lower oneDNN's linear with unpacked weights). Yields how many layers were switched.
     """
     import torch
 
     switched: list[Any] = []
     if enabled and _onednn_linear_ok():
-        op = torch.ops.mkldnn._linear_pointwise
         linear = torch.nn.functional.linear
+        if custom_op:
+            custom = _onednn_linear_custom_op()
+
+            def op(x: Any, w: Any, b: Any, *_: Any) -> Any:
+                return custom(x, w, b)
+
+        else:
+            op = torch.ops.mkldnn._linear_pointwise
         for mod in model.modules():
             w = getattr(mod, "weight", None)
             if (
@@ -384,6 +407,102 @@ def _onednn_linears(model: Any, enabled: bool = True) -> Iterator[int]:
     finally:
         for mod in switched:
             mod.__dict__.pop("forward", None)
+
+
+_CUSTOM_OP: Any = None
+
+
+def _onednn_linear_custom_op() -> Any:
+    """``diverseevol::onednn_linear(x, weight, bias)``: oneDNN's linear as a custom op with a shape rule."""
+    global _CUSTOM_OP
+    if _CUSTOM_OP is None:
+        import torch
+
+        # explicit schema: this module's annotations are strings (``from __future__ import annotations``)
+        @torch.library.custom_op(
+            "diverseevol::onednn_linear", mutates_args=(), schema="(Tensor x, Tensor weight, Tensor? bias) -> Tensor"
+        )
+        def onednn_linear(x: Any, weight: Any, bias: Any) -> Any:
+            return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+        @onednn_linear.register_fake
+        def _(x: Any, weight: Any, bias: Any) -> Any:
+            return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+        _CUSTOM_OP = onednn_linear
+    return _CUSTOM_OP
+
+
+#: Real tokens of a pass from which ``compile="auto"`` compiles.
+COMPILE_AUTO_TOKENS = 100_000
+
+#: Set after a compilation failed in this process: later passes do not try again.
+_COMPILE_FAILED = False
+
+
+def _check_compile(compile: Any) -> None:
+    if not (isinstance(compile, bool) or compile == "auto"):
+        raise ValidationError(f"compile must be True, False or 'auto'; got {compile!r}.")
+
+
+def _have_cxx() -> bool:
+    import os
+    import shutil
+
+    return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "c++", "g++", "clang++") if c)
+
+
+def _want_compile(compile: bool | str, n_tokens: int, device: Any) -> bool:
+    """Whether this pass compiles the body: ``compile`` resolved against the pass size and the machine."""
+    if compile is False or _COMPILE_FAILED:
+        return False
+    if compile == "auto":
+        return n_tokens >= COMPILE_AUTO_TOKENS and (device.type != "cpu" or _have_cxx())
+    return True
+
+
+class _CompiledBody:
+    """Calls the transformer body through ``torch.compile(dynamic=True)``, or eagerly.
+
+    Batches of one row run eagerly (dynamic shapes still specialise size 1, which would
+    recompile). The first failure of a compiled call warns once, switches this pass to the
+    eager body and stops later passes of this process from compiling.
+    """
+
+    def __init__(self, body: Any, enabled: bool) -> None:
+        self.body = body
+        self.enabled = enabled
+        self.compiled: Any = None
+        self.compile_seconds: float | None = None
+        if enabled:
+            import torch
+
+            self.compiled = torch.compile(body, dynamic=True)
+
+    def __call__(self, **kwargs: Any) -> Any:
+        global _COMPILE_FAILED
+        if not self.enabled or kwargs["input_ids"].shape[0] < 2:
+            return self.body(**kwargs)
+        import time
+        import warnings
+
+        t0 = time.perf_counter()
+        try:
+            out = self.compiled(**kwargs)
+        except Exception as exc:  # inductor / dynamo errors, a missing C++ compiler...
+            _COMPILE_FAILED = True
+            self.enabled = False
+            warnings.warn(
+                f"torch.compile of the transformer body failed ({type(exc).__name__}: {str(exc)[:300]}); "
+                f"the embedding pass runs uncompiled (compile=False) from here on in this process.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return self.body(**kwargs)
+        if self.compile_seconds is None:
+            self.compile_seconds = time.perf_counter() - t0
+            logger.info("first compiled batch (compilation included): %.1f s", self.compile_seconds)
+        return out
 
 
 @contextlib.contextmanager
@@ -522,6 +641,10 @@ class HFEmbedder:
     onednn : bool, default True
         On a CPU, run the float32 linear layers through oneDNN during the pass (see
         :func:`forward_pass`); False keeps PyTorch's ``F.linear``.
+    compile : bool or "auto", default False
+        Run the transformer body through ``torch.compile`` (see :func:`forward_pass`): faster
+        per token after a compilation of minutes on a small CPU; ``"auto"`` compiles passes of
+        at least 100,000 real tokens. Falls back to eager with one warning.
 
     Attributes
     ----------
@@ -550,10 +673,13 @@ class HFEmbedder:
         template: str = "auto",
         max_batch_tokens: int | None = None,
         onednn: bool = True,
+        compile: bool | str = False,
     ) -> None:
         _check_pooling(pooling, layer)
+        _check_compile(compile)
         self.max_batch_tokens = max_batch_tokens
         self.onednn = bool(onednn)
+        self.compile = compile
         self.pooling = pooling
         self.layer = layer
         self.batch_size = batch_size
@@ -585,6 +711,7 @@ class HFEmbedder:
             **({"template": self.template} if self.template != "auto" else {}),
             **({"max_batch_tokens": self.max_batch_tokens} if self.max_batch_tokens is not None else {}),
             **({"onednn": False} if not self.onednn else {}),
+            **({"compile": self.compile} if self.compile is not False else {}),
         }
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
@@ -627,6 +754,7 @@ class HFEmbedder:
             template=self.template,
             max_batch_tokens=self.max_batch_tokens,
             onednn=self.onednn,
+            compile=self.compile,
         )
         if scores:
             self.last_scores = sc

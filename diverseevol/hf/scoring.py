@@ -45,6 +45,8 @@ class HFScorer:
     onednn : bool, default True
         As for :class:`~diverseevol.hf.HFEmbedder`: on a CPU, the float32 linear layers (the
         LM head included) run through oneDNN during the pass.
+    compile : bool or "auto", default False
+        As for :class:`~diverseevol.hf.HFEmbedder`: the transformer body through ``torch.compile``.
 
     Notes
     -----
@@ -65,9 +67,14 @@ class HFScorer:
         template: str = "auto",
         max_batch_tokens: int | None = None,
         onednn: bool = True,
+        compile: bool | str = False,
     ) -> None:
+        from .embedder import _check_compile
+
+        _check_compile(compile)
         self.max_batch_tokens = max_batch_tokens
         self.onednn = bool(onednn)
+        self.compile = compile
         self.batch_size = batch_size
         self.max_length = max_length
         self.progress = progress
@@ -88,6 +95,8 @@ class HFScorer:
             params["max_batch_tokens"] = self.max_batch_tokens
         if not self.onednn:
             params["onednn"] = False
+        if self.compile is not False:
+            params["compile"] = self.compile
         return params
 
     def shares_pass_with(self, embedder: Any) -> bool:
@@ -126,6 +135,7 @@ class HFScorer:
             template=self.template,
             max_batch_tokens=self.max_batch_tokens,
             onednn=self.onednn,
+            compile=self.compile,
         )
         assert scores is not None
         return scores
