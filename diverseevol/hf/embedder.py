@@ -188,8 +188,8 @@ def forward_pass(
         Run the transformer body through ``torch.compile`` (inductor, dynamic shapes: one
         compilation serves every batch shape, and later models of the same architecture): fuses
         the element-wise work between the matrix products (RMSNorm, RoPE, SiLU, residual adds),
-        about 1.6x on SmolLM2-135M on a 2-core CPU, after a compilation of 1-7 minutes there
-        (the inductor cache on disk shortens later ones). ``"auto"`` compiles when the pass has
+        1.6-1.9x on SmolLM2-135M on a 2-core CPU, after a compilation of about 3 minutes there
+        (under load; the inductor cache on disk brings a later one down to about 25 s). ``"auto"`` compiles when the pass has
         at least ``100,000`` real tokens (about where the compilation pays on that CPU) and, on a
         CPU, a C++ compiler is found. If compiling fails the pass goes on uncompiled after one
         warning. Batches of one record run uncompiled (a size-1 batch would recompile).
