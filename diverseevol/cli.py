@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a very small budget that finishes in seconds (for CI and smoke tests)")
     p.add_argument("--samplers", default=None,
                    help="comma-separated sampler names (any registered sampler, or <name>_one_time for the "
-                        "one-time variant); default kcenter,kcenter_one_time,random,least_confidence,margin")
+                        "one-time variant; kcenter@normalize adds an embedding transform); "
+                        "default kcenter,kcenter_one_time,random,least_confidence,margin")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (one run directory per seed and sampler)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the task suite, the initial pool and the training")
     p.add_argument("--seeds", type=_seed_list, default=None,
