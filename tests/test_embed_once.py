@@ -64,21 +64,29 @@ class CountingTrainer:
         return self.models[round]
 
 
-def run_loop(tmp_path: Path, scorer_kwargs: dict, sampler: str = "margin") -> tuple[CountingTrainer, Path]:
+def run_loop(
+    tmp_path: Path,
+    scorer_kwargs: dict,
+    *,
+    embedder: HFEmbedder | None = None,
+    scorer: HFScorer | None = None,
+    cache_embeddings: bool = True,
+) -> tuple[CountingTrainer, Path]:
+    """Margin sampling over ``make_records()`` with Vendi on (embeddings every round) and a counting trainer."""
     trainer = CountingTrainer()
     loop = EvolutionLoop(
         make_records(),
         trainer=trainer,
-        embedder=HFEmbedder(batch_size=4, progress=False),
-        scorer=HFScorer(progress=False, **scorer_kwargs),
-        sampler=sampler,
+        embedder=HFEmbedder(batch_size=4, progress=False) if embedder is None else embedder,
+        scorer=HFScorer(progress=False, **scorer_kwargs) if scorer is None else scorer,
+        sampler="margin",
         vendi=True,  # embeddings every round, for the Vendi score of the pool
         init_size=4,
         k=4,
         rounds=ROUNDS,
         seed=0,
         run_dir=tmp_path / "run",
-        cache_embeddings=True,
+        cache_embeddings=cache_embeddings,
         progress=False,
     )
     result = loop.run()
@@ -110,23 +118,10 @@ def test_scorer_that_truncates_differently_gets_its_own_pass(tmp_path):
 
 
 def test_scorer_built_on_its_embedder_runs_one_pass(tmp_path):
-    trainer = CountingTrainer()
     embedder = HFEmbedder(batch_size=4, scores=True, progress=False)
-    loop = EvolutionLoop(
-        make_records(),
-        trainer=trainer,
-        embedder=embedder,
-        scorer=HFScorer(embedder=embedder, progress=False),
-        sampler="margin",
-        init_size=4,
-        k=4,
-        rounds=ROUNDS,
-        seed=0,
-        run_dir=tmp_path / "run",
-        progress=False,
-        vendi=True,
+    trainer, _ = run_loop(
+        tmp_path, {}, embedder=embedder, scorer=HFScorer(embedder=embedder, progress=False), cache_embeddings=False
     )
-    assert loop.run().finished
     for t in range(ROUNDS):
         assert trainer.rows[t] == N
 
