@@ -196,3 +196,41 @@ def test_auto_pruning_is_dropped_when_pruned_passes_cost_more(monkeypatch):
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
         assert stats["prune_dropped"] is dropped
+
+
+def _one_start_case(seed: int, n: int, d: int, n_clusters: int | None) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if n_clusters is None:
+        return rng.standard_normal((n, d)).astype(np.float32)
+    centers = rng.normal(size=(n_clusters, d)) * 6
+    return (centers[rng.integers(0, n_clusters, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "case, overhead_d, prune_kept, lazy_kept",
+    [
+        ("clustered", None, True, False),  # pruning pays: kept, and lazy="auto" goes eager
+        ("isotropic", None, False, True),  # every row needs work: pruning off, lazy kept
+        ("clustered", 500, False, False),  # pruning cannot pay (limit 1 - 500/512) and the rows are structured
+    ],
+)
+def test_one_start_decides_pruning_and_lazy_after_the_first_picks(case, overhead_d, prune_kept, lazy_kept, monkeypatch):
+    # Without a pool there is no table to estimate from up front; the estimate is taken after
+    # _PROBE_AFTER_PICKS picks (pending lazy picks are caught up when lazy goes), picks unchanged.
+    monkeypatch.setattr(_pruning, "_PRUNE_LOSS", float("inf"))  # the timed trial never drops pruning first
+    if overhead_d is not None:
+        monkeypatch.setattr(_numpy, "_PRUNE_OVERHEAD_D", overhead_d)
+    x = _one_start_case(7, 4000, 512, 6 if case == "clustered" else None)
+    empty = np.empty(0, dtype=np.int64)
+    ref = kcenter_select(x, empty, 60, prune=False, lazy=False, random_state=1, return_radii=True)
+    stats: dict = {}
+    got = kcenter_select(x, empty, 60, random_state=1, return_radii=True, stats=stats)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert np.isfinite(stats["need_estimate"])
+    assert stats["prune"] is prune_kept
+    assert stats["lazy"] is lazy_kept
+    if case == "clustered":
+        assert stats["need_estimate"] < 0.95
+    else:
+        assert stats["need_estimate"] > 0.95

@@ -82,6 +82,9 @@ _LAZY_MIN_NEED = 0.95
 #: many times more than its usual limit (a median of wall-clock passes under other load is not proof enough).
 _PRUNE_TRUST = 3.0
 _PROBE_CENTERS = 4  # rows with the largest distance to the pool tried as centers to estimate that share
+#: Without a pool (one start point) there is no table of centers to estimate that share from up front: it is
+#: estimated after this many picks instead (pruning and lazy="auto" run their timed trials until then).
+_PROBE_AFTER_PICKS = 8
 
 
 def farthest_first(
@@ -315,10 +318,13 @@ class _Selector:
         mind[~rows.live] = -1
         self.mind = mind
         self.n_alive = int(np.count_nonzero(rows.live))
+        probe_at = -1
         if self.prune_wanted:
             self.pruning = TrianglePruning(rows, mind, assign, self.pool, k, adaptive=self.prune_adaptive)
             if self.prune_adaptive:
                 self._decide_pruning()
+                if self.pruning_active and np.isnan(self.need_estimate):
+                    probe_at = _PROBE_AFTER_PICKS
         # lazy="auto" below _LAZY_MIN_D columns is decided up front: every pick applied eagerly, with
         # none of the lazy bookkeeping (the plain full-pass loop).
         if self.lazy_wanted and not (self.lazy_adaptive and rows.d < _LAZY_MIN_D):
@@ -344,6 +350,8 @@ class _Selector:
                 self.n_alive -= 1
                 if t + 1 < k:
                     self._add_center(int(picks[t]))
+                    if t + 1 == probe_at and self.pruning_active:
+                        self._decide_late()
                 bar.update(1)
         finally:
             bar.close()
@@ -380,6 +388,16 @@ class _Selector:
             pruning.loss_scale = _PRUNE_TRUST
             if self.lazy_adaptive:
                 self.lazy_wanted = False
+
+    def _decide_late(self) -> None:
+        """The up-front decision of :meth:`_decide_pruning`, taken after the first picks of a run without a pool."""
+        self._decide_pruning()
+        if not self.lazy_wanted and self.lazy is not None:
+            if not self.lazy.all_current:
+                self._catch_up()
+            self.lazy = None
+        logger.debug("kcenter numpy: after %d picks, estimated share %.2f: prune=%s, lazy=%s",
+                     _PROBE_AFTER_PICKS, self.need_estimate, self.pruning_active, self.lazy is not None)
 
     def _probe_need(self) -> float | None:
         """Estimated share of live rows a new center must compute under pruning (None: no pool table to test)."""
@@ -539,7 +557,8 @@ class _Selector:
         """
         store, lazy = self.rows, self.lazy
         assert lazy is not None
-        step = max(1, min(store.tile, -(-len(rows) // store.n_threads)))
+        pending = t - int(lazy.stamp[rows].min()) if len(rows) else 0
+        step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * max(1, pending)))))
 
         def job(sel: np.ndarray) -> int:
             X = store.take(sel)

@@ -40,7 +40,7 @@ SHIFT_RATIO = 1.0
 SAMPLE_ROWS = 2048
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a fixed pseudo-random mix of the row index
 _HASH_BITS = 24
-_READ_ROWS = 1024
+_READ_ROWS = 256
 
 
 def in_sample(abs_idx: np.ndarray, n_used: int) -> np.ndarray:
@@ -59,9 +59,9 @@ def moments(emb: np.ndarray, rows: np.ndarray) -> np.ndarray:
     out = np.zeros(d + 2, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # huge finite rows: the rule then does not engage
         for a in range(0, len(rows), _READ_ROWS):
-            X = np.asarray(emb[rows[a : a + _READ_ROWS]], dtype=np.float64)
-            out[:d] += X.sum(axis=0)
-            out[d] += float(np.einsum("ij,ij->", X, X))
+            X = np.asarray(emb[rows[a : a + _READ_ROWS]])
+            out[:d] += X.sum(axis=0, dtype=np.float64)
+            out[d] += float(np.einsum("ij,ij->i", X, X).sum(dtype=np.float64))  # the rule needs no more precision
     out[d + 1] = len(rows)
     return out
 
