@@ -32,7 +32,9 @@ def plan_batches(
     max_padding : float, default 0.02
         Largest tolerated padded / real tokens of a batch above ``min_tokens``.
     min_tokens : int, optional
-        Padded size up to which a batch grows whatever its padding; default ``max_tokens // 2``.
+        Padded size up to which a batch grows whatever its padding; default ``max_tokens // 8``
+        (SmolLM2-135M's linear layers ran no slower at 1,024-4,096 rows than at 16,384 on a 2-core
+        CPU, while half the budget left 6.7% padding on 256 Dolly records against 2.7% at an eighth).
 
     Returns
     -------
@@ -44,7 +46,7 @@ def plan_batches(
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}.")
     if lengths.size > 1 and np.any(np.diff(lengths) > 0):
         raise ValueError("lengths must be sorted longest first (non-increasing).")
-    floor = max_tokens // 2 if min_tokens is None else int(min_tokens)
+    floor = max_tokens // 8 if min_tokens is None else int(min_tokens)
     out: list[slice] = []
     i, m = 0, lengths.size
     while i < m:
