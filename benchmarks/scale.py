@@ -6,7 +6,8 @@ Each (part, N) runs in its own subprocess, so its peak resident memory
 * ``kcenter``: ``kcenter_select`` of k = 100 from a 100-record pool on N x d clustered float32.
 * ``vendi``: ``vendi_score`` of N x d.
 * ``embed``: HFEmbedder on the tiny random LLaMA (hidden 64, 2 layers) over ``--embed-sample``
-  synthetic records; the per-record cost is **extrapolated** to N (the row says so).
+  synthetic records, or with ``--embed-model smollm2`` SmolLM2-135M (float32, compiled, max_length
+  256) over that many real Dolly records; the per-record cost is **extrapolated** to N (the row says so).
 * ``loop``: one ``EvolutionLoop`` round with fake parts (a trainer that returns the pool's row
   indices, an embedder that returns a fixed N x d array, kcenter, k = 100, Vendi of the pool off),
   from the first training to the selection of P_1.
@@ -85,7 +86,36 @@ def part_vendi(n: int, d: int) -> dict:
     return {"seconds": time.perf_counter() - t0, "vendi": float(v)}
 
 
+def part_embed_smollm2(n: int, sample: int) -> dict:
+    """SmolLM2-135M (float32, compiled, max_length 256) on ``sample`` real Dolly records, extrapolated to N."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from embed import load_records  # the same Dolly sample as benchmarks/embed.py
+
+    from diverseevol.hf import HFEmbedder, ModelHandle, load_model, smollm2_gguf_path
+    from diverseevol.hf._records import tokenize_records
+
+    torch.set_num_threads(2)
+    loaded = load_model(str(smollm2_gguf_path()))
+    handle = ModelHandle(model=loaded.model, tokenizer=loaded.tokenizer)
+    recs, _ = load_records(sample, 1200)
+    tokens = sum(len(i) for i in tokenize_records(loaded.tokenizer, recs, max_length=256, warn_truncated=False).input_ids)
+    emb = HFEmbedder(max_length=256, batch_size=64, progress=False, compile=True)
+    t0 = time.perf_counter()
+    emb(handle, recs[:8])
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = emb(handle, recs)
+    per = (time.perf_counter() - t0) / len(recs)
+    return {"seconds": per * n, "extrapolated_from": len(recs), "per_record_ms": 1e3 * per, "d": out.shape[1],
+            "tokens_per_record": tokens / len(recs), "first_call_s": warm, "model": "SmolLM2-135M fp32 compiled"}
+
+
 def part_embed(n: int, d: int, sample: int) -> dict:
+    if os.environ.get("SCALE_EMBED_MODEL") == "smollm2":
+        return part_embed_smollm2(n, sample)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     import torch
@@ -162,6 +192,9 @@ def main() -> None:
     p.add_argument("--sizes", default="15000,52000,200000,1000000")
     p.add_argument("--parts", default="kcenter,vendi,embed,loop")
     p.add_argument("--dim", type=int, default=4096)
+    p.add_argument("--embed-model", choices=("tiny", "smollm2"), default="tiny",
+                   help="the embedding row's model: the tiny random LLaMA on synthetic records, or SmolLM2-135M "
+                   "(float32, compiled, max_length 256) on real Dolly records")
     p.add_argument("--embed-sample", type=int, default=512, 
                    help="records actually embedded (then extrapolated)")
     p.add_argument("--timeout", type=float, default=900, 
@@ -172,6 +205,7 @@ def main() -> None:
         part, n, d, sample = args.child
         child(part, int(n), int(d), int(sample))
         return
+    os.environ["SCALE_EMBED_MODEL"] = args.embed_model  # read by the child process
     print(f"{'part':8s} {'N':>9s} {'d':>5s} {'seconds':>9s} {'peak MiB':>9s} {'load':>5s}  note")
     embed_once: dict = {}  # the embedding pass is measured once and extrapolated to every N
     for n in (int(s) for s in args.sizes.split(",")):
@@ -202,9 +236,11 @@ def main() -> None:
             note = ""
             if part == "embed":
                 embed_once.update(res, load=load)
+                model = res.get("model", "tiny model")
+                extra = (f", {res['tokens_per_record']:.0f} tokens a record, first call {res['first_call_s']:.0f} s"
+                         if "tokens_per_record" in res else "")
                 note = (f"extrapolated from {res['extrapolated_from']} records "
-                        f"({res['per_record_ms']:.2f} ms each, "
-                        "tiny model); peak memory is the sample's")
+                        f"({res['per_record_ms']:.2f} ms each, {model}{extra}); peak memory is the sample's")
             elif part == "loop":
                 note = f"+ {res['setup_seconds']:.1f} s to build the fake data"
             load_after = open("/proc/loadavg").read().split()[0]

@@ -234,3 +234,24 @@ def test_one_start_decides_pruning_and_lazy_after_the_first_picks(case, overhead
         assert stats["need_estimate"] < 0.95
     else:
         assert stats["need_estimate"] > 0.95
+
+
+@pytest.mark.parametrize("metric, offset", [("euclidean", 0.0), ("cosine", 0.0), ("euclidean", 400.0)])
+def test_dropped_pruning_is_estimated_again_once_picks_cover_the_clusters(metric, offset, monkeypatch):
+    # A 10-row pool covers few of 60 clusters, so the up-front estimate says pruning cannot pay at 320
+    # columns; once the picks cover the clusters, a table rebuilt over pool + picks says it does, and the
+    # rest of the run prunes. Oracle: every distance computed (prune=False), bit for bit.
+    monkeypatch.setattr(_pruning, "_PRUNE_LOSS", float("inf"))  # the timed trial never drops pruning again
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(60, 320)) * 6
+    x = (centers[rng.integers(0, 60, 6000)] + rng.normal(size=(6000, 320)) + offset).astype(np.float32)
+    pool = np.arange(10)
+    stats: dict = {}
+    got = kcenter_select(x, pool, 240, metric=metric, return_radii=True, stats=stats)
+    ref = kcenter_select(x, pool, 240, metric=metric, prune=False, lazy=False, return_radii=True)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert stats["reprobes"] >= 1
+    assert stats["prune"] is True and stats["need_estimate"] < 1 - _numpy._PRUNE_OVERHEAD_D / 320
+    assert stats["evaluations"] < 0.5 * stats["evaluations_unpruned"]
+    assert stats["shift"] is (offset > 0)

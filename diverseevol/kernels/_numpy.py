@@ -85,6 +85,11 @@ _PROBE_CENTERS = 4  # rows with the largest distance to the pool tried as center
 #: Without a pool (one start point) there is no table of centers to estimate that share from up front: it is
 #: estimated after this many picks instead (pruning and lazy="auto" run their timed trials until then).
 _PROBE_AFTER_PICKS = 8
+#: Structured rows whose estimate said "pruning cannot pay" (the pool covers few of the clusters, so the farthest
+#: rows' clusters have no center yet) are estimated again at these fractions of k, from a table rebuilt over the
+#: pool and the picks so far (one GEMM of the rows against those centers and one pass): 200,000 x 768 with 1,000
+#: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
+_REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
 
 
 def farthest_first(
@@ -118,7 +123,9 @@ def farthest_first(
         (the share of rows a pick must compute, estimated from the rows farthest from the pool, against
         ``1 - 256 / d`` for in-memory rows: never below 256 columns); and drops it while pruned passes
         are measured to cost more than full reads. Where it pays, ``lazy="auto"`` stays eager; where it
-        cannot and the rows are clustered (that share below 0.95), too. Never changes the result.
+        cannot and the rows are clustered (that share below 0.95), too, and the share is estimated again
+        after k/8, k/4 and k/2 picks (the pool may cover few of the clusters the picks will reach). Without
+        a pool the first estimate is taken after 8 picks. Never changes the result.
     lazy : {"auto", True, False}
         Exact lazy evaluation: a new center is applied only to the rows that could be the next pick
         (those whose running minimum, an upper bound while stale, is the largest); the others keep
@@ -144,7 +151,8 @@ def farthest_first(
         (full updates where the lazy search could not prove a pick), ``lazy_switches`` (adaptive
         switches to full passes), ``lazy_epochs``, ``n_threads``, ``shift`` (whether the shifted
         arithmetic of :mod:`diverseevol.kernels._shift` was engaged), ``need_estimate`` (``prune="auto"``:
-        the estimated share of rows a pick computes under pruning; NaN when not estimated), ``init_s`` (norms and distances
+        the estimated share of rows a pick computes under pruning; NaN when not estimated), ``reprobes`` (estimates
+        taken again after a drop), ``init_s`` (norms and distances
         to the pool, seconds) and ``pick_s`` (the picks, seconds).
     nearest_pool_idx : ndarray of int64, shape (n,), optional
         Internal, for backends that search the pool themselves (FAISS): absolute row index into Z
@@ -288,6 +296,8 @@ class _Selector:
         self.lazy_adaptive = lazy == "auto"  # lazy only while it is measured to beat full passes
         self.pruning: TrianglePruning | None = None  # set up by run()
         self.need_estimate = float("nan")  # prune="auto": estimated share of rows a pick must compute
+        self.reprobe_at: list[int] = []  # pick counts at which a dropped pruning is estimated again
+        self.reprobes = 0
         self.lazy: LazyState | None = None  # set up by run()
         self.mind = np.empty(0, dtype=self.rows.dtype)  # running min squared distance per physical row; -1: dead
         self.n_alive = 0
@@ -352,6 +362,9 @@ class _Selector:
                     self._add_center(int(picks[t]))
                     if t + 1 == probe_at and self.pruning_active:
                         self._decide_late()
+                    while self.reprobe_at and self.reprobe_at[0] <= t + 1:
+                        if self.reprobe_at.pop(0) == t + 1 and self.lazy is None and not self.pruning_active:
+                            self._reprobe(picks[: t + 1])
                 bar.update(1)
         finally:
             bar.close()
@@ -382,12 +395,38 @@ class _Selector:
             logger.debug("kcenter numpy: pruning off up front (estimated share %s, limit %.2f)", f, limit)
             if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive:
                 self.lazy_wanted = False  # structured rows: plain full passes
+            if f is not None and f < _LAZY_MIN_NEED and limit > 0 and rows.X is not None:
+                self.reprobe_at = sorted({max(_PROBE_AFTER_PICKS, int(self.k * q)) for q in _REPROBE_AT})
         elif f is not None:
             # The estimate says pruning pays: the timed trial drops it only when clearly slower (its wall-clock
             # timings, disturbed by other load, dropped pruning on 20,000 x 768 clustered: 1.8 s instead of 0.3 s).
             pruning.loss_scale = _PRUNE_TRUST
             if self.lazy_adaptive:
                 self.lazy_wanted = False
+
+    def _reprobe(self, picked: np.ndarray) -> None:
+        """Estimate the share again with a table of the pool and ``picked`` (absolute rows); prune from here if it pays.
+
+        Each row's nearest center comes from a blocked GEMM and its distance to it is recomputed with the
+        picks' own arithmetic (as for the pool at the start), so each threshold rests on a distance the
+        kernel computed; the running minimum itself is not touched.
+        """
+        rows = self.rows
+        self.reprobes += 1
+        centers = np.sort(np.concatenate([self.pool, picked]))
+        dist, assign = _pool_distances(rows, centers, self.cand, None)
+        dist[self.mind < 0] = -1
+        trial = TrianglePruning(rows, dist, assign, centers, self.k - len(picked), adaptive=True)
+        kept, self.pruning = self.pruning, trial
+        f = self._probe_need()
+        limit = 1.0 - _PRUNE_OVERHEAD_D / rows.d
+        logger.debug("kcenter numpy: after %d picks, estimated share %s (limit %.2f)", len(picked), f, limit)
+        if f is not None and f < limit:
+            self.need_estimate = f
+            trial.loss_scale = _PRUNE_TRUST
+            self.reprobe_at = []
+        else:
+            self.pruning = kept
 
     def _decide_late(self) -> None:
         """The up-front decision of :meth:`_decide_pruning`, taken after the first picks of a run without a pool."""
@@ -619,6 +658,7 @@ class _Selector:
             "n_threads": self.rows.n_threads,
             "shift": self.rows.shift is not None,
             "need_estimate": self.need_estimate,
+            "reprobes": self.reprobes,
             "init_s": self.init_s,
             "pick_s": self.pick_s,
         }
