@@ -215,7 +215,7 @@ def main() -> None:
             if part == "embed" and embed_once:
                 res = embed_once
                 seconds = res["per_record_ms"] * n / 1e3
-                print(f"{part:8s} {n:9d} {d:5d} {seconds:9.2f} {res['maxrss_mib']:9.0f} "
+                print(f"{part:8s} {n:9d} {res.get('d', d):5d} {seconds:9.2f} {res['maxrss_mib']:9.0f} "
                       f"{res['load']:>5s}  extrapolated: {res['per_record_ms']:.2f} ms/record (measured on "
                       f"{res['extrapolated_from']} records above)", flush=True)
                 continue
@@ -244,6 +244,7 @@ def main() -> None:
             elif part == "loop":
                 note = f"+ {res['setup_seconds']:.1f} s to build the fake data"
             load_after = open("/proc/loadavg").read().split()[0]
+            d = res.get("d", d) if part == "embed" else d  # the model's width
             print(f"{part:8s} {n:9d} {d:5d} {res['seconds']:9.2f} {res['maxrss_mib']:9.0f} "
                   f"{load + '-' + load_after:>5s}  {note}", flush=True)
 
