@@ -255,3 +255,35 @@ def test_dropped_pruning_is_estimated_again_once_picks_cover_the_clusters(metric
     assert stats["prune"] is True and stats["need_estimate"] < 1 - _numpy._PRUNE_OVERHEAD_D / 320
     assert stats["evaluations"] < 0.5 * stats["evaluations_unpruned"]
     assert stats["shift"] is (offset > 0)
+
+
+def test_passes_stay_on_the_calling_thread_while_blas_threads_spin(monkeypatch):
+    # After the initial GEMM, OpenBLAS's workers spin for about 0.1 s and hold the cores: passes in that
+    # window run on the calling thread, later ones on the worker threads. Picks never depend on it.
+    import threading
+
+    from diverseevol.kernels import _rowstore
+
+    monkeypatch.setattr(_rowstore, "_BLAS_SINGLE_THREADED", False)
+    x = np.random.default_rng(0).standard_normal((3000, 32)).astype(np.float32)
+    store = _rowstore.RowStore(
+        x, np.arange(3000), cosine=False, block_rows=None, n_threads=2, max_copy_bytes=None
+    )
+    try:
+        me = threading.get_ident()
+        monkeypatch.setattr(_rowstore, "_BLAS_SPIN_S", 60.0)
+        store.after_blas()
+        assert store.jobs_for(10**9) == 1
+        assert set(store.map(lambda _: threading.get_ident(), list(range(6)))) == {me}
+        monkeypatch.setattr(_rowstore, "_BLAS_SPIN_S", 0.0)
+        store.after_blas()
+        assert store.jobs_for(10**9) == 2
+        assert me not in set(store.map(lambda _: threading.get_ident(), list(range(6))))
+    finally:
+        store.close()
+    monkeypatch.setattr(_rowstore, "_BLAS_SPIN_S", 60.0)
+    ref = kcenter_select(x, np.arange(5), 40, n_threads=2, return_radii=True)
+    monkeypatch.setattr(_rowstore, "_BLAS_SPIN_S", 0.0)
+    got = kcenter_select(x, np.arange(5), 40, n_threads=2, return_radii=True)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])

@@ -241,6 +241,8 @@ def _pool_distances(
             better = v < mind[a:b]
             mind[a:b] = np.where(better, v, mind[a:b])
             best[a:b] = np.where(better, j + pa, best[a:b])
+    if nearest_pool_idx is None:
+        rows.after_blas()
     sub = max(1, (1 << 20) // (d * itemsize))  # gathered pool rows stay in cache
 
     def recompute(r: tuple[int, int]) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -35,6 +36,13 @@ _TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and th
 _COPY_BYTES = 32 << 20  # bound on each block of a copy or a gather
 _COLUMN_D = 8  # up to this many columns, per-row dot products are summed column by column (einsum is slow there)
 _JOB_ELEMS = 1 << 19  # fewest row elements per thread job of a pass: below it, thread wake-ups cost more than they save
+#: After a multi-threaded BLAS call (the GEMM of the initial distances) the BLAS worker threads keep spinning for a
+#: while (OpenBLAS: about 0.1 s) and hold the cores; passes in that window run on the calling thread. Measured on
+#: 2 cores: a 2-thread einsum pass over 50,000 x 128 took 0.84 ms during the window and 0.46 ms after it.
+_BLAS_SPIN_S = 0.1
+_BLAS_SINGLE_THREADED = any(
+    os.environ.get(v, "").strip() == "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+)  # read at import, as the BLAS libraries do
 
 T = TypeVar("T")
 
@@ -104,6 +112,7 @@ class RowStore:
         self.tile = int(block_rows)
         self.n_threads = int(n_threads) if n_threads is not None else min(_usable_cpus(), 8)
         self._executor: ThreadPoolExecutor | None = None
+        self._solo_until = 0.0  # perf_counter time until which passes stay on the calling thread (see after_blas)
         self._local = threading.local()  # per-thread scratch buffers of the full passes (see slice_dots)
         self.layout, self.X, self.abs_idx, self.live = self._layout(candidate_idx)
         self.n_phys = len(self.abs_idx)
@@ -154,7 +163,14 @@ class RowStore:
 
     def jobs_for(self, total: int) -> int:
         """How many thread jobs a pass over ``total`` rows is worth (1: run it on the calling thread)."""
+        if self.n_threads == 1 or time.perf_counter() < self._solo_until:
+            return 1
         return int(max(1, min(self.n_threads, total * self.d // _JOB_ELEMS)))
+
+    def after_blas(self) -> None:
+        """Note a BLAS call: for ``_BLAS_SPIN_S`` passes run on the calling thread (unless BLAS runs one thread)."""
+        if not _BLAS_SINGLE_THREADED:
+            self._solo_until = time.perf_counter() + _BLAS_SPIN_S
 
     def scratch(self, n: int, slot: int = 0) -> np.ndarray:
         """A work-dtype buffer of ``n`` elements owned by the calling thread (``slot`` tells several apart).
@@ -342,7 +358,7 @@ class RowStore:
     # ----------------------------------------------------------------- threads
     def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
         """``[fn(it) for it in items]``, on the worker threads when there are several items."""
-        if self.n_threads == 1 or len(items) <= 1:
+        if self.n_threads == 1 or len(items) <= 1 or time.perf_counter() < self._solo_until:
             return [fn(it) for it in items]
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="kcenter")
