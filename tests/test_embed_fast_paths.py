@@ -15,32 +15,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from diverseevol.data import InstructionRecord
+from hf_fixtures import tiny_handle, word_records
+
 from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
 from diverseevol.hf import embedder as embedder_mod
-from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
+from diverseevol.hf.tiny import build_tiny_llama
 
 torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="module")
 def handle():
-    tok = build_char_tokenizer()
-    return ModelHandle(model=build_tiny_llama(tok, seed=1), tokenizer=tok)
+    return tiny_handle(seed=1)
 
 
 @pytest.fixture(scope="module")
 def records():
-    rng = np.random.default_rng(5)
     words = ["alpha", "beta", "gamma", "sum", "list", "write", "poem", "why", "how", "tree"]
-    return [
-        InstructionRecord(
-            " ".join(rng.choice(words, size=rng.integers(1, 8))),
-            "",
-            f"{i}: " + " ".join(rng.choice(words, size=rng.integers(1, 14))),
-        )
-        for i in range(8)
-    ]
+    return word_records(8, seed=5, words=words, instruction_words=(1, 8), response_words=(1, 14))
 
 
 def _linears(model):

@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from hf_fixtures import word_records
+
 from diverseevol import EvolutionLoop
 from diverseevol.data import InstructionRecord
 from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
@@ -30,16 +32,8 @@ ROUNDS = 2
 
 
 def make_records(n: int = N) -> list[InstructionRecord]:
-    rng = np.random.default_rng(3)
     words = ["add", "list", "poem", "why", "sum", "sky", "blue", "code", "tree", "sort"]
-    return [
-        InstructionRecord(
-            " ".join(rng.choice(words, size=rng.integers(1, 6))),
-            "",
-            f"{i} " + " ".join(rng.choice(words, size=rng.integers(1, 8))),
-        )
-        for i in range(n)
-    ]
+    return word_records(n, seed=3, words=words, instruction_words=(1, 6), response_words=(1, 8), sep=" ")
 
 
 class CountingTrainer:

@@ -11,33 +11,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from hf_fixtures import tiny_handle, word_records
+
 from diverseevol.data import InstructionRecord
 from diverseevol.errors import ValidationError
-from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
+from diverseevol.hf import HFEmbedder, HFScorer
 from diverseevol.hf import embedder as embedder_mod
 from diverseevol.hf._records import tokenize_records
-from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
+from diverseevol.hf.tiny import build_tiny_llama
 
 torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="module")
 def handle():
-    tok = build_char_tokenizer()
-    return ModelHandle(model=build_tiny_llama(tok, seed=0), tokenizer=tok)
+    return tiny_handle(seed=0)
 
 
 @pytest.fixture(scope="module")
 def records():
-    rng = np.random.default_rng(0)
     words = ["alpha", "beta", "gamma", "delta", "sum", "list", "write", "poem", "why", "how"]
-    out = []
-    for i in range(13):
-        instr = " ".join(rng.choice(words, size=rng.integers(1, 8)))
-        inp = " ".join(rng.choice(words, size=rng.integers(0, 5)))
-        resp = " ".join(rng.choice(words, size=rng.integers(1, 12)))
-        out.append(InstructionRecord(instr, inp, f"{i}: {resp}"))
-    return out
+    return word_records(13, seed=0, words=words, instruction_words=(1, 8), input_words=(0, 5), response_words=(1, 12))
 
 
 def _oracle(handle, rec, max_length=512):

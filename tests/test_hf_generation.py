@@ -10,10 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from hf_fixtures import tiny_handle
+
 from diverseevol.data import InstructionRecord, format_prompt
 from diverseevol.errors import ValidationError
-from diverseevol.hf import HFGenerator, ModelHandle
-from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
+from diverseevol.hf import HFGenerator
 
 torch.set_num_threads(2)
 
@@ -22,8 +23,7 @@ QUESTIONS = ["What is 2+2?", "Name a colour.", "Write a very long and winding qu
 
 @pytest.fixture(scope="module")
 def handle():
-    tok = build_char_tokenizer()
-    return ModelHandle(model=build_tiny_llama(tok, seed=1), tokenizer=tok)
+    return tiny_handle(seed=1)
 
 
 def _greedy_oracle(handle, prompt, n_new):

@@ -12,9 +12,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from diverseevol.data import InstructionRecord
+from hf_fixtures import tiny_handle, word_records
+
 from diverseevol.errors import ConfigError, ValidationError
-from diverseevol.hf import HFEmbedder, ModelHandle
+from diverseevol.hf import HFEmbedder
 from diverseevol.hf._records import tokenize_records
 from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
 
@@ -23,19 +24,13 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="module")
 def handle():
-    tok = build_char_tokenizer()
-    return ModelHandle(model=build_tiny_llama(tok, seed=1, num_layers=3), tokenizer=tok)
+    return tiny_handle(seed=1, num_layers=3)
 
 
 @pytest.fixture(scope="module")
 def records():
-    rng = np.random.default_rng(3)
     words = ["alpha", "beta", "gamma", "sum", "list", "poem", "why"]
-    return [
-        InstructionRecord(" ".join(rng.choice(words, size=rng.integers(1, 6))), "",
-                          f"{i}: " + " ".join(rng.choice(words, size=rng.integers(1, 9))))
-        for i in range(9)
-    ]
+    return word_records(9, seed=3, words=words, instruction_words=(1, 6), response_words=(1, 9))
 
 
 def _hand_pooled(handle, rec, pooling, layer):

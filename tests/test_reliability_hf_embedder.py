@@ -12,11 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from hf_fixtures import tiny_handle
+
 from diverseevol._validation import check_not_degenerate
 from diverseevol.data import ALPACA_PROMPT_NO_INPUT, InstructionRecord
 from diverseevol.errors import DegenerateEmbeddingsWarning
-from diverseevol.hf import HFEmbedder, ModelHandle
-from diverseevol.hf.tiny import build_char_tokenizer, build_tiny_llama
+from diverseevol.hf import HFEmbedder
 
 torch.set_num_threads(2)
 
@@ -27,8 +28,7 @@ HEAD_CHARS = len(ALPACA_PROMPT_NO_INPUT.split("{instruction}")[0])
 
 @pytest.fixture(scope="module")
 def handle():
-    tok = build_char_tokenizer()
-    return ModelHandle(model=build_tiny_llama(tok, seed=0), tokenizer=tok)
+    return tiny_handle(seed=0)
 
 
 RECORDS = [
