@@ -364,8 +364,9 @@ class _Selector:
                     self._add_center(int(picks[t]))
                     if t + 1 == probe_at and self.pruning_active:
                         self._decide_late()
-                    while self.reprobe_at and self.reprobe_at[0] <= t + 1:
-                        if self.reprobe_at.pop(0) == t + 1 and self.lazy is None and not self.pruning_active:
+                    if self.reprobe_at and self.reprobe_at[0] == t + 1:
+                        self.reprobe_at.pop(0)
+                        if self.lazy is None and not self.pruning_active:
                             self._reprobe(picks[: t + 1])
                 bar.update(1)
         finally:
@@ -373,7 +374,13 @@ class _Selector:
         self.pick_s = time.perf_counter() - t1
         return picks, radii
 
-    def _decide_pruning(self) -> None:
+    def _prune_limit(self) -> float:
+        """The estimated share below which pruning pays: ``1 - overhead / d`` (see ``_PRUNE_OVERHEAD_D``)."""
+        rows = self.rows
+        overhead = _PRUNE_OVERHEAD_D if rows.X is not None else _PRUNE_OVERHEAD_STREAM_D
+        return 1.0 - overhead / rows.d
+
+    def _decide_pruning(self, picks_done: int = 0) -> None:
         """prune="auto", up front: drop pruning where it cannot pay; where it pays, lazy="auto" stays eager.
 
         Pruning pays while the share ``f`` of rows a pick must compute stays below ``1 - overhead / d``
@@ -387,8 +394,7 @@ class _Selector:
         """
         pruning, rows = self.pruning, self.rows
         assert pruning is not None
-        overhead = _PRUNE_OVERHEAD_D if rows.X is not None else _PRUNE_OVERHEAD_STREAM_D
-        limit = 1.0 - overhead / rows.d
+        limit = self._prune_limit()
         f = self._probe_need()
         self.need_estimate = float("nan") if f is None else f
         if limit <= 0 or (f is not None and f >= limit):
@@ -398,7 +404,8 @@ class _Selector:
             if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive:
                 self.lazy_wanted = False  # structured rows: plain full passes
             if f is not None and f < _LAZY_MIN_NEED and limit > 0 and rows.X is not None:
-                self.reprobe_at = sorted({max(_PROBE_AFTER_PICKS, int(self.k * q)) for q in _REPROBE_AT})
+                at = {max(_PROBE_AFTER_PICKS, int(self.k * q)) for q in _REPROBE_AT}
+                self.reprobe_at = sorted(t for t in at if t > picks_done)  # never right after this estimate
         elif f is not None:
             # The estimate says pruning pays: the timed trial drops it only when clearly slower (its wall-clock
             # timings, disturbed by other load, dropped pruning on 20,000 x 768 clustered: 1.8 s instead of 0.3 s).
@@ -421,7 +428,7 @@ class _Selector:
         trial = TrianglePruning(rows, dist, assign, centers, self.k - len(picked), adaptive=True)
         kept, self.pruning = self.pruning, trial
         f = self._probe_need()
-        limit = 1.0 - _PRUNE_OVERHEAD_D / rows.d
+        limit = self._prune_limit()
         logger.debug("kcenter numpy: after %d picks, estimated share %s (limit %.2f)", len(picked), f, limit)
         if f is not None and f < limit:
             self.need_estimate = f
@@ -432,7 +439,7 @@ class _Selector:
 
     def _decide_late(self) -> None:
         """The up-front decision of :meth:`_decide_pruning`, taken after the first picks of a run without a pool."""
-        self._decide_pruning()
+        self._decide_pruning(picks_done=_PROBE_AFTER_PICKS)
         if not self.lazy_wanted and self.lazy is not None:
             if not self.lazy.all_current:
                 self._catch_up()
