@@ -1,22 +1,24 @@
 """Building the loop's parts from settings: the one place that wires Hugging Face parts, judges and loops.
 
-Config runs (:func:`diverseevol.config.build_loop`), the demo (:func:`diverseevol.demo.run_demo`)
-and the command line (``diverseevol select --embedder``) all build their parts here:
+Config runs (:mod:`diverseevol.assemble_config`), the demo (:func:`diverseevol.demo.run_demo`)
+and the command line (``diverseevol select --embedder``, ``compare``, ``vendi``) build their parts here:
 
 * :func:`build_hf_parts`: trainer, embedder and (when the sampler needs scores) scorer from a
   base model (:mod:`diverseevol.hf`, extra ``hf``);
-* :func:`fixed_embedding_parts`: the parts of a run without a model (fixed embeddings);
+* :func:`load_embeddings`, :func:`fixed_embedding_parts`: a user's embeddings file, and the parts
+  of a run without a model (fixed embeddings);
 * :func:`embed_with_model`: embed (and score) records once with a local model;
 * :func:`build_generator`, :func:`build_exact_match_judge`, :func:`load_exact_match_judge`,
   :func:`build_pairwise_loop_judge`: judges;
 * :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget.
 
 The functions take plain settings (paths, numbers, keyword-argument mappings), not a
-configuration object: :mod:`diverseevol.config` says what a configuration file means and calls
-them. Keyword arguments taken from settings are checked against the constructor they are meant
-for, so a misspelt key fails with a :class:`~diverseevol.errors.ConfigError` that names it (with
-a close match) and lists the accepted ones. ``diverseevol.hf`` and ``diverseevol.judge`` are
-imported inside the functions that need them: importing this module needs numpy only.
+configuration object: :mod:`diverseevol.assemble_config` says what a configuration's sections
+mean and calls them. Keyword arguments taken from settings are checked against the constructor
+they are meant for, so a misspelt key fails with a :class:`~diverseevol.errors.ConfigError` that
+names it (with a close match) and lists the accepted ones. ``diverseevol.hf`` and
+``diverseevol.judge`` are imported inside the functions that need them: importing this module
+needs numpy only.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "construct",
     "embed_with_model",
     "fixed_embedding_parts",
+    "load_embeddings",
     "load_exact_match_judge",
 ]
 
@@ -208,29 +211,76 @@ def build_hf_parts(
     return LoopParts(built_trainer, built_embedder, built_scorer)
 
 
+def load_embeddings(path: str | Path, n_records: int | None = None, *, where: str = "--embeddings") -> np.ndarray:
+    """A user's embeddings file: a ``.npy`` array of shape (N, d), memory-mapped, checked against the data.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npy`` file (written with ``numpy.save``; pickles are never loaded).
+    n_records : int, optional
+        N, the number of records of the data: row i must embed record i.
+    where : str, default "--embeddings"
+        The setting or option that named the file, for messages (``"data.embeddings"``).
+
+    Returns
+    -------
+    ndarray of shape (N, d)
+        A read-only memmap; row i embeds record i.
+
+    Raises
+    ------
+    DataFileNotFoundError
+        When the file does not exist.
+    DataFormatError
+        When it is not a readable ``.npy`` array (empty, text, truncated, pickled objects) or not
+        a 2-D array of numbers: the file is malformed.
+    ValidationError
+        When its row count is not ``n_records``: the file and the data do not go together.
+    """
+    from .errors import DataFileNotFoundError, DataFormatError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileNotFoundError(f"{where} file {str(path)!r} does not exist")
+    emb = load_npy(path, mmap=True, error=DataFormatError, fix=f" ({where}: save the (N, d) embeddings with numpy.save.)")
+    if emb.ndim != 2 or not (np.issubdtype(emb.dtype, np.number) and not np.issubdtype(emb.dtype, np.complexfloating)):
+        raise DataFormatError(
+            f"{where}: {path} holds an array of shape {emb.shape} and dtype {emb.dtype}; expected a 2-D array of "
+            f"real numbers of shape (N, d), one row per record (save it with numpy.save)."
+        )
+    if n_records is not None and emb.shape[0] != n_records:
+        raise ValidationError(
+            f"{where}: {path} has shape {emb.shape}, expected ({n_records}, d): it has {emb.shape[0]} rows but the "
+            f"data has {n_records} records; row i of the embeddings must be record i of the data, in the same order."
+        )
+    return emb
+
+
 class FixedEmbedder:
     """Embedder that returns precomputed embeddings whatever the model (runs without a model).
 
     Parameters
     ----------
     path : Path
-        A ``.npy`` file of shape (N, d), row i = record i of the data (memory-mapped).
+        A ``.npy`` file of shape (N, d), row i = record i of the data (memory-mapped; read by
+        :func:`load_embeddings`).
     n_records : int
         N, checked against the file.
     where : str, default "data.embeddings"
         Name of the setting, for messages.
+
+    Raises
+    ------
+    ConfigError
+        When the file's row count is not ``n_records`` (the configuration pairs the wrong files).
     """
 
     def __init__(self, path: Path, n_records: int, *, where: str = "data.embeddings") -> None:
-        if not path.is_file():
-            raise FileNotFoundError(f"{where} file {str(path)!r} does not exist")
-        self.embeddings = load_npy(path, mmap=True, error=ValidationError,
-                                   fix=f" ({where}: save the (N, d) embeddings with numpy.save.)")
-        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n_records:
-            raise ConfigError(
-                f"{where}: {path} has shape {self.embeddings.shape}, expected ({n_records}, d): one row "
-                f"per record of data.path, in the same order."
-            )
+        try:
+            self.embeddings = load_embeddings(path, n_records, where=where)
+        except ValidationError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def __call__(self, model: Any, records: Any) -> np.ndarray:
         return self.embeddings

@@ -29,16 +29,26 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
       path: test.jsonl
       params: {}
 
-Relative paths are resolved against the directory of the configuration file (the pairwise
+Relative paths are relative to the configuration file (resolved against its directory; the pairwise
 judge's ``judge.params.cache`` too, so a resumed run finds its cache from any directory). Unknown keys,
 values of the wrong type and missing required keys raise :class:`~diverseevol.errors.ConfigError`
-naming the key (with a close match for misspellings) and the expected type.
+naming the key (with a close match for misspellings) and the expected type; :func:`check_files`
+checks that the files a configuration reads exist.
+
+This module is the schema, the reading and the validation (and what the ``sampler`` and ``data``
+sections name: :func:`build_sampler`, the records). The loop a configuration describes is built by
+:mod:`diverseevol.assemble_config` (:func:`~diverseevol.assemble_config.build_loop`,
+:func:`~diverseevol.assemble_config.run_config`, :func:`~diverseevol.assemble_config.build_judge`)
+with the parts of :mod:`diverseevol.assemble`; their old names here still work for one release,
+with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import logging
+import importlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -55,15 +65,12 @@ __all__ = [
     "ModelConfig",
     "RunConfig",
     "SamplerConfig",
-    "build_judge",
-    "build_loop",
     "build_sampler",
+    "check_files",
     "load_config",
+    "override",
     "parse_config",
-    "run_config",
 ]
-
-logger = logging.getLogger(__name__)
 
 _MODES = ("iterative", "one_time")
 _JUDGES = ("exact_match", "pairwise")
@@ -100,6 +107,9 @@ class _Key:
     path_params : tuple of str
         For a mapping of keyword arguments: the arguments that are paths, resolved against the
         file's directory like every other path (e.g. the pairwise judge's ``cache``).
+    output : bool
+        For a ``path``: the run writes it (``run_dir``), so :func:`check_files` does not ask for it
+        to exist.
     """
 
     what: str
@@ -111,6 +121,7 @@ class _Key:
     section: type | None = None
     shorthand: str | None = None
     path_params: tuple[str, ...] = ()
+    output: bool = False
 
 
 def _key(what: str, *types: type, default: Any = MISSING, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -235,7 +246,7 @@ class JudgeConfig:
 class RunConfig:
     """A validated run configuration. Build it with :func:`load_config` or :func:`parse_config`."""
 
-    run_dir: Path = _key("a path", str, kind="path")
+    run_dir: Path = _key("a path", str, kind="path", output=True)
     data: DataConfig = _key("a section", dict, section=DataConfig)
     sampler: SamplerConfig = _key("a section or a sampler name", dict, str, default_factory=SamplerConfig,
                                   section=SamplerConfig, shorthand="name")
@@ -316,6 +327,12 @@ def _resolve(base: Path | None, value: str) -> Path:
     return p if p.is_absolute() or base is None else base / p
 
 
+def _relative_note(source: str | None) -> str:
+    """How relative paths of a configuration are read, for messages."""
+    where = f"the config file {source}" if source else "the base directory given to parse_config"
+    return f"a relative path is relative to {where}, not to the working directory"
+
+
 def _model_name_or_path(value: str, full: str, base: Path | None, source: str | None) -> str:
     """A model directory or ``.gguf`` file resolved against the file's directory, or a Hub id kept as written.
 
@@ -334,10 +351,9 @@ def _model_name_or_path(value: str, full: str, base: Path | None, source: str | 
 
     def missing(extra: str = "") -> ConfigError:
         return ConfigError(
-            f"{_where(source, full)}: model path {value!r} does not exist (looked for {candidate}; relative "
-            f"paths are resolved against the configuration file's directory).{extra} Fix the path (a model "
-            f"directory or a .gguf file); for a Hugging Face Hub model write its id as 'org/name' or "
-            f"'hub:org/name'."
+            f"{_where(source, full)}: model path {value!r} does not exist (looked for {candidate}; "
+            f"{_relative_note(source)}).{extra} Fix the path (a model directory or a .gguf file); for a "
+            f"Hugging Face Hub model write its id as 'org/name' or 'hub:org/name'."
         )
 
     try:
@@ -546,42 +562,78 @@ def load_config(path: str | Path) -> RunConfig:
     ConfigError
         When the file is missing, unparsable or invalid; the message names the file and key.
     """
-    path = Path(path)
+    path = Path(path).absolute()  # the run directory records it; it must mean the same from any directory
     raw = _read_file(path)
     if raw is None:
         raise ConfigError(f"{path}: the file is empty; it needs at least `run_dir` and `data.path`.")
     return parse_config(raw, base_dir=path.parent, source=str(path))
 
 
-# --------------------------------------------------------------------------------------------
-# running a configuration: what each section means, built with diverseevol.assemble
-# --------------------------------------------------------------------------------------------
-def build_judge(config: RunConfig) -> Any:
-    """The judge the ``judge`` section describes (it needs the ``model`` section).
+def check_files(config: RunConfig) -> None:
+    """Check that every file the configuration reads exists (``data.path``, ``data.embeddings``,
+    ``judge.path``, ``judge.references``: every path key but ``run_dir``, which the run writes).
 
-    ``exact_match``: generated answers compared with the outputs of ``judge.path``, grouped by
-    ``judge.group_field``; ``pairwise``: a :class:`~diverseevol.judge.PairwiseLoopJudge` against
-    ``judge.references``, writing answers and reports under ``run_dir/judge``.
+    ``diverseevol run`` calls it before anything starts, with and without ``--check``.
 
     Raises
     ------
     ConfigError
-        When there is no ``judge`` section, a test record lacks ``group_field``, or an argument
-        is misspelt.
+        Naming the key, the path looked for, and that relative paths are relative to the
+        configuration file.
     """
-    from .assemble import build_generator, build_pairwise_loop_judge, load_exact_match_judge
+    source = str(config.source) if config.source else None
+    sections: list[tuple[str, Any]] = [("", config)]
+    sections += [(f"{f.name}.", getattr(config, f.name)) for f in fields(config)
+                 if "key" in f.metadata and f.metadata["key"].section is not None]
+    for prefix, section in sections:
+        if section is None:
+            continue
+        for name, (k, _) in _keys(type(section)).items():
+            value = getattr(section, name)
+            if k.kind == "path" and not k.output and value is not None and not Path(value).exists():
+                raise ConfigError(
+                    f"{_where(source, prefix + name)}: {value} does not exist ({_relative_note(source)}). "
+                    f"Fix the path."
+                )
 
-    j = config.judge
-    if j is None:
-        raise ConfigError("judge: the configuration has no `judge` section to build a judge from.")
-    generator = build_generator(j.generation, where="judge.generation")
-    if j.type == "exact_match":
-        return load_exact_match_judge(j.path, generator, group_field=j.group_field, params=j.params, where="judge")
-    assert j.references is not None  # parse_config requires it for the pairwise judge
-    return build_pairwise_loop_judge(j.path, generator, references=j.references, benchmark=j.benchmark,
-                                     params=j.params, output_dir=config.run_dir / "judge", where="judge.params")
+
+def override(
+    config: RunConfig,
+    *,
+    sampler: str | None = None,
+    run_dir: str | Path | None = None,
+    report_to: str | list[str] | None = None,
+) -> RunConfig:
+    """``config`` with some values replaced (the command line's ``--sampler``, ``--run-dir``, ``--report-to``).
+
+    Parameters
+    ----------
+    config : RunConfig
+    sampler : str, optional
+        Replaces ``sampler.name`` (its ``params`` are kept).
+    run_dir : str or Path, optional
+        Replaces ``run_dir`` (a relative path is relative to the working directory).
+    report_to : str or list of str, optional
+        Replaces ``report_to``; checked like the file's value.
+
+    Raises
+    ------
+    ConfigError
+        When ``report_to`` names an unknown integration.
+    """
+    if sampler is not None:
+        config = dataclasses.replace(config, sampler=dataclasses.replace(config.sampler, name=sampler))
+    if run_dir is not None:
+        config = dataclasses.replace(config, run_dir=Path(run_dir))
+    if report_to is not None:
+        _check_report_to(report_to, None)
+        config = dataclasses.replace(config, report_to=report_to if isinstance(report_to, str) else list(report_to))
+    return config
 
 
+# --------------------------------------------------------------------------------------------
+# what the sampler and data sections mean (the loop is built by diverseevol.assemble_config)
+# --------------------------------------------------------------------------------------------
 def build_sampler(config: RunConfig) -> Any:
     """The sampler of the ``sampler`` section (a registered name and its parameters).
 
@@ -618,86 +670,22 @@ def _load_records(config: RunConfig) -> Any:
     return records[: config.data.limit] if config.data.limit is not None else records
 
 
-def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:
-    """Build the :class:`~diverseevol.EvolutionLoop` a configuration describes.
+#: Names that moved to :mod:`diverseevol.assemble_config` (building is not reading); kept here for one release.
+_MOVED = ("build_judge", "build_loop", "run_config")
 
-    Without a ``model`` section the loop selects with the fixed ``data.embeddings`` every
-    round (no training). With one, it trains :class:`~diverseevol.hf.HFTrainer` from
-    ``model.name_or_path`` each round (a ``.gguf`` file is converted once), embeds with
-    :class:`~diverseevol.hf.HFEmbedder`, scores with :class:`~diverseevol.hf.HFScorer` when the
-    sampler needs uncertainty scores, and judges with the ``judge`` section. The parts are built
-    by :mod:`diverseevol.assemble`.
 
-    Parameters
-    ----------
-    config : RunConfig
-    overwrite : bool, default False
-        Start the run directory over; otherwise an existing run is resumed.
-    progress : bool, default True
-        Progress bars (also off with ``DIVERSEEVOL_PROGRESS=0``).
+def __getattr__(name: str) -> Any:
+    """The old import paths ``diverseevol.config.build_loop`` etc., with a ``DeprecationWarning``.
 
-    Raises
-    ------
-    ConfigError
-        When the sampler needs model scores but there is no ``model`` section, or a keyword
-        argument of a part is misspelt (the message names the key).
+    ``assemble_config`` sits above ``config`` in the layers (it builds from a configuration), so the old
+    names are looked up when used, not imported here.
     """
-    from ._progress import progress_enabled
-    from .assemble import assemble_loop, build_hf_parts, fixed_embedding_parts
-    from .samplers import requirements_of
-
-    progress = progress and progress_enabled()
-    sampler = build_sampler(config)
-    needs = requirements_of(sampler)
-    records = _load_records(config)
-    judge = None
-    if config.model is None:
-        assert config.data.embeddings is not None  # parse_config guarantees a view of the data
-        if needs.scores:
-            raise ConfigError(
-                f"sampler {config.sampler.name!r} needs model scores ({', '.join(sorted(needs.to_strings()))}); "
-                f"add a `model` section, or use a sampler that needs only embeddings."
-            )
-        parts = fixed_embedding_parts(config.data.embeddings, len(records))
-    else:
-        m = config.model
-        tracked = {"report_to": config.report_to, "run_name": config.run_dir.name} if config.report_to else {}
-        parts = build_hf_parts(m.name_or_path, scores=bool(needs.scores), progress=progress, seed=config.seed,
-                               trainer={**tracked, **(m.trainer or {})}, embedder=m.embedder, scorer=m.scorer,
-                               where="model")
-        if config.judge is not None:
-            judge = build_judge(config)
-    b = config.budget
-    return assemble_loop(
-        records,
-        parts,
-        sampler=sampler,
-        judge=judge,
-        init_size=b.init_size,
-        k=b.k,
-        rounds=b.rounds,
-        mode=b.mode,
-        seed=config.seed,
-        run_dir=config.run_dir,
-        overwrite=overwrite,
-        progress=progress,
-        tags={"config_file": str(config.source) if config.source else None},
-        report_to=config.report_to,
-    )
-
-
-def run_config(config: RunConfig | str | Path, *, overwrite: bool = False, progress: bool = True) -> Any:
-    """Run (or resume) the loop a configuration describes and return its ``EvolutionResult``.
-
-    Parameters
-    ----------
-    config : RunConfig, or the path of a YAML/TOML file
-    overwrite : bool, default False
-        Start the run directory over instead of resuming it.
-    progress : bool, default True
-    """
-    if not isinstance(config, RunConfig):
-        config = load_config(config)
-    loop = build_loop(config, overwrite=overwrite, progress=progress)
-    logger.info("running %s into %s", config.sampler.name, config.run_dir)
-    return loop.run()
+    if name in _MOVED:
+        warnings.warn(
+            f"diverseevol.config.{name} moved to diverseevol.assemble_config.{name}; import it from there "
+            f"(the old name will be removed in a later release).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("diverseevol.assemble_config"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

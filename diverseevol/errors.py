@@ -162,3 +162,12 @@ __all__ += ["FileWriteError"]
 
 class DataFileNotFoundError(DiverseEvolError, FileNotFoundError):
     """A data file given to :func:`diverseevol.load_instructions` does not exist."""
+
+
+class OutputPathError(ValidationError):
+    """An output path would replace an input, a file of a directory being read or another output, or
+    is not what the command writes there (a folder where a file goes, a folder holding other files);
+    see :func:`diverseevol.outputs.check_outputs`."""
+
+
+__all__ += ["OutputPathError"]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import load_npy, parse_json
+from ._files import atomic_write, load_npy, parse_json, write_npy
 from ._validation import check_index_array, complement_indices
 from .errors import IndexValidationError, PoolExhaustedError, ValidationError
 
@@ -35,7 +35,14 @@ if TYPE_CHECKING:
     from .data import InstructionRecord
     from .samplers.base import Sampler, Selection, SelectionContext
 
-__all__ = ["build_context", "read_index_file", "select_subset", "selected_rows", "write_selected_records"]
+__all__ = [
+    "build_context",
+    "read_index_file",
+    "select_subset",
+    "selected_rows",
+    "write_index_file",
+    "write_selected_records",
+]
 
 
 def _n_records(n_records: int | None, embeddings: Any, scores: Mapping[str, Any]) -> int:
@@ -372,3 +379,26 @@ def write_selected_records(
     from .export import write_subset
 
     return write_subset(path, records, indices, source=source)
+
+
+def write_index_file(path: str | Path, indices: Any) -> Path:
+    """Write row indices atomically: ``.npy`` (int64) for that suffix, otherwise one integer per line.
+
+    :func:`read_index_file` reads both back.
+
+    Parameters
+    ----------
+    path : str or Path
+    indices : array-like of int, shape (k,)
+        Absolute row indices into Z, in pick order.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    values = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if Path(path).suffix == ".npy":
+        return write_npy(path, values)
+    text = "".join(f"{int(i)}\n" for i in values)
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))

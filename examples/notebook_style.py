@@ -93,7 +93,8 @@ with tempfile.TemporaryDirectory() as tmp:
 # with fixed embeddings (no training); `examples/config.yaml` shows every section.
 
 # %%
-from diverseevol.config import load_config, run_config
+from diverseevol.assemble_config import run_config
+from diverseevol.config import load_config
 from diverseevol import EvolutionResult
 
 with tempfile.TemporaryDirectory() as tmp:

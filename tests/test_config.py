@@ -139,7 +139,7 @@ def test_run_config_with_a_hugging_face_model(tmp_path: Path, monkeypatch: pytes
 
     import torch
 
-    from diverseevol.config import run_config
+    from diverseevol.assemble_config import run_config
     from diverseevol.demo.tasks import make_suite
     from diverseevol.hf.tiny import save_tiny_model
 
@@ -238,7 +238,7 @@ def test_sampler_needing_scores_without_a_model_is_refused(tmp_path: Path) -> No
 
     import numpy as np
 
-    from diverseevol.config import build_judge, build_loop
+    from diverseevol.assemble_config import build_judge, build_loop
 
     with (tmp_path / "d.jsonl").open("w") as fh:
         for i in range(6):

@@ -14,6 +14,8 @@ from diverseevol.config import load_config
 def _pairwise(tmp_path: Path, cache: str) -> Path:
     cfg_dir = tmp_path / "configs"
     cfg_dir.mkdir(exist_ok=True)
+    for name in ("d.jsonl", "vicuna.jsonl", "refs.jsonl"):  # the files it reads exist (`run --check` checks them)
+        (cfg_dir / name).write_text('{"instruction": "q", "input": "", "output": "a"}\n')
     cfg = cfg_dir / "c.toml"
     cfg.write_text(
         'run_dir = "runs/x"\n[data]\npath = "d.jsonl"\n[model]\nname_or_path = "hub:gpt2"\n'
