@@ -1,12 +1,16 @@
 """Fuzz the `diverseevol` command through ``diverseevol.cli.main(argv)``.
 
-Each case builds an argv from the real subcommands (select, vendi, report, samplers, run) and
-their flags, with random values: the tmp files of the case (good and broken data, embeddings,
-index files, configs, a run directory), missing paths, outputs aimed at inputs, odd numbers and
-strings. ``demo`` is left out: a valid demo trains models for minutes.
+Each case builds an argv from the real subcommands (select, vendi, report, samplers, run, compare,
+export) and their flags, with random values: the tmp files of the case (good and broken data,
+embeddings, index files, configs, a run directory, an earlier compare folder), missing paths,
+outputs aimed at inputs (plainly, through ``..``, a symbolic link, a hard link, inside a run
+directory, an output folder holding the data or files of the user), odd numbers and strings.
+``demo`` is left out: a valid demo trains models for minutes.
 
 Oracle: the exit code is 0, 1 or 2; every file that existed before the call is byte-identical
-afterwards (outputs may be created, never an input changed); an error reaching the command's
+afterwards (outputs may be created or replaced, never an input changed: a file named by --out /
+--indices-out that is not an input, and the command's own files in a --out folder of compare or
+report; a file of the user's in such a folder must survive); an error reaching the command's
 boundary is a DiverseEvolError, a usage error or an OSError, and its message is not empty.
 """
 
@@ -71,9 +75,24 @@ def _write_inputs(root: Path) -> None:
     (root / "pool_nested.json").write_text("[[1, 2]]")
     (root / "pool_deep.json").write_text("[" * 50_000 + "]" * 50_000)
     (root / "pool_bytes.txt").write_bytes(b"\xff\xfe\x00")
+    (root / "link_data.jsonl").symlink_to("data.jsonl")
+    os.link(root / "data.jsonl", root / "hard_data.jsonl")
+    (root / "cmpdata").mkdir()
+    (root / "cmpdata" / "runs.json").write_text(json.dumps(recs))  # DATA under a compare output's name
+    (root / "mixed").mkdir()
+    (root / "mixed" / "compare.csv").write_text("an earlier table")
+    (root / "mixed" / "notes.txt").write_text("the user's own file")
+    (root / "cmpdir").mkdir()  # an earlier compare folder: replaced whole
+    for name in ("compare.csv", "compare.md", "runs.json", "labels.png"):
+        (root / "cmpdir" / name).write_text(f"earlier {name}")
+    run_records = fakes.make_records(20)
+    (root / "runrecs.jsonl").write_text(
+        "".join(json.dumps({"instruction": r.instruction, "input": r.input, "output": r.output}) + "\n"
+                for r in run_records)
+    )
     run = root / "runcopy"
     EvolutionLoop(
-        fakes.make_records(20),
+        run_records,
         trainer=fakes.FakeTrainer(),
         embedder=fakes.FakeEmbedder(),
         judge=fakes.FakeJudge(),
@@ -135,7 +154,18 @@ OUT_NAMES = ["out.jsonl"] * 6 + [
     "./data.jsonl",
     "runcopy/config.json",
     "out.npy",
+    "link_data.jsonl",
+    "hard_data.jsonl",
+    "sub/../data.jsonl",
+    "runcopy/../data.jsonl",
+    "runcopy/rounds/round_000/pool.json",
+    "runrecs.jsonl",
 ]
+#: --out folders of compare and report: new, an earlier compare folder, one holding the data or the
+#: user's files, a file, a run directory, the working directory.
+FOLDER_OUT_NAMES = ["cmp_new"] * 4 + ["cmpdir"] * 2 + ["cmpdata", "mixed", "data.jsonl", "runcopy", ".", "emb.npy"]
+#: The files compare and report write in their --out folder (their own: replaced; any other: kept).
+OWN_FILES = {"compare": ("compare.csv", "compare.md", "runs.json", ".png"), "report": (".md", ".csv", ".png")}
 INDEX_OUT_NAMES = ["idx.npy", "idx.txt", "idx.json", "out.jsonl", "data.jsonl", "pool.npy", "emb.npy"]
 
 
@@ -224,7 +254,8 @@ GENERAL = st.lists(st.sampled_from(["--debug", "-v", "-vv", "--no-progress"]), m
 
 @st.composite
 def argvs(draw) -> tuple[list[str], str | None]:
-    cmd = draw(st.sampled_from(["select"] * 4 + ["vendi"] * 3 + ["report", "samplers", "run", "run"]))
+    cmd = draw(st.sampled_from(["select"] * 4 + ["vendi"] * 3 + ["report", "samplers", "run", "run"]
+                               + ["compare"] * 2 + ["export"] * 2))
     argv: list[str] = [cmd]
     cfg = None
 
@@ -283,7 +314,33 @@ def argvs(draw) -> tuple[list[str], str | None]:
                 st.sampled_from(["runcopy", "runcopy", "missing", "data.jsonl", "."]), min_size=0, max_size=2
             )
         )
-        maybe("--out", st.sampled_from(["rep", "rep", "runcopy", "data.jsonl", "runcopy/rounds"]))
+        maybe("--out", st.sampled_from(["rep", "rep", "runcopy", "data.jsonl", "runcopy/rounds", *FOLDER_OUT_NAMES]))
+    elif cmd == "compare":
+        argv.append(draw(mostly(["data.jsonl", "link_data.jsonl"],
+                                ["cmpdata/runs.json", "garbage.jsonl", "missing.jsonl", "runcopy"])))
+        if draw(usually(9)):
+            argv += ["--embeddings", draw(mostly(["emb.npy"], CLI_EMB_NAMES))]
+        if draw(usually(9)):
+            argv += ["--k", draw(ints)]
+        if draw(usually(9)):
+            argv += ["--out", draw(st.sampled_from(FOLDER_OUT_NAMES))]
+        argv += ["--pool-size", draw(mostly(["2", "3"], ["0", "12", "-1", "x"]))]
+        maybe("--samplers", mostly(["random", "kcenter,random"], ["nope", "kcenter:metrc=cosine", ""]))
+        maybe("--seeds", mostly(["0", "0,1"], ["-1", "0,0", "x", ""]))
+        maybe("--label", st.sampled_from(["output", "nosuch"]))
+        if draw(usually(6)):
+            argv.append("--no-plots")
+    elif cmd == "export":
+        argv.append(draw(st.sampled_from(["runcopy"] * 4 + ["missing", "data.jsonl", "cmpdir"])))
+        if draw(usually(9)):
+            argv += ["--out", draw(mostly(["out.jsonl", "sub/out.jsonl", "out.json"], OUT_NAMES))]
+        if draw(usually(5)):
+            argv += ["--data", draw(mostly(["runrecs.jsonl"], ["data.jsonl", "missing.jsonl", "garbage.jsonl"]))]
+        maybe("--round", st.sampled_from(["0", "1", "7", "-1", "x"]))
+        if draw(rarely(5)):
+            argv += ["--format", draw(st.sampled_from(["alpaca", "alpacca"]))]
+        if draw(rarely(4)):
+            argv.append("--dataset-info")
     elif cmd == "samplers":
         if draw(st.booleans()):
             argv.append(draw(st.sampled_from(["list", "show", ""])))
@@ -318,7 +375,7 @@ def _copy_inputs(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, dirs_exist_ok=True)
 
 
-@examples(80)
+@examples(100)
 @given(case=argvs())
 def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
     argv, cfg = case
@@ -336,6 +393,7 @@ def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
             (root / "cfg.toml").write_text(cfg)
             (root / "cfg.yaml").write_bytes(b"\x00\xff\xfe binary yaml")
         label = next((a for a in argv if not a.startswith("-")), "")
+        folder_outputs = OWN_FILES.get(label, ())
         argv = [
             str(root / a)
             if a
@@ -365,20 +423,37 @@ def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
         after = digest_tree(root)
         overwrite = "--overwrite" in argv
         # A file the command was asked to write (an --out / --indices-out target that is not one of its inputs) may
-        # be replaced, as `cp` replaces its target; every other pre-existing file must stay byte-identical.
+        # be replaced, as `cp` replaces its target (the name given, not what a link there points to); every other
+        # pre-existing file must stay byte-identical.
+        real_root = os.path.realpath(root)
+
+        def spelled(a: str) -> str | None:  # the path as written, `..` folded, links not followed
+            path = os.path.normpath(os.path.join(real_root, a))
+            return os.path.relpath(path, real_root) if path == real_root or path.startswith(real_root + os.sep) else None
+
+        def resolved(a: str) -> str | None:  # what the path names after following links
+            path = os.path.realpath(os.path.join(real_root, a))
+            return os.path.relpath(path, real_root) if path == real_root or path.startswith(real_root + os.sep) else None
+
         targets = {
-            str(Path(argv[i + 1]).resolve().relative_to(root.resolve()))
-            for i, a in enumerate(argv[:-1])
-            if a in ("--out", "--indices-out") and Path(argv[i + 1]).resolve().is_relative_to(root.resolve())
+            t for i, a in enumerate(argv[:-1]) if a in ("--out", "--indices-out") and (t := spelled(argv[i + 1]))
         }
         inputs_named = {
-            str(Path(a).resolve().relative_to(root.resolve()))
+            t
             for i, a in enumerate(argv)
-            if (i == 0 or argv[i - 1] not in ("--out", "--indices-out"))
-            and not a.startswith("-")
-            and Path(a).resolve().is_relative_to(root.resolve())
+            if (i == 0 or argv[i - 1] not in ("--out", "--indices-out")) and not a.startswith("-")
+            for t in (spelled(a), resolved(a))
+            if t is not None
         }
         replaceable = targets - inputs_named
+
+        def own_output(p: str) -> bool:  # a file compare/report writes in its --out folder (replaced whole)
+            for t in replaceable if folder_outputs else ():
+                inside = p if t == "." else (p[len(t) + 1:] if p.startswith(t + "/") else "")
+                if inside and "/" not in inside and inside.endswith(folder_outputs):
+                    return True
+            return False
+
         changed = [
             p
             for p, h in before.items()
@@ -386,6 +461,7 @@ def test_cli_exit_code_and_inputs_unchanged(inputs, case) -> None:
             and not (overwrite and p.startswith("runcopy/"))
             and not p.endswith(".lock")
             and p not in replaceable
+            and not own_output(p)
         ]
         assert not changed, f"{argv} changed input files {changed}"
         for exc in seen:
