@@ -48,6 +48,8 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
     ("Experiment tracking", "diverseevol.tracking", None),
     ("Multi-process runs", "diverseevol.comm", None),
     ("Assembly from settings", "diverseevol.assemble", None),
+    ("Running a configuration", "diverseevol.assemble_config", None),
+    ("Output paths", "diverseevol.outputs", None),
     ("Loop callables (protocols)", "diverseevol.protocols", None),
     ("Data", "diverseevol.data", None),
     ("Rendering records", "diverseevol.render", None),
