@@ -21,10 +21,10 @@ from ._model import (
     ModelHandle,
     default_device,
     load_model,
-    quiet_transformers_progress,
     resolve_dtype,
     resolve_model_source,
 )
+from ._quiet import quiet_transformers_progress
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
 
 logger = logging.getLogger(__name__)
