@@ -106,8 +106,6 @@ class Interval:
         if self.low is not None:
             if self.kind is int and ((self.low == 1 and low_in) or (self.low == 0 and not low_in)):
                 return "a positive int"
-            if self.kind is int and self.low == 0 and low_in:
-                return "a non-negative int"
             return f"{'a' if finite else article} {finite}{noun} {'>=' if low_in else '>'} {_num(self.low)}"
         if self.high is not None:
             return f"{'a' if finite else article} {finite}{noun} {'<=' if high_in else '<'} {_num(self.high)}"
@@ -360,13 +358,7 @@ def check_k(k: Any, n_candidates: int, *, name: str = "k") -> int:
     ...
     diverseevol.errors.PoolExhaustedError: Cannot select k=6 records: only 5 candidates are left. ...
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        if isinstance(k, float) and k.is_integer():
-            raise ValidationError(f"{name} must be an int; got the float {k!r}. Pass int({k!r}).")
-        raise ValidationError(f"{name} must be a non-negative int; got {k!r} of type {type(k).__name__}.")
-    k = int(k)
-    if k < 0:
-        raise ValidationError(f"{name} must be >= 0 (the number of records to select); got {k}.")
+    k = check_scalar(k, name, int, min_val=0, what="the number of records to select")
     if k > n_candidates:
         raise PoolExhaustedError(
             f"Cannot select {name}={k} records: only {n_candidates} candidates are left. "

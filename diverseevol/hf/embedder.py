@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
+from .._validation import check_scalar
 from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ..errors import ValidationError
@@ -55,11 +56,8 @@ def _body_and_head(model: Any) -> tuple[Any, Any]:
 def _check_pooling(pooling: Any, layer: Any) -> None:
     if pooling not in POOLINGS:
         raise ValidationError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}.")
-    if isinstance(layer, bool) or not isinstance(layer, int):
-        raise ValidationError(
-            f"layer must be an int index into the model's hidden states (-1 = the last layer, 0 = the "
-            f"token embeddings); got {layer!r}."
-        )
+    check_scalar(layer, "layer", int, what="an index into the model's hidden states: -1 = the last layer, 0 = the "
+                 "token embeddings")
 
 
 def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
@@ -186,13 +184,9 @@ def forward_pass(
     """
     import torch
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    if max_batch_tokens is not None and (isinstance(max_batch_tokens, bool) or int(max_batch_tokens) < 1):
-        raise ValidationError(
-            f"max_batch_tokens must be a positive int (padded tokens per batch) or None (batch_size x "
-            f"max_length); got {max_batch_tokens!r}."
-        )
+    check_scalar(batch_size, "batch_size", int, min_val=1)
+    check_scalar(max_batch_tokens, "max_batch_tokens", int, min_val=1, allow_none=True,
+                 what="padded tokens per batch; None: batch_size x max_length")
     _check_pooling(pooling, layer)
     check_compile(compile)
     model, tokenizer = resolve_model(model, tokenizer)

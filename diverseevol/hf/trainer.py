@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
+from .._validation import check_scalar
 from ..comm import rank_and_world
 from ..data import InstructionRecord, data_fingerprint
 from ..errors import ValidationError
@@ -129,10 +130,8 @@ class HFTrainer:
     ) -> None:
         if base_model is None and gguf_file is None:
             raise ValidationError("HFTrainer needs base_model (a directory or hub id) or gguf_file.")
-        if batch_size < 1 or per_device_batch_size < 1:
-            raise ValidationError(
-                f"batch_size and per_device_batch_size must be >= 1, got {batch_size} and {per_device_batch_size}."
-            )
+        check_scalar(batch_size, "batch_size", int, min_val=1)
+        check_scalar(per_device_batch_size, "per_device_batch_size", int, min_val=1)
         if precision not in ("auto", "bf16", "fp16", "no"):
             raise ValidationError(f"precision must be 'auto', 'bf16', 'fp16' or 'no', got {precision!r}.")
         self.base_model = base_model

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
+from .._validation import check_scalar
 from ..errors import ValidationError
 from .benchmarks import Benchmark, _align
 from .cache import JudgeCache, judgment_key
@@ -133,14 +134,10 @@ class PairwiseJudge:
         client: Any | None = None,
         progress: bool | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValidationError(f"max_concurrency must be >= 1; got {max_concurrency}")
-        if max_retries < 0:
-            raise ValidationError(f"max_retries must be >= 0; got {max_retries}")
-        if retry_base_delay < 0 or retry_max_delay < 0:
-            raise ValidationError(
-                f"retry delays must be >= 0; got base {retry_base_delay}, max {retry_max_delay}"
-            )
+        check_scalar(max_concurrency, "max_concurrency", int, min_val=1)
+        check_scalar(max_retries, "max_retries", int, min_val=0)
+        for name, delay in (("retry_base_delay", retry_base_delay), ("retry_max_delay", retry_max_delay)):
+            check_scalar(delay, name, float, min_val=0, finite=False, what="seconds")
         render_judge_prompt("q", "a", "b", template=template, instruction=instruction)  # validates placeholders
         self.model = model
         self.base_url = base_url

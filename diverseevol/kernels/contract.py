@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import is_available
+from .._validation import check_scalar
 from ..errors import IgnoredOptionWarning, UnknownOptionError, ValidationError
 
 __all__ = [
@@ -60,12 +61,7 @@ def _tristate(name: str, value: Any) -> bool | str:
 
 def _int_at_least(low: int) -> Callable[[str, Any], int | None]:
     def check(name: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            kind = "a positive int" if low == 1 else f"an int >= {low}"
-            raise ValidationError(f"{name} must be None or {kind}; got {value!r}.")
-        return int(value)
+        return check_scalar(value, name, int, min_val=low, allow_none=True)  # type: ignore[no-any-return]
 
     return check
 

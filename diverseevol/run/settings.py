@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._files import to_jsonable
-from .._validation import check_embeddings
+from .._validation import check_embeddings, check_scalar
 from ..data import InstructionRecord, load_instructions
 from ..errors import MissingSignalError, PoolExhaustedError, ValidationError
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
@@ -259,8 +259,7 @@ def _as_records(data: Any) -> list[InstructionRecord]:
 
 def _check_sizes(n: int, *, init_size: Any, k: Any, rounds: Any, seed: Any, mode: Any) -> dict[str, int]:
     for name, value in (("init_size", init_size), ("k", k), ("rounds", rounds), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValidationError(f"{name} must be a non-negative int; got {value!r}.")
+        check_scalar(value, name, int, min_val=0)
     if init_size < 1:
         raise ValidationError("init_size must be >= 1: the first model needs a training pool.")
     if mode not in MODES:
