@@ -35,6 +35,7 @@ from .errors import ValidationError
 from .judge.metrics import summarize_rounds
 from .judge.report import METRIC_NAMES as PAIRWISE_METRICS
 from .run.result import METRIC_KEYS
+from .run.settings import ONE_TIME
 
 __all__ = [
     "RunMetrics",
@@ -123,7 +124,7 @@ def _label(config: Mapping[str, Any]) -> str:
     if isinstance(sampler, Mapping):
         sampler = sampler.get("name", "run")
     label = str(sampler)
-    if config.get("mode") == "one_time":
+    if config.get("mode") == ONE_TIME:
         label += " (one-time)"
     return label
 

@@ -11,10 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from ..samplers.uncertainty import UNCERTAINTY_SCORES
+
 __all__ = ["SCORE_NAMES", "batch_scores", "token_scores"]
 
-#: Score names, in the column order of :func:`token_scores` and :func:`batch_scores`.
-SCORE_NAMES: tuple[str, str, str] = ("confidence", "margin", "entropy")
+#: Score names, in the column order of :func:`token_scores` and :func:`batch_scores`: the scores
+#: the uncertainty samplers read (:data:`diverseevol.samplers.uncertainty.UNCERTAINTY_SCORES`).
+SCORE_NAMES: tuple[str, ...] = UNCERTAINTY_SCORES
 
 #: Bound on logits materialised at once when scoring (positions x vocabulary).
 _MAX_LOGIT_ELEMENTS = 1 << 25

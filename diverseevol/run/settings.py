@@ -24,14 +24,16 @@ from .._files import to_jsonable
 from .._validation import check_embeddings, check_scalar
 from ..data import InstructionRecord, load_instructions
 from ..errors import MissingSignalError, PoolExhaustedError, ValidationError
+from ..kernels.contract import METRICS as KCENTER_METRICS
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from ..samplers.base import Requirements, Sampler, requirements_of
 from ..tracking import check_installed, normalize_report_to
 
-__all__ = ["COMPARED_CONFIG_KEYS", "MODES", "LoopSettings", "callable_label"]
+__all__ = ["COMPARED_CONFIG_KEYS", "ITERATIVE", "MODES", "ONE_TIME", "LoopSettings", "callable_label"]
 
 #: The loop's modes: each round's model selects (``iterative``), or M_0 selects everything.
-MODES: tuple[str, ...] = ("iterative", "one_time")
+ITERATIVE, ONE_TIME = "iterative", "one_time"
+MODES: tuple[str, ...] = (ITERATIVE, ONE_TIME)
 
 #: Config keys that change the pools: a run directory made with other values is refused.
 COMPARED_CONFIG_KEYS: tuple[str, ...] = (
@@ -45,7 +47,6 @@ COMPARED_CONFIG_KEYS: tuple[str, ...] = (
 )
 
 _HASH_BLOCK_ROWS = 65536
-_RADIUS_METRICS = ("euclidean", "cosine")
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class LoopSettings:
             progress=progress,
             comm=comm,
             tags=dict(tags or {}),
-            radius_metric=metric if metric in _RADIUS_METRICS else "euclidean",
+            radius_metric=metric if metric in KCENTER_METRICS else "euclidean",
             report_to=trackers,
         )
 
@@ -183,11 +184,11 @@ class LoopSettings:
     @property
     def selection_size(self) -> int:
         """How many records one sampler call picks: ``k``, or ``k * rounds`` in one-time mode."""
-        return self.k * self.rounds if self.mode == "one_time" else self.k
+        return self.k * self.rounds if self.mode == ONE_TIME else self.k
 
     def selects_in(self, t: int) -> bool:
         """Whether round t runs a sampler (iterative: every round but the last; one-time: round 0)."""
-        if self.mode == "one_time":
+        if self.mode == ONE_TIME:
             return t == 0 and self.rounds > 0
         return t < self.rounds
 
