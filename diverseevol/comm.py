@@ -319,6 +319,11 @@ class TorchCommunicator:
     def all_gather_values(self, values: Any) -> np.ndarray:
         """Every rank's ``values`` (a few numbers, as many on every rank) as float64 rows.
 
+        Parameters
+        ----------
+        values : sequence of float, length m
+            This rank's numbers; m must be equal on every rank.
+
         Returns
         -------
         numpy.ndarray of float64, shape (world_size, len(values))
@@ -332,7 +337,18 @@ class TorchCommunicator:
         return torch.stack(out).cpu().numpy()
 
     def all_reduce_sum(self, array: np.ndarray) -> np.ndarray:
-        """The element-wise sum of every rank's ``array`` (same shape and dtype on every rank), on every rank."""
+        """The element-wise sum of every rank's ``array``, on every rank.
+
+        Parameters
+        ----------
+        array : numpy.ndarray, any shape
+            This rank's part; the same shape and dtype on every rank.
+
+        Returns
+        -------
+        numpy.ndarray, the shape and dtype of ``array``
+            The sum over the ranks (exactly a rank's values where only that rank is non-zero).
+        """
         import torch
 
         t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
@@ -340,7 +356,20 @@ class TorchCommunicator:
         return t.cpu().numpy()
 
     def broadcast_array(self, array: np.ndarray, src: int) -> np.ndarray:
-        """Rank ``src``'s ``array`` on every rank (the others pass any array of the same shape and dtype)."""
+        """Rank ``src``'s ``array`` on every rank.
+
+        Parameters
+        ----------
+        array : numpy.ndarray, any shape
+            On rank ``src`` the values to send; on the others any array of the same shape and dtype.
+        src : int
+            The sending rank, in the group.
+
+        Returns
+        -------
+        numpy.ndarray, the shape and dtype of ``array``
+            Rank ``src``'s values.
+        """
         import torch
 
         t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
