@@ -136,14 +136,14 @@ def gemm_rate(model, n_tokens: int, repeats: int = 3) -> dict[str, float]:
     """
     import torch
 
-    from diverseevol.hf.embedder import _onednn_linear_ok
+    from diverseevol.hf._fast_paths import onednn_linear_ok
 
     p = next(model.parameters())
     shapes = layer_shapes(model)
     xs = {i: torch.randn(n_tokens, i, device=p.device, dtype=p.dtype) for i, _ in shapes}
     ws = [torch.randn(i, o, device=p.device, dtype=p.dtype) for i, o in shapes]
     kinds = {"blas": lambda x, w, wt: x @ w}
-    if p.device.type == "cpu" and p.dtype == torch.float32 and _onednn_linear_ok():
+    if p.device.type == "cpu" and p.dtype == torch.float32 and onednn_linear_ok():
         op = torch.ops.mkldnn._linear_pointwise
         kinds["onednn"] = lambda x, w, wt: op(x, wt, None, "none", [], "")
     wts = [w.t().contiguous() for w in ws]  # nn.Linear's (out, in) layout

@@ -1,4 +1,4 @@
-"""Shared input checks: embeddings, index sets, k, random_state.
+"""Shared input checks: scalar parameters, embeddings, index sets, k, random_state.
 
 Every public entry point validates through these helpers so that the same mistake gets the same
 message everywhere. Messages say what was expected, what was got, and how to fix it.
@@ -6,8 +6,10 @@ message everywhere. Messages say what was expected, what was got, and how to fix
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, Literal, Union
 
 import numpy as np
 
@@ -21,7 +23,9 @@ from .errors import (
 RandomState = Union[None, int, np.integer, np.random.Generator, np.random.RandomState, np.random.SeedSequence]
 
 __all__ = [
+    "Interval",
     "RandomState",
+    "check_scalar",
     "check_embeddings",
     "check_index_array",
     "check_disjoint",
@@ -32,6 +36,166 @@ __all__ = [
     "complement_indices",
     "identical_row_fraction",
 ]
+
+
+Closed = Literal["both", "left", "right", "neither"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The values a scalar parameter may take: a kind of number and optional bounds.
+
+    Modelled on scikit-learn's ``Interval``: ``Interval(int, 1, None)`` is "a positive int",
+    ``Interval(float, 0, 1, closed="left")`` is "a number in [0, 1)". ``bool`` is never an int or
+    a number here (``True`` is a flag, not a count), NaN is never in an interval, and an infinite
+    value only where an open side allows it (``finite=False``).
+
+    Parameters
+    ----------
+    kind : type
+        ``int`` (any integral number: Python or numpy ints) or ``float`` (any real number:
+        ints and floats, Python or numpy).
+    low, high : number or None
+        Bounds; None: unbounded on that side.
+    closed : {"both", "left", "right", "neither"}, default "both"
+        Which bounds belong to the interval.
+    finite : bool, default True
+        Refuse infinite values even where no bound excludes them.
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: Closed = "both"
+    finite: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in (int, float):
+            raise TypeError(f"Interval kind must be int or float; got {self.kind!r}.")
+        if self.closed not in ("both", "left", "right", "neither"):
+            raise ValueError(f"closed must be 'both', 'left', 'right' or 'neither'; got {self.closed!r}.")
+
+    def has_type(self, value: Any) -> bool:
+        """Whether ``value`` is of the interval's kind (never a bool)."""
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        return isinstance(value, numbers.Integral if self.kind is int else numbers.Real)
+
+    def __contains__(self, value: Any) -> bool:
+        if not self.has_type(value):
+            return False
+        if self.kind is float and (math.isnan(value) or (self.finite and math.isinf(value))):
+            return False
+        if self.low is not None and (value < self.low or (value == self.low and self.closed in ("right", "neither"))):
+            return False
+        return self.high is None or not (
+            value > self.high or (value == self.high and self.closed in ("left", "neither"))
+        )
+
+    def describe(self) -> str:
+        """What a value must be, as a message says it: "a positive int", "a number in [0, 1)"..."""
+        low_in = self.closed in ("both", "left")
+        high_in = self.closed in ("both", "right")
+        noun = "int" if self.kind is int else "number"
+        finite = "finite " if self.kind is float and self.finite and (self.low is None or self.high is None) else ""
+        article = "an" if noun == "int" else "a"
+        if self.low is not None and self.high is not None:
+            return (
+                f"{article} {noun} in {'[' if low_in else '('}{_num(self.low)}, {_num(self.high)}{']' if high_in else ')'}"
+            )
+        if self.low is not None:
+            if self.kind is int and ((self.low == 1 and low_in) or (self.low == 0 and not low_in)):
+                return "a positive int"
+            return f"{'a' if finite else article} {finite}{noun} {'>=' if low_in else '>'} {_num(self.low)}"
+        if self.high is not None:
+            return f"{'a' if finite else article} {finite}{noun} {'<=' if high_in else '<'} {_num(self.high)}"
+        return f"{'a' if finite else article} {finite}{noun}"
+
+
+def _num(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    target_type: type | Interval,
+    *,
+    min_val: float | None = None,
+    max_val: float | None = None,
+    include_boundaries: Closed = "both",
+    allow_none: bool = False,
+    finite: bool = True,
+    what: str = "",
+    fix: str = "",
+    error: type[Exception] = ValidationError,
+) -> Any:
+    """Check one scalar parameter and return it as a Python ``int`` / ``float`` (or None).
+
+    scikit-learn's ``check_scalar`` is the model: a type (``int`` or ``float``) and optional
+    bounds, or an :class:`Interval` that holds both; ``bool`` is refused where a number is meant.
+    The message says what was expected, what was got, and how to fix it:
+    ``"<name> must be <expected>[ (<what>)]; got <value>. <fix>"``.
+
+    Parameters
+    ----------
+    value : object
+        The value given.
+    name : str
+        The parameter's name, as the user wrote it.
+    target_type : {int, float} or Interval
+        ``int``: any integral number (Python or numpy); ``float``: any real number.
+    min_val, max_val : number, optional
+        Bounds (with ``target_type`` a type).
+    include_boundaries : {"both", "left", "right", "neither"}, default "both"
+        Which of the bounds are allowed values.
+    allow_none : bool, default False
+        Accept None (returned as is); the message then reads "None or ...".
+    finite : bool, default True
+        Refuse infinite numbers (``float`` only).
+    what : str, optional
+        What the parameter means, put in brackets after the expectation.
+    fix : str, optional
+        How to fix it, appended to the message; by default a whole float for an int gets
+        "Pass int(<value>).".
+    error : exception type, default ValidationError
+        Raised on a bad value (another :class:`~diverseevol.errors.DiverseEvolError`, or a builtin
+        where the contract says so, e.g. ``IndexError``).
+
+    Returns
+    -------
+    int, float or None
+        ``int(value)`` for ``int``, ``float(value)`` for ``float``.
+
+    Raises
+    ------
+    ValidationError
+        (or ``error``) A value of another type or outside the interval.
+
+    Examples
+    --------
+    >>> check_scalar(3, "n_neighbors", int, min_val=1)
+    3
+    >>> check_scalar(True, "n_neighbors", int, min_val=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    diverseevol.errors.ValidationError: n_neighbors must be a positive int; got True.
+    >>> check_scalar(0.5, "eig_floor", Interval(float, 0, 1, closed="left"))
+    0.5
+    """
+    interval = (
+        target_type
+        if isinstance(target_type, Interval)
+        else Interval(target_type, min_val, max_val, include_boundaries, finite)
+    )
+    if value is None and allow_none:
+        return None
+    if value in interval:
+        return int(value) if interval.kind is int else float(value)
+    expected = ("None or " if allow_none else "") + interval.describe() + (f" ({what})" if what else "")
+    if not fix and interval.kind is int and isinstance(value, float) and value.is_integer():
+        fix = f"Pass int({value!r})."
+    raise error(f"{name} must be {expected}; got {value!r}." + (f" {fix}" if fix else ""))
 
 
 def check_embeddings(emb: Any, *, name: str = "emb") -> np.ndarray:
@@ -194,13 +358,7 @@ def check_k(k: Any, n_candidates: int, *, name: str = "k") -> int:
     ...
     diverseevol.errors.PoolExhaustedError: Cannot select k=6 records: only 5 candidates are left. ...
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        if isinstance(k, float) and k.is_integer():
-            raise ValidationError(f"{name} must be an int; got the float {k!r}. Pass int({k!r}).")
-        raise ValidationError(f"{name} must be a non-negative int; got {k!r} of type {type(k).__name__}.")
-    k = int(k)
-    if k < 0:
-        raise ValidationError(f"{name} must be >= 0 (the number of records to select); got {k}.")
+    k = check_scalar(k, name, int, min_val=0, what="the number of records to select")
     if k > n_candidates:
         raise PoolExhaustedError(
             f"Cannot select {name}={k} records: only {n_candidates} candidates are left. "

@@ -229,19 +229,26 @@ class LocalCommunicator:
 
 
 class TorchCommunicator:
-    """Collective operations over the default ``torch.distributed`` process group.
+    """Collective operations over a ``torch.distributed`` process group (by default the world group).
+
+    Parameters
+    ----------
+    group : ProcessGroup, optional
+        The group to work in; ranks (``rank``, ``src``) are ranks within it. Default: the world group.
 
     Attributes
     ----------
     rank : int
-        This process's rank, ``0 .. world_size - 1``.
+        This process's rank in the group, ``0 .. world_size - 1``.
     world_size : int
-        Number of processes.
+        Number of processes in the group.
     backend : str
         ``"gloo"`` or ``"nccl"`` (or whatever the existing group uses).
+    device : torch.device
+        Where the tensors of the collectives live (:func:`collective_device` of ``backend``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, group: Any = None) -> None:
         dist = _initialised_dist()
         if dist is None:
             raise RuntimeError(
@@ -249,8 +256,14 @@ class TorchCommunicator:
                 "process started by torchrun / accelerate launch."
             )
         self._dist = dist
-        self.rank, self.world_size = rank_and_world()
-        self.backend = str(dist.get_backend())
+        self.group = group
+        self.rank, self.world_size = rank_and_world(group)
+        self.backend = str(dist.get_backend(group))
+        self.device = collective_device(self.backend)
+
+    def _global_rank(self, group_rank: int) -> int:
+        """The world rank of ``group_rank`` (what torch's ``src=`` takes)."""
+        return group_rank if self.group is None else int(self._dist.get_global_rank(self.group, group_rank))
 
     def __repr__(self) -> str:
         return f"TorchCommunicator(rank={self.rank}, world_size={self.world_size}, backend={self.backend!r})"
@@ -287,19 +300,81 @@ class TorchCommunicator:
 
     def barrier(self) -> None:
         """Wait until every process reaches this point."""
-        self._dist.barrier()
+        self._dist.barrier(group=self.group)
 
     def broadcast_object(self, obj: Any = None, src: int = 0) -> Any:
         """Return rank ``src``'s ``obj`` on every rank (picklable objects, e.g. index arrays)."""
         box = [obj if self.rank == src else None]
-        self._dist.broadcast_object_list(box, src=src)
+        self._dist.broadcast_object_list(box, src=self._global_rank(src), group=self.group)
         return box[0]
 
     def all_gather_object(self, obj: Any) -> list[Any]:
         """Return the list of every rank's ``obj``, indexed by rank."""
         out: list[Any] = [None] * self.world_size
-        self._dist.all_gather_object(out, obj)
+        self._dist.all_gather_object(out, obj, group=self.group)
         return out
+
+    # ---- numeric collectives (numpy in, numpy out; the tensors live on ``device``) ------------
+
+    def all_gather_values(self, values: Any) -> np.ndarray:
+        """Every rank's ``values`` (a few numbers, as many on every rank) as float64 rows.
+
+        Parameters
+        ----------
+        values : sequence of float, length m
+            This rank's numbers; m must be equal on every rank.
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (world_size, len(values))
+            Row ``r`` holds rank ``r``'s values; the same on every rank.
+        """
+        import torch
+
+        t = torch.as_tensor(np.asarray(values, dtype=np.float64), device=self.device)
+        out = [torch.empty_like(t) for _ in range(self.world_size)]
+        self._dist.all_gather(out, t, group=self.group)
+        return torch.stack(out).cpu().numpy()
+
+    def all_reduce_sum(self, array: np.ndarray) -> np.ndarray:
+        """The element-wise sum of every rank's ``array``, on every rank.
+
+        Parameters
+        ----------
+        array : numpy.ndarray, any shape
+            This rank's part; the same shape and dtype on every rank.
+
+        Returns
+        -------
+        numpy.ndarray, the shape and dtype of ``array``
+            The sum over the ranks (exactly a rank's values where only that rank is non-zero).
+        """
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        self._dist.all_reduce(t, op=self._dist.ReduceOp.SUM, group=self.group)
+        return t.cpu().numpy()
+
+    def broadcast_array(self, array: np.ndarray, src: int) -> np.ndarray:
+        """Rank ``src``'s ``array`` on every rank.
+
+        Parameters
+        ----------
+        array : numpy.ndarray, any shape
+            On rank ``src`` the values to send; on the others any array of the same shape and dtype.
+        src : int
+            The sending rank, in the group.
+
+        Returns
+        -------
+        numpy.ndarray, the shape and dtype of ``array``
+            Rank ``src``'s values.
+        """
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        self._dist.broadcast(t, src=self._global_rank(src), group=self.group)
+        return t.cpu().numpy()
 
     def all_gather_rows(
         self, local_idx: np.ndarray, local_rows: np.ndarray, n_total: int, *, out: np.ndarray | None = None
@@ -330,7 +405,7 @@ class TorchCommunicator:
         tail = local_rows.shape[1:]
         if out is None:
             out = np.empty((n_total, *tail), dtype=local_rows.dtype)
-        dev = collective_device(self.backend)
+        dev = self.device
         pad_rows = np.zeros((width, *tail), dtype=local_rows.dtype)
         pad_rows[: local_rows.shape[0]] = local_rows
         pad_idx = np.full(width, -1, dtype=np.int64)
@@ -339,8 +414,8 @@ class TorchCommunicator:
         idx_t = torch.from_numpy(pad_idx).to(dev)
         got_rows = [torch.empty_like(rows_t) for _ in range(self.world_size)]
         got_idx = [torch.empty_like(idx_t) for _ in range(self.world_size)]
-        self._dist.all_gather(got_rows, rows_t)
-        self._dist.all_gather(got_idx, idx_t)
+        self._dist.all_gather(got_rows, rows_t, group=self.group)
+        self._dist.all_gather(got_idx, idx_t, group=self.group)
         for r in range(self.world_size):
             c = counts[r]
             out[got_idx[r][:c].cpu().numpy()] = got_rows[r][:c].cpu().numpy()

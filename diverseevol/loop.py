@@ -1,12 +1,12 @@
-"""Old home of :class:`EvolutionLoop` and :class:`EvolutionResult`; they live in :mod:`diverseevol.run`.
+"""Deprecated old home of :class:`EvolutionLoop` and :class:`EvolutionResult`; import from :mod:`diverseevol.run`.
 
-Kept so that ``from diverseevol.loop import EvolutionLoop, EvolutionResult, METRIC_KEYS,
-initial_pool, round_rng`` keeps working; new code imports from :mod:`diverseevol` or
-:mod:`diverseevol.run`.
+Importing it warns (:class:`DeprecationWarning`); it will be removed in the next release. Its
+names are the objects of :mod:`diverseevol.run` (``COMPARED_CONFIG_KEYS``: :mod:`diverseevol.run.settings`).
 """
 
 from __future__ import annotations
 
+from ._deprecation import warn_old_home
 from .run.loop import EvolutionLoop
 from .run.result import METRIC_KEYS, EvolutionResult
 from .run.seeds import initial_pool, round_rng
@@ -20,3 +20,10 @@ __all__ = [
     "initial_pool",
     "round_rng",
 ]
+
+warn_old_home(
+    "diverseevol.loop",
+    "diverseevol.run",
+    "EvolutionLoop, EvolutionResult, METRIC_KEYS, initial_pool and round_rng "
+    "(COMPARED_CONFIG_KEYS from diverseevol.run.settings)",
+)

@@ -33,7 +33,9 @@ from ._files import atomic_write
 from ._optional import is_available, require
 from .errors import ValidationError
 from .judge.metrics import summarize_rounds
+from .judge.report import METRIC_NAMES as PAIRWISE_METRICS
 from .run.result import METRIC_KEYS
+from .run.settings import ONE_TIME
 
 __all__ = [
     "RunMetrics",
@@ -52,7 +54,6 @@ logger = logging.getLogger(__name__)
 
 #: Keys of a metrics row that are bookkeeping, not judge metrics (the loop's own keys).
 _LOOP_KEYS = frozenset(METRIC_KEYS)
-_PAIRWISE_SUFFIXES = ("/rs", "/wtr", "/invalid", "/n_valid")
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _label(config: Mapping[str, Any]) -> str:
     if isinstance(sampler, Mapping):
         sampler = sampler.get("name", "run")
     label = str(sampler)
-    if config.get("mode") == "one_time":
+    if config.get("mode") == ONE_TIME:
         label += " (one-time)"
     return label
 
@@ -184,7 +185,7 @@ def judge_metrics(runs: Sequence[RunMetrics]) -> list[str]:
     for k in _keys(runs):
         if k in _LOOP_KEYS or k.startswith("time_"):
             continue
-        if any(k == f"{b}{s}" for b in benches for s in _PAIRWISE_SUFFIXES):
+        if any(k == f"{b}/{name}" for b in benches for name in PAIRWISE_METRICS):
             continue
         out.append(k)
     return out

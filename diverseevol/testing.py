@@ -22,10 +22,9 @@ import numpy as np
 
 from .errors import PoolExhaustedError, SamplerOutputError, ValidationError
 from .samplers.base import Requirements, Selection, SelectionContext, _run_sampler_with_output, _warn_old_requires
+from .samplers.uncertainty import UNCERTAINTY_SCORES
 
 __all__ = ["check_sampler", "make_context"]
-
-_DEFAULT_SCORES = ("confidence", "margin", "entropy")
 
 
 def _make_signals(n: int, d: int, seed: int, extra_scores: set[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -37,7 +36,7 @@ def _make_signals(n: int, d: int, seed: int, extra_scores: set[str]) -> tuple[np
     confidence = rng.choice(np.linspace(0.2, 1.0, 17), size=n)
     margin = np.clip(confidence - rng.uniform(0.0, 0.2, size=n), 0.0, 1.0).round(2)
     entropy = rng.choice(np.linspace(0.0, 3.0, 13), size=n)
-    scores = {"confidence": confidence, "margin": margin, "entropy": entropy}
+    scores = dict(zip(UNCERTAINTY_SCORES, (confidence, margin, entropy)))
     for key in sorted(extra_scores - set(scores)):
         scores[key] = rng.choice(np.linspace(0.0, 1.0, 11), size=n)
     return emb, scores

@@ -24,13 +24,19 @@ Importing this module needs numpy only.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ._validation import RandomState, check_embeddings, check_index_array, check_random_state
+from ._validation import (
+    Interval,
+    RandomState,
+    check_embeddings,
+    check_index_array,
+    check_random_state,
+    check_scalar,
+)
 from .errors import NonFiniteEmbeddingError, ValidationError
 
 __all__ = [
@@ -51,18 +57,12 @@ _DEFAULT_BLOCK_ROWS = 16384
 # helpers
 # --------------------------------------------------------------------------------------------
 def _check_block_rows(block_rows: Any) -> int:
-    if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
-        raise ValidationError(f"block_rows must be a positive int; got {block_rows!r}.")
-    return int(block_rows)
+    return check_scalar(block_rows, "block_rows", int, min_val=1)  # type: ignore[no-any-return]
 
 
 def _check_dim(dim: Any, *, name: str = "dim", allow_none: bool = True) -> int | None:
-    if dim is None and allow_none:
-        return None
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
-        hint = " or None (keep every dimension)" if allow_none else ""
-        raise ValidationError(f"{name} must be a positive int{hint}; got {dim!r}.")
-    return int(dim)
+    fix = "None keeps every dimension." if allow_none else ""
+    return check_scalar(dim, name, int, min_val=1, allow_none=allow_none, fix=fix)  # type: ignore[no-any-return]
 
 
 def _rows_or_none(rows: Any, n: int, name: str = "rows") -> np.ndarray | None:
@@ -337,12 +337,9 @@ class Whiten(EmbeddingTransform):
     ) -> None:
         super().__init__(block_rows=block_rows)
         self.dim = _check_dim(dim)
-        if isinstance(eig_floor, bool) or not isinstance(eig_floor, numbers.Real) or not 0 <= eig_floor < 1:
-            raise ValidationError(
-                f"eig_floor must be a number in [0, 1) (relative to the largest eigenvalue); "
-                f"got {eig_floor!r}."
-            )
-        self.eig_floor = float(eig_floor)
+        self.eig_floor = check_scalar(
+            eig_floor, "eig_floor", Interval(float, 0, 1, closed="left"), what="relative to the largest eigenvalue"
+        )
         self.normalize = bool(normalize)
 
     def _fit_blocks(self, blocks: Any, d: int) -> None:

@@ -154,7 +154,7 @@ def test_run_from_config_and_resume(dataset: tuple[Path, Path, np.ndarray], tmp_
     assert main(["run", str(cfg), "--check"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["budget"]["k"] == 3
     assert main(["run", str(cfg)]) == EXIT_OK
-    from diverseevol.loop import EvolutionResult
+    from diverseevol.run import EvolutionResult
 
     res = EvolutionResult.load(tmp_path / "runs" / "x")
     assert [len(p) for p in res.pools] == [4, 7, 10] and res.finished

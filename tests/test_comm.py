@@ -36,10 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TWO_RANKS = textwrap.dedent(
     """
-    import importlib, importlib.util, json, sys
+    import importlib, json, sys
     import numpy as np
-    # the run package once it exists, else the loop module
-    loop_module = "diverseevol.run" if importlib.util.find_spec("diverseevol.run") else "diverseevol.loop"
+    loop_module = "diverseevol.run"
     importlib.import_module(loop_module)
     from diverseevol.comm import TorchCommunicator, gather_rows, rank_and_world, resolve_communicator, run_on_rank0
 
@@ -159,13 +158,27 @@ def test_shard_slice_rejects_bad_arguments(n, rank, world):
         shard_slice(n, rank, world)
 
 
-def test_hf_shard_indices_is_the_strided_share():
+def test_old_home_hf_distributed_warns_and_still_resolves():
     pytest.importorskip("torch")
-    from diverseevol.hf.distributed import shard_indices
+    pytest.importorskip("transformers")  # diverseevol.hf needs both
+    import diverseevol.comm as comm
 
-    order = np.array([4, 2, 0, 3, 1])
-    assert shard_indices(order, 1, 2).tolist() == [2, 3]
-    assert shard_indices(order, 0, 2).dtype == np.int64
+    with pytest.warns(DeprecationWarning, match=r"diverseevol\.hf\.distributed is deprecated.*diverseevol\.comm"):
+        import diverseevol.hf.distributed as old
+    assert old.TorchCommunicator is comm.TorchCommunicator
+    assert old.active_communicator is comm.active_communicator and old.gather_rows is comm.gather_rows
+    order = np.array([4, 2, 0, 3, 1])  # shard_indices is the strided share
+    assert old.shard_indices(order, 1, 2).tolist() == [2, 3]
+    assert old.shard_indices(order, 0, 2).dtype == np.int64
+
+
+def test_old_home_distributed_warns_and_still_resolves():
+    import diverseevol.comm as comm
+
+    with pytest.warns(DeprecationWarning, match=r"diverseevol\.distributed is deprecated.*diverseevol\.comm"):
+        import diverseevol.distributed as old
+    assert old.LocalCommunicator is comm.LocalCommunicator
+    assert old.resolve_communicator is comm.resolve_communicator
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 from hf_fixtures import tiny_handle, word_records
 
 from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
-from diverseevol.hf import embedder as embedder_mod
+from diverseevol.hf import _fast_paths as fast_paths
 from diverseevol.hf.tiny import build_tiny_llama
 
 torch.set_num_threads(2)
@@ -40,7 +40,7 @@ def _linears(model):
 
 
 def test_onednn_pass_matches_f_linear_pass(handle, records):
-    if not embedder_mod._onednn_linear_ok():
+    if not fast_paths.onednn_linear_ok():
         pytest.skip("this torch build has no usable oneDNN linear")
     fast = HFEmbedder(progress=False, max_length=320)
     slow = HFEmbedder(progress=False, max_length=320, onednn=False)
@@ -56,7 +56,7 @@ def test_onednn_pass_matches_f_linear_pass(handle, records):
 
 
 def test_onednn_layers_switched_only_inside_the_pass(handle, records):
-    if not embedder_mod._onednn_linear_ok():
+    if not fast_paths.onednn_linear_ok():
         pytest.skip("this torch build has no usable oneDNN linear")
     model = handle.model
     lin = _linears(model)
@@ -69,9 +69,9 @@ def test_onednn_layers_switched_only_inside_the_pass(handle, records):
         hook.remove()
     assert seen and all(seen)  # switched during the pass, hooks still run
     assert not any("forward" in m.__dict__ for m in model.modules())  # restored afterwards
-    with embedder_mod._onednn_linears(model, enabled=False) as n:
+    with fast_paths.onednn_linears(model, enabled=False) as n:
         assert n == 0
-    with embedder_mod._onednn_linears(model) as n:
+    with fast_paths.onednn_linears(model) as n:
         assert n == len(lin)  # the LM head too (the scorer's products)
 
 
@@ -80,9 +80,9 @@ def test_subclassed_and_non_float32_linears_are_left_alone():
         pass
 
     net = torch.nn.Sequential(torch.nn.Linear(4, 4), MyLinear(4, 4), torch.nn.Linear(4, 4).double())
-    with embedder_mod._onednn_linears(net) as n:
+    with fast_paths.onednn_linears(net) as n:
         assert "forward" not in net[1].__dict__ and "forward" not in net[2].__dict__
-        assert n == (1 if embedder_mod._onednn_linear_ok() else 0)
+        assert n == (1 if fast_paths.onednn_linear_ok() else 0)
         x = torch.randn(2, 4)
         with torch.inference_mode():
             got = net[0](x)
@@ -93,10 +93,10 @@ def test_subclassed_and_non_float32_linears_are_left_alone():
 
 def test_without_onednn_the_pass_falls_back_to_f_linear(handle, records, monkeypatch):
     slow = HFEmbedder(progress=False, max_length=320, onednn=False)(handle, records)
-    monkeypatch.setattr(embedder_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(fast_paths, "_ONEDNN_OK", None)
     monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
-    assert embedder_mod._onednn_linear_ok() is False
-    with embedder_mod._onednn_linears(handle.model) as n:
+    assert fast_paths.onednn_linear_ok() is False
+    with fast_paths.onednn_linears(handle.model) as n:
         assert n == 0
     got = HFEmbedder(progress=False, max_length=320)(handle, records)
     np.testing.assert_array_equal(got, slow)  # same code path, bit for bit
@@ -106,9 +106,9 @@ def test_onednn_check_failure_is_caught(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("no oneDNN here")
 
-    monkeypatch.setattr(embedder_mod, "_ONEDNN_OK", None)
+    monkeypatch.setattr(fast_paths, "_ONEDNN_OK", None)
     monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", boom, raising=False)
-    assert embedder_mod._onednn_linear_ok() is False
+    assert fast_paths.onednn_linear_ok() is False
 
 
 def test_onednn_setting_recorded_only_when_off():
@@ -120,7 +120,7 @@ def test_onednn_setting_recorded_only_when_off():
 
 def test_compiled_pass_matches_eager_and_serves_a_second_model(handle, records):
     pytest.importorskip("torch._inductor")
-    if not embedder_mod._have_cxx():
+    if not fast_paths.have_cxx():
         pytest.skip("inductor on a CPU needs a C++ compiler")
     import warnings
 
@@ -133,7 +133,7 @@ def test_compiled_pass_matches_eager_and_serves_a_second_model(handle, records):
             np.testing.assert_allclose(comp_emb, eager_emb, rtol=0, atol=1e-5)
             for name in eager_sc:
                 np.testing.assert_allclose(comp_sc[name], eager_sc[name], rtol=1e-5, atol=1e-6)
-    assert not embedder_mod._COMPILE_FAILED
+    assert not fast_paths._COMPILE_FAILED
     assert not any("forward" in m.__dict__ for m in handle.model.modules())
 
 
@@ -145,26 +145,26 @@ def test_compile_failure_warns_once_and_falls_back(handle, records, monkeypatch)
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    monkeypatch.setattr(embedder_mod, "_COMPILE_FAILED", False)
+    monkeypatch.setattr(fast_paths, "_COMPILE_FAILED", False)
     eager = HFEmbedder(progress=False, max_length=320)(handle, records)
     emb = HFEmbedder(progress=False, max_length=320, compile=True, max_batch_tokens=700)
     with pytest.warns(RuntimeWarning, match="torch.compile of the transformer body failed") as rec:
         got = emb(handle, records)
     assert len([w for w in rec if issubclass(w.category, RuntimeWarning)]) == 1
     np.testing.assert_allclose(got, eager, rtol=0, atol=1e-5)
-    assert embedder_mod._COMPILE_FAILED  # later passes do not try again
-    assert embedder_mod._want_compile(True, 10**9, torch.device("cpu")) is False
+    assert fast_paths._COMPILE_FAILED  # later passes do not try again
+    assert fast_paths.want_compile(True, 10**9, torch.device("cpu")) is False
 
 
 def test_compile_auto_and_validation(monkeypatch):
-    monkeypatch.setattr(embedder_mod, "_COMPILE_FAILED", False)
+    monkeypatch.setattr(fast_paths, "_COMPILE_FAILED", False)
     cpu = torch.device("cpu")
-    monkeypatch.setattr(embedder_mod, "_have_cxx", lambda: True)
-    assert embedder_mod._want_compile("auto", embedder_mod.COMPILE_AUTO_TOKENS, cpu)
-    assert not embedder_mod._want_compile("auto", embedder_mod.COMPILE_AUTO_TOKENS - 1, cpu)
-    assert not embedder_mod._want_compile(False, 10**9, cpu)
-    monkeypatch.setattr(embedder_mod, "_have_cxx", lambda: False)
-    assert not embedder_mod._want_compile("auto", 10**9, cpu)
+    monkeypatch.setattr(fast_paths, "have_cxx", lambda: True)
+    assert fast_paths.want_compile("auto", fast_paths.COMPILE_AUTO_TOKENS, cpu)
+    assert not fast_paths.want_compile("auto", fast_paths.COMPILE_AUTO_TOKENS - 1, cpu)
+    assert not fast_paths.want_compile(False, 10**9, cpu)
+    monkeypatch.setattr(fast_paths, "have_cxx", lambda: False)
+    assert not fast_paths.want_compile("auto", 10**9, cpu)
     from diverseevol.errors import ValidationError
 
     with pytest.raises(ValidationError, match="compile"):

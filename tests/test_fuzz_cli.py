@@ -35,7 +35,7 @@ from fuzz_support import digest_tree, examples
 
 from diverseevol import cli
 from diverseevol.errors import DiverseEvolError
-from diverseevol.loop import EvolutionLoop
+from diverseevol.run import EvolutionLoop
 
 N = 12
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import loop_fakes as fakes
 from fuzz_support import examples, outcome
 
-from diverseevol.loop import EvolutionLoop
+from diverseevol.run import EvolutionLoop
 from diverseevol.samplers import Requirements
 
 N = 24

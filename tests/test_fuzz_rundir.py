@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import loop_fakes as fakes
 from fuzz_support import examples, outcome
 
-from diverseevol.loop import EvolutionLoop, EvolutionResult
-from diverseevol.rundir import RunDirectory
+from diverseevol.run import EvolutionLoop, EvolutionResult, RunDirectory
 
 N = 30
 SETTINGS = {"init_size": 5, "k": 3, "rounds": 2, "sampler": "kcenter", "cache_embeddings": True, "seed": 1}

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     torch.set_num_threads(1)
     from diverseevol import EvolutionLoop
     from diverseevol.data import InstructionRecord
-    from diverseevol.distributed import LocalCommunicator
+    from diverseevol.comm import LocalCommunicator
     from diverseevol.hf import HFEmbedder, HFGenerator, HFScorer, HFTrainer, load_model
 
     base, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -16,7 +16,7 @@ from hf_fixtures import tiny_handle, word_records
 from diverseevol.data import InstructionRecord
 from diverseevol.errors import ValidationError
 from diverseevol.hf import HFEmbedder, HFScorer
-from diverseevol.hf import embedder as embedder_mod
+from diverseevol.hf import _token_scores as token_scores_mod
 from diverseevol.hf._records import tokenize_records
 from diverseevol.hf.tiny import build_tiny_llama
 
@@ -112,7 +112,7 @@ def test_truncated_response_scores_nan(handle):
 
 def test_logit_chunking_gives_same_scores(handle, records, monkeypatch):
     ref = HFScorer(progress=False)(handle, records)
-    monkeypatch.setattr(embedder_mod, "_MAX_LOGIT_ELEMENTS", 300)  # ~3 positions per chunk
+    monkeypatch.setattr(token_scores_mod, "_MAX_LOGIT_ELEMENTS", 300)  # ~3 positions per chunk
     got = HFScorer(progress=False)(handle, records)
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-8)

@@ -9,8 +9,10 @@ import pytest
 
 def test_pairwise_loop_judge_lives_in_loop_judge_and_old_path_still_works() -> None:
     from diverseevol.judge import PairwiseLoopJudge
-    from diverseevol.judge.llm import PairwiseLoopJudge as old
     from diverseevol.judge.loop_judge import PairwiseLoopJudge as new
+
+    with pytest.warns(DeprecationWarning, match=r"diverseevol\.judge\.llm is deprecated.*diverseevol\.judge"):
+        from diverseevol.judge.llm import PairwiseLoopJudge as old
 
     assert PairwiseLoopJudge is new is old
     assert new.__module__ == "diverseevol.judge.loop_judge"

@@ -185,7 +185,7 @@ def test_loop_warns_once_and_records_the_pool_norm_ratio(tmp_path: Path):
     for pool, row in zip(result.pools, result.metrics):
         assert row["norm_ratio"] == pytest.approx(_mean_norm(emb, pool) / data_norm, rel=1e-9)
     assert result.metrics[-1]["norm_ratio"] > NORM_BIAS_THRESHOLD  # K-Center filled the pool with long rows
-    from diverseevol.loop import EvolutionResult
+    from diverseevol.run import EvolutionResult
 
     saved = EvolutionResult.load(tmp_path / "run").metrics  # written to the run directory
     ratios = [row["norm_ratio"] for row in result.metrics]
@@ -232,7 +232,7 @@ def test_config_sampler_params_transform(files, tmp_path: Path):
                    '[sampler]\nname = "kcenter"\n[sampler.params]\ntransform = "normalize"\n'
                    '[budget]\ninit_size = 10\nk = 8\nrounds = 2\n')
     assert main(["run", str(cfg)]) == EXIT_OK
-    from diverseevol.loop import EvolutionResult
+    from diverseevol.run import EvolutionResult
 
     res = EvolutionResult.load(tmp_path / "runs" / "w")
     everything = np.arange(150)

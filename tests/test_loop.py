@@ -19,7 +19,7 @@ from kcenter_oracle import kcenter_oracle
 
 from diverseevol.data import InstructionRecord
 from diverseevol.errors import MissingSignalError, PoolExhaustedError, UnknownSamplerError, ValidationError
-from diverseevol.loop import METRIC_KEYS, EvolutionLoop, EvolutionResult, initial_pool, round_rng
+from diverseevol.run import METRIC_KEYS, EvolutionLoop, EvolutionResult, initial_pool, round_rng
 from diverseevol.samplers.registry import list_samplers
 
 BUILTINS = ["random", "kcenter", "least_confidence", "margin", "entropy"]
@@ -416,11 +416,11 @@ def test_two_ranks_agree_and_only_rank0_writes(tmp_path):
 
 
 def test_world_size_env_selects_torch_communicator(monkeypatch):
-    from diverseevol.distributed import LocalCommunicator, resolve_communicator
+    from diverseevol.comm import LocalCommunicator, TorchCommunicator, resolve_communicator
 
-    hf_dist = pytest.importorskip("diverseevol.hf.distributed")
+    pytest.importorskip("torch")  # resolve_communicator requires torch for WORLD_SIZE > 1
     sentinel = LocalCommunicator()
-    monkeypatch.setattr(hf_dist.TorchCommunicator, "from_env", classmethod(lambda cls: sentinel))
+    monkeypatch.setattr(TorchCommunicator, "from_env", classmethod(lambda cls: sentinel))
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert resolve_communicator(None) is sentinel
     monkeypatch.setenv("WORLD_SIZE", "1")
@@ -433,7 +433,7 @@ def test_core_imports_stay_light():
     import subprocess
 
     code = (
-        "import sys, diverseevol.loop, diverseevol.data, diverseevol.rundir, diverseevol.protocols;"
+        "import sys, diverseevol.run.loop, diverseevol.data, diverseevol.run.directory, diverseevol.protocols;"
         "heavy = [m for m in ('torch', 'transformers', 'pandas', 'datasets', 'faiss', 'tqdm') if m in sys.modules];"
         "print(heavy); sys.exit(bool(heavy))"
     )

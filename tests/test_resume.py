@@ -22,8 +22,8 @@ sys.path.insert(0, str(TESTS))
 import loop_fakes as fakes
 
 from diverseevol.errors import RunDirectoryError, RunDirectoryMismatchError
-from diverseevol.loop import EvolutionLoop, EvolutionResult
-from diverseevol.rundir import RunDirectory, atomic_write, read_npy, write_json, write_npy
+from diverseevol._files import atomic_write, read_npy, write_json, write_npy
+from diverseevol.run import EvolutionLoop, EvolutionResult, RunDirectory
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and flock need POSIX")
 
@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
     import json, os, signal, sys
     sys.path.insert(0, sys.argv[1])
     import loop_fakes as f
-    from diverseevol.loop import EvolutionLoop
+    from diverseevol.run import EvolutionLoop
 
     spec = os.environ.get("KILL_REPLACE")  # "<n>:before" or "<n>:after": die at this process's n-th rename
     if spec:

@@ -31,9 +31,12 @@ def _fast_disk(monkeypatch):
 def test_old_import_paths_are_the_new_objects():
     import diverseevol
     import diverseevol._files as files
-    import diverseevol.loop as old_loop
     import diverseevol.report as report
-    import diverseevol.rundir as old_rundir
+
+    with pytest.warns(DeprecationWarning, match=r"diverseevol\.loop is deprecated.*diverseevol\.run"):
+        import diverseevol.loop as old_loop
+    with pytest.warns(DeprecationWarning, match=r"diverseevol\.rundir is deprecated.*diverseevol\.run\.directory"):
+        import diverseevol.rundir as old_rundir
 
     assert old_loop.EvolutionLoop is EvolutionLoop is diverseevol.EvolutionLoop
     assert old_loop.EvolutionResult is EvolutionResult is diverseevol.EvolutionResult

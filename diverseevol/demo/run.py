@@ -22,8 +22,6 @@ directory. Whatever the numbers are, they are reported as measured.
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import logging
 import resource
 import time
@@ -37,6 +35,8 @@ import numpy as np
 from .._files import load_npy, write_json, write_npy
 from ..errors import RunDirectoryError, ValidationError
 from .model import TinyModelSpec, TinyRecipe
+from .outputs import library_report, plot_summary, write_outputs
+from .stats import summarize, summary_stats, t_interval
 from .tasks import DemoSuite, make_suite, task_coverage
 
 __all__ = [
@@ -57,7 +57,6 @@ logger = logging.getLogger(__name__)
 #: budget chosen by M_0) and the random, least-confidence and margin baselines.
 DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter_one_time", "random", "least_confidence", "margin")
 _ONE_TIME = "_one_time"
-_METRICS = ("accuracy", "heldout_loss", "rare_accuracy", "coverage", "vendi")
 
 
 def check_sampler_name(name: str) -> tuple[str, str]:
@@ -274,182 +273,6 @@ class DemoResult:
     wall_time_s: float
     cpu_time_s: float
     n_tasks: int
-
-
-# --------------------------------------------------------------------------------------------
-# statistics
-# --------------------------------------------------------------------------------------------
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
-    """Mean and two-sided Student-t confidence interval of the mean.
-
-    Parameters
-    ----------
-    values : sequence of float, length n
-    confidence : float, default 0.95
-
-    Returns
-    -------
-    dict
-        ``mean``, ``low``, ``high`` (None when n < 2) and ``n``.
-    """
-    from scipy import stats
-
-    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
-    if x.size == 0:
-        return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = float(x.mean())
-    if x.size < 2:
-        return {"mean": mean, "low": None, "high": None, "n": 1}
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(x.size)}
-
-
-def summary_stats(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str]) -> dict[str, Any]:
-    """Per sampler and pool size: mean and 95% t-interval over seeds; K-Center minus random paired by seed.
-
-    Parameters
-    ----------
-    rows : sequence of dict
-        :attr:`DemoResult.rows`.
-    samplers : sequence of str
-        The samplers compared (``full`` and ``untrained`` rows are summarised too).
-
-    Returns
-    -------
-    dict
-        ``by_sampler``: list of ``{sampler, pool_size, n_seeds, <metric>: t_interval}``;
-        ``kcenter_minus_random``: list of ``{pool_size, n_seeds, accuracy, heldout_loss}``
-        (t-intervals of the per-seed differences), plus ``"selected"`` (pool sizes after
-        round 0, each seed's differences averaged over them) when both samplers ran.
-    """
-    names = [*samplers, "full", "untrained"]
-    by_sampler = []
-    for name in names:
-        for n in sorted({int(r["pool_size"]) for r in rows if r["sampler"] == name}):
-            mine = [r for r in rows if r["sampler"] == name and int(r["pool_size"]) == n]
-            entry: dict[str, Any] = {"sampler": name, "pool_size": n, "n_seeds": len(mine)}
-            for key in _METRICS:
-                entry[key] = t_interval([r.get(key) for r in mine])
-            by_sampler.append(entry)
-    diffs: list[dict[str, Any]] = []
-    if {"kcenter", "random"} <= set(samplers):
-        def table(name: str) -> dict[tuple[int, int], Mapping[str, Any]]:
-            return {(int(r["seed"]), int(r["pool_size"])): r for r in rows if r["sampler"] == name}
-
-        kc, rnd = table("kcenter"), table("random")
-        sizes = sorted({n for _, n in kc})
-        per_seed: dict[int, dict[str, list[float]]] = {}
-        for n in sizes:
-            pairs = [(kc[key], rnd[key]) for key in kc if key[1] == n and key in rnd]
-            entry = {"pool_size": n, "n_seeds": len(pairs)}
-            for key in ("accuracy", "heldout_loss"):
-                d = [a[key] - b[key] for a, b in pairs if a.get(key) is not None and b.get(key) is not None]
-                entry[key] = t_interval(d)
-            diffs.append(entry)
-            if n != sizes[0]:
-                for a, b in pairs:
-                    store = per_seed.setdefault(int(a["seed"]), {"accuracy": [], "heldout_loss": []})
-                    for key in store:
-                        if a.get(key) is not None and b.get(key) is not None:
-                            store[key].append(a[key] - b[key])
-        if per_seed:
-            diffs.append({
-                "pool_size": "selected",
-                "n_seeds": len(per_seed),
-                **{key: t_interval([float(np.mean(v[key])) for v in per_seed.values() if v[key]])
-                   for key in ("accuracy", "heldout_loss")},
-            })
-    return {"confidence": 0.95, "by_sampler": by_sampler, "kcenter_minus_random": diffs}
-
-
-def _cell(stat: Mapping[str, Any] | None, digits: int) -> str:
-    if not stat or stat.get("mean") is None:
-        return "-"
-    text = f"{stat['mean']:.{digits}f}"
-    if stat.get("low") is not None:
-        text += f" [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
-    return text
-
-
-def _verdict(d: Mapping[str, Any], what: str) -> str:
-    """One plain sentence on a K-Center minus random difference (accuracy: higher is better; loss: lower)."""
-    acc, loss = d.get("accuracy") or {}, d.get("heldout_loss") or {}
-    parts = []
-    for stat, metric, better in ((loss, "held-out loss", -1), (acc, "accuracy", 1)):
-        if stat.get("mean") is None:
-            continue
-        m = stat["mean"]
-        if stat.get("low") is None:
-            word = "ahead of" if m * better > 0 else "not ahead of"
-            parts.append(f"on {metric} K-Center is {word} random ({m:+.3g}, one seed: no interval)")
-        elif stat["low"] * better > 0 and stat["high"] * better > 0:
-            parts.append(f"on {metric} K-Center is ahead of random ({_cell(stat, 3)}, the interval excludes 0)")
-        elif stat["low"] * better < 0 and stat["high"] * better < 0:
-            parts.append(f"on {metric} K-Center is BEHIND random ({_cell(stat, 3)}, the interval excludes 0)")
-        else:
-            parts.append(f"on {metric} K-Center is not distinguishable from random ({_cell(stat, 3)}, "
-                         f"the interval includes 0)")
-    return f"{what}: " + "; ".join(parts) + "." if parts else ""
-
-
-def summarize(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str], n_tasks: int,
-              summary: Mapping[str, Any] | None = None) -> str:
-    """Markdown tables: each metric by pool size (rows) and sampler (columns), mean [95% CI] over seeds.
-
-    Parameters
-    ----------
-    rows : sequence of dict
-        :attr:`DemoResult.rows`.
-    samplers : sequence of str
-        Column order.
-    n_tasks : int
-        Number of task families (for the coverage header).
-    summary : dict, optional
-        :func:`summary_stats` of the rows (computed when not given).
-    """
-    summary = summary or summary_stats(rows, samplers)
-    seeds = sorted({int(r["seed"]) for r in rows})
-    stat = {(e["sampler"], e["pool_size"]): e for e in summary["by_sampler"]}
-    sizes = sorted({int(r["pool_size"]) for r in rows if r["sampler"] in samplers})
-    ci = "mean [95% t-interval]" if len(seeds) > 1 else "one seed, no interval"
-    parts = [f"Seeds {', '.join(map(str, seeds))}; each cell is the {ci} over seeds.\n"]
-    metrics = (
-        ("accuracy", "Test exact-match accuracy (%)", 1),
-        ("heldout_loss", "Held-out reference loss (nats per answer token, macro over families; lower is better)", 3),
-        ("rare_accuracy", "Accuracy on the rarer half of the task families (%)", 1),
-        ("coverage", f"Task coverage (families in the pool, of {n_tasks})", 1),
-        ("vendi", "Vendi score of the pool (base-model embeddings)", 2),
-    )
-    for key, title, digits in metrics:
-        if all(r.get(key) is None for r in rows):
-            continue
-        parts.append(f"**{title}**\n")
-        parts.append("| pool size | " + " | ".join(samplers) + " |")
-        parts.append("|---:|" + "---:|" * len(samplers))
-        for n in sizes:
-            parts.append(f"| {n} | " + " | ".join(_cell(stat.get((s, n), {}).get(key), digits) for s in samplers) + " |")
-        for name in ("full", "untrained"):
-            for (s, n), e in stat.items():
-                if s == name:
-                    parts.append(f"| {name} ({n}) | " + _cell(e.get(key), digits) + " |" + " |" * (len(samplers) - 1))
-        parts.append("")
-    diffs = summary.get("kcenter_minus_random") or []
-    if diffs:
-        parts.append("**K-Center minus random, paired by seed** (accuracy: > 0 favours K-Center; "
-                     "loss: < 0 favours K-Center)\n")
-        parts.append("| pool size | seeds | accuracy difference (points) | held-out loss difference |")
-        parts.append("|---:|---:|---:|---:|")
-        for d in diffs:
-            parts.append(f"| {d['pool_size']} | {d['n_seeds']} | {_cell(d['accuracy'], 2)} | "
-                         f"{_cell(d['heldout_loss'], 3)} |")
-        parts.append("")
-        final = [d for d in diffs if d["pool_size"] != "selected"][-1]
-        parts.append(_verdict(final, f"At the final pool ({final['pool_size']} records)"))
-        sel = [d for d in diffs if d["pool_size"] == "selected"]
-        if sel:
-            parts.append(_verdict(sel[0], "Averaged over the pools after round 0"))
-        parts.append("")
-    return "\n".join(parts) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -704,10 +527,10 @@ def run_demo(
     n_tasks = len(make_suite(settings.n_train, 1, seed=settings.all_seeds[0]).families)
     summary = summary_stats(rows, settings.samplers)
     table = summarize(rows, settings.samplers, n_tasks, summary)
-    files = _write_outputs(out, settings, rows, summary, table)
+    files = write_outputs(out, settings.to_dict(), rows, summary, table)
     if plots:
-        files += _plot(summary, settings.samplers, out, n_tasks)
-        files += _library_report(run_dirs, out / "report")
+        files += plot_summary(summary, settings.samplers, out, n_tasks)
+        files += library_report(run_dirs, out / "report")
     wall, cpu = time.perf_counter() - t0, _cpu_time() - c0
     timing = {"wall_time_s": wall, "cpu_time_s": cpu, "idle_2_core_estimate_s": cpu / 2,
               "base_model_s": base_time, "per_seed_wall_s": seed_times, "torch_threads": settings.threads}
@@ -715,79 +538,3 @@ def run_demo(
     files.append(out / "timing.json")
     return DemoResult(settings=settings, rows=rows, summary=summary, table_markdown=table, run_dirs=run_dirs,
                       out_dir=out, files=files, wall_time_s=wall, cpu_time_s=cpu, n_tasks=n_tasks)
-
-
-def _write_outputs(out: Path, settings: DemoSettings, rows: list[dict[str, Any]], summary: Mapping[str, Any],
-                   table: str) -> list[Path]:
-    keys = ["sampler", "seed", "round", "pool_size", "accuracy", "heldout_loss", "rare_accuracy", "coverage", "vendi"]
-    with (out / "results.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "table.md").write_text(table, encoding="utf-8")
-    write_json(out / "results.json", {"settings": settings.to_dict(), "rows": rows, "summary": summary})
-    return [out / "results.csv", out / "table.md", out / "results.json"]
-
-
-def _plot(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: Path, n_tasks: int) -> list[Path]:
-    from .._optional import require
-
-    require("matplotlib", feature="the demo's plots (or pass --no-plots)", extra="plot")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = []
-    specs = (
-        ("accuracy", "test exact-match accuracy (%)", "accuracy.png"),
-        ("heldout_loss", "held-out reference loss (nats/token)", "heldout_loss.png"),
-        ("coverage", f"task families in the pool (of {n_tasks})", "coverage.png"),
-        ("vendi", "Vendi score of the pool (base-model embeddings)", "vendi.png"),
-    )
-    entries = summary["by_sampler"]
-    for key, label, fname in specs:
-        fig, ax = plt.subplots(figsize=(5.8, 4.0))
-        drawn = False
-        for s in samplers:
-            pts = [(e["pool_size"], e[key]) for e in entries if e["sampler"] == s and e[key]["mean"] is not None]
-            if not pts:
-                continue
-            pts.sort(key=lambda p: p[0])
-            x = [p[0] for p in pts]
-            (line,) = ax.plot(x, [p[1]["mean"] for p in pts], marker="o", label=s,
-                              linewidth=2.2 if s == "kcenter" else 1.4)
-            if all(p[1]["low"] is not None for p in pts):
-                ax.fill_between(x, [p[1]["low"] for p in pts], [p[1]["high"] for p in pts], alpha=0.15,
-                                color=line.get_color())
-            drawn = True
-        for name, style in (("full", "--"), ("untrained", ":")):
-            for e in entries:
-                if e["sampler"] == name and e[key]["mean"] is not None and key not in ("coverage", "vendi"):
-                    ax.axhline(e[key]["mean"], linestyle=style, color="gray", label=f"{name} (mean)")
-        if not drawn:
-            plt.close(fig)
-            continue
-        ax.set_xlabel("training pool size")
-        ax.set_ylabel(label)
-        ax.set_title("mean over seeds, shaded: 95% t-interval", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out_dir / fname
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        files.append(path)
-    return files
-
-
-def _library_report(run_dirs: Mapping[str, Path], out: Path) -> list[Path]:
-    """The library's per-run report (tables + plots of every logged metric)."""
-    from ..report import write_report
-
-    try:
-        result = write_report([str(p) for p in run_dirs.values()], str(out))
-    except Exception as exc:  # noqa: BLE001 - the demo's own results are already written
-        logger.warning("the per-run report failed (%s: %s); the demo's tables and plots are written", type(exc).__name__, exc)
-        return []
-    return [Path(f) for f in result.values()]

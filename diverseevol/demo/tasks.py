@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import check_scalar
 from ..data import InstructionRecord
 from ..errors import ValidationError
 
@@ -148,10 +149,8 @@ def task_frequencies(n_tasks: int, exponent: float = 1.3) -> np.ndarray:
     ndarray of float64, shape (n_tasks,)
         Shares summing to 1, most common first.
     """
-    if n_tasks < 1:
-        raise ValidationError(f"n_tasks must be >= 1, got {n_tasks}.")
-    if not np.isfinite(exponent) or exponent < 0:
-        raise ValidationError(f"exponent must be a finite number >= 0, got {exponent!r}.")
+    check_scalar(n_tasks, "n_tasks", int, min_val=1)
+    check_scalar(exponent, "exponent", float, min_val=0)
     w = np.arange(1, n_tasks + 1, dtype=np.float64) ** -float(exponent)
     return w / w.sum()
 
@@ -267,8 +266,7 @@ def make_suite(
     may a test question repeat a training input.
     """
     fams = tuple(TASK_FAMILIES if families is None else families)
-    if n_test_per_task < 1:
-        raise ValidationError(f"n_test_per_task must be >= 1, got {n_test_per_task}.")
+    check_scalar(n_test_per_task, "n_test_per_task", int, min_val=1)
     shares = task_frequencies(len(fams), zipf_exponent)
     caps = [f.capacity if f.capacity is not None else 10**9 for f in fams]
     counts = _allocate(int(n_train), shares, caps, min_per_task)

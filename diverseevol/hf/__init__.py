@@ -47,7 +47,7 @@ _LAZY: dict[str, str] = {
     "SentenceTransformerEmbedder": ".sentence_encoder",
     "is_sentence_transformer_dir": ".sentence_encoder",
     "HFGenerator": ".generation",
-    "TorchCommunicator": ".distributed",
+    "TorchCommunicator": "diverseevol.comm",
     "convert_gguf": ".gguf",
     "smollm2_gguf_path": ".gguf",
     "build_char_tokenizer": ".tiny",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import check_scalar
+
 __all__ = ["plan_batches", "padded_tokens"]
 
 
@@ -42,8 +44,7 @@ def plan_batches(
         Consecutive slices into ``lengths`` (positions 0 .. M-1), covering it in order.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}.")
+    check_scalar(max_tokens, "max_tokens", int, min_val=1)
     if lengths.size > 1 and np.any(np.diff(lengths) > 0):
         raise ValueError("lengths must be sorted longest first (non-increasing).")
     floor = max_tokens // 8 if min_tokens is None else int(min_tokens)

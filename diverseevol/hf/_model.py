@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._progress import show_progress
 from ..errors import ModelNotFoundError, ValidationError
+from ._quiet import quiet_transformers_progress
+from .gguf import convert_gguf
 
 logger = logging.getLogger(__name__)
 
@@ -60,21 +60,6 @@ class ModelHandle:
     def device(self) -> Any:
         """The device of the model's parameters."""
         return next(self.model.parameters()).device
-
-
-@contextlib.contextmanager
-def quiet_transformers_progress(quiet: bool = True) -> Iterator[None]:
-    """Hide transformers' own "Loading weights" / "Writing model shards" bars inside the block."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    if quiet and was_enabled:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if quiet and was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def default_device() -> Any:
@@ -225,8 +210,6 @@ def load_model(
                 f"Pass the directory holding config.json and the weights."
             )
     if gguf_file is not None:
-        from .gguf import convert_gguf
-
         path = convert_gguf(gguf_file, cache_dir=cache_dir)
     device = torch.device(device) if device is not None else default_device()
     torch_dtype = resolve_dtype(dtype, device)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_scalar
 from ..data import InstructionRecord
 from ..errors import ValidationError
 from ..render import encode_records
@@ -143,8 +144,7 @@ def tokenize_records(
     TokenizedRecords
         With ``loss_mask`` set when some record has more than one assistant turn.
     """
-    if max_length < 2:
-        raise ValidationError(f"max_length must be >= 2, got {max_length}.")
+    check_scalar(max_length, "max_length", int, min_val=2, what="tokens per record")
     records = list(records)
     for i, rec in enumerate(records):
         if not isinstance(rec, InstructionRecord):

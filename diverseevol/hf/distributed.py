@@ -1,8 +1,8 @@
-"""Old home of :class:`TorchCommunicator` and the sharding helpers; they now live in :mod:`diverseevol.comm`.
+"""Deprecated old home of :class:`TorchCommunicator` and the sharding helpers; they live in :mod:`diverseevol.comm`.
 
-Everything here needs torch only (not transformers), so it moved to the base module
-:mod:`diverseevol.comm`; this module keeps the old import paths working
-(``from diverseevol.hf.distributed import TorchCommunicator, active_communicator, shard_indices``).
+Importing it warns (:class:`DeprecationWarning`); it will be removed in the next release.
+``shard_indices(order, rank, world)`` is ``order[shard_slice(len(order), rank, world, strided=True)]``
+with :func:`diverseevol.comm.shard_slice`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._deprecation import warn_old_home
 from ..comm import TorchCommunicator, active_communicator, shard_slice
 from ..comm import gather_rows as gather_rows  # old import path, not in __all__
 
 __all__ = ["TorchCommunicator", "active_communicator", "shard_indices"]
+
+warn_old_home(
+    "diverseevol.hf.distributed",
+    "diverseevol.comm",
+    "TorchCommunicator, active_communicator, gather_rows and shard_slice (strided=True for shard_indices)",
+)
 
 
 def shard_indices(order: Sequence[int] | np.ndarray, rank: int, world_size: int) -> np.ndarray:

@@ -12,22 +12,24 @@ the last by default, after the final norm):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._progress import progress_bar
+from .._validation import check_scalar
 from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ..errors import ValidationError
 from ._batches import plan_batches
+from ._fast_paths import CompiledBody, check_compile, onednn_linears, sdpa_attention, want_compile
 from ._model import resolve_model
 from ._records import tokenize_records
+from ._token_scores import SCORE_NAMES, batch_scores
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,6 @@ __all__ = ["POOLINGS", "SCORE_NAMES", "HFEmbedder", "forward_pass"]
 
 #: Pooling names accepted by :func:`forward_pass` and :class:`HFEmbedder`.
 POOLINGS: tuple[str, ...] = ("mean", "weighted_mean", "last_token")
-
-#: Score names, in the column order used internally.
-SCORE_NAMES: tuple[str, str, str] = ("confidence", "margin", "entropy")
-
-#: Bound on logits materialised at once when scoring (positions x vocabulary).
-_MAX_LOGIT_ELEMENTS = 1 << 25
 
 
 def _body_and_head(model: Any) -> tuple[Any, Any]:
@@ -60,11 +56,8 @@ def _body_and_head(model: Any) -> tuple[Any, Any]:
 def _check_pooling(pooling: Any, layer: Any) -> None:
     if pooling not in POOLINGS:
         raise ValidationError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}.")
-    if isinstance(layer, bool) or not isinstance(layer, int):
-        raise ValidationError(
-            f"layer must be an int index into the model's hidden states (-1 = the last layer, 0 = the "
-            f"token embeddings); got {layer!r}."
-        )
+    check_scalar(layer, "layer", int, what="an index into the model's hidden states: -1 = the last layer, 0 = the "
+                 "token embeddings")
 
 
 def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
@@ -91,30 +84,6 @@ def _layer_states(out: Any, layer: int) -> Any:
             f"embeddings and {len(states) - 1} layers); use -{len(states)} .. {len(states) - 1}."
         )
     return states[layer]
-
-
-def _token_scores(head: Any, hidden: Any) -> Any:
-    """Per position (rows of ``hidden``): max probability, top1 - top2, entropy; shape (M, 3), float32.
-
-    Uses ``topk(2)`` and ``logsumexp`` over the vocabulary, never a full sort.
-    """
-    import torch
-
-    vocab = head.weight.shape[0]
-    chunk = max(1, _MAX_LOGIT_ELEMENTS // vocab)
-    out = torch.empty((hidden.shape[0], 3), dtype=torch.float32, device=hidden.device)
-    for a in range(0, hidden.shape[0], chunk):
-        logits = head(hidden[a : a + chunk]).float()
-        log_z = torch.logsumexp(logits, dim=-1)
-        top2 = torch.topk(logits, k=min(2, vocab), dim=-1).values
-        p1 = torch.exp(top2[:, 0] - log_z)
-        p2 = torch.exp(top2[:, 1] - log_z) if vocab > 1 else torch.zeros_like(p1)
-        probs = torch.exp(logits - log_z[:, None])
-        entropy = log_z - (probs * logits).sum(-1)
-        out[a : a + chunk, 0] = p1
-        out[a : a + chunk, 1] = p1 - p2
-        out[a : a + chunk, 2] = entropy.clamp_min(0.0)
-    return out
 
 
 def forward_pass(
@@ -215,15 +184,11 @@ def forward_pass(
     """
     import torch
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    if max_batch_tokens is not None and (isinstance(max_batch_tokens, bool) or int(max_batch_tokens) < 1):
-        raise ValidationError(
-            f"max_batch_tokens must be a positive int (padded tokens per batch) or None (batch_size x "
-            f"max_length); got {max_batch_tokens!r}."
-        )
+    check_scalar(batch_size, "batch_size", int, min_val=1)
+    check_scalar(max_batch_tokens, "max_batch_tokens", int, min_val=1, allow_none=True,
+                 what="padded tokens per batch; None: batch_size x max_length")
     _check_pooling(pooling, layer)
-    _check_compile(compile)
+    check_compile(compile)
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
@@ -240,7 +205,7 @@ def forward_pass(
 
     body, head = _body_and_head(model)
     device = next(model.parameters()).device
-    compiled = _CompiledBody(body, _want_compile(compile, int(lengths[mine].sum()), device))
+    compiled = CompiledBody(body, want_compile(compile, int(lengths[mine].sum()), device))
     was_training = model.training
     model.eval()
     d = int(head.weight.shape[1]) if head is not None else int(model.config.hidden_size)
@@ -260,7 +225,7 @@ def forward_pass(
         total=len(batches), disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
     )
     try:
-        with torch.inference_mode(), _sdpa_attention(model), _onednn_linears(
+        with torch.inference_mode(), sdpa_attention(model), onednn_linears(
             model, onednn, custom_op=compiled.enabled
         ):
             for sl in batches:
@@ -281,7 +246,7 @@ def forward_pass(
                     rows = idx if world == 1 and memmap_path is not None else sl
                     target[rows] = _pool(states, mask, pooling).cpu().numpy()  # the one copy per batch
                 if scores:
-                    local_sc[sl] = _batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]))
+                    local_sc[sl] = batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]))
                 bar.update(1)
     finally:
         bar.close()
@@ -331,205 +296,6 @@ def _batch_on_device(
     return ids, mask
 
 
-#: Result of the one-off check that oneDNN's linear runs here and agrees with ``F.linear``.
-_ONEDNN_OK: bool | None = None
-
-
-def _onednn_linear_ok() -> bool:
-    """Whether ``torch.ops.mkldnn._linear_pointwise`` runs in this build and matches ``F.linear`` (checked once)."""
-    global _ONEDNN_OK
-    if _ONEDNN_OK is None:
-        import torch
-
-        ok = False
-        try:
-            if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"):
-                gen = torch.Generator().manual_seed(0)
-                x = torch.randn(3, 5, 24, generator=gen)
-                w, b = torch.randn(40, 24, generator=gen), torch.randn(40, generator=gen)
-                with torch.inference_mode():
-                    got = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-                    want = torch.nn.functional.linear(x, w, b)
-                ok = got.shape == want.shape and bool(torch.allclose(got, want, rtol=1e-4, atol=1e-5))
-        except Exception as exc:  # a build without the op, or one that rejects it: keep F.linear
-            logger.debug("oneDNN linear not usable: %s", exc)
-        _ONEDNN_OK = ok
-    return _ONEDNN_OK
-
-
-@contextlib.contextmanager
-def _onednn_linears(model: Any, enabled: bool = True, *, custom_op: bool = False) -> Iterator[int]:
-    """Run the float32 ``nn.Linear`` layers of a CPU ``model`` through oneDNN inside the block.
-
-    PyTorch's CPU ``F.linear`` calls the BLAS it was built with (MKL in the PyPI wheels), which
-    picks a slow code path on AMD CPUs; oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``,
-    what ``torch.compile`` uses on a CPU) runs the same product 2-2.5x faster there and is no
-    slower on Intel. Only exact ``torch.nn.Linear`` modules with float32 weights on the CPU are
-    switched (quantised or subclassed layers keep their own forward); each keeps its weights and
-    hooks, and gets its own forward back at the end. With ``custom_op`` the layers call
-    :func:`_onednn_linear_custom_op` (an opaque op ``torch.compile`` keeps as one call: inductor
-    cannot lower oneDNN's linear with unpacked weights). Yields how many layers were switched.
-    """
-    import torch
-
-    switched: list[Any] = []
-    if enabled and _onednn_linear_ok():
-        linear = torch.nn.functional.linear
-        if custom_op:
-            custom = _onednn_linear_custom_op()
-
-            def op(x: Any, w: Any, b: Any, *_: Any) -> Any:
-                return custom(x, w, b)
-
-        else:
-            op = torch.ops.mkldnn._linear_pointwise
-        for mod in model.modules():
-            w = getattr(mod, "weight", None)
-            if (
-                type(mod) is not torch.nn.Linear
-                or "forward" in mod.__dict__
-                or w is None
-                or w.device.type != "cpu"
-                or w.dtype != torch.float32
-                or w.layout != torch.strided
-            ):
-                continue
-
-            def forward(x: Any, _m: Any = mod) -> Any:
-                if x.dtype != _m.weight.dtype or x.requires_grad:
-                    return linear(x, _m.weight, _m.bias)
-                return op(x, _m.weight, _m.bias, "none", [], "")
-
-            mod.forward = forward
-            switched.append(mod)
-    try:
-        yield len(switched)
-    finally:
-        for mod in switched:
-            mod.__dict__.pop("forward", None)
-
-
-_CUSTOM_OP: Any = None
-
-
-def _onednn_linear_custom_op() -> Any:
-    """``diverseevol::onednn_linear(x, weight, bias)``: oneDNN's linear as a custom op with a shape rule."""
-    global _CUSTOM_OP
-    if _CUSTOM_OP is None:
-        import torch
-
-        # explicit schema: this module's annotations are strings (``from __future__ import annotations``)
-        @torch.library.custom_op(
-            "diverseevol::onednn_linear", mutates_args=(), schema="(Tensor x, Tensor weight, Tensor? bias) -> Tensor"
-        )
-        def onednn_linear(x: Any, weight: Any, bias: Any) -> Any:
-            return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-
-        @onednn_linear.register_fake
-        def _(x: Any, weight: Any, bias: Any) -> Any:
-            return x.new_empty((*x.shape[:-1], weight.shape[0]))
-
-        _CUSTOM_OP = onednn_linear
-    return _CUSTOM_OP
-
-
-#: Real tokens of a pass from which ``compile="auto"`` compiles.
-COMPILE_AUTO_TOKENS = 100_000
-
-#: Set after a compilation failed in this process: later passes do not try again.
-_COMPILE_FAILED = False
-
-
-def _check_compile(compile: Any) -> None:
-    if not (isinstance(compile, bool) or compile == "auto"):
-        raise ValidationError(f"compile must be True, False or 'auto'; got {compile!r}.")
-
-
-def _have_cxx() -> bool:
-    import os
-    import shutil
-
-    return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "c++", "g++", "clang++") if c)
-
-
-def _want_compile(compile: bool | str, n_tokens: int, device: Any) -> bool:
-    """Whether this pass compiles the body: ``compile`` resolved against the pass size and the machine."""
-    if compile is False or _COMPILE_FAILED:
-        return False
-    if compile == "auto":
-        return n_tokens >= COMPILE_AUTO_TOKENS and (device.type != "cpu" or _have_cxx())
-    return True
-
-
-class _CompiledBody:
-    """Calls the transformer body through ``torch.compile(dynamic=True)``, or eagerly.
-
-    Batches of one row run eagerly (dynamic shapes still specialise size 1, which would
-    recompile). The first failure of a compiled call warns once, switches this pass to the
-    eager body and stops later passes of this process from compiling.
-    """
-
-    def __init__(self, body: Any, enabled: bool) -> None:
-        self.body = body
-        self.enabled = enabled
-        self.compiled: Any = None
-        self.compile_seconds: float | None = None
-        if enabled:
-            import torch
-
-            self.compiled = torch.compile(body, dynamic=True)
-
-    def __call__(self, **kwargs: Any) -> Any:
-        global _COMPILE_FAILED
-        if not self.enabled or kwargs["input_ids"].shape[0] < 2:
-            return self.body(**kwargs)
-        import time
-        import warnings
-
-        t0 = time.perf_counter()
-        try:
-            out = self.compiled(**kwargs)
-        except Exception as exc:  # inductor / dynamo errors, a missing C++ compiler...
-            _COMPILE_FAILED = True
-            self.enabled = False
-            warnings.warn(
-                f"torch.compile of the transformer body failed ({type(exc).__name__}: {str(exc)[:300]}); "
-                f"the embedding pass runs uncompiled (compile=False) from here on in this process.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return self.body(**kwargs)
-        if self.compile_seconds is None:
-            self.compile_seconds = time.perf_counter() - t0
-            logger.info("first compiled batch (compilation included): %.1f s", self.compile_seconds)
-        return out
-
-
-@contextlib.contextmanager
-def _sdpa_attention(model: Any) -> Iterator[None]:
-    """Run ``model`` with PyTorch SDPA attention when it is on the slower eager path and supports SDPA.
-
-    The model's own setting is restored afterwards; other implementations (flash, flex) are kept.
-    """
-    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
-    config = getattr(inner, "config", None)
-    before = getattr(config, "_attn_implementation", None)
-    switch = before == "eager" and getattr(inner, "_supports_sdpa", False) and hasattr(
-        inner, "set_attn_implementation"
-    )
-    if switch:
-        try:
-            inner.set_attn_implementation("sdpa")
-        except (ValueError, ImportError, NotImplementedError) as exc:
-            logger.debug("SDPA attention not available for %s: %s", type(inner).__name__, exc)
-            switch = False
-    try:
-        yield
-    finally:
-        if switch:
-            inner.set_attn_implementation(before)
-
-
 def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], max_length: int) -> int:
     """Warn when truncation leaves records with nothing but the prompt template's fixed head.
 
@@ -575,27 +341,6 @@ def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], m
             stacklevel=3,
         )
     return lost
-
-
-def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray) -> Any:
-    """Mean per-record token scores of one right-padded batch; float64 tensor (B, 3) on the model's
-    device, NaN without response tokens.
-
-    ``predicts`` (bool, shape (B, T)): position p predicts an assistant token p + 1
-    (:meth:`~diverseevol.hf._records.TokenizedRecords.prediction_mask`).
-    """
-    import torch
-
-    bsz = mask.shape[0]
-    predicting = torch.as_tensor(predicts, device=mask.device)
-    rows = predicting.nonzero(as_tuple=True)[0]
-    token_sc = _token_scores(head, hidden[predicting])
-    sums = torch.zeros((bsz, 3), dtype=torch.float64, device=mask.device)
-    sums.index_add_(0, rows, token_sc.double())
-    counts = torch.bincount(rows, minlength=bsz).double()
-    means = sums / counts[:, None]
-    means[counts == 0] = float("nan")
-    return means
 
 
 class HFEmbedder:
@@ -676,7 +421,7 @@ class HFEmbedder:
         compile: bool | str = False,
     ) -> None:
         _check_pooling(pooling, layer)
-        _check_compile(compile)
+        check_compile(compile)
         self.max_batch_tokens = max_batch_tokens
         self.onednn = bool(onednn)
         self.compile = compile

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
+from .._validation import check_scalar
 from ..comm import active_communicator, shard_slice
 from ..data import InstructionRecord, format_prompt
 from ..errors import ValidationError
@@ -73,10 +74,8 @@ class HFGenerator:
         tokenizer: Any = None,
         comm: Any = None,
     ) -> None:
-        if max_new_tokens < 1 or batch_size < 1:
-            raise ValidationError(
-                f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}."
-            )
+        check_scalar(max_new_tokens, "max_new_tokens", int, min_val=1)
+        check_scalar(batch_size, "batch_size", int, min_val=1)
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.do_sample = do_sample

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ValidationError
+from ._quiet import quiet_transformers_progress
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,6 @@ def convert_gguf(gguf_file: str | Path, cache_dir: str | Path | None = None, *, 
     logger.info("converting %s to safetensors in %s (once)", gguf_file, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
     from .._progress import show_progress
-    from ._model import quiet_transformers_progress
 
     try:
         # de-quantising and shard-writing bars obey the library's switch (DIVERSEEVOL_PROGRESS, a terminal)

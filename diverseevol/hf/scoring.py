@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data import InstructionRecord
+from ._fast_paths import check_compile
 from .embedder import HFEmbedder, forward_pass
 
 __all__ = ["HFScorer"]
@@ -69,9 +70,7 @@ class HFScorer:
         onednn: bool = True,
         compile: bool | str = False,
     ) -> None:
-        from .embedder import _check_compile
-
-        _check_compile(compile)
+        check_compile(compile)
         self.max_batch_tokens = max_batch_tokens
         self.onednn = bool(onednn)
         self.compile = compile

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import require
+from .._validation import check_scalar
 from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ..errors import ValidationError
@@ -81,8 +82,7 @@ class SentenceTransformerEmbedder:
         progress: bool = False,
         comm: Any = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError(f"batch_size must be a positive int; got {batch_size!r}.")
+        check_scalar(batch_size, "batch_size", int, min_val=1)
         self.model_name_or_path = model_name_or_path
         self.batch_size = batch_size
         self.normalize = normalize

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._optional import require
+from ._quiet import quiet_transformers_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
@@ -195,8 +196,6 @@ def save_tiny_model(
         tokenizer = build_char_tokenizer(model_max_length=model_kwargs.get("max_position_embeddings", 1024))
     if model is None:
         model = build_tiny_llama(tokenizer, **model_kwargs)
-    from ._model import quiet_transformers_progress
-
     with quiet_transformers_progress():
         model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import atomic_write
+from .._validation import check_scalar
 from ..comm import rank_and_world
 from ..data import InstructionRecord, data_fingerprint
 from ..errors import ValidationError
@@ -21,10 +22,10 @@ from ._model import (
     ModelHandle,
     default_device,
     load_model,
-    quiet_transformers_progress,
     resolve_dtype,
     resolve_model_source,
 )
+from ._quiet import quiet_transformers_progress
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
 
 logger = logging.getLogger(__name__)
@@ -129,10 +130,8 @@ class HFTrainer:
     ) -> None:
         if base_model is None and gguf_file is None:
             raise ValidationError("HFTrainer needs base_model (a directory or hub id) or gguf_file.")
-        if batch_size < 1 or per_device_batch_size < 1:
-            raise ValidationError(
-                f"batch_size and per_device_batch_size must be >= 1, got {batch_size} and {per_device_batch_size}."
-            )
+        check_scalar(batch_size, "batch_size", int, min_val=1)
+        check_scalar(per_device_batch_size, "per_device_batch_size", int, min_val=1)
         if precision not in ("auto", "bf16", "fp16", "no"):
             raise ValidationError(f"precision must be 'auto', 'bf16', 'fp16' or 'no', got {precision!r}.")
         self.base_model = base_model

@@ -11,9 +11,10 @@ from .cache import JudgeCache, judgment_key
 from .loop_judge import PairwiseLoopJudge
 from .metrics import RoundSummary, relative_score, summarize_rounds, valid_questions, win_tie_rate
 from .offline import NORMALIZERS, ExactMatchJudge
-from .pairwise import ORDERS, InvalidJudgment, JudgeReport, PairwiseJudge
+from .pairwise import PairwiseJudge
 from .parsing import parse_scores
 from .protocol import AnswerGenerator, Judge, generate_answers
+from .report import ORDERS, InvalidJudgment, JudgeReport
 from .template import JUDGE_INSTRUCTION, JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE, render_judge_prompt
 
 __all__ = [

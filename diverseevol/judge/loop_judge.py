@@ -15,8 +15,9 @@ from typing import Any
 from .._files import atomic_write
 from ..errors import ValidationError
 from .benchmarks import Benchmark
-from .pairwise import JudgeReport, PairwiseJudge
+from .pairwise import PairwiseJudge
 from .protocol import AnswerGenerator, generate_answers
+from .report import JudgeReport
 
 __all__ = ["PairwiseLoopJudge"]
 

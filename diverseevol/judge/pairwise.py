@@ -1,4 +1,9 @@
-"""The paper's pairwise LLM judge on any OpenAI-compatible chat-completions endpoint."""
+"""The paper's pairwise LLM judge on any OpenAI-compatible chat-completions endpoint.
+
+:class:`PairwiseJudge` asks each question in both orders, caches the replies and builds the
+:class:`~diverseevol.judge.report.JudgeReport`; the requests themselves (retries, backoff,
+redaction) go through :class:`~diverseevol.judge.client.RetryingChatClient`.
+"""
 
 from __future__ import annotations
 
@@ -6,216 +11,40 @@ import hashlib
 import json
 import logging
 import os
-import random
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write, redact_text
-from .._optional import require
 from .._progress import progress_bar
-from ..errors import JudgeError, ValidationError
+from .._validation import check_scalar
+from ..errors import ValidationError
 from .benchmarks import Benchmark, _align
 from .cache import JudgeCache, judgment_key
-from .metrics import relative_score, valid_questions, win_tie_rate
+from .client import Cancelled, MalformedReply, RetryingChatClient, openai_client
 from .parsing import parse_scores
+from .report import ORDERS, InvalidJudgment, JudgeReport
 from .template import JUDGE_INSTRUCTION, JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE, render_judge_prompt
 
 __all__ = ["ORDERS", "InvalidJudgment", "JudgeReport", "PairwiseJudge"]
 
 logger = logging.getLogger(__name__)
 
-#: The two presentation orders: order 0 shows the model's answer first (as Assistant 1),
-#: order 1 shows the reference answer first.
-ORDERS: tuple[str, str] = ("model_first", "reference_first")
 
-_PLACEHOLDER_KEY = "EMPTY"  # sent to local servers (vLLM, Ollama, llama.cpp) that need no key
+class _OnClient:
+    """A judge attribute that is its :class:`RetryingChatClient`'s (read and written there)."""
 
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-@dataclass(frozen=True)
-class InvalidJudgment:
-    """A judge reply whose scores could not be read.
+    def __get__(self, judge: Any, owner: type | None = None) -> Any:
+        return self if judge is None else getattr(judge._http, self.name)
 
-    Attributes
-    ----------
-    question_id : str
-        The benchmark question id.
-    order : int
-        0 when the model's answer was shown first, 1 when the reference's was.
-    reply : str
-        The raw reply, as received ('' when no usable reply came at all).
-    error : str, default ""
-        Why no usable reply came (e.g. a malformed body on every attempt); '' for a reply that
-        arrived but holds no scores.
-    """
-
-    question_id: str
-    order: int
-    reply: str
-    error: str = ""
-
-
-@dataclass
-class JudgeReport:
-    """The outcome of judging one set of model answers against reference answers.
-
-    Attributes
-    ----------
-    benchmark : str
-        The benchmark name.
-    question_ids : tuple of str, length n_questions
-        The question ids, in benchmark order.
-    model_scores, reference_scores : ndarray of shape (n_questions, 2)
-        Judge scores per question (rows) and order (columns, see :data:`ORDERS`); NaN where
-        the reply of that order was invalid.
-    replies : list of list of str, shape (n_questions, 2)
-        Raw judge replies per question and order.
-    invalid : list of InvalidJudgment
-        Every unparseable reply; none of them is scored.
-    judge_model : str
-        The judge model name.
-    n_requests : int
-        Requests answered by the endpoint for this report (retries not counted).
-    n_cached : int
-        Judgments taken from the cache instead.
-
-    Notes
-    -----
-    Questions with an invalid reply in any order are left out of ``rs`` and ``wtr`` (see
-    :attr:`excluded_ids`), so the two orders of every counted question are both present.
-    """
-
-    benchmark: str
-    question_ids: tuple[str, ...]
-    model_scores: np.ndarray
-    reference_scores: np.ndarray
-    replies: list[list[str]]
-    invalid: list[InvalidJudgment] = field(default_factory=list)
-    judge_model: str = ""
-    n_requests: int = 0
-    n_cached: int = 0
-
-    @property
-    def n_invalid(self) -> int:
-        """How many replies (question x order) were unparseable."""
-        return len(self.invalid)
-
-    @property
-    def valid_mask(self) -> np.ndarray:
-        """Boolean array, shape (n_questions,): True where both orders were scored."""
-        return valid_questions(self.model_scores, self.reference_scores)
-
-    @property
-    def excluded_ids(self) -> list[str]:
-        """Ids of the questions left out of RS and WTR because a reply was invalid."""
-        return [q for q, ok in zip(self.question_ids, self.valid_mask) if not ok]
-
-    @property
-    def n_valid(self) -> int:
-        """How many questions count towards RS and WTR."""
-        return int(self.valid_mask.sum())
-
-    @property
-    def rs(self) -> float:
-        """Relative Score in percent over the valid questions (NaN if none is valid)."""
-        if self.n_valid == 0:
-            return float("nan")
-        return relative_score(self.model_scores, self.reference_scores, nan_policy="omit")
-
-    @property
-    def wtr(self) -> float:
-        """Win-and-Tie Rate in percent over the valid questions (NaN if none is valid)."""
-        if self.n_valid == 0:
-            return float("nan")
-        return win_tie_rate(self.model_scores, self.reference_scores, nan_policy="omit")
-
-    def metrics(self, prefix: str | None = None) -> dict[str, float]:
-        """Return ``{"<prefix>/rs", "<prefix>/wtr", "<prefix>/invalid", "<prefix>/n_valid"}``.
-
-        ``prefix`` defaults to the benchmark name; ``invalid`` counts invalid replies.
-        """
-        p = self.benchmark if prefix is None else prefix
-        return {f"{p}/rs": self.rs, f"{p}/wtr": self.wtr, f"{p}/invalid": float(self.n_invalid),
-                f"{p}/n_valid": float(self.n_valid)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: metrics, per-question scores and replies, the invalid list."""
-
-        def _num(x: float) -> float | None:
-            return None if np.isnan(x) else float(x)
-
-        return {
-            "benchmark": self.benchmark,
-            "judge_model": self.judge_model,
-            "rs": _num(self.rs),
-            "wtr": _num(self.wtr),
-            "n_questions": len(self.question_ids),
-            "n_valid": self.n_valid,
-            "n_invalid": self.n_invalid,
-            "excluded_ids": self.excluded_ids,
-            "invalid": [vars(i) for i in self.invalid],
-            "questions": [
-                {
-                    "question_id": qid,
-                    "model_scores": [_num(x) for x in self.model_scores[i]],
-                    "reference_scores": [_num(x) for x in self.reference_scores[i]],
-                    "replies": list(self.replies[i]),
-                }
-                for i, qid in enumerate(self.question_ids)
-            ],
-        }
-
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON (atomically: temporary file, then rename)."""
-        data = json.dumps(self.to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
-        return atomic_write(path, lambda fh: fh.write(data))
-
-
-def _status_code(exc: BaseException) -> int | None:
-    code = getattr(exc, "status_code", None)
-    return code if isinstance(code, int) else None
-
-
-_MALFORMED = "malformed reply"
-
-
-class _MalformedReply(JudgeError):
-    """A 200 reply that is not a chat completion (cut or non-JSON body, no choices, no message)."""
-
-
-def _retry_reason(exc: BaseException) -> str | None:
-    """Why ``exc`` is worth retrying (429, 5xx, 408/409, timeout, connection, malformed reply), or None."""
-    if isinstance(exc, (_MalformedReply, json.JSONDecodeError)):
-        return _MALFORMED
-    if "APIResponseValidationError" in {cls.__name__ for cls in type(exc).__mro__}:
-        return _MALFORMED
-    code = _status_code(exc)
-    if code is not None:
-        return f"HTTP {code}" if code in (408, 409, 429) or code >= 500 else None
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if isinstance(exc, TimeoutError) or "APITimeoutError" in names:
-        return "timeout"
-    if isinstance(exc, ConnectionError) or "APIConnectionError" in names:
-        return "connection error"
-    return None
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        value = headers.get("retry-after")
-        return None if value is None else max(0.0, float(value))
-    except (TypeError, ValueError):
-        return None
+    def __set__(self, judge: Any, value: Any) -> None:
+        setattr(judge._http, self.name, value)
 
 
 class PairwiseJudge:
@@ -276,6 +105,14 @@ class PairwiseJudge:
     >>> report.rs, report.wtr, report.n_invalid                           # doctest: +SKIP
     """
 
+    max_retries = _OnClient("max_retries")
+    retry_base_delay = _OnClient("retry_base_delay")
+    retry_max_delay = _OnClient("retry_max_delay")
+    n_requests = _OnClient("n_requests")  # successful endpoint replies, over this judge's lifetime
+    n_attempts = _OnClient("n_attempts")  # every request sent, retries included
+    _sleep = _OnClient("sleep")
+    _rng = _OnClient("rng")
+
     def __init__(
         self,
         model: str = "gpt-4-0613",
@@ -297,21 +134,14 @@ class PairwiseJudge:
         client: Any | None = None,
         progress: bool | None = None,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValidationError(f"max_concurrency must be >= 1; got {max_concurrency}")
-        if max_retries < 0:
-            raise ValidationError(f"max_retries must be >= 0; got {max_retries}")
-        if retry_base_delay < 0 or retry_max_delay < 0:
-            raise ValidationError(
-                f"retry delays must be >= 0; got base {retry_base_delay}, max {retry_max_delay}"
-            )
+        check_scalar(max_concurrency, "max_concurrency", int, min_val=1)
+        check_scalar(max_retries, "max_retries", int, min_val=0)
+        for name, delay in (("retry_base_delay", retry_base_delay), ("retry_max_delay", retry_max_delay)):
+            check_scalar(delay, name, float, min_val=0, finite=False, what="seconds")
         render_judge_prompt("q", "a", "b", template=template, instruction=instruction)  # validates placeholders
         self.model = model
         self.base_url = base_url
         self.max_concurrency = int(max_concurrency)
-        self.max_retries = int(max_retries)
-        self.retry_base_delay = float(retry_base_delay)
-        self.retry_max_delay = float(retry_max_delay)
         self.timeout = float(timeout)
         self.temperature = float(temperature)
         self.max_tokens = max_tokens
@@ -320,36 +150,21 @@ class PairwiseJudge:
         self.instruction = instruction
         self.request_kwargs = dict(request_kwargs or {})
         self.progress = progress
-        self.cache = cache if isinstance(cache, JudgeCache) or cache is None else JudgeCache(cache)
-        self._rng = random.Random()
-        self._sleep: Callable[[float], None] = time.sleep
-        self._lock = threading.Lock()
-        self.n_requests = 0  # successful endpoint replies, over this judge's lifetime
-        self.n_attempts = 0  # every request sent, retries included
-        key: str | None = None
         if client is not None:
-            self._client = client
             key = getattr(client, "api_key", None)
         else:
-            openai = require("openai", feature="PairwiseJudge", extra="judge")
-            key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-            if not key:
-                if base_url is None:
-                    raise JudgeError(
-                        "PairwiseJudge needs an API key for the OpenAI endpoint: set the OPENAI_API_KEY "
-                        "environment variable or pass api_key=...; for a local server pass base_url=..."
-                    )
-                key = _PLACEHOLDER_KEY
-            # Retries are ours (backoff with jitter, counted, logged); the client must not add its own.
-            self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
-        # Values to remove from every message and log line (with any key-shaped string): a server may
-        # echo the key it was sent. Kept out of repr() and get_config().
-        self._secrets = tuple(
-            s for s in (key, os.environ.get("OPENAI_API_KEY")) if isinstance(s, str) and s and s != _PLACEHOLDER_KEY
+            client, key = openai_client(base_url=base_url, api_key=api_key, timeout=self.timeout)
+        # The key (and the environment's) are removed from every message and log line, with any
+        # key-shaped string: a server may echo the key it was sent. Kept out of repr() and get_config().
+        self._http = RetryingChatClient(
+            client,
+            model=model,
+            max_retries=max_retries,
+            retry_base_delay=retry_base_delay,
+            retry_max_delay=retry_max_delay,
+            secrets=(key, os.environ.get("OPENAI_API_KEY")),
         )
-
-    def _redact(self, text: str) -> str:
-        return redact_text(text, self._secrets)
+        self.cache = cache if isinstance(cache, JudgeCache) or cache is None else JudgeCache(cache)
 
     def get_config(self) -> dict[str, Any]:
         """The judge's settings, for run records (never the API key)."""
@@ -374,9 +189,7 @@ class PairwiseJudge:
         """Close the cache database and the HTTP client."""
         if self.cache is not None:
             self.cache.close()
-        closer = getattr(self._client, "close", None)
-        if callable(closer):
-            closer()
+        self._http.close()
 
     def __enter__(self) -> PairwiseJudge:
         return self
@@ -405,7 +218,7 @@ class PairwiseJudge:
         )
 
     def _request(self, question: str, answer_1: str, answer_2: str, stop: threading.Event | None = None) -> str:
-        """One judge call with retries; returns the reply text ('' when the endpoint sent none).
+        """One judge call with retries (:meth:`RetryingChatClient.complete`); the reply text ('' when none came).
 
         ``stop`` (set when another request of the same run failed) ends the retries early.
         """
@@ -414,57 +227,8 @@ class PairwiseJudge:
             {"role": "user", "content": render_judge_prompt(
                 question, answer_1, answer_2, template=self.template, instruction=self.instruction)},
         ]
-        attempt = 0
-        while True:
-            if stop is not None and stop.is_set():
-                raise _Cancelled()
-            with self._lock:
-                self.n_attempts += 1
-            failure: JudgeError | None = None
-            reason: str | None = None
-            try:
-                response = self._client.chat.completions.create(model=self.model, messages=messages, **self._params())
-                text = _reply_text(response)
-            except Exception as exc:
-                reason = _retry_reason(exc)
-                code = _status_code(exc)
-                if reason is None:
-                    hint = " (check the API key)" if code in (401, 403) else ""
-                    failure = JudgeError(self._redact(
-                        f"judge request to model {self.model!r} failed and is not retryable: "
-                        f"{type(exc).__name__}{f' HTTP {code}' if code else ''}{hint}: {exc}"
-                    ))
-                elif attempt >= self.max_retries:
-                    error = _MalformedReply if reason == _MALFORMED else JudgeError
-                    # redacted before it is cut, so no partial key survives the cut
-                    detail = f": {type(exc).__name__}: {self._redact(str(exc))[:200]}" if reason == _MALFORMED else ""
-                    failure = error(self._redact(
-                        f"judge request to model {self.model!r} still failing after {attempt + 1} attempts "
-                        f"({reason}{detail}); raise max_retries or check the endpoint"
-                    ))
-                else:
-                    delay = min(self.retry_max_delay, self.retry_base_delay * 2.0**attempt)
-                    delay = self._rng.uniform(delay / 2.0, delay)
-                    hinted = _retry_after(exc)
-                    if hinted is not None:
-                        delay = max(delay, min(hinted, self.retry_max_delay))
-                if failure is not None:
-                    failure.status_code = code  # type: ignore[attr-defined]
-            if failure is not None:
-                # Raised outside the handler: the original exception (which may quote the key) is
-                # neither the cause nor the context of the error.
-                raise failure
-            if reason is not None:
-                logger.info("judge request: %s; retry %d/%d in %.2fs", reason, attempt + 1, self.max_retries, delay)
-                if stop is not None and self._sleep is time.sleep:
-                    stop.wait(delay)  # wakes at once when another request of the run fails for good
-                else:
-                    self._sleep(delay)
-                attempt += 1
-                continue
-            with self._lock:
-                self.n_requests += 1
-            return text
+        self._http.model = self.model
+        return self._http.complete(messages, self._params(), stop)
 
     def ask(self, question: str, answer_1: str, answer_2: str, *, order: int = 0) -> str:
         """Return the judge's raw reply for one presentation (from the cache when present).
@@ -572,11 +336,11 @@ class PairwiseJudge:
         failed: dict[str, str] = {}
         stop = threading.Event()
 
-        def work(key: str, job: tuple[int, int, str, str]) -> tuple[str, str | _MalformedReply]:
+        def work(key: str, job: tuple[int, int, str, str]) -> tuple[str, str | MalformedReply]:
             i, _order, a1, a2 = job
             try:
                 reply = self._request(benchmark.questions[i], a1, a2, stop)
-            except _MalformedReply as exc:
+            except MalformedReply as exc:
                 logger.warning("%s: question %s: %s; recorded as invalid", benchmark.name, benchmark.ids[i], exc)
                 return key, exc  # not cached: the next run asks again
             except BaseException:
@@ -589,7 +353,7 @@ class PairwiseJudge:
         bar = progress_bar(total=len(todo), desc=f"judge {benchmark.name}", disable=None if self.progress is None
                            else not self.progress)
         pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="diverseevol-judge")
-        futures: list[Future[tuple[str, str | _MalformedReply]]] = []
+        futures: list[Future[tuple[str, str | MalformedReply]]] = []
         try:
             futures = [pool.submit(work, key, job) for key, job in todo.items()]
             pending = set(futures)
@@ -597,12 +361,12 @@ class PairwiseJudge:
                 done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for fut in done:
                     exc = fut.exception()
-                    if isinstance(exc, _Cancelled):
+                    if isinstance(exc, Cancelled):
                         continue
                     if exc is not None:
                         raise exc
                     key, reply = fut.result()
-                    if isinstance(reply, _MalformedReply):
+                    if isinstance(reply, MalformedReply):
                         failed[key] = str(reply)
                     else:
                         out[key] = reply
@@ -652,22 +416,3 @@ class PairwiseJudge:
             invalid=invalid,
             judge_model=self.model,
         )
-
-
-class _Cancelled(Exception):
-    """A request skipped because another request of the same run failed."""
-
-
-def _reply_text(response: Any) -> str:
-    """The message text of a chat-completions response ('' if absent)."""
-    try:
-        content = response.choices[0].message.content
-    except (AttributeError, IndexError, KeyError, TypeError):
-        try:
-            content = response["choices"][0]["message"]["content"]
-        except (IndexError, KeyError, TypeError) as exc:
-            raise _MalformedReply(
-                f"judge endpoint answered outside the chat-completions protocol (no choices[0].message.content): "
-                f"{response}"
-            ) from exc
-    return content if isinstance(content, str) else ""

@@ -28,7 +28,16 @@ from .._validation import (
 from ..errors import NonFiniteEmbeddingError, ValidationError
 from ._rowblocks import work_dtype
 
-__all__ = ["Problem", "check_problem", "check_used_rows", "empty_result", "index_sets", "open_embeddings"]
+__all__ = [
+    "Problem",
+    "check_problem",
+    "check_shard",
+    "check_used_rows",
+    "empty_result",
+    "given_index_sets",
+    "index_sets",
+    "open_embeddings",
+]
 
 _CHECK_BLOCK_BYTES = 32 << 20
 
@@ -82,12 +91,58 @@ def index_sets(n: int, pool_idx: Any, candidate_idx: Any) -> tuple[np.ndarray, n
 
     ``candidate_idx=None`` means every row not in the pool; given candidates must be disjoint from it.
     """
+    pool, cand = given_index_sets(n, pool_idx, candidate_idx)
+    return pool, complement_indices(n, pool) if cand is None else cand
+
+
+def given_index_sets(n: int, pool_idx: Any, candidate_idx: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """As :func:`index_sets`, but the candidates stay None when not given (no (N,) complement is built).
+
+    Returns
+    -------
+    pool : ndarray of int64, shape (p,)
+        Sorted absolute row indices into Z.
+    candidates : ndarray of int64, shape (m,), or None
+        Sorted absolute row indices into Z, disjoint from ``pool``; None when ``candidate_idx`` is None.
+    """
     pool = np.sort(check_index_array(pool_idx, n, name="pool_idx"))
     if candidate_idx is None:
-        return pool, complement_indices(n, pool)
+        return pool, None
     cand = np.sort(check_index_array(candidate_idx, n, name="candidate_idx"))
     check_disjoint(pool, cand)
     return pool, cand
+
+
+def check_shard(local_emb: Any, local_idx: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One rank's rows of Z and their absolute row indices, checked (the sharded entry point's shard).
+
+    Parameters
+    ----------
+    local_emb : array-like of shape (n_local, d)
+        This rank's rows of Z (a memmap is never loaded whole).
+    local_idx : array-like of int, shape (n_local,)
+        Absolute row indices into Z of ``local_emb``'s rows, distinct.
+
+    Returns
+    -------
+    emb : ndarray or np.memmap of shape (n_local, d)
+    lidx : ndarray of int64, shape (n_local,)
+
+    Raises
+    ------
+    ValidationError
+        ``local_emb`` is not a 2-D real array, or the two lengths differ.
+    IndexValidationError
+        ``local_idx`` is not a 1-D array of distinct non-negative integers.
+    """
+    emb = check_embeddings(local_emb, name="local_emb")
+    lidx = check_index_array(local_idx, np.iinfo(np.int64).max, name="local_idx")
+    if len(lidx) != emb.shape[0]:
+        raise ValidationError(
+            f"local_idx must give one absolute row index per row of local_emb; got {len(lidx)} indices "
+            f"for {emb.shape[0]} rows."
+        )
+    return emb, lidx
 
 
 def open_embeddings(emb: Any) -> np.ndarray:

@@ -38,7 +38,7 @@ from scipy import sparse
 
 from .._optional import is_available, require
 from .._progress import progress_bar
-from .._validation import RandomState
+from .._validation import RandomState, check_scalar
 from ..errors import ValidationError
 from ._inputs import check_problem, check_used_rows, empty_result
 from ._rowblocks import d2_from_dots, draw_first_pick, embedding_rows, radius_from_sq, sq_norms
@@ -333,8 +333,7 @@ def kcenter_select_approximate(
     check_metric(metric)
     if init not in ("auto", "exact", "ivf"):
         raise ValidationError(f"init must be 'auto', 'exact' or 'ivf'; got {init!r}.")
-    if n_probe is not None and (isinstance(n_probe, bool) or int(n_probe) < 1):
-        raise ValidationError(f"n_probe must be a positive int or None (exact); got {n_probe!r}.")
+    n_probe = check_scalar(n_probe, "n_probe", int, min_val=1, allow_none=True, what="None: exact")
     problem = check_problem(emb, pool_idx, k, candidate_idx, random_state)
     x, pool, cand, k, rng = problem.emb, problem.pool, problem.cand, problem.k, problem.rng
     d = x.shape[1]

@@ -2,7 +2,8 @@
 
 Each backend module exposes ``farthest_first(emb, pool_idx, candidate_idx, k, *, metric, first_pick, **options)``
 returning ``(picks, radii)``; see :mod:`diverseevol.kernels.kcenter` for the contract. What each backend
-is, needs and accepts (its options) is declared once in :mod:`diverseevol.kernels.contract`.
+is, needs and accepts (its options) is declared once in :mod:`diverseevol.kernels.contract`, with
+:func:`available_backends` and :func:`installed_backends` (re-exported here).
 
 Backends
 --------
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._optional import is_available, require
-from .contract import BACKENDS, check_backend_name
+from .contract import BACKENDS, available_backends, check_backend_name, installed_backends
 
 __all__ = [
     "AUTO_FAISS_MIN_POOL",
@@ -55,16 +56,6 @@ AUTO_FAISS_MIN_POOL = 5_000
 #: ``n_candidates * d`` from which "auto" considers a GPU (about 10,000 x 1,024): below it the
 #: transfer and start-up cost more than the numpy kernel's whole run.
 AUTO_GPU_MIN_WORK = 10_000_000
-
-
-def available_backends() -> list[str]:
-    """Names accepted by ``backend=`` (besides ``"auto"``), whether or not their package is installed."""
-    return sorted(BACKENDS)
-
-
-def installed_backends() -> list[str]:
-    """Backends whose optional package is importable here (checked without importing it)."""
-    return sorted(name for name, spec in BACKENDS.items() if spec.package is None or is_available(spec.package))
 
 
 def _load(name: str) -> Callable[..., Any]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .._optional import is_available
+from .._validation import check_scalar
 from ..errors import IgnoredOptionWarning, UnknownOptionError, ValidationError
 
 __all__ = [
@@ -37,9 +39,11 @@ __all__ = [
     "BackendSpec",
     "Option",
     "applicable_options",
+    "available_backends",
     "check_backend_name",
     "check_metric",
     "check_options",
+    "installed_backends",
 ]
 
 #: Distances accepted by ``metric=`` by every K-Center entry point.
@@ -57,12 +61,7 @@ def _tristate(name: str, value: Any) -> bool | str:
 
 def _int_at_least(low: int) -> Callable[[str, Any], int | None]:
     def check(name: str, value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            kind = "a positive int" if low == 1 else f"an int >= {low}"
-            raise ValidationError(f"{name} must be None or {kind}; got {value!r}.")
-        return int(value)
+        return check_scalar(value, name, int, min_val=low, allow_none=True)  # type: ignore[no-any-return]
 
     return check
 
@@ -164,6 +163,16 @@ BACKENDS: dict[str, BackendSpec] = {
 _ALL_OPTIONS = frozenset(OPTIONS)
 
 
+def available_backends() -> list[str]:
+    """Names accepted by ``backend=`` (besides ``"auto"``), whether or not their package is installed."""
+    return sorted(BACKENDS)
+
+
+def installed_backends() -> list[str]:
+    """Backends whose optional package is importable here (checked without importing it)."""
+    return sorted(name for name, spec in BACKENDS.items() if spec.package is None or is_available(spec.package))
+
+
 # ----------------------------------------------------------------------------- checks
 def check_metric(metric: Any) -> str:
     """Return ``metric`` if it is one of :data:`METRICS`; raise :class:`ValidationError` otherwise."""
@@ -175,8 +184,6 @@ def check_metric(metric: Any) -> str:
 def check_backend_name(backend: Any) -> str:
     """Return ``backend`` if it is ``"auto"`` or a name in :data:`BACKENDS`; raise :class:`ValidationError` otherwise."""
     if not isinstance(backend, str) or (backend != "auto" and backend not in BACKENDS):
-        from .backends import installed_backends
-
         raise ValidationError(
             f"backend must be 'auto' or one of {sorted(BACKENDS)}; got {backend!r}. "
             f"Installed here: {installed_backends()}."

@@ -32,20 +32,14 @@ import numpy as np
 
 from .._optional import require
 from .._progress import progress_bar
-from .._validation import (
-    RandomState,
-    check_disjoint,
-    check_embeddings,
-    check_index_array,
-    check_k,
-    check_random_state,
-)
-from ..comm import collective_device, rank_and_world, shard_slice
+from .._validation import RandomState, check_k, check_random_state, check_scalar
+from ..comm import TorchCommunicator, rank_and_world, shard_slice
 from ..errors import IndexValidationError, ValidationError
 from . import _shift
+from ._inputs import check_shard, empty_result, given_index_sets
 from ._rowblocks import default_block_rows, draw_first_pick, normalize_rows, radius_from_sq
 from ._torch import _TorchCandidates, cpu_threads, exact_float32, resolve_device
-from .kcenter import METRICS
+from .contract import METRICS, check_metric, check_options
 
 __all__ = ["kcenter_select_distributed", "load_shard", "shard_range"]
 
@@ -94,31 +88,6 @@ def _checksum(idx: np.ndarray) -> float:
         return 0.0
     w = (np.arange(idx.size, dtype=np.float64) % 1000.0) + 1.0
     return float(np.sum((idx.astype(np.float64) % 1_000_003.0) * w) % 2**52)
-
-
-class _Comm:
-    """The few tensor collectives the kernel uses, on :func:`diverseevol.comm.collective_device`."""
-
-    def __init__(self, dist: Any, torch: Any, group: Any) -> None:
-        self.dist, self.torch, self.group = dist, torch, group
-        self.rank, self.world = rank_and_world(group)
-        self.device = collective_device(dist.get_backend(group))
-
-    def all_gather_f64(self, values: list[float]) -> np.ndarray:
-        """All ranks' ``values`` as a (world, len(values)) float64 array, on every rank."""
-        t = self.torch.tensor(values, dtype=self.torch.float64, device=self.device)
-        out = [self.torch.empty_like(t) for _ in range(self.world)]
-        self.dist.all_gather(out, t, group=self.group)
-        return self.torch.stack(out).cpu().numpy()
-
-    def all_reduce_sum_(self, t: Any) -> Any:
-        self.dist.all_reduce(t, op=self.dist.ReduceOp.SUM, group=self.group)
-        return t
-
-    def broadcast_(self, t: Any, src_group_rank: int) -> Any:
-        src = src_group_rank if self.group is None else self.dist.get_global_rank(self.group, src_group_rank)
-        self.dist.broadcast(t, src=src, group=self.group)
-        return t
 
 
 # ---- argument checking ------------------------------------------------------------------------------
@@ -176,17 +145,11 @@ def _require_process_group() -> Any:
     return torch
 
 
-def _check_shard(comm: _Comm, local_emb: Any, local_idx: Any) -> tuple[Any, np.ndarray, int]:
+def _check_shard(comm: TorchCommunicator, local_emb: Any, local_idx: Any) -> tuple[Any, np.ndarray, int]:
     """This rank's rows and their absolute indices, checked; and N (agreed over the ranks)."""
-    emb = check_embeddings(local_emb, name="local_emb")
+    emb, lidx = check_shard(local_emb, local_idx)
     n_local, d = emb.shape
-    lidx = check_index_array(local_idx, np.iinfo(np.int64).max, name="local_idx")
-    if len(lidx) != n_local:
-        raise ValidationError(
-            f"local_idx must give one absolute row index per row of local_emb; got {len(lidx)} indices "
-            f"for {n_local} rows."
-        )
-    sizes = comm.all_gather_f64([float(d), float(n_local), float(lidx.max() + 1 if n_local else 0)])
+    sizes = comm.all_gather_values([float(d), float(n_local), float(lidx.max() + 1 if n_local else 0)])
     if np.any(sizes[:, 0] != d):
         raise ValidationError(
             f"local_emb must have the same d on every rank; got {sizes[:, 0].astype(int).tolist()}."
@@ -195,7 +158,7 @@ def _check_shard(comm: _Comm, local_emb: Any, local_idx: Any) -> tuple[Any, np.n
 
 
 def _check_selection(
-    comm: _Comm,
+    comm: TorchCommunicator,
     local_emb: Any,
     local_idx: Any,
     pool_idx: Any,
@@ -206,15 +169,8 @@ def _check_selection(
 ) -> _Selection:
     """Check every argument and that the ranks agree on them and hold every pool and candidate row once."""
     emb, lidx, n_total = _check_shard(comm, local_emb, local_idx)
-    pool = np.sort(check_index_array(pool_idx, n_total, name="pool_idx"))
-    cand_global = (
-        None
-        if candidate_idx is None
-        else np.sort(check_index_array(candidate_idx, n_total, name="candidate_idx"))
-    )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValidationError(f"k must be a non-negative int; got {k!r}.")
-    k = int(k)
+    pool, cand_global = given_index_sets(n_total, pool_idx, candidate_idx)
+    k = check_scalar(k, "k", int, min_val=0)
 
     order, in_pool, is_cand = _local_membership(lidx, pool, cand_global)
     local_abs = lidx[order][is_cand]
@@ -222,7 +178,7 @@ def _check_selection(
     if first_pick is not None:
         first_local = 1.0 if np.any(local_abs == int(first_pick)) else 0.0
 
-    agree = comm.all_gather_f64(
+    agree = comm.all_gather_values(
         [
             float(k),
             float(len(pool)),
@@ -262,14 +218,13 @@ def _local_membership(
     order : ndarray of int64, shape (n_local,)
         Positions in ``local_emb`` sorted by absolute row index (stable).
     in_pool, is_cand : ndarray of bool, shape (n_local,)
-        For ``lidx[order]``: pool member, candidate.
+        For ``lidx[order]``: pool member, candidate (``cand_global`` is disjoint from ``pool``, checked).
     """
     order = np.argsort(lidx, kind="stable")
     sorted_rows = lidx[order]
     in_pool = np.isin(sorted_rows, pool, assume_unique=True)
     if cand_global is None:
         return order, in_pool, ~in_pool
-    check_disjoint(pool, cand_global)
     return order, in_pool, np.isin(sorted_rows, cand_global, assume_unique=True)
 
 
@@ -293,7 +248,7 @@ def _check_agreement(agree: np.ndarray, n_pool: int, cand_global: np.ndarray | N
     return n_cand
 
 
-def _agree_first_pick(comm: _Comm, sel: _Selection, first_pick: int | None, random_state: RandomState) -> int:
+def _agree_first_pick(comm: TorchCommunicator, sel: _Selection, first_pick: int | None, random_state: RandomState) -> int:
     """The first center (absolute row index into Z) when the pool is empty.
 
     ``first_pick`` when given, else drawn on rank 0 as the single-process kernel draws it and broadcast.
@@ -307,18 +262,14 @@ def _agree_first_pick(comm: _Comm, sel: _Selection, first_pick: int | None, rand
         if sel.n_cand == sel.n_total:  # shards cover Z: the candidates are all rows 0..N-1
             cand_global = np.arange(sel.n_total, dtype=np.int64)
         else:
-            gathered: list[Any] = [None] * comm.world
-            comm.dist.all_gather_object(gathered, sel.local_abs, group=comm.group)
-            cand_global = np.sort(np.concatenate(gathered))
+            cand_global = np.sort(np.concatenate(comm.all_gather_object(sel.local_abs)))
     choice = np.zeros(1, dtype=np.float64)
     if comm.rank == 0:
         choice[0] = float(draw_first_pick(check_random_state(random_state), cand_global))
-    t = comm.torch.from_numpy(choice).to(comm.device)
-    comm.broadcast_(t, 0)
-    return int(t.item())
+    return int(comm.broadcast_array(choice, 0)[0])
 
 
-def _agree_shift(comm: _Comm, sel: _Selection, metric: str, first: int | None) -> np.ndarray | None:
+def _agree_shift(comm: TorchCommunicator, sel: _Selection, metric: str, first: int | None) -> np.ndarray | None:
     """The shift row's float32 vector when the rule of :mod:`._shift` engages, else None (same on every rank).
 
     The rule's sample is defined by absolute row index, so the ranks' partial moments of their own
@@ -333,18 +284,14 @@ def _agree_shift(comm: _Comm, sel: _Selection, metric: str, first: int | None) -
     positions = np.concatenate([own_pool, sel.local_pos])
     absolute = sel.lidx[positions]
     m = _shift.moments(sel.emb, np.sort(positions[_shift.in_sample(absolute, n_used)]))
-    t = comm.torch.from_numpy(m).to(comm.device)
-    comm.all_reduce_sum_(t)
-    if not _shift.engages(t.cpu().numpy()):
+    if not _shift.engages(comm.all_reduce_sum(m)):
         return None
     row = _shift.shift_row(sel.pool, first)
     buf = np.zeros(d, dtype=np.float32)
     hit = np.flatnonzero(sel.lidx == row)
     if len(hit):
         buf[:] = np.asarray(sel.emb[int(hit[0])], dtype=np.float32)
-    v = comm.torch.from_numpy(buf).to(comm.device)
-    comm.all_reduce_sum_(v)  # the row lives on exactly one rank: the sum is that row, exactly
-    return v.cpu().numpy()
+    return comm.all_reduce_sum(buf)  # the row lives on exactly one rank: the sum is that row, exactly
 
 
 # ---- the sharded state ------------------------------------------------------------------------------
@@ -359,7 +306,8 @@ class _ShardState:
 
     def __init__(
         self,
-        comm: _Comm,
+        torch: Any,
+        comm: TorchCommunicator,
         sel: _Selection,
         dev: Any,
         *,
@@ -368,7 +316,6 @@ class _ShardState:
         max_device_bytes: int | None,
         shift: np.ndarray | None = None,
     ) -> None:
-        torch = comm.torch
         self.comm, self.torch, self.emb, self.dev, self.metric = comm, torch, sel.emb, dev, metric
         # Only ascending-sorted local candidates can be streamed as row slices; otherwise gather them once.
         local_pos = sel.local_pos
@@ -404,9 +351,7 @@ class _ShardState:
             if mine.any():
                 where = sorter[np.searchsorted(lidx, rows[mine], sorter=sorter)]  # positions in local_emb
                 buf[mine] = np.asarray(self.emb[where], dtype=np.float32)
-            t = torch.from_numpy(buf).to(comm.device)
-            comm.all_reduce_sum_(t)  # each pool row lives on exactly one rank: the sum is that row, exactly
-            pv_np = t.cpu().numpy()
+            pv_np = comm.all_reduce_sum(buf)  # each pool row lives on exactly one rank: the sum is that row, exactly
             if self.metric == "cosine":
                 pv_np = normalize_rows(pv_np)
             self.cands.lower_to_rows(self.mind, torch.from_numpy(np.ascontiguousarray(pv_np)).to(self.dev))
@@ -453,38 +398,35 @@ class _ShardState:
 # ---- the per-pick agreement -------------------------------------------------------------------------
 
 
-def _agree_pick(comm: _Comm, shard: _ShardState) -> tuple[int, float, int, int]:
+def _agree_pick(comm: TorchCommunicator, shard: _ShardState) -> tuple[int, float, int, int]:
     """The global farthest candidate: (absolute index, squared distance, owner rank, owner's slot or -1).
 
     Ties go to the lowest absolute row index, as in the single-process kernel.
     """
     best, slot = shard.local_best()
-    gathered = comm.all_gather_f64([best, float(shard.abs_of_slot[slot]) if slot >= 0 else float("inf")])
+    gathered = comm.all_gather_values([best, float(shard.abs_of_slot[slot]) if slot >= 0 else float("inf")])
     top = gathered[:, 0].max()
     winners = np.flatnonzero(gathered[:, 0] == top)
     owner = int(winners[np.argmin(gathered[winners, 1])])
     return int(gathered[owner, 1]), float(top), owner, (slot if owner == comm.rank else -1)
 
 
-def _locate_pick(comm: _Comm, shard: _ShardState, pick: int) -> tuple[int, int]:
+def _locate_pick(comm: TorchCommunicator, shard: _ShardState, pick: int) -> tuple[int, int]:
     """The rank holding the given absolute row ``pick``, and its slot there (-1 on other ranks)."""
     owner_slot = shard.slot_of(pick)
-    owner_flags = comm.all_gather_f64([1.0 if owner_slot >= 0 else 0.0])
+    owner_flags = comm.all_gather_values([1.0 if owner_slot >= 0 else 0.0])
     return int(np.flatnonzero(owner_flags[:, 0])[0]), owner_slot
 
 
-def _share_center(comm: _Comm, shard: _ShardState, owner: int, owner_slot: int) -> np.ndarray:
+def _share_center(comm: TorchCommunicator, shard: _ShardState, owner: int, owner_slot: int) -> np.ndarray:
     """The new center's float32 vector, shape (d,), sent by its owner to every rank."""
-    torch = comm.torch
-    center = torch.empty(shard.emb.shape[1], dtype=torch.float32, device=comm.device)
-    if owner == comm.rank:
-        center.copy_(torch.from_numpy(shard.center_row(owner_slot)))
-    comm.broadcast_(center, owner)
-    return center.cpu().numpy()
+    mine = owner == comm.rank
+    center = shard.center_row(owner_slot) if mine else np.empty(shard.emb.shape[1], dtype=np.float32)
+    return comm.broadcast_array(center, owner)
 
 
 def _farthest_first(
-    comm: _Comm, shard: _ShardState, k: int, first_pick: int | None, *, progress: bool | None
+    comm: TorchCommunicator, shard: _ShardState, k: int, first_pick: int | None, *, progress: bool | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """k picks (absolute indices into Z) and their radii; ``first_pick`` (pool empty) is the first center."""
     picks = np.empty(k, dtype=np.int64)
@@ -595,29 +537,32 @@ def kcenter_select_distributed(
         ``k`` larger than the number of candidates.
     """
     torch = _require_process_group()
-    if metric not in METRICS:
-        raise ValidationError(f"metric must be one of {METRICS}; got {metric!r}.")
-    comm = _Comm(torch.distributed, torch, group)
+    check_metric(metric)
+    options = check_options(  # the options of backend="torch", checked as there
+        "torch",
+        {"block_rows": block_rows, "max_device_bytes": max_device_bytes, "n_threads": n_threads, "progress": progress},
+    )
+    comm = TorchCommunicator(group)
     sel = _check_selection(comm, local_emb, local_idx, pool_idx, candidate_idx, k, metric, first_pick)
     if sel.k == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return (empty, np.empty(0, dtype=np.float64)) if return_radii else empty
+        return empty_result(return_radii)
 
     dev = resolve_device(
         torch, device if device is not None else (comm.device if comm.device.type == "cuda" else "cpu")
     )
     first = _agree_first_pick(comm, sel, first_pick, random_state) if len(sel.pool) == 0 else None
     shift = _agree_shift(comm, sel, metric, first)
-    with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, n_threads):
+    with torch.no_grad(), exact_float32(torch), cpu_threads(torch, dev, options["n_threads"]):
         shard = _ShardState(
+            torch,
             comm,
             sel,
             dev,
             metric=metric,
-            block_rows=int(block_rows or default_block_rows(sel.emb.shape[1])),
-            max_device_bytes=max_device_bytes,
+            block_rows=options["block_rows"] or default_block_rows(sel.emb.shape[1]),
+            max_device_bytes=options["max_device_bytes"],
             shift=shift,
         )
         shard.lower_to_pool(sel.pool, sel.lidx)
-        picks, radii = _farthest_first(comm, shard, sel.k, first, progress=progress)
+        picks, radii = _farthest_first(comm, shard, sel.k, first, progress=options["progress"])
     return (picks, radii) if return_radii else picks

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._files import to_jsonable
 from .._optional import require
+from .._validation import Interval, check_scalar
 from .directory import RunDirectory
 
 __all__ = ["METRIC_KEYS", "SIGNAL_KEYS", "TIME_KEYS", "EvolutionResult", "metrics_row"]
@@ -136,9 +137,8 @@ class EvolutionResult:
         """
         if round is None:
             return self.final_pool
-        if isinstance(round, bool) or not isinstance(round, (int, np.integer)) or not 0 <= round < len(self.pools):
-            raise IndexError(f"round must be an int in [0, {len(self.pools) - 1}] (the pools decided); got {round!r}.")
-        return self.pools[int(round)]
+        decided = Interval(int, 0, len(self.pools) - 1)
+        return self.pools[check_scalar(round, "round", decided, what="the pools decided", error=IndexError)]
 
     def subset(self, round: int | None = None, *, records: Sequence[Any]) -> list[Any]:
         """The records of P_round in pick order, each as the user's original object.

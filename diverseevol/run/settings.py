@@ -21,17 +21,19 @@ from typing import Any
 import numpy as np
 
 from .._files import to_jsonable
-from .._validation import check_embeddings
+from .._validation import check_embeddings, check_scalar
 from ..data import InstructionRecord, load_instructions
 from ..errors import MissingSignalError, PoolExhaustedError, ValidationError
+from ..kernels.contract import METRICS as KCENTER_METRICS
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from ..samplers.base import Requirements, Sampler, requirements_of
 from ..tracking import check_installed, normalize_report_to
 
-__all__ = ["COMPARED_CONFIG_KEYS", "MODES", "LoopSettings", "callable_label"]
+__all__ = ["COMPARED_CONFIG_KEYS", "ITERATIVE", "MODES", "ONE_TIME", "LoopSettings", "callable_label"]
 
 #: The loop's modes: each round's model selects (``iterative``), or M_0 selects everything.
-MODES: tuple[str, ...] = ("iterative", "one_time")
+ITERATIVE, ONE_TIME = "iterative", "one_time"
+MODES: tuple[str, ...] = (ITERATIVE, ONE_TIME)
 
 #: Config keys that change the pools: a run directory made with other values is refused.
 COMPARED_CONFIG_KEYS: tuple[str, ...] = (
@@ -45,7 +47,6 @@ COMPARED_CONFIG_KEYS: tuple[str, ...] = (
 )
 
 _HASH_BLOCK_ROWS = 65536
-_RADIUS_METRICS = ("euclidean", "cosine")
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class LoopSettings:
             progress=progress,
             comm=comm,
             tags=dict(tags or {}),
-            radius_metric=metric if metric in _RADIUS_METRICS else "euclidean",
+            radius_metric=metric if metric in KCENTER_METRICS else "euclidean",
             report_to=trackers,
         )
 
@@ -183,11 +184,11 @@ class LoopSettings:
     @property
     def selection_size(self) -> int:
         """How many records one sampler call picks: ``k``, or ``k * rounds`` in one-time mode."""
-        return self.k * self.rounds if self.mode == "one_time" else self.k
+        return self.k * self.rounds if self.mode == ONE_TIME else self.k
 
     def selects_in(self, t: int) -> bool:
         """Whether round t runs a sampler (iterative: every round but the last; one-time: round 0)."""
-        if self.mode == "one_time":
+        if self.mode == ONE_TIME:
             return t == 0 and self.rounds > 0
         return t < self.rounds
 
@@ -259,8 +260,7 @@ def _as_records(data: Any) -> list[InstructionRecord]:
 
 def _check_sizes(n: int, *, init_size: Any, k: Any, rounds: Any, seed: Any, mode: Any) -> dict[str, int]:
     for name, value in (("init_size", init_size), ("k", k), ("rounds", rounds), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValidationError(f"{name} must be a non-negative int; got {value!r}.")
+        check_scalar(value, name, int, min_val=0)
     if init_size < 1:
         raise ValidationError("init_size must be >= 1: the first model needs a training pool.")
     if mode not in MODES:

@@ -13,14 +13,13 @@ Imports only numpy, :mod:`diverseevol.errors` and :mod:`diverseevol._validation`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_index_array
+from .._validation import Interval, check_index_array
 from ..errors import IndexValidationError, RunDirectoryError, ValidationError
 
 __all__ = [
@@ -60,12 +59,16 @@ def corrupt(path: Path, problem: str, fix: str) -> RunDirectoryError:
 
 
 # ---- pieces ------------------------------------------------------------------------------------
+_INT = Interval(int)
+_NUMBER = Interval(float)  # finite
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return value in _INT
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value in _NUMBER
 
 
 def _object(obj: Any, path: Path, fix: str, what: str) -> dict[str, Any]:

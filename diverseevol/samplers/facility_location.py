@@ -8,6 +8,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from .._optional import is_available, require
+from .._validation import check_scalar
 from ..errors import ValidationError
 from ._common import (
     ParamsReprMixin,
@@ -207,11 +208,9 @@ class FacilityLocationSampler(ParamsReprMixin):
     requires: ClassVar[Requirements] = Requirements(embeddings=True)
 
     def __init__(self, n_neighbors: int = 10, transform: Any = None, backend: str = "auto") -> None:
-        if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
-            raise ValidationError(f"n_neighbors must be a positive int; got {n_neighbors!r}.")
+        self.n_neighbors = check_scalar(n_neighbors, "n_neighbors", int, min_val=1)
         check_knn_backend(backend)
         check_transform_spec(transform)
-        self.n_neighbors = int(n_neighbors)
         self.transform = transform
         self.backend = backend
 

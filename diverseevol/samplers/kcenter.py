@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validation import check_k
-from ..errors import ValidationError
-from ..kernels.kcenter import METRICS
+from .._validation import check_k, check_scalar
+from ..kernels.contract import check_metric
 from ..norm_bias import norm_bias, warn_if_norm_biased
 from ..transforms import EmbeddingTransform, Pipeline, make_transform
 from ._common import ParamsReprMixin, require_signals
@@ -102,10 +101,8 @@ class KCenterSampler(ParamsReprMixin):
         transform: str | EmbeddingTransform | list[Any] | None = None,
     ) -> None:
         make_transform(transform)  # fail fast on an unknown spec; the sampler keeps it as given
-        if metric not in METRICS:
-            raise ValidationError(f"metric must be one of {list(METRICS)}; got {metric!r}.")
-        if block_rows is not None and (isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows < 1):
-            raise ValidationError(f"block_rows must be a positive int or None; got {block_rows!r}.")
+        check_metric(metric)
+        check_scalar(block_rows, "block_rows", int, min_val=1, allow_none=True)
         self.metric = metric
         self.backend = backend
         self.prune = prune

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._optional import is_available
+from .._validation import check_scalar
 from ..errors import ValidationError
 from ._common import (
     ParamsReprMixin,
@@ -213,14 +214,11 @@ class KMeansSampler(ParamsReprMixin):
         max_iter: int = 50,
         backend: str = "auto",
     ) -> None:
-        bad_type = isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer))
-        if n_clusters is not None and (bad_type or n_clusters < 1):
-            raise ValidationError(f"n_clusters must be a positive int or None (= k); got {n_clusters!r}.")
+        check_scalar(n_clusters, "n_clusters", int, min_val=1, allow_none=True, what="None: k clusters")
         if within not in _WITHIN:
             raise ValidationError(f"within must be one of {list(_WITHIN)}; got {within!r}.")
         check_knn_backend(backend)
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ValidationError(f"max_iter must be a positive int; got {max_iter!r}.")
+        check_scalar(max_iter, "max_iter", int, min_val=1)
         check_transform_spec(transform)
         self.n_clusters = n_clusters
         self.within = within

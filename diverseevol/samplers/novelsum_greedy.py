@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ValidationError
+from .._validation import check_scalar
 from ._common import (
     ParamsReprMixin,
     check_knn_backend,
@@ -100,12 +100,9 @@ class NovelSumGreedySampler(ParamsReprMixin):
         backend: str = "auto",
     ) -> None:
         for key, value in (("alpha", alpha), ("beta", beta)):
-            bad_type = isinstance(value, bool) or not isinstance(value, (int, float))
-            if bad_type or not np.isfinite(value) or value < 0:
-                raise ValidationError(f"{key} must be a finite number >= 0; got {value!r}.")
+            check_scalar(value, key, float, min_val=0)
         for key, value in (("n_ranks", n_ranks), ("density_neighbors", density_neighbors)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValidationError(f"{key} must be a positive int; got {value!r}.")
+            check_scalar(value, key, int, min_val=1)
         check_knn_backend(backend)
         check_transform_spec(transform)
         self.alpha = float(alpha)

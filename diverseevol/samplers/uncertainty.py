@@ -31,7 +31,7 @@ from ._common import ParamsReprMixin, require_signals, score_array, sorted_candi
 from .base import Requirements, SelectionContext
 from .registry import register_sampler
 
-__all__ = ["EntropySampler", "LeastConfidenceSampler", "MarginSampler", "UncertaintySampler"]
+__all__ = ["UNCERTAINTY_SCORES", "EntropySampler", "LeastConfidenceSampler", "MarginSampler", "UncertaintySampler"]
 
 
 class UncertaintySampler(ParamsReprMixin):
@@ -126,3 +126,10 @@ class EntropySampler(UncertaintySampler):
     requires: ClassVar[Requirements] = Requirements(scores=frozenset({"entropy"}))
     signal: ClassVar[str] = "entropy"
     highest_first: ClassVar[bool] = True
+
+
+#: The per-record scores the uncertainty samplers read (one each), in the column order a scorer
+#: produces them (:mod:`diverseevol.hf` computes all three in one pass).
+UNCERTAINTY_SCORES: tuple[str, ...] = tuple(
+    cls.signal for cls in (LeastConfidenceSampler, MarginSampler, EntropySampler)
+)
