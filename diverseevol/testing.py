@@ -8,8 +8,8 @@ selection loop expects::
     def test_my_sampler_contract():
         check_sampler(MySampler)            # a class, a zero-argument factory, or an instance
 
-It builds small synthetic contexts carrying embeddings and every score the sampler requires,
-and raises ``AssertionError`` naming the first violated rule.
+It builds small synthetic contexts carrying embeddings, labels, lengths and every score the
+sampler requires, and raises ``AssertionError`` naming the first violated rule.
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ def _make_signals(n: int, d: int, seed: int, extra_scores: set[str]) -> tuple[np
     return emb, scores
 
 
+def _make_records_signals(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic labels (5 categories of unequal size, one rare) and lengths (integer, long-tailed, with ties)."""
+    rng = np.random.default_rng([seed, 7907])  # its own stream: the embeddings and scores stay as they were
+    labels = rng.choice(np.array(["brainstorm", "classify", "closed_qa", "open_qa", "rare"]), size=n,
+                        p=[0.3, 0.25, 0.25, 0.17, 0.03])
+    lengths = np.round(rng.lognormal(mean=4.0, sigma=0.8, size=n))
+    return labels, lengths
+
+
 def make_context(
     n: int = 300,
     *,
@@ -54,6 +63,8 @@ def make_context(
     scores: Mapping[str, np.ndarray] | None = None,
     extra_scores: set[str] | frozenset[str] = frozenset(),
     round: int = 0,
+    labels: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
 ) -> SelectionContext:
     """Build a synthetic :class:`SelectionContext` with embeddings and scores for every record.
 
@@ -77,6 +88,10 @@ def make_context(
         Further score names to synthesise (uniform in [0, 1] on a grid, with ties).
     round : int
         The context's round.
+    labels : ndarray of shape (n,), optional
+        Use these labels instead of synthetic ones (five categories of unequal size).
+    lengths : ndarray of shape (n,), optional
+        Use these lengths instead of synthetic ones (long-tailed integers, with ties).
 
     Returns
     -------
@@ -88,6 +103,7 @@ def make_context(
         emb = embeddings
     if scores is not None:
         synth = {**synth, **dict(scores)}
+    synth_labels, synth_lengths = _make_records_signals(n, seed)
     split = np.random.default_rng([seed, 104729]).permutation(n)
     pool = np.sort(split[:n_pool])
     rest = split[n_pool:]
@@ -100,6 +116,8 @@ def make_context(
         embeddings=emb,
         scores=synth,
         n_records=n,
+        labels=synth_labels if labels is None else labels,
+        lengths=synth_lengths if lengths is None else lengths,
     )
 
 
@@ -112,6 +130,8 @@ def _fresh_context(ctx: SelectionContext, seed: int) -> SelectionContext:
         embeddings=ctx.embeddings,
         scores=dict(ctx.scores),
         n_records=ctx.n_records,
+        labels=ctx.labels,
+        lengths=ctx.lengths,
     )
 
 
