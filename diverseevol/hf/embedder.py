@@ -37,7 +37,7 @@ __all__ = ["POOLINGS", "SCORE_NAMES", "HFEmbedder", "forward_pass"]
 POOLINGS: tuple[str, ...] = ("mean", "weighted_mean", "last_token")
 
 #: Score names, in the column order used internally.
-SCORE_NAMES: tuple[str, str, str] = ("confidence", "margin", "entropy")
+SCORE_NAMES: tuple[str, ...] = ("confidence", "margin", "entropy", "loss")
 
 #: Bound on logits materialised at once when scoring (positions x vocabulary).
 _MAX_LOGIT_ELEMENTS = 1 << 25
@@ -93,8 +93,9 @@ def _layer_states(out: Any, layer: int) -> Any:
     return states[layer]
 
 
-def _token_scores(head: Any, hidden: Any) -> Any:
-    """Per position (rows of ``hidden``): max probability, top1 - top2, entropy; shape (M, 3), float32.
+def _token_scores(head: Any, hidden: Any, targets: Any) -> Any:
+    """Per position (rows of ``hidden``): max probability, top1 - top2, entropy and the negative
+    log-probability of ``targets`` (the next tokens, shape (M,)); shape (M, 4), float32.
 
     Uses ``topk(2)`` and ``logsumexp`` over the vocabulary, never a full sort.
     """
@@ -102,10 +103,12 @@ def _token_scores(head: Any, hidden: Any) -> Any:
 
     vocab = head.weight.shape[0]
     chunk = max(1, _MAX_LOGIT_ELEMENTS // vocab)
-    out = torch.empty((hidden.shape[0], 3), dtype=torch.float32, device=hidden.device)
+    out = torch.empty((hidden.shape[0], len(SCORE_NAMES)), dtype=torch.float32, device=hidden.device)
     for a in range(0, hidden.shape[0], chunk):
         logits = head(hidden[a : a + chunk]).float()
         log_z = torch.logsumexp(logits, dim=-1)
+        picked = logits.gather(1, targets[a : a + chunk, None]).squeeze(1)
+        out[a : a + chunk, 3] = log_z - picked
         top2 = torch.topk(logits, k=min(2, vocab), dim=-1).values
         p1 = torch.exp(top2[:, 0] - log_z)
         p2 = torch.exp(top2[:, 1] - log_z) if vocab > 1 else torch.zeros_like(p1)
@@ -210,8 +213,10 @@ def forward_pass(
         record's real tokens.
     scores : dict of str to numpy.ndarray of float64, shape (N,), or None
         Over the record's response tokens (eos included), the mean of: the highest next-token
-        probability (``"confidence"``), the top-1 minus top-2 probability (``"margin"``) and the
-        next-token entropy in nats (``"entropy"``). NaN for a record whose response was cut away.
+        probability (``"confidence"``), the top-1 minus top-2 probability (``"margin"``), the
+        next-token entropy in nats (``"entropy"``) and the negative log-likelihood of the actual
+        next token in nats (``"loss"``, the training loss of the record). NaN for a record whose
+        response was cut away.
     """
     import torch
 
@@ -254,7 +259,7 @@ def forward_pass(
             target = np.empty((len(mine), d), dtype=np.float32)
     local_sc = None  # scores stay on the device until the end
     if scores:
-        local_sc = torch.full((len(mine), 3), float("nan"), dtype=torch.float64, device=device)
+        local_sc = torch.full((len(mine), len(SCORE_NAMES)), float("nan"), dtype=torch.float64, device=device)
     pad_id = int(tokenizer.pad_token_id)
     bar = progress_bar(
         total=len(batches), disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
@@ -281,7 +286,7 @@ def forward_pass(
                     rows = idx if world == 1 and memmap_path is not None else sl
                     target[rows] = _pool(states, mask, pooling).cpu().numpy()  # the one copy per batch
                 if scores:
-                    local_sc[sl] = _batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]))
+                    local_sc[sl] = _batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]), ids)
                 bar.update(1)
     finally:
         bar.close()
@@ -577,20 +582,22 @@ def _warn_if_template_only(tokenizer: Any, input_ids: Sequence[Sequence[int]], m
     return lost
 
 
-def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray) -> Any:
-    """Mean per-record token scores of one right-padded batch; float64 tensor (B, 3) on the model's
-    device, NaN without response tokens.
+def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray, ids: Any) -> Any:
+    """Mean per-record token scores of one right-padded batch; float64 tensor (B, 4) on the model's
+    device (columns in :data:`SCORE_NAMES` order), NaN without response tokens.
 
     ``predicts`` (bool, shape (B, T)): position p predicts an assistant token p + 1
-    (:meth:`~diverseevol.hf._records.TokenizedRecords.prediction_mask`).
+    (:meth:`~diverseevol.hf._records.TokenizedRecords.prediction_mask`); ``ids`` (B, T): the
+    batch's token ids, whose token p + 1 is the target of position p.
     """
     import torch
 
     bsz = mask.shape[0]
     predicting = torch.as_tensor(predicts, device=mask.device)
     rows = predicting.nonzero(as_tuple=True)[0]
-    token_sc = _token_scores(head, hidden[predicting])
-    sums = torch.zeros((bsz, 3), dtype=torch.float64, device=mask.device)
+    following = torch.roll(ids, shifts=-1, dims=1)  # following[b, p] = ids[b, p + 1] (predicts is False at p = T - 1)
+    token_sc = _token_scores(head, hidden[predicting], following[predicting])
+    sums = torch.zeros((bsz, len(SCORE_NAMES)), dtype=torch.float64, device=mask.device)
     sums.index_add_(0, rows, token_sc.double())
     counts = torch.bincount(rows, minlength=bsz).double()
     means = sums / counts[:, None]
@@ -615,7 +622,7 @@ class HFEmbedder:
         records go many to a batch), unless ``max_batch_tokens`` is given.
     max_length : int, default 512
     scores : bool, default False
-        Also compute ``confidence`` / ``margin`` / ``entropy`` in the same forward pass; they are
+        Also compute ``confidence`` / ``margin`` / ``entropy`` / ``loss`` in the same forward pass; they are
         kept in :attr:`last_scores` and served to an :class:`~diverseevol.hf.HFScorer` built
         with ``embedder=this`` without a second pass.
     memmap_path : str or Path, optional
@@ -721,7 +728,7 @@ class HFEmbedder:
     def embed_and_score(
         self, model: Any, records: Sequence[InstructionRecord]
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Return ``(embeddings (N, d) float32, {"confidence", "margin", "entropy": (N,)})`` from one pass."""
+        """Return ``(embeddings (N, d) float32, {"confidence", "margin", "entropy", "loss": (N,)})`` from one pass."""
         emb, sc = self._run(model, records, scores=True)
         assert sc is not None
         return emb, sc
