@@ -8,8 +8,8 @@ selection loop expects::
     def test_my_sampler_contract():
         check_sampler(MySampler)            # a class, a zero-argument factory, or an instance
 
-It builds small synthetic contexts carrying embeddings, labels, lengths and every score the
-sampler requires, and raises ``AssertionError`` naming the first violated rule.
+It builds small synthetic contexts carrying embeddings, every score the sampler requires and,
+when it requires them, labels and lengths, and raises ``AssertionError`` naming the first violated rule.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def make_context(
     scores: Mapping[str, np.ndarray] | None = None,
     extra_scores: set[str] | frozenset[str] = frozenset(),
     round: int = 0,
-    labels: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
+    labels: np.ndarray | bool | None = None,
+    lengths: np.ndarray | bool | None = None,
 ) -> SelectionContext:
     """Build a synthetic :class:`SelectionContext` with embeddings and scores for every record.
 
@@ -88,10 +88,12 @@ def make_context(
         Further score names to synthesise (uniform in [0, 1] on a grid, with ties).
     round : int
         The context's round.
-    labels : ndarray of shape (n,), optional
-        Use these labels instead of synthetic ones (five categories of unequal size).
-    lengths : ndarray of shape (n,), optional
-        Use these lengths instead of synthetic ones (long-tailed integers, with ties).
+    labels : ndarray of shape (n,) or bool, optional
+        ``ctx.labels``: these labels, or with ``True`` synthetic ones (five categories of unequal
+        size); none by default.
+    lengths : ndarray of shape (n,) or bool, optional
+        ``ctx.lengths``: these lengths, or with ``True`` synthetic ones (long-tailed integers, with
+        ties); none by default.
 
     Returns
     -------
@@ -116,9 +118,15 @@ def make_context(
         embeddings=emb,
         scores=synth,
         n_records=n,
-        labels=synth_labels if labels is None else labels,
-        lengths=synth_lengths if lengths is None else lengths,
+        labels=_given_or_synthetic(labels, synth_labels),
+        lengths=_given_or_synthetic(lengths, synth_lengths),
     )
+
+
+def _given_or_synthetic(given: np.ndarray | bool | None, synthetic: np.ndarray) -> np.ndarray | None:
+    if given is None or given is False:
+        return None
+    return synthetic if given is True else given
 
 
 def _fresh_context(ctx: SelectionContext, seed: int) -> SelectionContext:
@@ -274,7 +282,8 @@ def check_sampler(
     extra = set(requires.scores)
 
     def ctx_for(**kw: Any) -> SelectionContext:
-        return make_context(n, d=d, seed=seed, embeddings=embeddings, scores=scores, extra_scores=extra, **kw)
+        return make_context(n, d=d, seed=seed, embeddings=embeddings, scores=scores, extra_scores=extra,
+                            labels=requires.labels or None, lengths=requires.lengths or None, **kw)
 
     scenarios = {
         "random pool, all others candidates": {"n_pool": max(1, n // 10)},
