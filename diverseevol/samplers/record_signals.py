@@ -18,7 +18,14 @@ from ..errors import ValidationError
 
 __all__ = ["record_labels", "record_word_lengths"]
 
-_REQUIRED = object()
+class _Required:
+    """The default of ``default=``: a record without the field raises."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED = _Required()
 
 
 def _describe(rec: Any) -> str:
