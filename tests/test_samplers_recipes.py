@@ -217,6 +217,15 @@ def test_kmq_uses_the_same_clusters_and_budgets_as_kmeans_random():
         np.testing.assert_array_equal(a[1], b[1])
 
 
+def test_kmq_gives_a_record_without_loss_the_neutral_weight():
+    emb = np.zeros((4, 2), dtype=np.float32)
+    loss = np.array([1.0, np.nan, 3.0, 2.0])  # z = -1.22, (0), +1.22, 0
+    picks = get_sampler("kmq", n_clusters=1, temperature=1e-9).select(_ctx(embeddings=emb, scores={"loss": loss}), 3)
+    assert picks[0] == 0 and set(picks[1:]) == {1, 3}  # the nan and the mean tie at z = 0
+    with pytest.raises(ValidationError, match="1-D array of real numbers"):
+        get_sampler("kmq").select(_ctx(embeddings=emb, scores={"loss": np.ones(2)}), 1)
+
+
 def test_kmq_requirements_follow_its_signal():
     assert get_sampler("kmq").requires == Requirements(embeddings=True, scores=frozenset({"loss"}))
     assert get_sampler("kmq", signal="confidence").requires == {"embeddings", "scores:confidence"}

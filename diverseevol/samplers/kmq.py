@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ValidationError
-from ._common import score_array
 from .base import Requirements, SelectionContext
 from .kmeans_random import KMeansRandomSampler
 from .registry import register_sampler
@@ -28,7 +27,8 @@ class KMQSampler(KMeansRandomSampler):
 
         w_i = exp(s * z_i / temperature),   z_i = (v_i - mean(v)) / std(v)
 
-    where ``v`` is ``ctx.scores[signal]`` standardised over all candidates (std 0: uniform) and
+    where ``v`` is ``ctx.scores[signal]`` standardised over all candidates (std 0: uniform; a
+    candidate without a finite score, e.g. a response cut away by ``max_length``, gets z = 0) and
     ``s = -1`` for ``prefer="low"``, ``+1`` for ``"high"`` (the paper samples with a softmax of a
     quality score). In :class:`~diverseevol.EvolutionLoop` the signal comes from each round's
     model M_t, so the recipe is iterative: every round re-weights with the model trained on the
@@ -87,9 +87,29 @@ class KMQSampler(KMeansRandomSampler):
 
     def _log_weights(self, ctx: SelectionContext, cand: np.ndarray) -> np.ndarray:
         """``s * z / temperature`` per candidate (item ``j`` is ``cand[j]``'s), see the class docstring."""
-        values = score_array(ctx, self.signal, cand)
-        spread = float(values.std())
-        if spread == 0.0 or not np.isfinite(spread):
-            return np.zeros(cand.size)
-        z = (values - values.mean()) / spread
+        values = _quality(ctx, self.signal, cand)
+        known = np.isfinite(values)
+        z = np.zeros(cand.size)
+        spread = float(values[known].std()) if known.any() else 0.0
+        if spread > 0.0 and np.isfinite(spread):
+            z[known] = (values[known] - values[known].mean()) / spread
         return (z if self.prefer == "high" else -z) / self.temperature
+
+
+def _quality(ctx: SelectionContext, signal: str, cand: np.ndarray) -> np.ndarray:
+    """``ctx.scores[signal]`` at the candidates as float64; NaN kept (a record without a score).
+
+    Raises
+    ------
+    ValidationError
+        If the score is not a 1-D array of real numbers covering every candidate index.
+    """
+    values = np.asarray(ctx.scores[signal])
+    numeric = values.dtype != bool and np.issubdtype(values.dtype, np.number) and not np.iscomplexobj(values)
+    if values.ndim != 1 or not numeric or (cand.size and int(cand.max()) >= values.shape[0]):
+        raise ValidationError(
+            f"scores[{signal!r}] must be a 1-D array of real numbers of shape (N,), one per record of Z (indexed "
+            f"by absolute row); got dtype {values.dtype} and shape {values.shape} for candidates up to row "
+            f"{int(cand.max()) if cand.size else 0}."
+        )
+    return values[cand].astype(np.float64)
