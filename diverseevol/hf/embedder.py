@@ -595,7 +595,7 @@ def _batch_scores(head: Any, hidden: Any, mask: Any, predicts: np.ndarray, ids: 
     bsz = mask.shape[0]
     predicting = torch.as_tensor(predicts, device=mask.device)
     rows = predicting.nonzero(as_tuple=True)[0]
-    following = torch.roll(ids, shifts=-1, dims=1)  # following[b, p] = ids[b, p + 1] (predicts is False at p = T - 1)
+    following = torch.roll(ids, shifts=-1, dims=1)  # [b, p] = ids[b, p + 1]; predicts is False at p = T - 1
     token_sc = _token_scores(head, hidden[predicting], following[predicting])
     sums = torch.zeros((bsz, len(SCORE_NAMES)), dtype=torch.float64, device=mask.device)
     sums.index_add_(0, rows, token_sc.double())

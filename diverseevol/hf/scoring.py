@@ -150,7 +150,8 @@ class HFScorer:
         return self._lengths.copy()
 
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray]:
-        """Return ``{"confidence", "margin", "entropy", "loss"}``, each a float64 array of shape (N,), row i = records[i]."""
+        """Return ``{"confidence", "margin", "entropy", "loss"}``, each a float64 array of shape (N,), row i =
+        records[i]."""
         if self.embedder is not None and getattr(self.embedder, "template", "auto") == self.template:
             cached = self.embedder.cached_scores(model, records)
             if cached is not None:

@@ -62,7 +62,9 @@ class KMeansRandomSampler(ParamsReprMixin):
     ) -> None:
         bad_type = isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer))
         if n_clusters is not None and (bad_type or n_clusters < 1):
-            raise ValidationError(f"n_clusters must be a positive int or None (= ceil(sqrt(k))); got {n_clusters!r}.")
+            raise ValidationError(
+                f"n_clusters must be a positive int or None (= ceil(sqrt(k))); got {n_clusters!r}."
+            )
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
             raise ValidationError(f"max_iter must be a positive int; got {max_iter!r}.")
         check_knn_backend(backend)

@@ -73,7 +73,9 @@ class KMQSampler(KMeansRandomSampler):
     ) -> None:
         super().__init__(n_clusters=n_clusters, transform=transform, max_iter=max_iter, backend=backend)
         if not isinstance(signal, str) or not signal:
-            raise ValidationError(f"signal must be the name of a score in ctx.scores (e.g. 'loss'); got {signal!r}.")
+            raise ValidationError(
+                f"signal must be the name of a score in ctx.scores (e.g. 'loss'); got {signal!r}."
+            )
         if prefer not in _PREFER:
             raise ValidationError(f"prefer must be one of {list(_PREFER)}; got {prefer!r}.")
         bad = isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer))
