@@ -22,11 +22,10 @@ import csv
 import io
 import json
 import math
-import re
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,8 @@ from ._optional import require
 from ._validation import check_embeddings, complement_indices
 from .errors import NormBiasWarning, ValidationError
 from .norm_bias import NORM_BIAS_THRESHOLD, norm_ratio
+from .samplers.record_signals import record_labels
+from .samplers.spec import SamplerSpec, parse_sampler_spec, parse_sampler_specs
 from .subset_report import SubsetReport, subset_report
 
 __all__ = [
@@ -68,144 +69,6 @@ TABLE_COLUMNS: tuple[str, ...] = (
 
 #: The samplers :func:`compare_samplers` compares by default (the command's ``--samplers`` default).
 DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter:transform=whiten", "kmeans", "random")
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-# --------------------------------------------------------------------------------------------
-# sampler specs
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SamplerSpec:
-    """One sampler of a comparison: a registered name and its constructor parameters.
-
-    Attributes
-    ----------
-    label : str
-        How the sampler is shown in tables (the spec text, e.g. ``"kcenter:transform=whiten"``).
-    name : str
-        Registered sampler name.
-    params : dict
-        Constructor parameters.
-    """
-
-    label: str
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def build(self) -> Any:
-        """A new sampler instance (``get_sampler(name, **params)``)."""
-        from .samplers.registry import get_sampler
-
-        return get_sampler(self.name, **self.params)
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split at commas outside double quotes."""
-    parts, buf, quoted = [], [], False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    if quoted:
-        raise ValidationError(f"Unbalanced double quote in sampler list {text!r}.")
-    parts.append("".join(buf))
-    return [p.strip() for p in parts]
-
-
-def _starts_a_sampler(piece: str) -> bool:
-    """``name`` or ``name:key=value`` (a ':' before any '='); ``key=value`` continues the previous one."""
-    eq, colon = piece.find("="), piece.find(":")
-    return eq < 0 or (0 <= colon < eq)
-
-
-def parse_sampler_spec(text: str) -> SamplerSpec:
-    """Parse ``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` into a :class:`SamplerSpec`.
-
-    Values are read as JSON when they parse (``k=10`` is an int, ``prune=false`` a bool) and as
-    strings otherwise; a value with commas goes in double quotes
-    (``kcenter:transform="project:dim=256,kind=rademacher"``).
-
-    Raises
-    ------
-    ValidationError
-        For an empty or malformed spec. Unknown names and parameters are reported when the
-        sampler is built.
-    """
-    text = text.strip()
-    name, sep, rest = text.partition(":")
-    name = name.strip()
-    if not _NAME.match(name):
-        raise ValidationError(
-            f"Sampler spec {text!r} must start with a sampler name (e.g. 'kcenter' or "
-            f"'kcenter:transform=whiten'); got {name!r}."
-        )
-    params: dict[str, Any] = {}
-    if sep:
-        for item in _split_top_level(rest):
-            key, eq, raw = item.partition("=")
-            if not eq or not key.strip():
-                raise ValidationError(
-                    f"Sampler parameter {item!r} in {text!r} must be written KEY=VALUE "
-                    f"(e.g. kcenter:transform=whiten,metric=cosine)."
-                )
-            raw = raw.strip()
-            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                raw = raw[1:-1]
-                params[key.strip()] = raw
-            else:
-                params[key.strip()] = _value(raw)
-    return SamplerSpec(label=text, name=name, params=params)
-
-
-def parse_sampler_specs(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> list[SamplerSpec]:
-    """Parse a comma-separated list of sampler specs (or several lists) into :class:`SamplerSpec` s.
-
-    A comma starts a new sampler unless the piece after it is ``KEY=VALUE``, which continues
-    the previous sampler's parameters: ``"kcenter,kcenter:transform=whiten,metric=cosine,kmeans"``
-    is three samplers, the second with two parameters.
-
-    Examples
-    --------
-    >>> from diverseevol.compare import parse_sampler_specs
-    >>> [(s.name, s.params) for s in parse_sampler_specs("kcenter:transform=whiten,metric=cosine,random")]
-    [('kcenter', {'transform': 'whiten', 'metric': 'cosine'}), ('random', {})]
-    """
-    if isinstance(specs, (str, SamplerSpec)):
-        specs = [specs]
-    out: list[SamplerSpec] = []
-    for item in specs:
-        if isinstance(item, SamplerSpec):
-            out.append(item)
-            continue
-        groups: list[str] = []
-        for piece in _split_top_level(str(item)):
-            if not piece:
-                raise ValidationError(f"Empty sampler name in {item!r}; write e.g. 'kcenter,random'.")
-            if _starts_a_sampler(piece) or not groups:
-                groups.append(piece)
-            else:
-                groups[-1] += "," + piece
-        out.extend(parse_sampler_spec(g) for g in groups)
-    if not out:
-        raise ValidationError("No samplers to compare; give e.g. 'kcenter,random'.")
-    labels = [s.label for s in out]
-    dup = sorted({x for x in labels if labels.count(x) > 1})
-    if dup:
-        raise ValidationError(f"Sampler {dup[0]!r} is listed twice; list each setting once.")
-    return out
-
 
 def build_samplers(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> list[tuple[SamplerSpec, Any]]:
     """Build each sampler of the specs, refusing those that need model scores.
@@ -493,41 +356,6 @@ def _write_text(path: Path, text: str) -> Path:
 # --------------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------------
-def record_labels(records: Sequence[Any], field_name: str) -> list[Any]:
-    """One label per record: the field ``field_name`` of each record's extra fields or source object.
-
-    Parameters
-    ----------
-    records : sequence of InstructionRecord or mapping
-        E.g. from :func:`diverseevol.data.load_instructions` (Dolly's ``category`` is kept in
-        ``meta`` / ``original``).
-    field_name : str
-
-    Returns
-    -------
-    list, length N
-
-    Raises
-    ------
-    ValidationError
-        When a record has no such field (names the record and the fields it has).
-    """
-    out = []
-    for i, rec in enumerate(records):
-        sources = [rec] if isinstance(rec, Mapping) else [getattr(rec, a, None) for a in ("meta", "original")]
-        for src in sources:
-            if isinstance(src, Mapping) and field_name in src:
-                out.append(src[field_name])
-                break
-        else:
-            have = sorted({str(k) for src in sources if isinstance(src, Mapping) for k in src})
-            raise ValidationError(
-                f"Record {i} has no field {field_name!r} for the labels; its fields are {have}. Pass the "
-                f"name of a field every record has (e.g. Dolly's 'category'), or no label."
-            )
-    return out
-
-
 def _initial_pool(n_records: int, pool_size: int, seed: int) -> np.ndarray:
     """P_0 of a seed: ``pool_size`` distinct rows drawn with ``np.random.default_rng([seed, 0])``, sorted.
 

@@ -8,8 +8,8 @@ selection loop expects::
     def test_my_sampler_contract():
         check_sampler(MySampler)            # a class, a zero-argument factory, or an instance
 
-It builds small synthetic contexts carrying embeddings and every score the sampler requires,
-and raises ``AssertionError`` naming the first violated rule.
+It builds small synthetic contexts carrying embeddings, every score the sampler requires and,
+when it requires them, labels and lengths, and raises ``AssertionError`` naming the first violated rule.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ def _make_signals(n: int, d: int, seed: int, extra_scores: set[str]) -> tuple[np
     return emb, scores
 
 
+def _make_records_signals(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic labels (5 categories of unequal size, one rare) and lengths (integer, long-tailed, with ties)."""
+    rng = np.random.default_rng([seed, 7907])  # its own stream: the embeddings and scores stay as they were
+    labels = rng.choice(np.array(["brainstorm", "classify", "closed_qa", "open_qa", "rare"]), size=n,
+                        p=[0.3, 0.25, 0.25, 0.17, 0.03])
+    lengths = np.round(rng.lognormal(mean=4.0, sigma=0.8, size=n))
+    return labels, lengths
+
+
 def make_context(
     n: int = 300,
     *,
@@ -53,6 +62,8 @@ def make_context(
     scores: Mapping[str, np.ndarray] | None = None,
     extra_scores: set[str] | frozenset[str] = frozenset(),
     round: int = 0,
+    labels: np.ndarray | bool | None = None,
+    lengths: np.ndarray | bool | None = None,
 ) -> SelectionContext:
     """Build a synthetic :class:`SelectionContext` with embeddings and scores for every record.
 
@@ -76,6 +87,12 @@ def make_context(
         Further score names to synthesise (uniform in [0, 1] on a grid, with ties).
     round : int
         The context's round.
+    labels : ndarray of shape (n,) or bool, optional
+        ``ctx.labels``: these labels, or with ``True`` synthetic ones (five categories of unequal
+        size); none by default.
+    lengths : ndarray of shape (n,) or bool, optional
+        ``ctx.lengths``: these lengths, or with ``True`` synthetic ones (long-tailed integers, with
+        ties); none by default.
 
     Returns
     -------
@@ -87,6 +104,7 @@ def make_context(
         emb = embeddings
     if scores is not None:
         synth = {**synth, **dict(scores)}
+    synth_labels, synth_lengths = _make_records_signals(n, seed)
     split = np.random.default_rng([seed, 104729]).permutation(n)
     pool = np.sort(split[:n_pool])
     rest = split[n_pool:]
@@ -99,7 +117,15 @@ def make_context(
         embeddings=emb,
         scores=synth,
         n_records=n,
+        labels=_given_or_synthetic(labels, synth_labels),
+        lengths=_given_or_synthetic(lengths, synth_lengths),
     )
+
+
+def _given_or_synthetic(given: np.ndarray | bool | None, synthetic: np.ndarray) -> np.ndarray | None:
+    if given is None or given is False:
+        return None
+    return synthetic if given is True else given
 
 
 def _fresh_context(ctx: SelectionContext, seed: int) -> SelectionContext:
@@ -111,6 +137,8 @@ def _fresh_context(ctx: SelectionContext, seed: int) -> SelectionContext:
         embeddings=ctx.embeddings,
         scores=dict(ctx.scores),
         n_records=ctx.n_records,
+        labels=ctx.labels,
+        lengths=ctx.lengths,
     )
 
 
@@ -253,7 +281,8 @@ def check_sampler(
     extra = set(requires.scores)
 
     def ctx_for(**kw: Any) -> SelectionContext:
-        return make_context(n, d=d, seed=seed, embeddings=embeddings, scores=scores, extra_scores=extra, **kw)
+        return make_context(n, d=d, seed=seed, embeddings=embeddings, scores=scores, extra_scores=extra,
+                            labels=requires.labels or None, lengths=requires.lengths or None, **kw)
 
     scenarios = {
         "random pool, all others candidates": {"n_pool": max(1, n // 10)},

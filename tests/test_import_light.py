@@ -25,9 +25,10 @@ SCRIPT = textwrap.dedent(
     assert vendi_score(emb[picks]) > 1
     assert vendi_score(emb, q=2, normalize=False) > 1
     names = list_samplers()
-    scores = {s: np.linspace(0, 1, 500) for s in ("confidence", "margin", "entropy")}
+    scores = {s: np.linspace(0, 1, 500) for s in ("confidence", "margin", "entropy", "loss")}
     ctx = SelectionContext(pool_idx=np.arange(10), candidate_idx=np.arange(10, 500),
-                           embeddings=emb, scores=scores)
+                           embeddings=emb, scores=scores, labels=np.arange(500) % 4,
+                           lengths=np.arange(500) % 37)
     for name in names:
         assert len(get_sampler(name).select(ctx, 5)) == 5
     check_sampler(get_sampler("random"))

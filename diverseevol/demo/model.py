@@ -24,7 +24,7 @@ The analogue of a pretrained LLM, at a size a 2-core CPU trains in about a minut
   steps reached 25% on the full data while it wore the skills down.)
 
 :class:`TinyEmbedder`, :class:`TinyScorer` and :class:`TinyJudge` are the loop's other parts:
-mean-pooled last hidden states, response-token confidence/margin, and exact match plus the
+mean-pooled last hidden states, response-token confidence/margin/loss, and exact match plus the
 held-out reference loss (token-level NLL of the answer given the prompt) per family.
 
 Everything runs on the CPU with a fixed number of torch threads and
@@ -585,7 +585,8 @@ class TinyEmbedder:
 
 
 class TinyScorer:
-    """Per-record ``confidence`` and ``margin``: means over the answer tokens of p_top1 and p_top1 - p_top2."""
+    """Per-record ``confidence``, ``margin`` and ``loss``: means over the answer tokens of p_top1,
+    p_top1 - p_top2 and the negative log-probability (nats) of the actual answer token."""
 
     def __init__(self, codec: PromptCodec) -> None:
         self.codec = codec
@@ -594,15 +595,18 @@ class TinyScorer:
         import torch
 
         seqs, starts = _encode(self.codec, records)
-        conf, margin = [], []
-        for _, _, target, _, (logits, _) in _forward_all(model, seqs, starts):
+        conf, margin, loss = [], [], []
+        for _, ids, target, _, (logits, _) in _forward_all(model, seqs, starts):
             top = torch.softmax(logits[:, :-1], dim=-1).topk(2, dim=-1).values
             t = target[:, 1:].float()
             n = t.sum(1)
             conf.append(((top[..., 0] * t).sum(1) / n).numpy())
             margin.append((((top[..., 0] - top[..., 1]) * t).sum(1) / n).numpy())
+            nll = -torch.log_softmax(logits[:, :-1], dim=-1).gather(2, ids[:, 1:, None]).squeeze(2)
+            loss.append(((nll * t).sum(1) / n).numpy())
         return {"confidence": np.concatenate(conf).astype(np.float64),
-                "margin": np.concatenate(margin).astype(np.float64)}
+                "margin": np.concatenate(margin).astype(np.float64),
+                "loss": np.concatenate(loss).astype(np.float64)}
 
 
 def generate(model: Any, codec: PromptCodec, records: Sequence[InstructionRecord], max_new_tokens: int = 16

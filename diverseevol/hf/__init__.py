@@ -13,7 +13,7 @@ HFEmbedder
 SentenceTransformerEmbedder, is_sentence_transformer_dir
     Embeddings from a sentence-transformers encoder (extra ``st``), e.g. all-MiniLM-L6-v2.
 HFScorer
-    Per-record ``confidence`` / ``margin`` / ``entropy`` over response tokens.
+    Per-record ``confidence`` / ``margin`` / ``entropy`` / ``loss`` over response tokens.
 HFGenerator
     Batched greedy or sampled answer generation with the Alpaca template.
 TorchCommunicator

@@ -179,8 +179,10 @@ def forward_pass(
         record's real tokens.
     scores : dict of str to numpy.ndarray of float64, shape (N,), or None
         Over the record's response tokens (eos included), the mean of: the highest next-token
-        probability (``"confidence"``), the top-1 minus top-2 probability (``"margin"``) and the
-        next-token entropy in nats (``"entropy"``). NaN for a record whose response was cut away.
+        probability (``"confidence"``), the top-1 minus top-2 probability (``"margin"``), the
+        next-token entropy in nats (``"entropy"``) and the negative log-likelihood of the actual
+        next token in nats (``"loss"``, the training loss of the record). NaN for a record whose
+        response was cut away.
     """
     import torch
 
@@ -219,7 +221,7 @@ def forward_pass(
             target = np.empty((len(mine), d), dtype=np.float32)
     local_sc = None  # scores stay on the device until the end
     if scores:
-        local_sc = torch.full((len(mine), 3), float("nan"), dtype=torch.float64, device=device)
+        local_sc = torch.full((len(mine), len(SCORE_NAMES)), float("nan"), dtype=torch.float64, device=device)
     pad_id = int(tokenizer.pad_token_id)
     bar = progress_bar(
         total=len(batches), disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
@@ -246,7 +248,7 @@ def forward_pass(
                     rows = idx if world == 1 and memmap_path is not None else sl
                     target[rows] = _pool(states, mask, pooling).cpu().numpy()  # the one copy per batch
                 if scores:
-                    local_sc[sl] = batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]))
+                    local_sc[sl] = batch_scores(head, hidden, mask, tok.prediction_mask(idx, mask.shape[1]), ids)
                 bar.update(1)
     finally:
         bar.close()
@@ -360,7 +362,7 @@ class HFEmbedder:
         records go many to a batch), unless ``max_batch_tokens`` is given.
     max_length : int, default 512
     scores : bool, default False
-        Also compute ``confidence`` / ``margin`` / ``entropy`` in the same forward pass; they are
+        Also compute ``confidence`` / ``margin`` / ``entropy`` / ``loss`` in the same forward pass; they are
         kept in :attr:`last_scores` and served to an :class:`~diverseevol.hf.HFScorer` built
         with ``embedder=this`` without a second pass.
     memmap_path : str or Path, optional
@@ -466,7 +468,7 @@ class HFEmbedder:
     def embed_and_score(
         self, model: Any, records: Sequence[InstructionRecord]
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Return ``(embeddings (N, d) float32, {"confidence", "margin", "entropy": (N,)})`` from one pass."""
+        """Return ``(embeddings (N, d) float32, {"confidence", "margin", "entropy", "loss": (N,)})`` from one pass."""
         emb, sc = self._run(model, records, scores=True)
         assert sc is not None
         return emb, sc

@@ -1,4 +1,4 @@
-"""Uncertainty scores for the Least-Confidence, Margin and Entropy samplers."""
+"""Per-record scores under a model: uncertainty (Least-Confidence, Margin, Entropy) and loss (kMQ)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ class HFScorer:
 
     - ``"confidence"``: the probability of the most likely next token,
     - ``"margin"``: the top-1 minus the top-2 next-token probability,
-    - ``"entropy"``: the next-token entropy (nats).
+    - ``"entropy"``: the next-token entropy (nats),
+    - ``"loss"``: the negative log-likelihood of the actual next token (nats), i.e. the record's
+      mean training loss under the model (the quality signal of the ``kmq`` sampler).
 
     Computed with ``topk(2)`` and ``logsumexp`` over the vocabulary (no full sort). The original
     DiverseEvol code ranked raw logits over all tokens, prompt included; probabilities over the
@@ -53,7 +55,8 @@ class HFScorer:
     -----
     :meth:`shares_pass_with` tells the loop when an embedder's
     :meth:`~diverseevol.hf.HFEmbedder.embed_and_score` gives this scorer's scores, so a round
-    that needs both runs the model once.
+    that needs both runs the model once. :meth:`record_lengths` gives the loop each record's
+    length in tokens, for samplers that require lengths.
     """
 
     def __init__(
@@ -81,6 +84,8 @@ class HFScorer:
         self.tokenizer = tokenizer
         self.comm = comm
         self.template = template
+        self._lengths_key: tuple[Any, ...] | None = None
+        self._lengths: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return f"HFScorer(batch_size={self.batch_size}, max_length={self.max_length})"
@@ -115,8 +120,37 @@ class HFScorer:
             and self.comm is embedder.comm
         )
 
+    def record_lengths(self, model: Any, records: Sequence[InstructionRecord]) -> np.ndarray:
+        """Each record's length in tokens: the whole rendered record (prompt, response, eos), not cut
+        to ``max_length``, under this scorer's tokenizer (else the model's).
+
+        Parameters
+        ----------
+        model : ModelHandle, (model, tokenizer) tuple, or a model with ``tokenizer`` given here
+            Only its tokenizer is used.
+        records : sequence of InstructionRecord, length N
+
+        Returns
+        -------
+        ndarray of float64, shape (N,)
+            Item ``i`` is the token count of ``records[i]``; the last result is kept for the same
+            tokenizer and records (a loop asks once per round).
+        """
+        from ..render import encode_records
+        from ._model import resolve_model
+
+        tokenizer = self.tokenizer if self.tokenizer is not None else resolve_model(model)[1]
+        records = list(records)
+        key = (id(tokenizer), self.template, len(records), hash(tuple(records)))
+        if self._lengths is None or self._lengths_key != key:
+            ids, _ = encode_records(tokenizer, records, template=self.template)
+            self._lengths = np.array([len(x) for x in ids], dtype=np.float64)
+            self._lengths_key = key
+        return self._lengths.copy()
+
     def __call__(self, model: Any, records: Sequence[InstructionRecord]) -> dict[str, np.ndarray]:
-        """Return ``{"confidence", "margin", "entropy"}``, each a float64 array of shape (N,), row i = records[i]."""
+        """Return ``{"confidence", "margin", "entropy", "loss"}``, each a float64 array of shape (N,), row i =
+        records[i]."""
         if self.embedder is not None and getattr(self.embedder, "template", "auto") == self.template:
             cached = self.embedder.cached_scores(model, records)
             if cached is not None:

@@ -41,7 +41,7 @@ from .result import EvolutionResult, metrics_row
 from .seeds import initial_pool
 from .selection import select_and_measure
 from .settings import LoopSettings, callable_label
-from .signals import compute_signals
+from .signals import compute_signals, signals_need_model
 
 __all__ = ["EvolutionLoop"]
 
@@ -137,9 +137,14 @@ class EvolutionLoop:
         :mod:`diverseevol.tracking` with default settings (one tracking run per :meth:`run`);
         for other settings pass the callback objects in ``callbacks`` instead.
     label_field : str, optional
-        A metadata field of the records (e.g. Dolly's ``"category"``). Each metrics row then also
-        carries ``label_entropy`` (nats) and ``label_counts`` of P_t, so you can see whether a
-        sampler starves whole categories.
+        A field of the records (e.g. Dolly's ``"category"``; read from ``meta``, then from the
+        source object ``original``). Each metrics row then also carries ``label_entropy`` (nats)
+        and ``label_counts`` of P_t, so you can see whether a sampler starves whole categories.
+        Samplers that require labels (``"balanced_random"``) get them as ``ctx.labels`` and need
+        it: without it, or when a record lacks the field, the loop refuses to start, naming the
+        record. Samplers that require lengths (``"longest"``) get ``ctx.lengths``: tokens when the
+        scorer has ``record_lengths`` (:class:`~diverseevol.hf.HFScorer`), else whitespace words of
+        the Alpaca-rendered record.
 
     Examples
     --------
@@ -344,7 +349,7 @@ class EvolutionLoop:
         s, t, rank0 = self.settings, record.round, comm.rank == 0
         if rank0:
             self._callbacks.fire("on_round_start", t, pool.copy())
-        need_signals = record.selection is None and (s.embeds_in(t) or s.scores_in(t))
+        need_signals = record.selection is None and signals_need_model(s, t)
         need_model = need_signals or (s.judge is not None and record.judge is None)
         model, time_train = self._train(rd, comm, record, pool, need_model, bar)
         selection = record.selection

@@ -130,6 +130,8 @@ def _run_sampler(
         embeddings=signals.embeddings if settings.requirements.embeddings else None,
         scores=dict(signals.scores),
         n_records=n,
+        labels=signals.labels,
+        lengths=signals.lengths,
     )
     selection = run_sampler(settings.sampler, ctx, budget)
     picks = check_index_array(selection.indices, n, name=f"sampler output (round {t})")

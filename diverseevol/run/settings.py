@@ -154,7 +154,7 @@ class LoopSettings:
             resume=bool(resume),
             overwrite=bool(overwrite),
             reference_embeddings=_check_reference(reference_embeddings, len(records)),
-            labels=_record_labels(records, label_field),
+            labels=_record_labels(records, label_field, sampler_obj, required=requirements.labels),
             vendi=vendi,
             cache_embeddings=bool(cache_embeddings),
             keep_models=bool(keep_models),
@@ -195,6 +195,10 @@ class LoopSettings:
     def scores_in(self, t: int) -> bool:
         """Whether round t needs the scorer (its sampler runs and requires scores)."""
         return bool(self.score_names) and self.selects_in(t)
+
+    def lengths_in(self, t: int) -> bool:
+        """Whether round t computes the records' lengths (its sampler runs and requires them)."""
+        return self.requirements.lengths and self.selects_in(t)
 
     def embeds_in(self, t: int) -> bool:
         """Whether round t runs the embedder: for its sampler, or for the Vendi/norm measurements."""
@@ -237,13 +241,26 @@ class LoopSettings:
 # --------------------------------------------------------------------------------------------
 # checks
 # --------------------------------------------------------------------------------------------
-def _record_labels(records: Sequence[InstructionRecord], label_field: Any) -> tuple[str, ...] | None:
-    """Each record's ``meta[label_field]`` as a string (``""`` where a record has none), or None."""
+def _record_labels(
+    records: Sequence[InstructionRecord], label_field: Any, sampler: Any, *, required: bool
+) -> tuple[str, ...] | None:
+    """Each record's ``label_field`` (``meta``, then ``original``) as a string, or None without a field.
+
+    For the metrics a record without the field gets ``""``; a sampler that ``required`` labels
+    gets an error naming the first such record instead.
+    """
     if label_field is None:
+        if required:
+            raise MissingSignalError(
+                f"Sampler {getattr(sampler, 'name', type(sampler).__name__)!r} requires labels; pass "
+                f"label_field= naming the records' label field, e.g. EvolutionLoop(..., label_field='category')."
+            )
         return None
     if not isinstance(label_field, str) or not label_field:
         raise ValidationError(f"label_field must be the name of a metadata field (e.g. 'category'); got {label_field!r}.")
-    labels = tuple(str((r.meta or {}).get(label_field, "")) for r in records)
+    from ..samplers.record_signals import record_labels
+
+    labels = tuple(str(v) for v in record_labels(records, label_field, **({} if required else {"default": ""})))
     if not any(labels):
         raise ValidationError(
             f"label_field={label_field!r}: no record has that metadata field. Keep it when loading, e.g. "

@@ -9,7 +9,14 @@ Embed once per round: when a round needs both and neither is cached, and the sco
 the embedder has ``embed_and_score(model, records) -> (embeddings, scores)``, one call of the
 latter gives both.
 
-Imports numpy, the base modules and the run package's directory and settings modules.
+Labels and lengths (for samplers that require them) come from the records: the labels from
+``label_field`` (read once, in the settings), the lengths from the scorer's
+``record_lengths(model, records)`` when it has one (tokens; :class:`diverseevol.hf.HFScorer`),
+else from :func:`~diverseevol.samplers.record_signals.record_word_lengths` (whitespace words of
+the Alpaca-rendered record).
+
+Imports numpy, the base modules, :mod:`diverseevol.samplers.record_signals` and the run package's
+directory and settings modules.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from ..protocols import Communicator
 from .directory import RunDirectory
 from .settings import LoopSettings, callable_label
 
-__all__ = ["RoundSignals", "check_scores", "compute_signals"]
+__all__ = ["RoundSignals", "check_scores", "compute_signals", "signals_need_model"]
 
 logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (docs/loop.md)
 
@@ -47,12 +54,25 @@ class RoundSignals:
     time_embed_s, time_score_s : float
         Seconds this process spent in the embedder and the scorer (0 for cached signals). A
         shared pass (embeddings and scores from one forward pass) counts under ``time_embed_s``.
+    labels : ndarray of str, shape (N,), or None
+        Each record's label, when the sampler requires labels.
+    lengths : ndarray of float64, shape (N,), or None
+        Each record's length (tokens or words, see the module docstring), when the sampler
+        requires lengths.
     """
 
     embeddings: np.ndarray | None = None
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     time_embed_s: float = 0.0
     time_score_s: float = 0.0
+    labels: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+
+
+def signals_need_model(settings: LoopSettings, t: int) -> bool:
+    """Whether round ``t``'s signals need model M_t: embeddings, scores, or lengths counted by the scorer."""
+    token_lengths = settings.lengths_in(t) and callable(getattr(settings.scorer, "record_lengths", None))
+    return settings.embeds_in(t) or settings.scores_in(t) or token_lengths
 
 
 def compute_signals(
@@ -79,7 +99,29 @@ def compute_signals(
     if needs_scores:
         from_pass = (lambda: shared["scores"]) if "scores" in shared else None
         signals.scores, signals.time_score_s = _scores(settings, rd, comm, t, model, bar, produce=from_pass)
+    if settings.requirements.labels and settings.selects_in(t) and settings.labels is not None:
+        signals.labels = np.asarray(settings.labels)
+    if settings.lengths_in(t) and comm.rank == 0:  # only rank 0 selects
+        signals.lengths = _lengths(settings, t, model)
     return signals
+
+
+def _lengths(settings: LoopSettings, t: int, model: Any) -> np.ndarray:
+    """Each record's length: the scorer's ``record_lengths(model, records)`` (tokens), else words."""
+    counter = getattr(settings.scorer, "record_lengths", None)
+    if not callable(counter):
+        from ..samplers.record_signals import record_word_lengths
+
+        logger.info("round %d: record lengths in whitespace words (the scorer cannot count tokens)", t)
+        return record_word_lengths(settings.records)
+    got = np.asarray(counter(model, settings.records))
+    if got.shape != (settings.n_records,) or got.dtype == bool or not np.issubdtype(got.dtype, np.number):
+        raise ValidationError(
+            f"The scorer {callable_label(settings.scorer)}'s record_lengths returned {got.dtype} of shape "
+            f"{got.shape} in round {t}; expected one length per record, a number array of shape "
+            f"({settings.n_records},)."
+        )
+    return got.astype(np.float64)
 
 
 def _shared_pass(settings: LoopSettings) -> Any:

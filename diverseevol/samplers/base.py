@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 _EMBEDDINGS = "embeddings"
+_LABELS = "labels"
+_LENGTHS = "lengths"
 _SCORES_PREFIX = "scores:"
 
 
@@ -50,7 +52,17 @@ class SelectionContext:
     scores : Mapping[str, ndarray of shape (N,)]
         Per-record signals in Z's index space, e.g. ``"confidence"``, ``"margin"``, ``"entropy"``.
     n_records : int, optional
-        |Z|; inferred from ``embeddings`` or the scores when omitted.
+        |Z|; inferred from ``embeddings``, the scores, ``labels`` or ``lengths`` when omitted.
+    labels : ndarray of shape (N,), optional
+        One label per record of Z (e.g. Dolly's ``category``), rows in Z's index space; any
+        dtype whose values compare and sort (strings, ints). :class:`~diverseevol.EvolutionLoop`
+        fills it from ``label_field=`` for samplers that require ``labels``.
+    lengths : ndarray of float64, shape (N,), optional
+        Each record's length, rows in Z's index space, finite and >= 0. The unit is the
+        caller's: :class:`~diverseevol.EvolutionLoop` gives tokens of the rendered record when its
+        scorer has ``record_lengths`` (as :class:`diverseevol.hf.HFScorer` does), else whitespace
+        words of the Alpaca-rendered record. Samplers use lengths only through their order and
+        ratios, never their unit.
     """
 
     pool_idx: np.ndarray
@@ -60,6 +72,8 @@ class SelectionContext:
     embeddings: np.ndarray | None = None
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)
     n_records: int | None = None
+    labels: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         pool = np.asarray(self.pool_idx, dtype=np.int64).reshape(-1)
@@ -69,12 +83,20 @@ class SelectionContext:
         object.__setattr__(self, "pool_idx", pool)
         object.__setattr__(self, "candidate_idx", cand)
         object.__setattr__(self, "scores", MappingProxyType(dict(self.scores)))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", _per_record(self.labels, "labels", self.n_records))
+        if self.lengths is not None:
+            object.__setattr__(self, "lengths", _checked_lengths(self.lengths, self.n_records))
         if self.n_records is None:
             n = None
             if self.embeddings is not None:
                 n = int(self.embeddings.shape[0])
             elif self.scores:
                 n = int(len(next(iter(self.scores.values()))))
+            elif self.labels is not None:
+                n = int(self.labels.shape[0])
+            elif self.lengths is not None:
+                n = int(self.lengths.shape[0])
             object.__setattr__(self, "n_records", n)
 
     def signals(self) -> frozenset[str]:
@@ -83,7 +105,50 @@ class SelectionContext:
 
     def provides(self) -> Requirements:
         """The signals this context carries, as :class:`Requirements`."""
-        return Requirements(embeddings=self.embeddings is not None, scores=frozenset(self.scores))
+        return Requirements(
+            embeddings=self.embeddings is not None,
+            scores=frozenset(self.scores),
+            labels=self.labels is not None,
+            lengths=self.lengths is not None,
+        )
+
+
+def _per_record(values: Any, name: str, n_records: int | None) -> np.ndarray:
+    """``values`` as a read-only 1-D array of one entry per record (``n_records`` of them when known)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValidationError(
+            f"SelectionContext.{name} must be a 1-D array of shape (N,), one entry per record of Z; got "
+            f"shape {arr.shape}."
+        )
+    if n_records is not None and arr.shape[0] != n_records:
+        raise ValidationError(
+            f"SelectionContext.{name} has {arr.shape[0]} entries but n_records is {n_records}; give one "
+            f"entry per record of Z, in Z's index space."
+        )
+    view = arr.view()
+    view.setflags(write=False)
+    return view
+
+
+def _checked_lengths(values: Any, n_records: int | None) -> np.ndarray:
+    """Record lengths as a read-only float64 (N,) array; finite and >= 0, else :class:`ValidationError`."""
+    arr = _per_record(values, "lengths", n_records)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValidationError(
+            f"SelectionContext.lengths must hold real numbers (tokens or words per record); got dtype "
+            f"{arr.dtype}."
+        )
+    out = np.array(arr, dtype=np.float64)
+    bad = ~(np.isfinite(out) & (out >= 0))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"SelectionContext.lengths must be finite and >= 0; record {first} has length {out[first]!r}. "
+            f"Count the record's tokens or words."
+        )
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,13 +163,19 @@ class Requirements:
         Keys the sampler reads from ``ctx.scores`` (each an array of shape (N,) in Z's index
         space), e.g. ``frozenset({"margin"})``. Any iterable of names is accepted and stored as
         a frozenset.
+    labels : bool, default False
+        The sampler reads ``ctx.labels``, shape (N,): one label per record (the loop's
+        ``label_field``).
+    lengths : bool, default False
+        The sampler reads ``ctx.lengths``, shape (N,): each record's length (tokens or words).
 
     Notes
     -----
     For code written against the older string form, a ``Requirements`` behaves like the set of
-    strings ``"embeddings"`` / ``"scores:<name>"`` it stands for: ``"embeddings" in req``,
-    iteration, ``len`` and ``==`` against such a set all work (see :meth:`to_strings`).
-    :meth:`parse` is the one place that reads the string form.
+    strings ``"embeddings"`` / ``"labels"`` / ``"lengths"`` / ``"scores:<name>"`` it stands for:
+    ``"embeddings" in req``, iteration, ``len`` and ``==`` against such a set all work (see
+    :meth:`to_strings`). :meth:`parse` is the one place that reads the string form. ``a | b``
+    is what either needs.
 
     Examples
     --------
@@ -114,18 +185,24 @@ class Requirements:
     (True, False)
     >>> Requirements.parse({"embeddings", "scores:margin"}) == Requirements(True, frozenset({"margin"}))
     True
+    >>> Requirements(lengths=True) | Requirements(embeddings=True)
+    Requirements(embeddings=True, lengths=True)
     """
 
     embeddings: bool = False
     scores: frozenset[str] = frozenset()
+    labels: bool = False
+    lengths: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.embeddings, (bool, np.bool_)):
-            raise ValidationError(
-                f"Requirements.embeddings must be True or False; got {self.embeddings!r} of type "
-                f"{type(self.embeddings).__name__}."
-            )
-        object.__setattr__(self, "embeddings", bool(self.embeddings))
+        for flag in ("embeddings", "labels", "lengths"):
+            value = getattr(self, flag)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValidationError(
+                    f"Requirements.{flag} must be True or False; got {value!r} of type "
+                    f"{type(value).__name__}."
+                )
+            object.__setattr__(self, flag, bool(value))
         scores = self.scores
         if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
             raise ValidationError(
@@ -149,7 +226,8 @@ class Requirements:
         ----------
         value : Requirements or iterable of str
             A ``Requirements`` is returned unchanged. Otherwise each item must be
-            ``"embeddings"`` or ``"scores:<name>"`` (e.g. ``{"embeddings", "scores:margin"}``).
+            ``"embeddings"``, ``"labels"``, ``"lengths"`` or ``"scores:<name>"`` (e.g.
+            ``{"embeddings", "scores:margin"}``).
 
         Returns
         -------
@@ -168,27 +246,40 @@ class Requirements:
                 f'strings); got {value!r}. Write requires = Requirements(embeddings=True) rather than '
                 f"a bare string."
             )
-        embeddings = False
+        flags = {_EMBEDDINGS: False, _LABELS: False, _LENGTHS: False}
         scores: set[str] = set()
         for item in sorted(value, key=repr):
-            if item == _EMBEDDINGS:
-                embeddings = True
+            if isinstance(item, str) and item in flags:
+                flags[item] = True
             elif isinstance(item, str) and item.startswith(_SCORES_PREFIX) and len(item) > len(_SCORES_PREFIX):
                 scores.add(item[len(_SCORES_PREFIX):])
             else:
                 raise ValidationError(
-                    f'requires holds {item!r}; each requirement must be "embeddings" or '
-                    f'"scores:<signal>" (e.g. "scores:margin"). Better, declare '
+                    f'requires holds {item!r}; each requirement must be "embeddings", "labels", "lengths" '
+                    f'or "scores:<signal>" (e.g. "scores:margin"). Better, declare '
                     f'requires = Requirements(embeddings=..., scores=frozenset({{"margin"}})).'
                 )
-        return cls(embeddings=embeddings, scores=frozenset(scores))
+        return cls(scores=frozenset(scores), **flags)
 
     def to_strings(self) -> frozenset[str]:
-        """The string form: ``"embeddings"`` and ``"scores:<name>"`` per score (for headers, CLI)."""
+        """The string form: ``"embeddings"``, ``"labels"``, ``"lengths"`` and ``"scores:<name>"`` per
+        score (for headers, CLI)."""
         out = {f"{_SCORES_PREFIX}{name}" for name in self.scores}
-        if self.embeddings:
-            out.add(_EMBEDDINGS)
+        for flag in (_EMBEDDINGS, _LABELS, _LENGTHS):
+            if getattr(self, flag):
+                out.add(flag)
         return frozenset(out)
+
+    def __or__(self, other: Requirements) -> Requirements:
+        """What either ``self`` or ``other`` needs."""
+        if not isinstance(other, Requirements):
+            return NotImplemented
+        return Requirements(
+            embeddings=self.embeddings or other.embeddings,
+            scores=self.scores | other.scores,
+            labels=self.labels or other.labels,
+            lengths=self.lengths or other.lengths,
+        )
 
     def __contains__(self, item: object) -> bool:
         return item in self.to_strings()
@@ -197,11 +288,11 @@ class Requirements:
         return iter(sorted(self.to_strings()))
 
     def __len__(self) -> int:
-        return len(self.scores) + int(self.embeddings)
+        return len(self.scores) + int(self.embeddings) + int(self.labels) + int(self.lengths)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Requirements):
-            return self.embeddings == other.embeddings and self.scores == other.scores
+            return self.to_strings() == other.to_strings()
         if isinstance(other, (set, frozenset)):
             return self.to_strings() == other
         return NotImplemented
@@ -215,6 +306,10 @@ class Requirements:
             parts.append("embeddings=True")
         if self.scores:
             parts.append("scores=frozenset({" + ", ".join(repr(n) for n in sorted(self.scores)) + "})")
+        if self.labels:
+            parts.append("labels=True")
+        if self.lengths:
+            parts.append("lengths=True")
         return f"Requirements({', '.join(parts)})"
 
 
@@ -521,7 +616,10 @@ def require_signals(sampler: Any, ctx: SelectionContext) -> None:
     need = requirements_of(sampler)
     have = ctx.provides()
     missing = Requirements(
-        embeddings=need.embeddings and not have.embeddings, scores=need.scores - have.scores
+        embeddings=need.embeddings and not have.embeddings,
+        scores=need.scores - have.scores,
+        labels=need.labels and not have.labels,
+        lengths=need.lengths and not have.lengths,
     )
     if not len(missing):
         return
@@ -531,6 +629,17 @@ def require_signals(sampler: Any, ctx: SelectionContext) -> None:
         hints.append(
             f"for {_EMBEDDINGS!r}: build the context with SelectionContext(..., embeddings=emb) "
             f"where emb has shape (N, d); EvolutionLoop computes it with its `embedder` callable"
+        )
+    if missing.labels:
+        hints.append(
+            f"for {_LABELS!r}: build the context with SelectionContext(..., labels=values) where values "
+            f"has shape (N,), one label per record; EvolutionLoop fills it from label_field= (e.g. "
+            f"label_field='category')"
+        )
+    if missing.lengths:
+        hints.append(
+            f"for {_LENGTHS!r}: build the context with SelectionContext(..., lengths=values) where values "
+            f"has shape (N,), each record's length in tokens or words; EvolutionLoop computes it"
         )
     for key in sorted(missing.scores):
         hints.append(

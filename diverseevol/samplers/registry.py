@@ -59,6 +59,12 @@ _BUILTIN_MODULES = (
     "diverseevol.samplers.kmeans",
     "diverseevol.samplers.facility_location",
     "diverseevol.samplers.novelsum_greedy",
+    "diverseevol.samplers.balanced_random",
+    "diverseevol.samplers.kmeans_random",
+    "diverseevol.samplers.kmq",
+    "diverseevol.samplers.longest",
+    "diverseevol.samplers.length_matched",
+    "diverseevol.samplers.length_debiased",
 )
 
 _registry: dict[str, type] = {}
