@@ -17,13 +17,13 @@ def test_uncertainty_scores_are_the_samplers_signals():
     assert set(UNCERTAINTY_SCORES) <= set(make_context(n=40, n_pool=4).scores)
 
 
-def test_hf_scorer_columns_are_the_uncertainty_scores():
+def test_hf_scorer_columns_are_the_uncertainty_scores_then_the_loss():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from diverseevol.hf.embedder import SCORE_NAMES
     from diverseevol.samplers.uncertainty import UNCERTAINTY_SCORES
 
-    assert SCORE_NAMES is UNCERTAINTY_SCORES
+    assert SCORE_NAMES == (*UNCERTAINTY_SCORES, "loss")
 
 
 def test_pairwise_metric_names_come_from_the_judge_report():
