@@ -24,14 +24,13 @@ from .._files import to_jsonable
 from .._validation import check_embeddings
 from ..data import InstructionRecord, load_instructions
 from ..errors import MissingSignalError, PoolExhaustedError, ValidationError
+from ..measurements import RADIUS_METRICS
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from ..samplers.base import Requirements, Sampler, requirements_of
+from ..samplers.spec import MODES  # re-exported: the loop's modes, spelled once in samplers/spec.py
 from ..tracking import check_installed, normalize_report_to
 
 __all__ = ["COMPARED_CONFIG_KEYS", "MODES", "LoopSettings", "callable_label"]
-
-#: The loop's modes: each round's model selects (``iterative``), or M_0 selects everything.
-MODES: tuple[str, ...] = ("iterative", "one_time")
 
 #: Config keys that change the pools: a run directory made with other values is refused.
 COMPARED_CONFIG_KEYS: tuple[str, ...] = (
@@ -45,7 +44,6 @@ COMPARED_CONFIG_KEYS: tuple[str, ...] = (
 )
 
 _HASH_BLOCK_ROWS = 65536
-_RADIUS_METRICS = ("euclidean", "cosine")
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ class LoopSettings:
             progress=progress,
             comm=comm,
             tags=dict(tags or {}),
-            radius_metric=metric if metric in _RADIUS_METRICS else "euclidean",
+            radius_metric=metric if metric in RADIUS_METRICS else "euclidean",
             report_to=trackers,
         )
 
