@@ -7,13 +7,14 @@ radius, norm ratio and, given labels, per-label counts and their entropy). :clas
 holds every run and turns them into one table (means over seeds), CSV, Markdown and plots.
 ``diverseevol compare`` is the command-line face of it.
 
-Samplers are named as on the command line: ``"kcenter"``, ``"kcenter:transform=whiten"``,
-``"kcenter:metric=cosine,backend=numpy"``, ``"kmeans"``, ``"random"`` (see
-:func:`parse_sampler_specs`).
+Samplers are sampler specs (:mod:`diverseevol.samplers.spec`, docs/samplers.md#sampler-specs):
+``"kcenter"``, ``"kcenter:transform=whiten"``, ``"kcenter:metric=cosine,backend=numpy"``,
+``"kmeans"``, ``"random"``. P_0 and the sampler's generator are the loop's
+(:mod:`diverseevol.run.seeds`), so a comparison shows what a run's first round will pick.
 
 Index space: every index array here holds absolute row indices into Z (rows of the embeddings).
-Imports numpy, the base modules, :mod:`diverseevol.samplers`, :mod:`diverseevol.subset_report`
-and :mod:`diverseevol.norm_bias`; matplotlib only for :meth:`Comparison.plot` (extra ``plot``).
+Imports numpy, the base modules, :mod:`diverseevol.samplers`, :mod:`diverseevol.run.seeds`,
+:mod:`diverseevol.subset_report` and :mod:`diverseevol.norm_bias`; matplotlib only for :meth:`Comparison.plot` (extra ``plot``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ import csv
 import io
 import json
 import math
-import re
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from ._optional import require
 from ._validation import check_embeddings, complement_indices
 from .errors import NormBiasWarning, ValidationError
 from .norm_bias import NORM_BIAS_THRESHOLD, norm_ratio
+from .run.seeds import initial_pool, round_rng
+from .samplers.spec import SamplerSpec, parse_sampler_spec, parse_sampler_specs
 from .subset_report import SubsetReport, subset_report
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "SamplerRun",
     "SamplerSpec",
     "build_samplers",
+    "check_budget",
     "compare_samplers",
     "parse_sampler_spec",
     "parse_sampler_specs",
@@ -69,146 +72,11 @@ TABLE_COLUMNS: tuple[str, ...] = (
 #: The samplers :func:`compare_samplers` compares by default (the command's ``--samplers`` default).
 DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter:transform=whiten", "kmeans", "random")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 # --------------------------------------------------------------------------------------------
-# sampler specs
+# sampler specs: the one syntax of diverseevol.samplers.spec
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SamplerSpec:
-    """One sampler of a comparison: a registered name and its constructor parameters.
-
-    Attributes
-    ----------
-    label : str
-        How the sampler is shown in tables (the spec text, e.g. ``"kcenter:transform=whiten"``).
-    name : str
-        Registered sampler name.
-    params : dict
-        Constructor parameters.
-    """
-
-    label: str
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def build(self) -> Any:
-        """A new sampler instance (``get_sampler(name, **params)``)."""
-        from .samplers.registry import get_sampler
-
-        return get_sampler(self.name, **self.params)
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split at commas outside double quotes."""
-    parts, buf, quoted = [], [], False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        if ch == "," and not quoted:
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-    if quoted:
-        raise ValidationError(f"Unbalanced double quote in sampler list {text!r}.")
-    parts.append("".join(buf))
-    return [p.strip() for p in parts]
-
-
-def _starts_a_sampler(piece: str) -> bool:
-    """``name`` or ``name:key=value`` (a ':' before any '='); ``key=value`` continues the previous one."""
-    eq, colon = piece.find("="), piece.find(":")
-    return eq < 0 or (0 <= colon < eq)
-
-
-def parse_sampler_spec(text: str) -> SamplerSpec:
-    """Parse ``NAME`` or ``NAME:KEY=VALUE,KEY=VALUE`` into a :class:`SamplerSpec`.
-
-    Values are read as JSON when they parse (``k=10`` is an int, ``prune=false`` a bool) and as
-    strings otherwise; a value with commas goes in double quotes
-    (``kcenter:transform="project:dim=256,kind=rademacher"``).
-
-    Raises
-    ------
-    ValidationError
-        For an empty or malformed spec. Unknown names and parameters are reported when the
-        sampler is built.
-    """
-    text = text.strip()
-    name, sep, rest = text.partition(":")
-    name = name.strip()
-    if not _NAME.match(name):
-        raise ValidationError(
-            f"Sampler spec {text!r} must start with a sampler name (e.g. 'kcenter' or "
-            f"'kcenter:transform=whiten'); got {name!r}."
-        )
-    params: dict[str, Any] = {}
-    if sep:
-        for item in _split_top_level(rest):
-            key, eq, raw = item.partition("=")
-            if not eq or not key.strip():
-                raise ValidationError(
-                    f"Sampler parameter {item!r} in {text!r} must be written KEY=VALUE "
-                    f"(e.g. kcenter:transform=whiten,metric=cosine)."
-                )
-            raw = raw.strip()
-            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                raw = raw[1:-1]
-                params[key.strip()] = raw
-            else:
-                params[key.strip()] = _value(raw)
-    return SamplerSpec(label=text, name=name, params=params)
-
-
-def parse_sampler_specs(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> list[SamplerSpec]:
-    """Parse a comma-separated list of sampler specs (or several lists) into :class:`SamplerSpec` s.
-
-    A comma starts a new sampler unless the piece after it is ``KEY=VALUE``, which continues
-    the previous sampler's parameters: ``"kcenter,kcenter:transform=whiten,metric=cosine,kmeans"``
-    is three samplers, the second with two parameters.
-
-    Examples
-    --------
-    >>> from diverseevol.compare import parse_sampler_specs
-    >>> [(s.name, s.params) for s in parse_sampler_specs("kcenter:transform=whiten,metric=cosine,random")]
-    [('kcenter', {'transform': 'whiten', 'metric': 'cosine'}), ('random', {})]
-    """
-    if isinstance(specs, (str, SamplerSpec)):
-        specs = [specs]
-    out: list[SamplerSpec] = []
-    for item in specs:
-        if isinstance(item, SamplerSpec):
-            out.append(item)
-            continue
-        groups: list[str] = []
-        for piece in _split_top_level(str(item)):
-            if not piece:
-                raise ValidationError(f"Empty sampler name in {item!r}; write e.g. 'kcenter,random'.")
-            if _starts_a_sampler(piece) or not groups:
-                groups.append(piece)
-            else:
-                groups[-1] += "," + piece
-        out.extend(parse_sampler_spec(g) for g in groups)
-    if not out:
-        raise ValidationError("No samplers to compare; give e.g. 'kcenter,random'.")
-    labels = [s.label for s in out]
-    dup = sorted({x for x in labels if labels.count(x) > 1})
-    if dup:
-        raise ValidationError(f"Sampler {dup[0]!r} is listed twice; list each setting once.")
-    return out
-
-
 def build_samplers(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> list[tuple[SamplerSpec, Any]]:
-    """Build each sampler of the specs, refusing those that need model scores.
+    """Build each sampler of the specs, refusing those that need model scores or give a ``mode``.
 
     Returns
     -------
@@ -219,13 +87,19 @@ def build_samplers(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> li
     UnknownSamplerError
         For a name that is not registered.
     ValidationError
-        For a malformed spec, a parameter the sampler does not take, or a sampler that needs
-        model scores (uncertainty samplers cannot be compared from embeddings alone).
+        For a malformed spec, a parameter the sampler does not take, a ``mode`` (a comparison makes
+        the one selection of the loop's round 0), or a sampler that needs model scores
+        (uncertainty samplers cannot be compared from embeddings alone).
     """
     from .samplers.base import requirements_of
 
     built = []
     for spec in parse_sampler_specs(specs):
+        if spec.mode is not None:
+            raise ValidationError(
+                f"Sampler {spec.label!r} gives mode={spec.mode}; a comparison makes one selection from P_0 (the "
+                f"loop's round 0), where both modes pick alike. Drop mode= here (it applies to runs of the loop)."
+            )
         sampler = spec.build()
         need = requirements_of(sampler).scores
         if need:
@@ -251,7 +125,8 @@ class SamplerRun:
         The sampler spec.
     seed : int
     pool_idx : ndarray of int64, shape (pool_size,)
-        P_0, absolute row indices into Z (the same for every sampler of this seed).
+        P_0, absolute row indices into Z in draw order (the loop's P_0 for this seed,
+        :func:`~diverseevol.run.seeds.initial_pool`; the same for every sampler of this seed).
     picks : ndarray of int64, shape (k,)
         The sampler's picks in pick order, absolute row indices into Z.
     time_s : float
@@ -349,8 +224,8 @@ class Comparison:
     def conditions(self) -> str:
         """One sentence saying what was compared."""
         text = (
-            f"{self.n_records} records; P_0 = {self.pool_size} random records (the same for every sampler "
-            f"of a seed) + k = {self.k} picks; seeds {self.seeds}; means over seeds; Vendi with the cosine "
+            f"{self.n_records} records; P_0 = {self.pool_size} random records (the loop's P_0 for the seed, the "
+            f"same for every sampler) + k = {self.k} picks (the loop's round-0 generator); seeds {self.seeds}; means over seeds; Vendi with the cosine "
             f"kernel; norm ratios are mean L2 norms (pool / all records, picks / candidates; above "
             f"{NORM_BIAS_THRESHOLD} = norm-biased); time = seconds of the selection alone."
         )
@@ -528,16 +403,44 @@ def record_labels(records: Sequence[Any], field_name: str) -> list[Any]:
     return out
 
 
-def _initial_pool(n_records: int, pool_size: int, seed: int) -> np.ndarray:
-    """P_0 of a seed: ``pool_size`` distinct rows drawn with ``np.random.default_rng([seed, 0])``, sorted.
+def check_budget(n_records: int, k: Any, pool_size: Any) -> int:
+    """Check the sizes of a comparison: ``0 <= pool_size < N`` and ``1 <= k <= N - pool_size``.
+
+    Parameters
+    ----------
+    n_records : int
+        N, the number of records (rows of the embeddings).
+    k : int
+        Picks per sampler.
+    pool_size : int
+        |P_0|.
 
     Returns
     -------
-    ndarray of int64, shape (pool_size,)
-        Absolute row indices into Z.
+    int
+        ``k`` as an int.
+
+    Raises
+    ------
+    ValidationError
+        Naming N, what was given and what to lower (``diverseevol compare`` shows it as a usage error).
     """
-    rng = np.random.default_rng([seed, 0])
-    return np.sort(rng.choice(n_records, size=pool_size, replace=False)).astype(np.int64)
+    n = int(n_records)
+    if isinstance(pool_size, bool) or not isinstance(pool_size, (int, np.integer)) or pool_size < 0:
+        raise ValidationError(f"pool_size must be a non-negative int (--pool-size); got {pool_size!r}.")
+    if pool_size >= n:
+        raise ValidationError(
+            f"pool_size {pool_size} (--pool-size) must be smaller than the number of records, {n}: the initial "
+            f"pool P_0 would leave no record to pick. Lower pool_size below {n} (0 starts from an empty pool)."
+        )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= n - pool_size:
+        raise ValidationError(
+            f"k must be an int in [1, N - pool_size] = [1, {n - pool_size}] (--k; {n} records, {pool_size} of "
+            f"them in P_0); got {k!r}. Lower k or pool_size."
+        )
+    if pool_size + int(k) < 2:
+        raise ValidationError("pool_size + k must be at least 2 to measure a subset's diversity.")
+    return int(k)
 
 
 def compare_samplers(
@@ -554,12 +457,14 @@ def compare_samplers(
 ) -> Comparison:
     """Run each sampler per seed from the same random P_0 and measure P_0 + picks.
 
-    For seed s: P_0 = ``pool_size`` rows drawn with ``np.random.default_rng([s, 0])``; the
-    candidates are the other rows; each sampler selects ``k`` of them with
-    ``rng = np.random.default_rng([s, 1])``
-    (its only source of randomness, as in the loop); the selection is timed; the subset
-    P_0 + picks is measured with :func:`~diverseevol.subset_report.subset_report` against all
-    rows. Norm-bias warnings are not issued here: the table shows the ratios.
+    For seed s: P_0 = :func:`diverseevol.run.seeds.initial_pool` ``(N, pool_size, s)``, the loop's
+    P_0; the candidates are the other rows; each sampler selects ``k`` of them with
+    :func:`diverseevol.run.seeds.round_rng` ``(s, 0)``, the generator the loop hands the sampler
+    in round 0 (its only source of randomness). So for the same seed and embeddings, a
+    comparison's P_0 and picks are an :class:`~diverseevol.EvolutionLoop`'s P_0 and first picks
+    (``init_size = pool_size``, M_0's embeddings). The selection is timed; the subset P_0 + picks
+    is measured with :func:`~diverseevol.subset_report.subset_report` against all rows. Norm-bias
+    warnings are not issued here: the table shows the ratios.
 
     Parameters
     ----------
@@ -568,7 +473,8 @@ def compare_samplers(
     k : int
         Picks per sampler, ``1 <= k <= N - pool_size``.
     samplers : str, SamplerSpec or iterable of these
-        Sampler specs (:func:`parse_sampler_specs`), e.g. ``"kcenter,kcenter:transform=whiten,random"``.
+        Sampler specs (:func:`~diverseevol.samplers.spec.parse_sampler_specs`, syntax in
+        docs/samplers.md), e.g. ``"kcenter,kcenter:transform=whiten,random"``; no ``mode``.
         Samplers that need model scores (uncertainty samplers) cannot be compared from
         embeddings alone.
     seeds : iterable of int, default (0,)
@@ -604,16 +510,8 @@ def compare_samplers(
     seed_list = [int(s) for s in seeds]
     if not seed_list:
         raise ValidationError("seeds must hold at least one seed; got none.")
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size < n:
-        raise ValidationError(f"pool_size must be an int in [0, N) with N = {n}; got {pool_size!r}.")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= n - pool_size:
-        raise ValidationError(
-            f"k must be an int in [1, N - pool_size] = [1, {n - pool_size}]; got {k!r}. Lower k or "
-            f"pool_size."
-        )
-    k = int(k)
-    if pool_size + k < 2:
-        raise ValidationError("pool_size + k must be at least 2 to measure a subset's diversity.")
+    k = check_budget(n, k, pool_size)
+    pool_size = int(pool_size)
     if labels is not None and len(labels) != n:
         raise ValidationError(f"labels must have one entry per record ({n}); got {len(labels)}.")
     built = build_samplers(specs)
@@ -621,9 +519,9 @@ def compare_samplers(
     runs: list[SamplerRun] = []
     for spec, sampler in built:
         for seed in seed_list:
-            pool = _initial_pool(n, pool_size, seed)
+            pool = initial_pool(n, pool_size, seed)  # the loop's P_0 and round-0 generator (run.seeds)
             cand = complement_indices(n, pool)
-            ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=np.random.default_rng([seed, 1]),
+            ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=round_rng(seed, 0),
                                    embeddings=arr, n_records=n)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NormBiasWarning)
