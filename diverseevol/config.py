@@ -182,17 +182,19 @@ class SamplerConfig:
     ``spec`` is the one sampler-spec syntax (docs/samplers.md#sampler-specs), e.g.
     ``"kcenter:transform=normalize"``; the section may also be that string alone. ``name`` and
     ``params`` are the same written as keys. Both forms are checked by
-    :class:`~diverseevol.samplers.spec.SamplerSpec`; when both are given they must agree. A
-    ``mode`` in the spec sets ``budget.mode`` (and must agree with it when that is written too).
+    :class:`~diverseevol.samplers.spec.SamplerSpec`; when both are given they must agree. Once read,
+    the section holds the spec's parts (``name``, ``params``; ``spec`` is None), so a run directory
+    stores one form; a ``mode`` in the spec sets ``budget.mode`` (and must agree with it when that
+    is written too).
 
     Attributes
     ----------
     name : str
-        Registered sampler name (from ``spec`` when given; default ``"kcenter"``).
+        Registered sampler name (default ``"kcenter"``).
     params : dict
-        Constructor parameters, ``transform`` included (from ``spec`` when given).
+        Constructor parameters, ``transform`` included.
     spec : str or None
-        The spec as written.
+        The spec as written; None once read into ``name`` and ``params``.
     """
 
     name: str | None = _key("a sampler name", str, default=None)
@@ -220,12 +222,14 @@ class SamplerConfig:
                     f"sampler.spec: {self.spec!r} says {str(parsed)!r} but sampler.name / sampler.params say "
                     f"{str(written)!r}; give the sampler once (sampler.spec, or sampler.name with sampler.params)."
                 )
+        object.__setattr__(self, "_written_as", "sampler.params" if self.spec is None else "sampler.spec")
         object.__setattr__(self, "name", parsed.name)
         object.__setattr__(self, "params", parsed.kwargs)
+        object.__setattr__(self, "spec", None)
         object.__setattr__(self, "_parsed", parsed)
 
     def to_spec(self) -> Any:
-        """The section as a :class:`~diverseevol.samplers.spec.SamplerSpec` (its ``mode`` from ``spec``)."""
+        """The section as a :class:`~diverseevol.samplers.spec.SamplerSpec` (with the mode a spec gave)."""
         return self._parsed  # type: ignore[attr-defined]
 
 
@@ -660,7 +664,7 @@ def build_sampler(config: RunConfig) -> Any:
     """
     from .errors import UnknownSamplerError, ValidationError
 
-    key = "sampler.params" if config.sampler.spec is None else "sampler.spec"
+    key = config.sampler._written_as  # type: ignore[attr-defined]
     try:
         return config.sampler.to_spec().build()
     except UnknownSamplerError:

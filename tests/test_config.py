@@ -52,10 +52,15 @@ def test_sampler_spec_and_structured_keys_are_one_sampler(tmp_path: Path) -> Non
         assert (cfg.sampler.name, cfg.sampler.params) == ("kcenter", {"metric": "cosine", "transform": "normalize"})
         stored = cfg.to_dict()["sampler"]  # what a run directory stores reads back as the same section
         assert parse_config({**MINIMAL, "sampler": stored}, base_dir=tmp_path).to_dict() == cfg.to_dict()
+    from dataclasses import replace
+
     from diverseevol.config import build_sampler
 
     built = build_sampler(cfg)
     assert (built.metric, built.transform) == ("cosine", "normalize")
+    # `diverseevol run --sampler NAME` replaces the name of a section however it was written
+    other = replace(cfg.sampler, name="kcenter", params={"metric": "euclidean"})
+    assert other.to_spec() == SamplerSpec("kcenter", {"metric": "euclidean"})
 
 
 @pytest.mark.parametrize(
