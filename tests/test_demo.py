@@ -365,6 +365,30 @@ def test_cli_demo_passes_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert seen == {}
 
 
+def test_cli_demo_takes_sampler_specs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from diverseevol import cli
+    from diverseevol.demo import run as demo_run
+
+    seen = {}
+
+    def fake_run_demo(settings: object, **kwargs: object) -> object:
+        seen["settings"] = settings
+
+        class R:
+            table_markdown = ""
+            wall_time_s = cpu_time_s = 0.0
+
+        return R()
+
+    monkeypatch.setattr(demo_run, "run_demo", fake_run_demo)
+    argv = ["demo", "--samplers", "kcenter,kcenter:mode=one_time,kcenter:transform=normalize", "--out", str(tmp_path)]
+    assert cli.main(argv) == cli.EXIT_OK
+    assert seen["settings"].samplers == ("kcenter", "kcenter:mode=one_time", "kcenter:transform=normalize")
+    seen.clear()
+    assert cli.main(["demo", "--samplers", "kcenter:transform=", "--out", str(tmp_path)]) != cli.EXIT_OK
+    assert seen == {}
+
+
 def test_demo_imports_only_public_names_of_the_hf_package() -> None:
     import ast
 
