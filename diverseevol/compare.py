@@ -7,13 +7,14 @@ radius, norm ratio and, given labels, per-label counts and their entropy). :clas
 holds every run and turns them into one table (means over seeds), CSV, Markdown and plots.
 ``diverseevol compare`` is the command-line face of it.
 
-Samplers are named as on the command line: ``"kcenter"``, ``"kcenter:transform=whiten"``,
-``"kcenter:metric=cosine,backend=numpy"``, ``"kmeans"``, ``"random"`` (see
-:func:`parse_sampler_specs`).
+Samplers are sampler specs (:mod:`diverseevol.samplers.spec`, docs/samplers.md#sampler-specs):
+``"kcenter"``, ``"kcenter:transform=whiten"``, ``"kcenter:metric=cosine,backend=numpy"``,
+``"kmeans"``, ``"random"``. P_0 and the sampler's generator are the loop's
+(:mod:`diverseevol.run.seeds`), so a comparison shows what a run's first round will pick.
 
 Index space: every index array here holds absolute row indices into Z (rows of the embeddings).
-Imports numpy, the base modules, :mod:`diverseevol.samplers`, :mod:`diverseevol.subset_report`
-and :mod:`diverseevol.norm_bias`; matplotlib only for :meth:`Comparison.plot` (extra ``plot``).
+Imports numpy, the base modules, :mod:`diverseevol.samplers`, :mod:`diverseevol.run.seeds`,
+:mod:`diverseevol.subset_report` and :mod:`diverseevol.norm_bias`; matplotlib only for :meth:`Comparison.plot` (extra ``plot``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ._validation import check_embeddings, complement_indices
 from .errors import NormBiasWarning, ValidationError
 from .norm_bias import NORM_BIAS_THRESHOLD, norm_ratio
 from .samplers.record_signals import record_labels
+from .run.seeds import initial_pool, round_rng
 from .samplers.spec import SamplerSpec, parse_sampler_spec, parse_sampler_specs
 from .subset_report import SubsetReport, subset_report
 
@@ -47,6 +49,7 @@ __all__ = [
     "SamplerRun",
     "SamplerSpec",
     "build_samplers",
+    "check_budget",
     "compare_samplers",
     "parse_sampler_spec",
     "parse_sampler_specs",
@@ -71,7 +74,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
 DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter:transform=whiten", "kmeans", "random")
 
 def build_samplers(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> list[tuple[SamplerSpec, Any]]:
-    """Build each sampler of the specs, refusing those that need model scores.
+    """Build each sampler of the specs, refusing those that need model scores or give a ``mode``.
 
     Returns
     -------
@@ -82,13 +85,19 @@ def build_samplers(specs: str | SamplerSpec | Iterable[str | SamplerSpec]) -> li
     UnknownSamplerError
         For a name that is not registered.
     ValidationError
-        For a malformed spec, a parameter the sampler does not take, or a sampler that needs
-        model scores (uncertainty samplers cannot be compared from embeddings alone).
+        For a malformed spec, a parameter the sampler does not take, a ``mode`` (a comparison makes
+        the one selection of the loop's round 0), or a sampler that needs model scores
+        (uncertainty samplers cannot be compared from embeddings alone).
     """
     from .samplers.base import requirements_of
 
     built = []
     for spec in parse_sampler_specs(specs):
+        if spec.mode is not None:
+            raise ValidationError(
+                f"Sampler {spec.label!r} gives mode={spec.mode}; a comparison makes one selection from P_0 (the "
+                f"loop's round 0), where both modes pick alike. Drop mode= here (it applies to runs of the loop)."
+            )
         sampler = spec.build()
         need = requirements_of(sampler).scores
         if need:
@@ -114,7 +123,8 @@ class SamplerRun:
         The sampler spec.
     seed : int
     pool_idx : ndarray of int64, shape (pool_size,)
-        P_0, absolute row indices into Z (the same for every sampler of this seed).
+        P_0, absolute row indices into Z in draw order (the loop's P_0 for this seed,
+        :func:`~diverseevol.run.seeds.initial_pool`; the same for every sampler of this seed).
     picks : ndarray of int64, shape (k,)
         The sampler's picks in pick order, absolute row indices into Z.
     time_s : float
@@ -212,8 +222,8 @@ class Comparison:
     def conditions(self) -> str:
         """One sentence saying what was compared."""
         text = (
-            f"{self.n_records} records; P_0 = {self.pool_size} random records (the same for every sampler "
-            f"of a seed) + k = {self.k} picks; seeds {self.seeds}; means over seeds; Vendi with the cosine "
+            f"{self.n_records} records; P_0 = {self.pool_size} random records (the loop's P_0 for the seed, the "
+            f"same for every sampler) + k = {self.k} picks (the loop's round-0 generator); seeds {self.seeds}; means over seeds; Vendi with the cosine "
             f"kernel; norm ratios are mean L2 norms (pool / all records, picks / candidates; above "
             f"{NORM_BIAS_THRESHOLD} = norm-biased); time = seconds of the selection alone."
         )
@@ -356,16 +366,44 @@ def _write_text(path: Path, text: str) -> Path:
 # --------------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------------
-def _initial_pool(n_records: int, pool_size: int, seed: int) -> np.ndarray:
-    """P_0 of a seed: ``pool_size`` distinct rows drawn with ``np.random.default_rng([seed, 0])``, sorted.
+def check_budget(n_records: int, k: Any, pool_size: Any) -> int:
+    """Check the sizes of a comparison: ``0 <= pool_size < N`` and ``1 <= k <= N - pool_size``.
+
+    Parameters
+    ----------
+    n_records : int
+        N, the number of records (rows of the embeddings).
+    k : int
+        Picks per sampler.
+    pool_size : int
+        |P_0|.
 
     Returns
     -------
-    ndarray of int64, shape (pool_size,)
-        Absolute row indices into Z.
+    int
+        ``k`` as an int.
+
+    Raises
+    ------
+    ValidationError
+        Naming N, what was given and what to lower (``diverseevol compare`` shows it as a usage error).
     """
-    rng = np.random.default_rng([seed, 0])
-    return np.sort(rng.choice(n_records, size=pool_size, replace=False)).astype(np.int64)
+    n = int(n_records)
+    if isinstance(pool_size, bool) or not isinstance(pool_size, (int, np.integer)) or pool_size < 0:
+        raise ValidationError(f"pool_size must be a non-negative int (--pool-size); got {pool_size!r}.")
+    if pool_size >= n:
+        raise ValidationError(
+            f"pool_size {pool_size} (--pool-size) must be smaller than the number of records, {n}: the initial "
+            f"pool P_0 would leave no record to pick. Lower pool_size below {n} (0 starts from an empty pool)."
+        )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= n - pool_size:
+        raise ValidationError(
+            f"k must be an int in [1, N - pool_size] = [1, {n - pool_size}] (--k; {n} records, {pool_size} of "
+            f"them in P_0); got {k!r}. Lower k or pool_size."
+        )
+    if pool_size + int(k) < 2:
+        raise ValidationError("pool_size + k must be at least 2 to measure a subset's diversity.")
+    return int(k)
 
 
 def compare_samplers(
@@ -382,12 +420,14 @@ def compare_samplers(
 ) -> Comparison:
     """Run each sampler per seed from the same random P_0 and measure P_0 + picks.
 
-    For seed s: P_0 = ``pool_size`` rows drawn with ``np.random.default_rng([s, 0])``; the
-    candidates are the other rows; each sampler selects ``k`` of them with
-    ``rng = np.random.default_rng([s, 1])``
-    (its only source of randomness, as in the loop); the selection is timed; the subset
-    P_0 + picks is measured with :func:`~diverseevol.subset_report.subset_report` against all
-    rows. Norm-bias warnings are not issued here: the table shows the ratios.
+    For seed s: P_0 = :func:`diverseevol.run.seeds.initial_pool` ``(N, pool_size, s)``, the loop's
+    P_0; the candidates are the other rows; each sampler selects ``k`` of them with
+    :func:`diverseevol.run.seeds.round_rng` ``(s, 0)``, the generator the loop hands the sampler
+    in round 0 (its only source of randomness). So for the same seed and embeddings, a
+    comparison's P_0 and picks are an :class:`~diverseevol.EvolutionLoop`'s P_0 and first picks
+    (``init_size = pool_size``, M_0's embeddings). The selection is timed; the subset P_0 + picks
+    is measured with :func:`~diverseevol.subset_report.subset_report` against all rows. Norm-bias
+    warnings are not issued here: the table shows the ratios.
 
     Parameters
     ----------
@@ -396,7 +436,8 @@ def compare_samplers(
     k : int
         Picks per sampler, ``1 <= k <= N - pool_size``.
     samplers : str, SamplerSpec or iterable of these
-        Sampler specs (:func:`parse_sampler_specs`), e.g. ``"kcenter,kcenter:transform=whiten,random"``.
+        Sampler specs (:func:`~diverseevol.samplers.spec.parse_sampler_specs`, syntax in
+        docs/samplers.md), e.g. ``"kcenter,kcenter:transform=whiten,random"``; no ``mode``.
         Samplers that need model scores (uncertainty samplers) cannot be compared from
         embeddings alone.
     seeds : iterable of int, default (0,)
@@ -432,16 +473,8 @@ def compare_samplers(
     seed_list = [int(s) for s in seeds]
     if not seed_list:
         raise ValidationError("seeds must hold at least one seed; got none.")
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size < n:
-        raise ValidationError(f"pool_size must be an int in [0, N) with N = {n}; got {pool_size!r}.")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= n - pool_size:
-        raise ValidationError(
-            f"k must be an int in [1, N - pool_size] = [1, {n - pool_size}]; got {k!r}. Lower k or "
-            f"pool_size."
-        )
-    k = int(k)
-    if pool_size + k < 2:
-        raise ValidationError("pool_size + k must be at least 2 to measure a subset's diversity.")
+    k = check_budget(n, k, pool_size)
+    pool_size = int(pool_size)
     if labels is not None and len(labels) != n:
         raise ValidationError(f"labels must have one entry per record ({n}); got {len(labels)}.")
     built = build_samplers(specs)
@@ -449,9 +482,9 @@ def compare_samplers(
     runs: list[SamplerRun] = []
     for spec, sampler in built:
         for seed in seed_list:
-            pool = _initial_pool(n, pool_size, seed)
+            pool = initial_pool(n, pool_size, seed)  # the loop's P_0 and round-0 generator (run.seeds)
             cand = complement_indices(n, pool)
-            ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=np.random.default_rng([seed, 1]),
+            ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=round_rng(seed, 0),
                                    embeddings=arr, n_records=n)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NormBiasWarning)

@@ -19,6 +19,7 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
     sampler:
       name: kcenter                    # any registered sampler, plugins included
       params: {metric: cosine}         # e.g. {transform: whiten} (kcenter: normalize, center, whiten, project)
+      # or one sampler spec (docs/samplers.md#sampler-specs): spec: "kcenter:metric=cosine"
     budget:
       init_size: 100                   # |P_0|, at least 1 (M_0 is trained on it)
       k: 100
@@ -50,13 +51,14 @@ import difflib
 import importlib
 import warnings
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ._files import REDACTED, redact_secrets
 from ._optional import require
 from .errors import ConfigError
+from .samplers.spec import MODES
 
 __all__ = [
     "BudgetConfig",
@@ -72,7 +74,7 @@ __all__ = [
     "parse_config",
 ]
 
-_MODES = ("iterative", "one_time")
+_DEFAULT_SAMPLER = "kcenter"
 _JUDGES = ("exact_match", "pairwise")
 
 
@@ -186,10 +188,60 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """The ``sampler`` section: a registered sampler name and its constructor parameters."""
+    """The ``sampler`` section: a sampler spec, or its name and constructor parameters.
 
-    name: str = _key("a sampler name", str, default="kcenter")
+    ``spec`` is the one sampler-spec syntax (docs/samplers.md#sampler-specs), e.g.
+    ``"kcenter:transform=normalize"``; the section may also be that string alone. ``name`` and
+    ``params`` are the same written as keys. Both forms are checked by
+    :class:`~diverseevol.samplers.spec.SamplerSpec`; when both are given they must agree. Once read,
+    the section holds the spec's parts (``name``, ``params``; ``spec`` is None), so a run directory
+    stores one form; a ``mode`` in the spec sets ``budget.mode`` (and must agree with it when that
+    is written too).
+
+    Attributes
+    ----------
+    name : str
+        Registered sampler name (default ``"kcenter"``).
+    params : dict
+        Constructor parameters, ``transform`` included.
+    spec : str or None
+        The spec as written; None once read into ``name`` and ``params``.
+    """
+
+    name: str | None = _key("a sampler name", str, default=None)
     params: dict[str, Any] = _key("a mapping of sampler parameters", dict, default_factory=dict)
+    spec: str | None = _key(
+        "a sampler spec such as 'kcenter:transform=normalize' (docs/samplers.md#sampler-specs)", str, _NULL,
+        default=None,
+    )
+
+    def __post_init__(self) -> None:
+        from .errors import ValidationError
+        from .samplers.spec import SamplerSpec, parse_sampler_spec
+
+        try:
+            if self.spec is None:
+                parsed = SamplerSpec(self.name or _DEFAULT_SAMPLER, self.params)
+            else:
+                parsed = parse_sampler_spec(self.spec)
+        except ValidationError as exc:
+            raise ConfigError(f"sampler.{'params' if self.spec is None else 'spec'}: {exc}") from None
+        if self.spec is not None:
+            written = SamplerSpec(self.name or parsed.name, self.params or parsed.kwargs, mode=parsed.mode)
+            if written != parsed:
+                raise ConfigError(
+                    f"sampler.spec: {self.spec!r} says {str(parsed)!r} but sampler.name / sampler.params say "
+                    f"{str(written)!r}; give the sampler once (sampler.spec, or sampler.name with sampler.params)."
+                )
+        object.__setattr__(self, "_written_as", "sampler.params" if self.spec is None else "sampler.spec")
+        object.__setattr__(self, "name", parsed.name)
+        object.__setattr__(self, "params", parsed.kwargs)
+        object.__setattr__(self, "spec", None)
+        object.__setattr__(self, "_parsed", parsed)
+
+    def to_spec(self) -> Any:
+        """The section as a :class:`~diverseevol.samplers.spec.SamplerSpec` (with the mode a spec gave)."""
+        return self._parsed  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -203,7 +255,7 @@ class BudgetConfig:
     )
     k: int = _key("an integer", int, default=100, minimum=1)
     rounds: int = _key("an integer", int, default=10, minimum=1)
-    mode: str = _key("'iterative' or 'one_time'", str, default="iterative", choices=_MODES)
+    mode: str = _key("'iterative' or 'one_time'", str, default="iterative", choices=MODES)
 
 
 @dataclass(frozen=True)
@@ -248,8 +300,8 @@ class RunConfig:
 
     run_dir: Path = _key("a path", str, kind="path", output=True)
     data: DataConfig = _key("a section", dict, section=DataConfig)
-    sampler: SamplerConfig = _key("a section or a sampler name", dict, str, default_factory=SamplerConfig,
-                                  section=SamplerConfig, shorthand="name")
+    sampler: SamplerConfig = _key("a section or a sampler spec", dict, str, default_factory=SamplerConfig,
+                                  section=SamplerConfig, shorthand="spec")
     budget: BudgetConfig = _key("a section", dict, default_factory=BudgetConfig, section=BudgetConfig)
     model: ModelConfig | None = _key("a section", dict, default=None, section=ModelConfig)
     judge: JudgeConfig | None = _key("a section", dict, default=None, section=JudgeConfig)
@@ -399,7 +451,10 @@ def _build(cls: type, raw: Mapping[str, Any], prefix: str, base: Path | None, so
         for key, (k, _) in _keys(cls).items()
         if key in raw
     }
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a section's own check (SamplerConfig's spec) names its key, not the file
+        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
 
 
 def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = None, source: str | None = None) -> RunConfig:
@@ -445,10 +500,24 @@ def parse_config(mapping: Mapping[str, Any], *, base_dir: str | Path | None = No
         for key, (k, _) in top.items()
         if k.section is None and key in mapping
     )
-    config = RunConfig(**values, source=Path(source) if source else None)
+    config = _mode_from_sampler_spec(RunConfig(**values, source=Path(source) if source else None), mapping, source)
     _check_combination(config, source)
     _check_report_to(config.report_to, source)
     return config
+
+
+def _mode_from_sampler_spec(config: RunConfig, mapping: Mapping[str, Any], source: str | None) -> RunConfig:
+    """A ``mode`` in ``sampler.spec`` sets ``budget.mode``; written in both places, the two must agree."""
+    mode = config.sampler.to_spec().mode
+    if mode is None or mode == config.budget.mode:
+        return config
+    budget = mapping.get("budget")
+    if isinstance(budget, Mapping) and "mode" in budget:
+        raise ConfigError(
+            f"{_where(source, 'sampler.spec')}: mode={mode} disagrees with budget.mode = {config.budget.mode!r}; "
+            f"give the mode once (budget.mode, or mode= in the spec)."
+        )
+    return replace(config, budget=replace(config.budget, mode=mode))
 
 
 def _check_report_to(report_to: Any, source: str | None) -> None:
@@ -635,26 +704,26 @@ def override(
 # what the sampler and data sections mean (the loop is built by diverseevol.assemble_config)
 # --------------------------------------------------------------------------------------------
 def build_sampler(config: RunConfig) -> Any:
-    """The sampler of the ``sampler`` section (a registered name and its parameters).
+    """The sampler of the ``sampler`` section (its spec, or its name and parameters), built through the registry.
 
     Raises
     ------
     UnknownSamplerError
-        When ``sampler.name`` is not registered (the message suggests a close name).
+        When the sampler name is not registered (the message suggests a close name).
     ConfigError
-        When ``sampler.params`` holds a parameter the sampler does not take or a bad value; the
-        message names ``sampler.params`` and the configuration file.
+        When the parameters hold one the sampler does not take (with a close match) or a bad value;
+        the message names ``sampler.spec`` or ``sampler.params`` and the configuration file.
     """
     from .errors import UnknownSamplerError, ValidationError
-    from .samplers.registry import get_sampler
 
+    key = config.sampler._written_as  # type: ignore[attr-defined]
     try:
-        return get_sampler(config.sampler.name, **config.sampler.params)
+        return config.sampler.to_spec().build()
     except UnknownSamplerError:
         raise
     except (ValidationError, TypeError) as exc:
         source = str(config.source) if config.source else None
-        raise ConfigError(f"{_where(source, 'sampler.params')}: {exc}") from exc
+        raise ConfigError(f"{_where(source, key)}: {exc}") from exc
 
 
 def _load_records(config: RunConfig) -> Any:

@@ -29,12 +29,9 @@ import numpy as np
 
 from ._progress import progress_bar
 from ._validation import check_embeddings
-from .errors import DiverseEvolError, NonFiniteEmbeddingError, ValidationError
+from .errors import NonFiniteEmbeddingError, ValidationError
 
 __all__ = [
-    "mean_squared_norm",
-    "pool_measurements",
-    "pool_vendi",
     "vendi_eigenvalues",
     "vendi_score",
     "vendi_score_from_eigenvalues",
@@ -345,133 +342,23 @@ def vendi_score(
 
 
 # --------------------------------------------------------------------------------------------
-# per-round measurements of a selected pool
+# old import paths: the pool measurements moved to diverseevol.measurements
 # --------------------------------------------------------------------------------------------
-_NORM_BLOCK_ROWS = 65536
+_MOVED = ("mean_squared_norm", "pool_measurements", "pool_vendi")
 
 
-def mean_squared_norm(emb: Any, rows: np.ndarray | None = None) -> float:
-    """Mean of ||x_i||² over ``rows`` of ``emb`` (all rows when None), in float64, read in blocks.
+def __getattr__(name: str) -> Any:
+    """``diversity.pool_measurements`` / ``pool_vendi`` / ``mean_squared_norm``: moved, with a DeprecationWarning."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
 
-    Parameters
-    ----------
-    emb : array-like of shape (N, d)
-        Embeddings; an ``np.memmap`` is read 65,536 rows at a time.
-    rows : ndarray of int, shape (m,), optional
-        Row indices into ``emb`` (Z's index space).
-
-    Returns
-    -------
-    float
-        NaN when there are no rows.
-    """
-    total, count = 0.0, 0
-    n = emb.shape[0] if rows is None else rows.size
-    for start in range(0, n, _NORM_BLOCK_ROWS):
-        stop = start + _NORM_BLOCK_ROWS
-        block = np.asarray(emb[start:stop] if rows is None else emb[rows[start:stop]], dtype=np.float64)
-        total += float(np.einsum("ij,ij->", block, block))
-        count += block.shape[0]
-    return total / count if count else float("nan")
-
-
-def pool_vendi(emb: Any, pool_idx: np.ndarray) -> float | None:
-    """Vendi score (q = 1, cosine kernel) of the pool's rows of ``emb``; None if it cannot be computed.
-
-    Parameters
-    ----------
-    emb : array-like of shape (N, d)
-        Embeddings of all of Z.
-    pool_idx : ndarray of int, shape (|P|,)
-        The pool: row indices into ``emb`` (Z's index space); order does not matter.
-
-    Returns
-    -------
-    float or None
-        None for an empty pool, or when :func:`vendi_score` refuses the rows (a zero row, NaN):
-        that reason is logged as a warning instead of stopping a selection run.
-    """
-    if pool_idx.size == 0:
-        return None
-    try:
-        return float(vendi_score(emb[np.sort(pool_idx)], q=1.0))
-    except DiverseEvolError as exc:
-        logger.warning("Vendi score of a pool of %d records not computed: %s", pool_idx.size, exc)
-        return None
-
-
-def pool_measurements(
-    emb: Any,
-    pool_idx: np.ndarray,
-    candidate_idx: np.ndarray,
-    metric: Literal["euclidean", "cosine"] = "euclidean",
-    *,
-    covering_radius: float | None = None,
-) -> dict[str, float | None]:
-    """Measure a pool in one embedding space: its Vendi score, covering radius and squared norms.
-
-    What :class:`~diverseevol.EvolutionLoop` records for P_t in each round's metrics row.
-
-    Parameters
-    ----------
-    emb : array-like of shape (N, d)
-        Embeddings of all of Z (e.g. M_t's); an ``np.memmap`` is read in blocks.
-    pool_idx : ndarray of int, shape (|P|,)
-        The pool P: row indices into ``emb`` (Z's index space).
-    candidate_idx : ndarray of int, shape (|Q|,)
-        The records outside the pool that it should cover (usually Z \\ P), Z's index space.
-    metric : {"euclidean", "cosine"}, default "euclidean"
-        Distance of the covering radius, as in :func:`~diverseevol.kcenter_select` (cosine:
-        ``1 - cosine similarity``).
-    covering_radius : float, optional
-        The covering radius when the caller already knows it (the radius of a K-Center
-        sampler's first pick); it is then not recomputed.
-
-    Returns
-    -------
-    dict
-        ``"vendi"``: :func:`pool_vendi` of P (None for an empty pool);
-        ``"covering_radius"``: max over q in Q of min over p in P of dist(q, p) (None when P
-        or Q is empty); ``"pool_sq_norm_mean"``: mean of ||x_p||² over P;
-        ``"all_sq_norm_mean"``: mean of ||x_i||² over all N rows; ``"norm_ratio"``: mean L2
-        norm ||x_p|| over P divided by the mean L2 norm over all N rows (1 for a random pool;
-        far above 1 when a selection favoured long-norm outliers, see
-        :mod:`diverseevol.norm_bias`; None for an empty pool or all-zero data).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from diverseevol.diversity import pool_measurements
-    >>> emb = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
-    >>> m = pool_measurements(emb, np.array([0, 1]), np.array([2]))
-    >>> round(m["vendi"], 6), m["covering_radius"], m["pool_sq_norm_mean"], m["all_sq_norm_mean"]
-    (2.0, 2.0, 2.5, 4.666666666666667)
-    >>> m["norm_ratio"]  # (1 + 2) / 2 over (1 + 2 + 3) / 3
-    0.75
-    """
-    pool_idx = np.asarray(pool_idx, dtype=np.int64)
-    candidate_idx = np.asarray(candidate_idx, dtype=np.int64)
-    if covering_radius is None and candidate_idx.size and pool_idx.size:
-        from .kernels.kcenter import kcenter_select
-
-        _, radii = kcenter_select(
-            emb, pool_idx, 1, candidate_idx=candidate_idx, metric=metric, return_radii=True
-        )
-        covering_radius = float(np.asarray(radii)[0])
-    return {
-        "vendi": pool_vendi(emb, pool_idx),
-        "covering_radius": None if covering_radius is None else float(covering_radius),
-        "pool_sq_norm_mean": mean_squared_norm(emb, np.sort(pool_idx)),
-        "all_sq_norm_mean": mean_squared_norm(emb),
-        "norm_ratio": _pool_norm_ratio(emb, pool_idx),
-    }
-
-
-def _pool_norm_ratio(emb: Any, pool_idx: np.ndarray) -> float | None:
-    """Mean L2 norm over ``pool_idx`` (rows of Z) / mean L2 norm over all rows; None if undefined."""
-    from .norm_bias import mean_row_norm
-
-    if pool_idx.size == 0 or emb.shape[0] == 0:
-        return None
-    data = mean_row_norm(emb, np.arange(emb.shape[0], dtype=np.int64))
-    return None if data == 0 else mean_row_norm(emb, pool_idx) / data
+    warnings.warn(
+        f"diverseevol.diversity.{name} moved to diverseevol.measurements.{name} (the one home of pool "
+        f"measurements); import it from there. The old path will be removed in a future release.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    # By name: measurements sits above this module in the layers (it builds on vendi_score).
+    return getattr(importlib.import_module("diverseevol.measurements"), name)

@@ -34,6 +34,7 @@ from .errors import IndexValidationError, PoolExhaustedError, ValidationError
 if TYPE_CHECKING:
     from .data import InstructionRecord
     from .samplers.base import Sampler, Selection, SelectionContext
+    from .samplers.spec import SamplerSpec
 
 __all__ = [
     "build_context",
@@ -139,7 +140,7 @@ def build_context(
 def select_subset(
     k: int,
     *,
-    sampler: str | Sampler = "kcenter",
+    sampler: str | SamplerSpec | Sampler = "kcenter",
     params: Mapping[str, Any] | None = None,
     embeddings: Any = None,
     scores: Mapping[str, Any] | None = None,
@@ -154,10 +155,13 @@ def select_subset(
     ----------
     k : int
         Number of records to pick, ``1 <= k <= |candidates|``.
-    sampler : str or Sampler, default "kcenter"
-        A registered sampler name (see :func:`~diverseevol.list_samplers`) or a sampler instance.
+    sampler : str, SamplerSpec or Sampler, default "kcenter"
+        A sampler spec (a registered name, optionally with parameters:
+        ``"kcenter:metric=cosine,transform=normalize"``; docs/samplers.md#sampler-specs; no ``mode``)
+        or a sampler instance.
     params : Mapping, optional
-        Constructor parameters when ``sampler`` is a name (e.g. ``{"metric": "cosine"}``).
+        More constructor parameters when ``sampler`` is a spec (e.g. ``{"metric": "cosine"}``); a key
+        given in both must have the same value.
     embeddings : array-like of shape (N, d), optional
         Row i embeds record i (an ``np.memmap`` is not read into memory).
     scores : Mapping of str to array-like of shape (N,), optional
@@ -195,10 +199,10 @@ def select_subset(
     diverseevol.kcenter_select : the K-Center kernel alone, on an array.
     """
     from .samplers import run_sampler
-    from .samplers.registry import get_sampler
+    from .samplers.spec import SamplerSpec
 
-    if isinstance(sampler, str):
-        sampler = get_sampler(sampler, **dict(params or {}))
+    if isinstance(sampler, (str, SamplerSpec)):
+        sampler = _spec_with_params(sampler, params).build()
     elif params:
         raise ValidationError(
             f"params are constructor parameters of a named sampler; {type(sampler).__name__} is already built. "
@@ -225,6 +229,27 @@ def select_subset(
             f"it must pick from ctx.candidate_idx."
         )
     return selection
+
+
+def _spec_with_params(sampler: Any, params: Mapping[str, Any] | None) -> Any:
+    """The spec of ``sampler`` with ``params`` added (one value per key; no ``mode``: one selection has none)."""
+    from .samplers.spec import SamplerSpec, format_param_value, parse_sampler_spec
+
+    spec = parse_sampler_spec(sampler)
+    if spec.mode is not None:
+        raise ValidationError(
+            f"Sampler {str(spec)!r} gives mode={spec.mode}; a one-shot selection has no rounds, so mode does not "
+            f"apply. Drop mode= (it is for runs of the loop)."
+        )
+    merged = spec.kwargs
+    for key, value in dict(params or {}).items():
+        if key in merged and format_param_value(merged[key]) != format_param_value(value):
+            raise ValidationError(
+                f"Sampler parameter {key!r} is given twice: {format_param_value(merged[key])} in {str(spec)!r} and "
+                f"{format_param_value(value)} in params; give it once."
+            )
+        merged[key] = value
+    return SamplerSpec(spec.name, merged)
 
 
 _INT64_MAX = int(np.iinfo(np.int64).max)

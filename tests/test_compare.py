@@ -17,6 +17,7 @@ from diverseevol import SelectionContext, get_sampler
 from diverseevol.cli import EXIT_OK, EXIT_USAGE, main
 from diverseevol.compare import compare_samplers, parse_sampler_spec, parse_sampler_specs, record_labels
 from diverseevol.errors import ValidationError
+from diverseevol.run.seeds import initial_pool, round_rng
 from diverseevol.subset_report import subset_report
 
 N, D = 240, 6
@@ -34,10 +35,10 @@ def _data(seed: int = 0) -> tuple[np.ndarray, list[str]]:
 
 
 def _direct(emb, labels, name, params, k, seed, pool_size):
-    """The protocol written out: P_0 from rng([seed, 0]), the sampler with rng([seed, 1]), subset_report."""
-    pool = np.sort(np.random.default_rng([seed, 0]).choice(N, size=pool_size, replace=False))
+    """The protocol written out: the loop's P_0 (initial_pool) and round-0 generator (round_rng), subset_report."""
+    pool = initial_pool(N, pool_size, seed)
     cand = np.setdiff1d(np.arange(N), pool)
-    rng = np.random.default_rng([seed, 1])
+    rng = round_rng(seed, 0)
     ctx = SelectionContext(pool_idx=pool, candidate_idx=cand, rng=rng, embeddings=emb)
     out = get_sampler(name, **params).select(ctx, k)
     picks = np.asarray(getattr(out, "indices", out))
@@ -47,7 +48,7 @@ def _direct(emb, labels, name, params, k, seed, pool_size):
 def test_parse_sampler_specs():
     specs = parse_sampler_specs(["kcenter,kcenter:transform=whiten,metric=cosine,kmeans",
                                  'random,kcenter:transform="project:dim=4,kind=rademacher",prune=false'])
-    assert [(s.name, s.params) for s in specs] == [
+    assert [(s.name, s.kwargs) for s in specs] == [
         ("kcenter", {}),
         ("kcenter", {"transform": "whiten", "metric": "cosine"}),
         ("kmeans", {}),
@@ -124,6 +125,58 @@ def test_no_labels_and_bad_arguments():
         compare_samplers(emb, N, "random", pool_size=10)
     with pytest.raises(ValidationError, match="labels must have one entry per record"):
         compare_samplers(emb, 5, "random", labels=["a"])
+
+
+@pytest.mark.parametrize("spec, seed", [("random", 3), ("kcenter", 5), ("kcenter:metric=cosine", 0)])
+def test_pool_and_picks_are_the_loops_p0_and_first_picks(tmp_path: Path, spec: str, seed: int):
+    """Issue 21: for the same seed and data, compare's P_0 and picks are an EvolutionLoop's P_0 and round-0 picks."""
+    import loop_fakes as fakes
+
+    from diverseevol import EvolutionLoop
+    from diverseevol.samplers.spec import parse_sampler_spec
+
+    init_size, k = 7, 6
+    parsed = parse_sampler_spec(spec)
+    loop = EvolutionLoop(fakes.make_records(), trainer=fakes.FakeTrainer(), embedder=fakes.FakeEmbedder(),
+                         sampler=parsed.name, sampler_params=parsed.kwargs, init_size=init_size, k=k, rounds=1,
+                         seed=seed, run_dir=tmp_path / "run", progress=False)
+    result = loop.run()
+    p0, first = result.pools[0], result.new_indices[0]
+    # M_0's view of Z, as the loop's round 0 embedded it (the fake model is the mean of P_0's features)
+    emb0 = fakes.FakeEmbedder()(fakes.model_from_rows(list(p0), 0), fakes.make_records())
+    run = compare_samplers(emb0, k, spec, seeds=[seed], pool_size=init_size).runs[0]
+    np.testing.assert_array_equal(run.pool_idx, p0)
+    np.testing.assert_array_equal(run.picks, first)
+    assert len(set(first.tolist())) == k and not set(first.tolist()) & set(p0.tolist())
+
+
+def test_sizes_are_checked_with_the_numbers_that_matter():
+    from diverseevol.compare import check_budget
+
+    emb, _ = _data()
+    # issue 22 item 10: the default pool size larger than N named "-80 records outside the initial pool"
+    with pytest.raises(ValidationError, match=r"pool_size 100 \(--pool-size\) must be smaller than the number of "
+                                              r"records, 20.*Lower pool_size below 20") as info:
+        compare_samplers(emb[:20], 5, "random")
+    assert "-80" not in str(info.value)
+    with pytest.raises(ValidationError, match=r"k must be an int in \[1, N - pool_size\] = \[1, 10\]"):
+        check_budget(20, 11, 10)
+    assert check_budget(20, np.int64(10), 10) == 10
+    with pytest.raises(ValidationError, match="pool_size must be a non-negative int"):
+        check_budget(20, 1, -1)
+
+
+def test_a_mode_is_refused_and_old_spellings_warn():
+    emb, _ = _data()
+    with pytest.raises(ValidationError, match="mode=one_time.*Drop mode="):
+        compare_samplers(emb, 5, "kcenter:mode=one_time")
+    with pytest.warns(DeprecationWarning, match="write 'kcenter:transform=normalize'"):
+        old = compare_samplers(emb, 5, "kcenter@normalize", pool_size=10)
+    new = compare_samplers(emb, 5, "kcenter:transform=normalize", pool_size=10)
+    assert old.samplers == new.samplers == ["kcenter:transform=normalize"]
+    np.testing.assert_array_equal(old.runs[0].picks, new.runs[0].picks)
+    with pytest.raises(ValidationError, match="listed twice"):  # two spellings of one spec
+        compare_samplers(emb, 5, "kcenter:metric=cosine,prune=false,kcenter:prune=false,metric=cosine")
 
 
 def test_record_labels():

@@ -36,6 +36,71 @@ def test_sampler_may_be_a_bare_name() -> None:
     assert cfg.sampler.name == "random"
 
 
+def test_sampler_spec_and_structured_keys_are_one_sampler(tmp_path: Path) -> None:
+    from diverseevol.samplers.spec import SamplerSpec
+
+    want = SamplerSpec("kcenter", {"metric": "cosine"}, transform="normalize")
+    forms = [
+        "kcenter:transform=normalize,metric=cosine",  # the section as one string
+        {"spec": "kcenter:metric=cosine,transform=normalize"},
+        {"name": "kcenter", "params": {"metric": "cosine", "transform": "normalize"}},
+        {"spec": "kcenter:transform=normalize,metric=cosine", "name": "kcenter"},  # agreeing keys are fine
+    ]
+    for form in forms:
+        cfg = parse_config({**MINIMAL, "sampler": form}, base_dir=tmp_path)
+        assert cfg.sampler.to_spec() == want, form
+        assert (cfg.sampler.name, cfg.sampler.params) == ("kcenter", {"metric": "cosine", "transform": "normalize"})
+        stored = cfg.to_dict()["sampler"]  # what a run directory stores reads back as the same section
+        assert parse_config({**MINIMAL, "sampler": stored}, base_dir=tmp_path).to_dict() == cfg.to_dict()
+    from dataclasses import replace
+
+    from diverseevol.config import build_sampler
+
+    built = build_sampler(cfg)
+    assert (built.metric, built.transform) == ("cosine", "normalize")
+    # `diverseevol run --sampler NAME` replaces the name of a section however it was written
+    other = replace(cfg.sampler, name="kcenter", params={"metric": "euclidean"})
+    assert other.to_spec() == SamplerSpec("kcenter", {"metric": "euclidean"})
+
+
+@pytest.mark.parametrize(
+    "sampler, budget, fragment",
+    [
+        ("kcenter:transform=", {}, "c.toml: sampler.spec: Sampler spec 'kcenter:transform=': The value of 'transform' "
+                                   "is empty"),
+        ({"name": "kcenter", "params": {"transform": ""}}, {}, "c.toml: sampler.params: Sampler 'kcenter' has an "
+                                                             "empty transform"),
+        ({"spec": "kcenter:metric=cosine", "params": {"metric": "euclidean"}}, {},
+         "says 'kcenter:metric=cosine' but sampler.name / sampler.params say 'kcenter:metric=euclidean'"),
+        ({"spec": "random", "name": "kcenter"}, {}, "give the sampler once"),
+        ("kcenter:mode=onetime", {}, "Did you mean 'one_time'?"),
+        ("kcenter:mode=one_time", {"mode": "iterative"}, "mode=one_time disagrees with budget.mode = 'iterative'"),
+        ({"spec": 3}, {}, "sampler.spec: expected a sampler spec"),
+    ],
+)
+def test_bad_sampler_specs_name_the_key(sampler: object, budget: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**MINIMAL, "sampler": sampler, "budget": budget}, source="c.toml")
+    assert fragment in str(info.value)
+
+
+def test_a_spec_mode_sets_the_budget_mode() -> None:
+    cfg = parse_config({**MINIMAL, "sampler": "kcenter:mode=one_time"})
+    assert cfg.budget.mode == "one_time" and cfg.sampler.to_spec().mode == "one_time"
+    agreed = parse_config({**MINIMAL, "sampler": "kcenter:mode=one_time", "budget": {"mode": "one_time"}})
+    assert agreed.budget.mode == "one_time"
+    stored = cfg.to_dict()
+    assert parse_config({**MINIMAL, "sampler": stored["sampler"], "budget": stored["budget"]}).to_dict() == stored
+
+
+def test_an_unknown_sampler_parameter_is_named_with_a_close_match(tmp_path: Path) -> None:
+    from diverseevol.config import build_sampler
+
+    cfg = parse_config({**MINIMAL, "sampler": "kcenter:metrik=cosine"}, source="c.toml")
+    with pytest.raises(ConfigError, match=r"c.toml: sampler.spec: .*Did you mean 'metric' \(not 'metrik'\)"):
+        build_sampler(cfg)
+
+
 @pytest.mark.parametrize(
     "mapping, fragment",
     [
@@ -214,7 +279,7 @@ def test_every_field_of_the_dataclasses_is_a_key_of_the_file(tmp_path: Path) -> 
     [
         ("data", "path, limit, embeddings, fields"),
         ("model", "name_or_path, trainer, embedder, scorer"),
-        ("sampler", "name, params"),
+        ("sampler", "name, params, spec"),
         ("budget", "init_size, k, rounds, mode"),
         ("judge", "type, path, group_field, benchmark, references, params, generation"),
     ],

@@ -276,9 +276,27 @@ def test_demo_sampler_names() -> None:
 
     assert check_sampler_name("kcenter_one_time") == ("kcenter", "one_time")
     assert check_sampler_name("margin") == ("margin", "iterative")
-    assert {"kcenter", "kcenter_one_time", "random", "least_confidence", "margin"} <= set(DEFAULT_SAMPLERS)
+    # issue 21: the default one-time K-Center is written in the one sampler-spec syntax
+    assert {"kcenter", "kcenter:mode=one_time", "random", "least_confidence", "margin"} <= set(DEFAULT_SAMPLERS)
     with pytest.raises(UnknownSamplerError, match="no_such_sampler"):
         check_sampler_name("no_such_sampler_one_time")
+
+
+def test_demo_samplers_are_sampler_specs_and_old_spellings_warn() -> None:
+    from diverseevol.demo.run import check_sampler_name
+
+    assert check_sampler_name("kcenter:mode=one_time") == ("kcenter", "one_time")
+    assert check_sampler_name("kcenter:mode=one_time,transform=whiten,metric=cosine") == ("kcenter", "one_time")
+    for old, new in [("kcenter_one_time", "kcenter:mode=one_time"), ("kcenter@normalize", "kcenter:transform=normalize"),
+                     ("kcenter_one_time@whiten", "kcenter:mode=one_time,transform=whiten")]:
+        with pytest.warns(DeprecationWarning, match=f"write {new!r}"):
+            check_sampler_name(old)
+    with pytest.raises(ValidationError, match="value of 'transform' is empty"):
+        check_sampler_name("kcenter:transform=")
+    with pytest.raises(ValidationError, match=r"Did you mean 'metric' \(not 'metrik'\)"):
+        check_sampler_name("kcenter:metrik=cosine")
+    with pytest.raises(ValidationError, match="random.*does not accept"):
+        check_sampler_name("random:transform=normalize")
 
 
 def test_demo_sampler_names_take_an_embedding_transform() -> None:
@@ -344,6 +362,30 @@ def test_cli_demo_passes_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert seen == {}
     for bad in ("1,x", "1,1", "-1"):
         assert cli.main(["demo", "--seeds", bad, "--out", str(tmp_path)]) == cli.EXIT_USAGE
+    assert seen == {}
+
+
+def test_cli_demo_takes_sampler_specs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from diverseevol import cli
+    from diverseevol.demo import run as demo_run
+
+    seen = {}
+
+    def fake_run_demo(settings: object, **kwargs: object) -> object:
+        seen["settings"] = settings
+
+        class R:
+            table_markdown = ""
+            wall_time_s = cpu_time_s = 0.0
+
+        return R()
+
+    monkeypatch.setattr(demo_run, "run_demo", fake_run_demo)
+    argv = ["demo", "--samplers", "kcenter,kcenter:mode=one_time,kcenter:transform=normalize", "--out", str(tmp_path)]
+    assert cli.main(argv) == cli.EXIT_OK
+    assert seen["settings"].samplers == ("kcenter", "kcenter:mode=one_time", "kcenter:transform=normalize")
+    seen.clear()
+    assert cli.main(["demo", "--samplers", "kcenter:transform=", "--out", str(tmp_path)]) != cli.EXIT_OK
     assert seen == {}
 
 

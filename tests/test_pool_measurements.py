@@ -1,4 +1,4 @@
-"""diversity.pool_measurements: the per-round measurements of a pool, against hand-computed values."""
+"""measurements.pool_measurements: the per-round measurements of a pool, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from diverseevol.diversity import mean_squared_norm, pool_measurements, pool_vendi
+from diverseevol.measurements import mean_squared_norm, pool_measurements, pool_vendi
 
 # Z: four points in the plane. Pool P = {0, 1}, candidates Q = {2, 3}.
 #   x0 = (1, 0), x1 = (0, 2), x2 = (3, 0), x3 = (0, -1)
@@ -63,3 +63,14 @@ def test_mean_squared_norm_of_a_memmap_in_blocks(tmp_path):
     sq = (arr.astype(np.float64) ** 2).sum(axis=1)
     assert mean_squared_norm(mm) == pytest.approx(float(sq.mean()), rel=1e-12)
     assert mean_squared_norm(mm, rows) == pytest.approx(float(sq[rows].mean()), rel=1e-12)
+
+
+def test_the_old_import_path_warns_and_gives_the_same_functions():
+    import diverseevol.diversity as diversity
+    import diverseevol.measurements as measurements
+
+    for name in ("pool_measurements", "pool_vendi", "mean_squared_norm"):
+        with pytest.warns(DeprecationWarning, match=f"diverseevol.measurements.{name}"):
+            assert getattr(diversity, name) is getattr(measurements, name)
+    with pytest.raises(AttributeError):
+        diversity.no_such_name  # noqa: B018

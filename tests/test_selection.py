@@ -90,6 +90,23 @@ def test_a_sampler_instance_is_run_as_given(clustered: tuple[np.ndarray, np.ndar
         select_subset(2, sampler=sampler, embeddings=emb, params={"metric": "cosine"})
 
 
+def test_a_sampler_spec_is_one_way_to_give_the_parameters(clustered: tuple[np.ndarray, np.ndarray]) -> None:
+    emb, _ = clustered
+    want = select_subset(3, sampler="kcenter", params={"metric": "cosine", "transform": "center"}, embeddings=emb,
+                         pool=[0]).indices.tolist()
+    for sampler, params in [("kcenter:metric=cosine,transform=center", None),
+                            ("kcenter:transform=center", {"metric": "cosine"}),
+                            ("kcenter:metric=cosine", {"metric": "cosine", "transform": "center"})]:
+        got = select_subset(3, sampler=sampler, params=params, embeddings=emb, pool=[0]).indices.tolist()
+        assert got == want, sampler
+    with pytest.raises(ValidationError, match="'metric' is given twice"):
+        select_subset(3, sampler="kcenter:metric=cosine", params={"metric": "euclidean"}, embeddings=emb)
+    with pytest.raises(ValidationError, match="mode does not apply"):
+        select_subset(3, sampler="kcenter:mode=one_time", embeddings=emb)
+    with pytest.raises(ValidationError, match=r"Did you mean 'metric' \(not 'metrc'\)"):
+        select_subset(3, sampler="kcenter:metrc=cosine", embeddings=emb)
+
+
 def test_errors(clustered: tuple[np.ndarray, np.ndarray]) -> None:
     emb, _ = clustered
     with pytest.raises(UnknownSamplerError, match="kcenter"):

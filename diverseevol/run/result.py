@@ -5,8 +5,9 @@ out: the loop builds every row with :func:`metrics_row`, the per-round signals i
 ``selection.json`` use :data:`SIGNAL_KEYS`, and :mod:`diverseevol.report` imports
 :data:`METRIC_KEYS` to tell bookkeeping from judge metrics.
 
-Imports only numpy, :mod:`diverseevol._files`, :mod:`diverseevol._optional` and
-:mod:`diverseevol.run.directory` (and, when records are exported, :mod:`diverseevol.data` and
+Imports only numpy, :mod:`diverseevol._files`, :mod:`diverseevol._optional`,
+:mod:`diverseevol.measurements` (:data:`SIGNAL_KEYS`, declared beside the functions that measure
+them) and :mod:`diverseevol.run.directory` (and, when records are exported, :mod:`diverseevol.data` and
 :mod:`diverseevol.export`).
 """
 
@@ -22,22 +23,13 @@ import numpy as np
 from .._files import to_jsonable
 from .._optional import require
 from .._validation import Interval, check_scalar
+from ..measurements import SIGNAL_KEYS
 from .directory import RunDirectory
 
 __all__ = ["METRIC_KEYS", "SIGNAL_KEYS", "TIME_KEYS", "EvolutionResult", "metrics_row"]
 
-#: Measurements of P_t in M_t's (and the reference) embedding space; None when not computed.
-SIGNAL_KEYS: tuple[str, ...] = (
-    "vendi",
-    "vendi_reference",
-    "covering_radius",
-    "pool_sq_norm_mean",
-    "all_sq_norm_mean",
-    "norm_ratio",
-    "novelsum",
-    "label_entropy",
-    "label_counts",
-)
+# SIGNAL_KEYS (imported above): the measurements of P_t in M_t's (and the reference) embedding space,
+# declared with the functions that measure them in diverseevol.measurements; None when not computed.
 #: Seconds spent in each phase of a round.
 TIME_KEYS: tuple[str, ...] = ("time_train_s", "time_embed_s", "time_score_s", "time_select_s", "time_judge_s")
 #: Keys every metrics row has, in order (the judge's keys follow).

@@ -4,35 +4,30 @@ Rank 0 only (the loop shares the result). In iterative mode every round but the 
 sampler; in one-time mode round 0 picks all ``k * rounds`` records with M_0 and later rounds take
 their slice of those picks from round 0's ``selection.json``. The result is what is written to
 ``selection.json``: ``new_indices`` (S_t in pick order), ``radii``, the pool's ``signals``
-(:data:`~diverseevol.run.result.SIGNAL_KEYS`) and timings.
+(:data:`~diverseevol.measurements.SIGNAL_KEYS`) and timings.
 
-Imports numpy, the base modules, :mod:`diverseevol.diversity`, :mod:`diverseevol.samplers` and the
-run package's directory, result, seeds, settings and signals modules.
+The measurements are :func:`diverseevol.measurements.pool_signals` (their one home). Imports numpy,
+the base modules, :mod:`diverseevol.measurements`, :mod:`diverseevol.samplers` and the run package's
+directory, seeds, settings, signals and validate modules.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from .._files import to_jsonable
 from .._validation import check_index_array, check_not_degenerate, complement_indices
-from ..diversity import pool_measurements, pool_vendi
 from ..errors import RunDirectoryError, ValidationError
+from ..measurements import pool_signals
 from ..samplers.base import SelectionContext, run_sampler
-from ..subset_report import label_entropy, novelsum
 from .directory import RunDirectory
-from .result import SIGNAL_KEYS
 from .seeds import round_rng
 from .settings import LoopSettings
 from .signals import RoundSignals
 from .validate import round_fix
-
-#: NovelSum compares every pair of pool records: skipped (None) for larger pools.
-NOVELSUM_MAX_POOL = 5000
 
 __all__ = ["select_and_measure"]
 
@@ -75,7 +70,10 @@ def select_and_measure(
     info = {
         "new_indices": new_idx,
         "radii": radii,
-        "signals": _measure(settings, pool, candidates, signals.embeddings, known_radius),
+        "signals": pool_signals(
+            signals.embeddings, pool, candidates, metric=settings.radius_metric, covering_radius=known_radius,
+            reference_embeddings=settings.reference_embeddings, labels=settings.labels,
+        ),
         "time_embed_s": signals.time_embed_s,
         "time_score_s": signals.time_score_s,
         "time_select_s": time_select,
@@ -142,27 +140,3 @@ def _run_sampler(
             f"({int(in_pool.sum())} already in the pool); expected {budget} new candidates."
         )
     return picks, selection.radii
-
-
-def _measure(
-    settings: LoopSettings,
-    pool: np.ndarray,
-    candidates: np.ndarray,
-    emb: np.ndarray | None,
-    known_radius: float | None,
-) -> dict[str, Any]:
-    """P_t's :data:`SIGNAL_KEYS`: in M_t's space when embedded, and in the reference space."""
-    signals: dict[str, Any] = dict.fromkeys(SIGNAL_KEYS)
-    if emb is not None:
-        signals.update(
-            pool_measurements(emb, pool, candidates, settings.radius_metric, covering_radius=known_radius)
-        )
-    if settings.reference_embeddings is not None:
-        signals["vendi_reference"] = pool_vendi(settings.reference_embeddings, pool)
-    if emb is not None and 2 <= pool.size <= NOVELSUM_MAX_POOL:
-        signals["novelsum"] = novelsum(emb, pool)
-    if settings.labels is not None:
-        pool_labels = [settings.labels[i] for i in pool]
-        signals["label_entropy"] = label_entropy(pool_labels)
-        signals["label_counts"] = dict(sorted(Counter(pool_labels).items()))
-    return signals

@@ -24,16 +24,17 @@ from .._files import to_jsonable
 from .._validation import check_embeddings, check_scalar
 from ..data import InstructionRecord, load_instructions
 from ..errors import MissingSignalError, PoolExhaustedError, ValidationError
-from ..kernels.contract import METRICS as KCENTER_METRICS
+from ..measurements import RADIUS_METRICS
 from ..protocols import Communicator, Embedder, Judge, Scorer, Trainer
 from ..samplers.base import Requirements, Sampler, requirements_of
+from ..samplers.spec import MODES  # re-exported: the loop's modes, spelled once in samplers/spec.py
 from ..tracking import check_installed, normalize_report_to
 
 __all__ = ["COMPARED_CONFIG_KEYS", "ITERATIVE", "MODES", "ONE_TIME", "LoopSettings", "callable_label"]
 
-#: The loop's modes: each round's model selects (``iterative``), or M_0 selects everything.
-ITERATIVE, ONE_TIME = "iterative", "one_time"
-MODES: tuple[str, ...] = (ITERATIVE, ONE_TIME)
+#: The loop's modes (spelled once, in :data:`diverseevol.samplers.spec.MODES`): each round's model
+#: selects (``iterative``), or M_0 selects everything (``one_time``).
+ITERATIVE, ONE_TIME = MODES
 
 #: Config keys that change the pools: a run directory made with other values is refused.
 COMPARED_CONFIG_KEYS: tuple[str, ...] = (
@@ -161,7 +162,7 @@ class LoopSettings:
             progress=progress,
             comm=comm,
             tags=dict(tags or {}),
-            radius_metric=metric if metric in KCENTER_METRICS else "euclidean",
+            radius_metric=metric if metric in RADIUS_METRICS else "euclidean",
             report_to=trackers,
         )
 

@@ -491,8 +491,11 @@ def get_sampler(name: str | Sampler, **params: Any) -> Sampler:
                 for p in signature.parameters.values()
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
             ]
+            unknown = [key for key in params if key not in accepted]
+            close = difflib.get_close_matches(unknown[0], accepted, n=1, cutoff=0.6) if unknown else []
+            hint = f" Did you mean {close[0]!r} (not {unknown[0]!r})?" if close else ""
             raise ValidationError(
                 f"Sampler {name!r} ({cls.__qualname__}) does not accept the parameters "
-                f"{sorted(params)}: {exc}. Its parameters are: {', '.join(accepted) or '(none)'}."
+                f"{sorted(params)}: {exc}.{hint} Its parameters are: {', '.join(accepted) or '(none)'}."
             ) from exc
     return cls(**params)
