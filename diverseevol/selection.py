@@ -202,7 +202,7 @@ def select_subset(
     from .samplers.spec import SamplerSpec
 
     if isinstance(sampler, (str, SamplerSpec)):
-        sampler = _spec_with_params(sampler, params).build()
+        sampler = selection_spec(sampler, params).build()
     elif params:
         raise ValidationError(
             f"params are constructor parameters of a named sampler; {type(sampler).__name__} is already built. "
@@ -231,8 +231,15 @@ def select_subset(
     return selection
 
 
-def _spec_with_params(sampler: Any, params: Mapping[str, Any] | None) -> Any:
-    """The spec of ``sampler`` with ``params`` added (one value per key; no ``mode``: one selection has none)."""
+def selection_spec(sampler: Any, params: Mapping[str, Any] | None = None) -> Any:
+    """The :class:`~diverseevol.samplers.spec.SamplerSpec` of a one-shot selection: ``sampler`` (a spec
+    string or SamplerSpec) with ``params`` added, one value per key, no ``mode`` (one selection has no rounds).
+
+    Raises
+    ------
+    ValidationError
+        For a malformed spec, a ``mode``, or a key given twice with different values.
+    """
     from .samplers.spec import SamplerSpec, format_param_value, parse_sampler_spec
 
     spec = parse_sampler_spec(sampler)

@@ -350,13 +350,13 @@ def test_cli_demo_passes_seeds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         return R()
 
     monkeypatch.setattr(demo_run, "run_demo", fake_run_demo)
-    assert cli.main(["demo", "--seeds", "101,102,103", "--samplers", "kcenter,kcenter_one_time,random",
+    assert cli.main(["demo", "--seeds", "101,102,103", "--samplers", "kcenter,kcenter:mode=one_time,random",
                      "--out", str(tmp_path), "--no-plots"]) == cli.EXIT_OK
     assert seen["settings"].all_seeds == (101, 102, 103)
-    assert seen["settings"].samplers == ("kcenter", "kcenter_one_time", "random")
+    assert seen["settings"].samplers == ("kcenter", "kcenter:mode=one_time", "random")
     seen.clear()
-    assert cli.main(["demo", "--samplers", "kcenter,kcenter@normalize", "--out", str(tmp_path)]) == cli.EXIT_OK
-    assert seen["settings"].samplers == ("kcenter", "kcenter@normalize")
+    assert cli.main(["demo", "--samplers", "kcenter,kcenter:transform=normalize", "--out", str(tmp_path)]) == cli.EXIT_OK
+    assert seen["settings"].samplers == ("kcenter", "kcenter:transform=normalize")
     seen.clear()
     assert cli.main(["demo", "--samplers", "random@normalize", "--out", str(tmp_path)]) != cli.EXIT_OK
     assert seen == {}

@@ -43,4 +43,8 @@ def test_radius_metrics_and_modes_have_one_home():
     from diverseevol.run import settings
 
     assert settings.MODES == (settings.ITERATIVE, settings.ONE_TIME) == ("iterative", "one_time")
-    assert not hasattr(settings, "_RADIUS_METRICS") and settings.KCENTER_METRICS is METRICS
+    from diverseevol.measurements import RADIUS_METRICS
+    from diverseevol.samplers.spec import MODES
+
+    assert settings.MODES is MODES
+    assert not hasattr(settings, "_RADIUS_METRICS") and settings.RADIUS_METRICS is RADIUS_METRICS is METRICS

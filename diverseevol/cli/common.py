@@ -128,17 +128,17 @@ def nonneg_float(text: str) -> float:
 def param(text: str) -> tuple[str, Any]:
     """``--param KEY=VALUE``: the one parser of sampler parameters on the command line.
 
-    The value is read as JSON when it parses (``3``, ``true``, ``"x"``, ``[1, 2]``), else kept as
-    the string written.
+    The value follows the one value grammar of sampler specs
+    (:func:`diverseevol.samplers.spec.parse_param_value`): a JSON literal (``3``, ``true``,
+    ``"x"``, ``[1, 2]``), else the string written; an empty value is refused.
     """
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. metric=cosine), got {text!r}")
+    from ..errors import ValidationError
+    from ..samplers.spec import parse_param
+
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+        return parse_param(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def handle(args: argparse.Namespace) -> int:
     from .._optional import is_available
     from ..assemble import load_embeddings
-    from ..compare import DEFAULT_SAMPLERS, build_samplers, compare_samplers, record_labels
+    from ..compare import DEFAULT_SAMPLERS, build_samplers, check_budget, compare_samplers, record_labels
     from ..data import load_instructions
     from ..errors import ValidationError
     from ..outputs import OutputFolder, claim_outputs, replace_folder
@@ -62,9 +62,10 @@ def handle(args: argparse.Namespace) -> int:
     n = len(records)
     with argument("--embeddings"):
         emb = load_embeddings(args.embeddings, n)
-    if args.k > n - args.pool_size:
-        raise UsageError(f"--k {args.k} is larger than the {n - args.pool_size} records outside the initial pool "
-                         f"(--pool-size {args.pool_size})")
+    try:
+        check_budget(n, args.k, args.pool_size)
+    except ValidationError as exc:
+        raise UsageError(str(exc)) from None
     labels = None
     if args.label:
         with argument("--label"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import EXIT_OK, UsageError, echo, flag_names, nonneg_int, positive_int, seed_list
+from .common import EXIT_OK, UsageError, argument, echo, flag_names, nonneg_int, positive_int, seed_list
 
 NAME = "demo"
 HELP = "offline comparison of samplers on a synthetic task suite (CPU, a few minutes)"
@@ -53,9 +53,12 @@ def handle(args: argparse.Namespace) -> int:
 
     samplers = None
     if args.samplers:
-        samplers = tuple(s.strip() for s in args.samplers.split(",") if s.strip())
-        if not samplers:
+        from ..samplers.spec import parse_sampler_specs
+
+        if not args.samplers.strip(" ,"):
             raise UsageError("--samplers is empty; give e.g. --samplers kcenter,random")
+        with argument("--samplers"):
+            samplers = tuple(spec.label for spec in parse_sampler_specs(args.samplers))
         for name in samplers:
             check_sampler_name(name)
     claim_outputs([OutputFolder("--out", args.out, writes=WRITES, whole=False)], [])

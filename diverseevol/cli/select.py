@@ -52,16 +52,15 @@ def handle(args: argparse.Namespace) -> int:
     from ..export import export_format
     from ..outputs import claim_outputs
     from ..samplers import requirements_of
-    from ..samplers.registry import get_sampler
-    from ..selection import read_index_file, select_subset, write_index_file, write_selected_records
+    from ..selection import read_index_file, select_subset, selection_spec, write_index_file, write_selected_records
 
     if args.embeddings is None and args.embedder is None:
         raise UsageError("select needs a view of the data: pass --embeddings FILE.npy or --embedder MODEL_DIR")
     claim_outputs([("--out", args.out), ("--indices-out", args.indices_out)],
                   [("DATA", args.data), ("--embeddings", args.embeddings), ("--embedder", args.embedder),
                    ("--pool", args.pool)])
-    with argument("--param"):
-        sampler = get_sampler(args.sampler, **dict(args.param))
+    with argument("--sampler"):
+        sampler = selection_spec(args.sampler, dict(args.param)).build()
     with argument("--out"):
         export_format(args.out)
     with argument("--format"):
@@ -91,3 +90,4 @@ def handle(args: argparse.Namespace) -> int:
         write_index_file(args.indices_out, picks)
     echo(f"selected {picks.size} of {n} records with {args.sampler!r} -> {args.out}")
     return EXIT_OK
+
