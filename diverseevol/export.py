@@ -31,6 +31,7 @@ import numpy as np
 
 from ._files import atomic_write
 from ._optional import require
+from .data.formats import format_of
 from .errors import DataFormatError, ValidationError
 
 __all__ = [
@@ -214,7 +215,9 @@ def dataset_info_entry(file_name: str, records: Sequence[Any]) -> dict[str, Any]
     file_name : str
         The file as LLaMA-Factory should find it (relative to its ``dataset_dir``).
     records : sequence of InstructionRecord
-        The exported records (their format and source columns decide the entry).
+        The exported records: the record format of the first
+        (:meth:`~diverseevol.data.formats.RecordFormat.dataset_info_entry`) and the columns the
+        records hold decide the entry.
 
     Returns
     -------
@@ -226,22 +229,4 @@ def dataset_info_entry(file_name: str, records: Sequence[Any]) -> dict[str, Any]
     entry: dict[str, Any] = {"file_name": str(file_name)}
     if not records:
         return entry
-    first = records[0]
-    original = first.as_original()
-    keys = set(original) if isinstance(original, Mapping) else set()
-    has = {k for r in records for k in (r.as_original() if isinstance(r.as_original(), Mapping) else {})}
-    if not first.is_chat:
-        if first.format == "dolly":
-            entry["columns"] = {"prompt": "instruction", "query": "context", "response": "response"}
-        else:
-            cols = {k: k for k in ("system", "history") if k in has}
-            if cols:
-                entry["columns"] = {"prompt": "instruction", "query": "input", "response": "output", **cols}
-        return entry
-    column = next((k for k in ("conversations", "messages") if k in keys), "messages")
-    entry["formatting"] = "sharegpt"
-    entry["columns"] = {"messages": column, **{k: k for k in ("system", "tools") if k in has}}
-    if first.format == "openai":
-        entry["tags"] = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                         "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}
-    return entry
+    return {**entry, **format_of(records[0]).dataset_info_entry(records)}

@@ -1,42 +1,86 @@
-"""LLaMA-Factory's ``dataset_info.json``: load a dataset as one of its entries describes it."""
+"""LLaMA-Factory's ``dataset_info.json``: load a dataset as one of its entries describes it.
+
+An entry names a local file (``file_name``), its ``formatting`` (``alpaca``, the default, or
+``sharegpt``; OpenAI messages are ShareGPT with other ``tags``), its ``columns`` and its
+``tags``. Multimodal entries (``images`` / ``videos`` / ``audios`` columns) are read for their
+text; the media columns stay in each record's :attr:`~InstructionRecord.original`.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from .._files import parse_json
 from ..errors import DataFileNotFoundError, DataFormatError, ValidationError
-from .load import load_instructions
-from .records import InstructionRecord, PathLike
+from .formats import record_format_names, record_formats
+from .load import check_load_options, read_records
+from .records import InstructionRecord
 
-def load_dataset_info(
-    dataset_info: PathLike | Mapping[str, Any], name: str, *, root: PathLike | None = None, **kwargs: Any
-) -> list[InstructionRecord]:
-    """Load dataset ``name`` as described by a LLaMA-Factory ``dataset_info.json``.
+__all__ = ["DatasetInfoSource", "dataset_info_source", "load_dataset_info"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class DatasetInfoSource:
+    """What one ``dataset_info.json`` entry says about its data.
+
+    Attributes
+    ----------
+    path : Path
+        The data file (``file_name`` resolved against the root).
+    family : str or None
+        The entry's LLaMA-Factory ``formatting`` (``"alpaca"``, ``"sharegpt"``): the record
+        format is detected among the formats of that formatting.
+    format : str or None
+        A record format named directly (a ``formatting`` that is a registered format's name).
+    columns, tags : dict or None
+        The entry's ``columns`` and ``tags``.
+    """
+
+    path: Path
+    family: str | None
+    format: str | None
+    columns: dict[str, Any] | None
+    tags: dict[str, Any] | None
+
+
+def dataset_info_source(dataset_info: PathLike | Mapping[str, Any], name: str, *,
+                        root: PathLike | None = None) -> DatasetInfoSource:
+    """Read and check entry ``name`` of a ``dataset_info.json`` (the data itself is not read).
 
     Parameters
     ----------
     dataset_info : path or mapping
         The ``dataset_info.json`` file, or its parsed content.
     name : str
-        The entry to load.
+        The entry.
     root : path, optional
-        Directory of the entry's ``file_name``; default the directory of ``dataset_info``
-        (the current directory for a mapping).
-    **kwargs
-        Further :func:`load_instructions` arguments (``on_duplicates``, ``encoding``...).
+        Directory of the entry's ``file_name``; default the directory of ``dataset_info`` (the
+        current directory for a mapping).
 
     Returns
     -------
-    list of InstructionRecord
-        Read with the entry's ``formatting`` (``alpaca`` when absent), ``columns`` and ``tags``.
+    DatasetInfoSource
+
+    Raises
+    ------
+    DataFileNotFoundError
+        When the ``dataset_info`` file does not exist.
+    DataFormatError
+        When the file is not a JSON object of entries, or the entry is malformed (naming the key).
+    ValidationError
+        When there is no entry ``name``.
     """
     if isinstance(dataset_info, Mapping):
-        info, base = dataset_info, Path(root or ".")
+        info, base, label = dataset_info, Path(root or "."), "dataset_info"
     else:
         info_path = Path(dataset_info)
+        label = str(info_path)
         try:
             info = parse_json(info_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -55,10 +99,38 @@ def load_dataset_info(
             f"load the data with the datasets library and pass it to load_instructions."
         )
     formatting = entry.get("formatting", "alpaca")
-    if formatting not in ("alpaca", "sharegpt", "openai"):
-        raise DataFormatError(f"dataset_info entry {name!r}: unknown formatting {formatting!r}.")
-    cols = entry.get("columns")
-    tags = entry.get("tags")
-    if formatting == "sharegpt" and tags and tags.get("role_tag") == "role":
-        formatting = "openai"
-    return load_instructions(base / entry["file_name"], format=formatting, columns=cols, tags=tags, **kwargs)
+    families = {f.lf_formatting for f in record_formats().values()}
+    if formatting not in families and formatting not in record_format_names():
+        raise DataFormatError(f"{label}: entry {name!r}: unknown formatting {formatting!r}; LLaMA-Factory's are "
+                              f"{sorted(families)}.")
+    family = formatting if formatting in families else None
+    return DatasetInfoSource(base / entry["file_name"], family, None if family else formatting,
+                             entry.get("columns"), entry.get("tags"))
+
+
+def load_dataset_info(
+    dataset_info: PathLike | Mapping[str, Any], name: str, *, root: PathLike | None = None, **kwargs: Any
+) -> list[InstructionRecord]:
+    """Load dataset ``name`` as described by a LLaMA-Factory ``dataset_info.json``.
+
+    Parameters
+    ----------
+    dataset_info : path or mapping
+        The ``dataset_info.json`` file, or its parsed content.
+    name : str
+        The entry to load.
+    root : path, optional
+        Directory of the entry's ``file_name``; default the directory of ``dataset_info``
+        (the current directory for a mapping).
+    **kwargs
+        Further :func:`load_instructions` arguments (``on_duplicates``, ``encoding``, ``format``...).
+
+    Returns
+    -------
+    list of InstructionRecord
+        Read with the entry's ``formatting`` (``alpaca`` when absent), ``columns`` and ``tags``.
+    """
+    src = dataset_info_source(dataset_info, name, root=root)
+    kwargs.setdefault("format", src.format)
+    options = check_load_options(columns=src.columns, tags=src.tags, stacklevel=3, **kwargs)
+    return read_records(src.path, options, family=src.family if options.format is None else None)

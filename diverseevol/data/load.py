@@ -1,4 +1,8 @@
-"""``load_instructions``: any source and record shape -> a list of :class:`InstructionRecord`."""
+"""``load_instructions``: any source, file type and record format -> a list of :class:`InstructionRecord`.
+
+:func:`check_load_options` checks the arguments once (a configuration file's ``data`` section
+calls it too, before any data is read); :func:`read_records` reads with checked options.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,55 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError, DuplicateRecordsWarning, ValidationError
-from .files import _check_encoding, _iter_path
-from .memory import _iter_memory
+from .files import check_encoding, check_file_type, file_type_names, iter_path
+from .formats import ReadOptions, RecordReader, record_format_names, record_formats, resolve_record_format
+from .formats._values import short
+from .formats.base import LF_TAG_KEYS, MEDIA_COLUMNS
+from .formats.fields import check_field_mapping
+from .memory import iter_memory
 from .records import InstructionRecord, _content_key
-from .shapes import _LF_ALPACA_COLUMNS, _LF_CHAT_COLUMNS, _LF_TAGS, FIELD_SETS, FILE_FORMATS, RECORD_FORMATS, _build_records, _SpecArgs
+
+__all__ = ["FILE_FORMATS", "LoadOptions", "check_load_options", "load_instructions", "read_records"]
 
 logger = logging.getLogger("diverseevol.data")
+
+#: The file types ``format=`` named before ``file_type=`` existed (still read, with a DeprecationWarning).
+FILE_FORMATS: tuple[str, ...] = ("json", "jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """The checked arguments of :func:`load_instructions`.
+
+    Attributes
+    ----------
+    format : str or None
+        A registered record format, or ``None`` (detect it).
+    file_type : str or None
+        One of :data:`~diverseevol.data.files.FILE_TYPES`, or ``None`` (from the suffix and content).
+    read : ReadOptions
+        ``fields``, ``columns``, ``tags``, ``meta_fields``.
+    on_duplicates : str
+    encoding : str
+    """
+
+    format: str | None
+    file_type: str | None
+    read: ReadOptions
+    on_duplicates: str = "warn"
+    encoding: str = "utf-8"
+
 
 def load_instructions(
     source: Any,
     *,
     format: str | None = None,
+    file_type: str | None = None,
     fields: str | Mapping[str, str | None] | None = None,
     columns: Mapping[str, str | None] | None = None,
     tags: Mapping[str, str] | None = None,
@@ -38,18 +76,24 @@ def load_instructions(
         directory saved with ``datasets.Dataset.save_to_disk``, or in-memory records. A sequence
         whose items are all :class:`InstructionRecord` is returned as a list unchanged.
     format : str, optional
-        A file format (``"json"``, ``"jsonl"``, ``"parquet"``; inferred from the suffix when
-        omitted; a ``.json`` file that holds one object per line is read as JSON lines) or a
-        record shape (``"alpaca"``, ``"dolly"``, ``"sharegpt"``, ``"openai"``; detected from
-        the first record when omitted).
-    fields : {"alpaca", "dolly"} or mapping, optional
-        Field names of Alpaca-family records. A mapping gives the source name of each record
+        The record format (shape): ``"alpaca"``, ``"dolly"``, ``"sharegpt"``, ``"openai"`` or
+        any registered one (:func:`~diverseevol.data.formats.record_format_names`); detected from
+        the first record when omitted. A file type here (``"json"``, ``"jsonl"``,
+        ``"parquet"``) still works, with a ``DeprecationWarning``: pass it as ``file_type=``.
+    file_type : {"json", "jsonl", "parquet", "dataset"}, optional
+        The file type of a path (``"dataset"``: a ``save_to_disk`` directory); from the suffix
+        and content when omitted (a ``.json`` file that holds one object per line is read as
+        JSON lines).
+    fields : str or mapping, optional
+        Field names of Alpaca-family records: the name of a format that takes them
+        (``"alpaca"``, ``"dolly"``), or a mapping giving the source name of each record
         attribute, e.g. ``{"instruction": "question", "input": None, "output": "answer"}``
         (``input``, ``system`` and ``history`` may be ``None`` or left out).
     columns : mapping, optional
         Column names as LLaMA-Factory's ``dataset_info.json`` spells them: ``prompt``, ``query``,
         ``response``, ``system``, ``history`` (Alpaca family) or ``messages``, ``system``,
-        ``tools`` (chat), e.g. ``{"messages": "conversations", "tools": "tools"}``.
+        ``tools`` (chat), e.g. ``{"messages": "conversations", "tools": "tools"}``; and the
+        media columns ``images``, ``videos``, ``audios`` (kept in the original records, not read).
     tags : mapping, optional
         Chat turn tags as in ``dataset_info.json``: ``role_tag``, ``content_tag``, ``user_tag``,
         ``assistant_tag``, ``observation_tag``, ``function_tag``, ``system_tag``. Defaults: the
@@ -77,8 +121,10 @@ def load_instructions(
         Naming the file, the line (JSON lines, 1-based) or record (0-based index), the turn, and
         the problem: invalid JSON, a record that is not an object, a missing or non-string field,
         an unknown role, an empty dataset, unknown field names.
+    ValidationError
+        For arguments of a wrong type or value (an unknown format, file type, codec or key).
     FileNotFoundError
-        If a path does not exist.
+        If a path does not exist (:class:`~diverseevol.errors.DataFileNotFoundError`).
 
     Examples
     --------
@@ -93,63 +139,151 @@ def load_instructions(
     >>> [(t.role, t.content) for t in chat.messages], chat.format
     ([('user', 'Hi'), ('assistant', 'Hello!')], 'sharegpt')
     """
+    options = check_load_options(format=format, file_type=file_type, fields=fields, columns=columns, tags=tags,
+                                 meta_fields=meta_fields, on_duplicates=on_duplicates, encoding=encoding,
+                                 stacklevel=3)
+    return read_records(source, options)
+
+
+def check_load_options(
+    *,
+    format: str | None = None,
+    file_type: str | None = None,
+    fields: str | Mapping[str, str | None] | None = None,
+    columns: Mapping[str, str | None] | None = None,
+    tags: Mapping[str, str] | None = None,
+    meta_fields: Sequence[str] | None = None,
+    on_duplicates: str = "warn",
+    encoding: str = "utf-8",
+    stacklevel: int = 2,
+) -> LoadOptions:
+    """Check the arguments of :func:`load_instructions` (all but ``source``), without reading data.
+
+    Returns
+    -------
+    LoadOptions
+
+    Raises
+    ------
+    ValidationError
+        Naming the argument, what it must be and what it got.
+
+    Warns
+    -----
+    DeprecationWarning
+        For a file type given as ``format=`` (the new spelling is ``file_type=``).
+    """
     if on_duplicates not in ("warn", "ignore"):
         raise ValidationError(f"on_duplicates must be 'warn' or 'ignore'; got {on_duplicates!r}.")
-    if format is not None and format not in FILE_FORMATS + RECORD_FORMATS:
-        raise ValidationError(
-            f"format must be a file format {list(FILE_FORMATS)}, a record format {list(RECORD_FORMATS)} or None "
-            f"(infer both); got {format!r}."
+    if format in FILE_FORMATS:
+        if file_type not in (None, format):
+            raise ValidationError(f"format={format!r} (a file type) and file_type={file_type!r} disagree; pass "
+                                  f"file_type= only.")
+        warnings.warn(
+            f"format={format!r} names a file type; pass file_type={format!r} instead (format= now names the record "
+            f"format: {', '.join(record_format_names())}).",
+            DeprecationWarning, stacklevel=stacklevel + 1,
         )
-    _check_encoding(encoding)
+        format, file_type = None, format
+    if format is not None:
+        from .formats import get_record_format
+
+        if not isinstance(format, str) or format in file_type_names():
+            raise ValidationError(
+                f"format must be a record format name {list(record_format_names())} or None (detect it); got "
+                f"{format!r}. The file type goes in file_type= ({', '.join(file_type_names())})."
+            )
+        get_record_format(format)
+    check_file_type(file_type)
+    check_encoding(encoding)
+    field_sets = [name for name, f in record_formats().items() if f.takes_fields]
     if fields is not None and not isinstance(fields, (str, Mapping)):
         raise ValidationError(
-            f"fields must be one of {sorted(FIELD_SETS)}, a mapping of 'instruction'/'input'/'output' to source field "
+            f"fields must be one of {field_sets}, a mapping of 'instruction'/'input'/'output' to source field "
             f"names, or None (detect); got a {type(fields).__name__} ({fields!r}). Example: "
             f"fields={{'instruction': 'question', 'input': None, 'output': 'answer'}}."
         )
-    file_format = format if format in FILE_FORMATS else None
-    record_format = format if format in RECORD_FORMATS else None
-    _check_mapping_keys(columns, (*_LF_ALPACA_COLUMNS, *_LF_CHAT_COLUMNS), "columns")
-    _check_mapping_keys(tags, _LF_TAGS, "tags")
+    if isinstance(fields, str) and fields not in field_sets:
+        raise ValidationError(
+            f"fields must be one of {field_sets} or a mapping; got {fields!r}. For chat records pass "
+            f"format='sharegpt' or format='openai'."
+        )
+    if isinstance(fields, Mapping):
+        check_field_mapping(fields)
+    column_keys = [k for f in record_formats().values() for k in f.column_keys]
+    _check_names(columns, (*column_keys, *MEDIA_COLUMNS), "columns", null_ok=True)
+    _check_names(tags, LF_TAG_KEYS, "tags", null_ok=False)
     if columns is not None and fields is not None:
         raise ValidationError("pass either fields= or columns= (LLaMA-Factory's names), not both.")
+    if meta_fields is not None and (isinstance(meta_fields, (str, bytes)) or not isinstance(meta_fields, Iterable)
+                                    or not all(isinstance(m, str) for m in meta_fields)):
+        raise ValidationError(f"meta_fields must be a list of field names (strings); got {meta_fields!r}.")
+    read = ReadOptions(fields=fields, columns=columns, tags=tags,
+                       meta_fields=tuple(meta_fields) if meta_fields is not None else None)
+    return LoadOptions(format, file_type, read, on_duplicates, encoding)
 
+
+def read_records(source: Any, options: LoadOptions, *, family: str | None = None) -> list[InstructionRecord]:
+    """:func:`load_instructions` with checked options; ``family``: only formats of that
+    LLaMA-Factory ``formatting`` are considered (a ``dataset_info.json`` entry's)."""
     label: str
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = str(path)
-        rows: Iterable[tuple[str, Any]] = _iter_path(path, file_format, encoding)
+        rows: Iterable[tuple[str, Any]] = iter_path(path, options.file_type, options.encoding)
     else:
-        if file_format is not None:
+        if options.file_type is not None:
             raise ValidationError(
-                f"format={format!r} applies to files only; got an in-memory {type(source).__name__}."
+                f"file_type={options.file_type!r} applies to files only; got an in-memory {type(source).__name__}."
             )
-        label, rows = _iter_memory(source)
-        if rows is None:  # already InstructionRecord objects
+        label, memory_rows = iter_memory(source)
+        if memory_rows is None:  # already InstructionRecord objects
             records = list(source)
             if not records:
                 raise DataFormatError(f"{label}: the dataset is empty; at least one record is needed.")
-            _report_duplicates(records, label, on_duplicates)
+            _report_duplicates(records, label, options.on_duplicates)
             return records
-
-    spec_args = _SpecArgs(record_format, fields, columns, tags, meta_fields)
-    records = _build_records(rows, label, spec_args)
-    _report_duplicates(records, label, on_duplicates)
+        rows = memory_rows
+    records = _build_records(rows, label, options, family)
+    _report_duplicates(records, label, options.on_duplicates)
     logger.info("loaded %d instruction records (%s) from %s", len(records), records[0].format, label)
     return records
 
 
-def _check_mapping_keys(mapping: Mapping[str, Any] | None, allowed: Sequence[str], name: str) -> None:
+def _check_names(mapping: Any, allowed: Sequence[str], name: str, *, null_ok: bool) -> None:
     if mapping is None:
         return
     if not isinstance(mapping, Mapping):
-        raise ValidationError(f"{name} must be a mapping; got {type(mapping).__name__}.")
-    unknown = sorted(set(mapping) - set(allowed))
+        raise ValidationError(f"{name} must be a mapping; got {type(mapping).__name__} ({mapping!r}).")
+    unknown = sorted(map(str, set(mapping) - set(allowed)))
     if unknown:
         raise ValidationError(
             f"{name} has unknown keys {unknown}; the known keys are {list(dict.fromkeys(allowed))} "
             f"(as in LLaMA-Factory's dataset_info.json)."
         )
+    bad = {k: v for k, v in mapping.items() if not (isinstance(v, str) or (null_ok and v is None))}
+    if bad:
+        what = "a column name or null" if null_ok else "a string"
+        raise ValidationError(f"{name}: each value must be {what}; got {bad!r}.")
+
+
+def _build_records(rows: Iterable[tuple[str, Any]], label: str, options: LoadOptions,
+                   family: str | None) -> list[InstructionRecord]:
+    records: list[InstructionRecord] = []
+    read: RecordReader | None = None
+    for where, rec in rows:
+        if not isinstance(rec, Mapping):
+            raise DataFormatError(
+                f"{where}: expected a JSON object (mapping) with instruction fields; got {type(rec).__name__} "
+                f"({short(rec)})."
+            )
+        if read is None:
+            fmt = resolve_record_format(rec, options.read, where, name=options.format, family=family)
+            read = fmt.reader(rec, options.read, where)
+        records.append(read(rec, where))
+    if not records:
+        raise DataFormatError(f"{label}: the dataset is empty; at least one record is needed.")
+    return records
 
 
 def _report_duplicates(records: Sequence[InstructionRecord], label: str, on_duplicates: str) -> None:
@@ -165,5 +299,5 @@ def _report_duplicates(records: Sequence[InstructionRecord], label: str, on_dupl
             f"({repeated} distinct records occur more than once; {n_distinct} distinct in all). They are kept, "
             f"so each copy can be selected; deduplicate the source first if that is not wanted.",
             DuplicateRecordsWarning,
-            stacklevel=3,
+            stacklevel=4,
         )

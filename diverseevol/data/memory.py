@@ -8,7 +8,20 @@ from typing import Any
 from ..errors import DataFormatError, ValidationError
 from .records import InstructionRecord
 
-def _iter_memory(source: Any) -> tuple[str, Iterable[tuple[str, Any]] | None]:
+__all__ = ["iter_memory"]
+
+
+def iter_memory(source: Any) -> tuple[str, Iterable[tuple[str, Any]] | None]:
+    """``(label, (location, raw record) pairs)`` of an in-memory source; pairs ``None`` when the
+    source already holds :class:`InstructionRecord` objects.
+
+    Raises
+    ------
+    DataFormatError
+        For a single mapping or a ``DatasetDict`` (one split is needed).
+    ValidationError
+        For anything that is not a sequence of records, a Dataset or a DataFrame.
+    """
     cls = type(source)
     module = cls.__module__ or ""
     if module.startswith("pandas") and cls.__name__ == "DataFrame":

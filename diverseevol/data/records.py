@@ -9,8 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .._files import parse_json
-
 __all__ = ["ROLES", "InstructionRecord", "Turn", "data_fingerprint"]
 
 #: The normalised roles of :class:`Turn`.
@@ -67,8 +65,8 @@ class InstructionRecord:
     tools : str
         A chat record's tool definitions as JSON text (a list of function schemas); ``""``.
     format : str
-        The record shape it was read from (one of :data:`RECORD_FORMATS`, ``"records"`` when
-        built in Python). Not part of equality.
+        The record format it was read with (a name of :func:`~diverseevol.data.formats.record_format_names`;
+        ``"records"`` when built in Python). Not part of equality.
     original : Any
         The source object, unchanged (the parsed JSON object, the Parquet/Dataset row as a
         dict); ``None`` for records built in Python. Not part of equality or hashing.
@@ -103,34 +101,17 @@ class InstructionRecord:
         return (*turns, Turn("user", query), Turn("assistant", self.output))
 
     def as_original(self) -> Any:
-        """The record in the user's shape: :attr:`original` when loaded from data, else a dict
-        ``{"instruction", "input", "output"}`` plus the ``meta`` fields (and ``system`` /
-        ``history`` when set)."""
+        """The record in the user's shape: :attr:`original` when loaded from data, else the row its
+        record format writes (:meth:`~diverseevol.data.formats.RecordFormat.export_row`; a record
+        built in Python: ``{"instruction", "input", "output"}``, or ``{"messages", "tools"}`` for a
+        conversation) plus the ``meta`` fields."""
         if self.original is not None:
             return self.original
-        if self.messages:
-            out: dict[str, Any] = {"messages": [_turn_dict(t) for t in self.messages]}
-            if self.tools:
-                out["tools"] = self.tools
-        else:
-            out = {"instruction": self.instruction, "input": self.input, "output": self.output}
-            if self.system:
-                out["system"] = self.system
-            if self.history:
-                out["history"] = [list(pair) for pair in self.history]
+        from .formats.registry import format_of  # the registry's formats build records: import it late
+
+        out = format_of(self).export_row(self)
         out.update({k: v for k, v in (self.meta or {}).items() if k not in out})
         return out
-
-
-def _turn_dict(turn: Turn) -> dict[str, Any]:
-    if not turn.tool_calls:
-        return {"role": turn.role, "content": turn.content}
-    try:
-        calls = parse_json(turn.tool_calls)
-    except json.JSONDecodeError:
-        calls = turn.tool_calls
-    calls = calls if isinstance(calls, list) else [calls]
-    return {"role": turn.role, "content": turn.content, "tool_calls": calls}
 
 
 def _content_key(rec: InstructionRecord) -> tuple[Any, ...]:
