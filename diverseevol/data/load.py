@@ -6,6 +6,7 @@ calls it too, before any data is read); :func:`read_records` reads with checked 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import warnings
@@ -204,10 +205,11 @@ def check_load_options(
             f"fields={{'instruction': 'question', 'input': None, 'output': 'answer'}}."
         )
     if isinstance(fields, str) and fields not in field_sets:
-        raise ValidationError(
-            f"fields must be one of {field_sets} or a mapping; got {fields!r}. For chat records pass "
-            f"format='sharegpt' or format='openai'."
-        )
+        close = difflib.get_close_matches(fields, field_sets, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else " For chat records pass format='sharegpt' or 'openai'."
+        raise ValidationError(f"fields must be one of {field_sets} or a mapping; got {fields!r}.{hint}")
+    if isinstance(fields, str) and format is not None and format != fields:
+        raise ValidationError(f"format={format!r} and fields={fields!r} name different record shapes; pass one.")
     if isinstance(fields, Mapping):
         check_field_mapping(fields)
     column_keys = [k for f in record_formats().values() for k in f.column_keys]
