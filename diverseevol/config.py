@@ -15,7 +15,7 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
       file_type: null                  # json, jsonl, parquet, dataset; from the suffix when null
       columns: null                    # LLaMA-Factory column names, e.g. {messages: conversations}
       tags: null                       # LLaMA-Factory tag names, e.g. {role_tag: role, content_tag: content}
-      encoding: utf-8                  # also: meta_fields, on_duplicates; or instead of path:
+      encoding: utf-8                  # also: meta_fields, on_duplicates, duplicate_keys; or instead of path:
                                        # dataset_info: dataset_info.json + dataset: <entry name>
     model:                             # optional: the Hugging Face parts (extra "hf")
       name_or_path: path/to/llama      # a local model directory (or a .gguf file)
@@ -161,6 +161,8 @@ class DataConfig:
         Text encoding of JSON files (``utf-8-sig`` for a file that starts with a byte-order mark).
     on_duplicates : {"warn", "ignore"}
         Whether records with identical text are reported.
+    duplicate_keys : {"error", "first", "last"}
+        A JSON record with a key twice is refused unless this says which occurrence to keep.
     dataset_info : Path or None
         A LLaMA-Factory ``dataset_info.json``; with ``dataset``, the entry gives the file, its
         formatting, columns and tags (then ``path``, ``columns``, ``tags`` and ``fields`` stay unset).
@@ -182,13 +184,15 @@ class DataConfig:
     meta_fields: list[str] | None = _key("a list of field names or null", list, _NULL, default=None)
     encoding: str = _key("a text encoding such as 'utf-8'", str, default="utf-8")
     on_duplicates: str = _key("'warn' or 'ignore'", str, default="warn", choices=("warn", "ignore"))
+    duplicate_keys: str = _key("'error', 'first' or 'last'", str, default="error", choices=("error", "first", "last"))
     dataset_info: Path | None = _key("a path to a dataset_info.json or null", str, _NULL, default=None,
                                      kind="path")
     dataset: str | None = _key("an entry name of dataset_info or null", str, _NULL, default=None)
 
     def load_options(self) -> dict[str, Any]:
         """The :func:`~diverseevol.data.load_instructions` keyword arguments the section gives."""
-        names = ("format", "file_type", "fields", "columns", "tags", "meta_fields", "encoding", "on_duplicates")
+        names = ("format", "file_type", "fields", "columns", "tags", "meta_fields", "encoding", "on_duplicates",
+                 "duplicate_keys")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     def load(self) -> Any:

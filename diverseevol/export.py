@@ -170,11 +170,37 @@ def _write_parquet(path: Path, rows: Sequence[Any], source: str | Path | None, i
             keys.update(dict.fromkeys(map(str, r)))
         try:
             table = pa.table({k: [r.get(k) for r in rows] for k in keys})
+        except OverflowError as exc:
+            raise DataFormatError(_big_int_message(rows) or f"a value is out of Parquet's range ({exc}).") from exc
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataFormatError(
                 f"the records cannot form a Parquet table ({exc}); write them as .json or .jsonl instead."
             ) from exc
     return atomic_write(path, lambda fh: pq.write_table(table, fh))
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _big_int_message(rows: Sequence[Any]) -> str | None:
+    """Which record holds an integer beyond int64 (Parquet's widest integer), for the error message."""
+
+    def find(value: Any, path: str) -> tuple[str, int] | None:
+        if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+            return path, value
+        items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+        for key, inner in items:
+            found = find(inner, f"{path}[{key!r}]" if path else repr(key))
+            if found:
+                return found
+        return None
+
+    for i, row in enumerate(rows):
+        found = find(row, "")
+        if found:
+            return (f"record {i} of the output (key {found[0]}) holds the integer {found[1]}, beyond Parquet's int64 "
+                    f"range; write the subset as .json or .jsonl (which keep it as written), or store it as a string.")
+    return None
 
 
 def write_subset(path: str | Path, records: Sequence[Any], indices: Any, *, source: str | Path | None = None) -> Path:

@@ -213,7 +213,7 @@ def test_every_field_of_the_dataclasses_is_a_key_of_the_file(tmp_path: Path) -> 
     "section, allowed",
     [
         ("data", "path, limit, embeddings, fields, format, file_type, columns, tags, meta_fields, encoding, "
-                 "on_duplicates, dataset_info, dataset"),  # the data keys load_instructions takes (issue 21)
+                 "on_duplicates, duplicate_keys, dataset_info, dataset"),  # the data keys load_instructions takes (issue 21)
         ("model", "name_or_path, trainer, embedder, scorer"),
         ("sampler", "name, params"),
         ("budget", "init_size, k, rounds, mode"),

@@ -110,6 +110,7 @@ def test_a_config_loads_the_llamafactory_sharegpt_demo_by_path_and_by_dataset_in
         ({"path": "d.jsonl", "meta_fields": "category"}, "data.meta_fields: expected a list of field names"),
         ({"path": "d.jsonl", "encoding": "utf-99"}, "data.encoding: encoding must name a text codec"),
         ({"path": "d.jsonl", "on_duplicates": "raise"}, "data.on_duplicates: must be one of ['warn', 'ignore']"),
+        ({"path": "d.jsonl", "duplicate_keys": "merge"}, "data.duplicate_keys: must be one of ['error', 'first'"),
         ({"path": "d.jsonl", "fields": "alpacca"}, "data.fields: fields must be one of"),
         ({"path": "d.jsonl", "fields": "alpacca"}, "Did you mean 'alpaca'?"),
         ({"path": "d.jsonl", "fields": {"instructon": "q", "output": "a"}}, "data.fields: fields must map"),
@@ -140,3 +141,13 @@ def test_dataset_info_entry_errors_name_the_key() -> None:
     cfg = parse_config({"run_dir": "r", "data": {**base, "dataset": "alpaca_en_demo", "limit": 5,
                                                  "on_duplicates": "ignore"}})
     assert [r.format for r in cfg.data.load()] == ["alpaca"] * 5
+
+
+def test_duplicate_keys_and_encoding_reach_the_loader(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes("\ufeff".encode() + b'{"instruction": "x", "output": "y", "output": "z"}\n')
+    base = {"run_dir": "r", "data": {"path": str(path), "embeddings": "e.npy"}}
+    with pytest.raises(Exception, match="byte-order mark"):
+        parse_config(base).data.load()
+    cfg = parse_config({"run_dir": "r", "data": {**base["data"], "encoding": "utf-8-sig", "duplicate_keys": "last"}})
+    assert cfg.data.load()[0].output == "z"

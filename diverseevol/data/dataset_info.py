@@ -93,16 +93,26 @@ def dataset_info_source(dataset_info: PathLike | Mapping[str, Any], name: str, *
     if name not in info:
         raise ValidationError(f"dataset_info has no entry {name!r}; its entries are {sorted(info)}.")
     entry = info[name]
+    where = f"{label}: entry {name!r}"
+    if not isinstance(entry, Mapping):
+        raise DataFormatError(f"{where} must be a JSON object with 'file_name' (and 'formatting', 'columns', "
+                              f"'tags'); got {type(entry).__name__} ({entry!r:.60}).")
     if "file_name" not in entry:
         raise DataFormatError(
-            f"dataset_info entry {name!r} has no 'file_name' (Hub and script datasets are not read here); "
+            f"{where} has no 'file_name' (Hub and script datasets are not read here); "
             f"load the data with the datasets library and pass it to load_instructions."
         )
+    if not isinstance(entry["file_name"], str):
+        raise DataFormatError(f"{where}: 'file_name' must be a string (a file beside dataset_info.json); got "
+                              f"{type(entry['file_name']).__name__}.")
+    for key in ("columns", "tags"):
+        if entry.get(key) is not None and not isinstance(entry[key], Mapping):
+            raise DataFormatError(f"{where}: {key!r} must be a JSON object of names, as in LLaMA-Factory's "
+                                  f"dataset_info.json; got {type(entry[key]).__name__} ({entry[key]!r:.60}).")
     formatting = entry.get("formatting", "alpaca")
     families = {f.lf_formatting for f in record_formats().values()}
-    if formatting not in families and formatting not in record_format_names():
-        raise DataFormatError(f"{label}: entry {name!r}: unknown formatting {formatting!r}; LLaMA-Factory's are "
-                              f"{sorted(families)}.")
+    if not isinstance(formatting, str) or (formatting not in families and formatting not in record_format_names()):
+        raise DataFormatError(f"{where}: unknown formatting {formatting!r}; LLaMA-Factory's are {sorted(families)}.")
     family = formatting if formatting in families else None
     return DatasetInfoSource(base / entry["file_name"], family, None if family else formatting,
                              entry.get("columns"), entry.get("tags"))

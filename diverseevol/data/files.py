@@ -14,11 +14,15 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from .._files import parse_json
 from .._optional import require
 from ..errors import DataFileNotFoundError, DataFormatError, ValidationError
+from .jsontext import read_json_array, read_json_lines
+
+#: One record: (location, raw record, its source text or None).
+Row = tuple[str, Any, Union[str, None]]
 
 __all__ = ["FILE_TYPES", "check_encoding", "file_type_names", "file_type_summaries", "iter_path"]
 
@@ -59,8 +63,9 @@ def check_encoding(encoding: Any) -> None:
         ) from None
 
 
-def iter_path(path: Path, file_type: str | None, encoding: str) -> Iterator[tuple[str, Any]]:
-    """``(location, raw record)`` pairs of the file or saved dataset at ``path``.
+def iter_path(path: Path, file_type: str | None, encoding: str, duplicate_keys: str = "error") -> Iterator[Row]:
+    """``(location, raw record, source text)`` of each record of the file or saved dataset at ``path``
+    (the source text: the record's exact JSON text in a JSON / JSON-lines file, else ``None``).
 
     Raises
     ------
@@ -86,15 +91,15 @@ def iter_path(path: Path, file_type: str | None, encoding: str) -> Iterator[tupl
         fmt = "parquet"
     if fmt == "parquet":
         return _iter_parquet(path)
-    return _iter_file(path, fmt, encoding)
+    return _iter_file(path, fmt, encoding, duplicate_keys)
 
 
 def _open_text(path: Path, encoding: str) -> io.TextIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding)
-    return open(path, encoding=encoding)
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="")
+    return open(path, encoding=encoding, newline="")  # line breaks kept as written: records keep their text
 
 
 def _infer_type(path: Path) -> str | None:
@@ -120,36 +125,80 @@ def _has_parquet_magic(path: Path) -> bool:
         return fh.read(4) == b"PAR1"
 
 
-def _iter_parquet(path: Path) -> Iterator[tuple[str, Any]]:
+def _iter_parquet(path: Path) -> Iterator[Row]:
     pq = require("pyarrow.parquet", feature="reading Parquet files", extra="hf")
     try:
         rows = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
         raise DataFormatError(f"{path}: cannot be read as Parquet ({exc}).") from exc
-    return ((f"{path}: row {i}", rec) for i, rec in enumerate(rows))
+    return ((f"{path}: row {i}", rec, None) for i, rec in enumerate(rows))
 
 
-def _iter_saved_dataset(path: Path) -> Iterator[tuple[str, Any]]:
+def _iter_saved_dataset(path: Path) -> Iterator[Row]:
     datasets = require("datasets", feature="reading a save_to_disk directory", extra="hf")
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, Mapping):  # DatasetDict
-        splits = list(ds)
+    split_dir = _check_saved_dataset(path)
+    try:
+        ds = datasets.load_from_disk(str(split_dir))
+        rows = list(ds)
+    except Exception as exc:  # datasets / pyarrow raise many types for a damaged directory
+        raise DataFormatError(
+            f"{split_dir}: cannot be read as a save_to_disk directory ({type(exc).__name__}: {exc}); save it again "
+            f"with Dataset.save_to_disk."
+        ) from exc
+    return ((f"{split_dir}: record {i}", rec, None) for i, rec in enumerate(rows))
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    try:
+        return parse_json(path.read_text(encoding="utf-8"))
+    except (UnicodeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: not valid JSON ({exc}); the {what} is damaged: save the dataset again "
+                              f"with save_to_disk.") from None
+
+
+def _check_saved_dataset(path: Path) -> Path:
+    """The split directory to read, after checking the files ``save_to_disk`` wrote: ``state.json``
+    (and ``dataset_dict.json``) parse, and every Arrow shard they list exists."""
+    if (path / "dataset_dict.json").is_file():
+        splits = _read_json_file(path / "dataset_dict.json", "DatasetDict index")
+        splits = splits.get("splits") if isinstance(splits, Mapping) else None
+        if not (isinstance(splits, list) and splits and all(isinstance(x, str) for x in splits)):
+            raise DataFormatError(f"{path / 'dataset_dict.json'}: expected {{\"splits\": [names]}}; the DatasetDict "
+                                  f"index is damaged: save the dataset again with save_to_disk.")
         if len(splits) != 1:
             raise DataFormatError(
                 f"{path}: holds a DatasetDict with the splits {splits}; load one with "
+                f"load_instructions({str(path / splits[0])!r}) or "
                 f"load_instructions(datasets.load_from_disk({str(path)!r})[{splits[0]!r}])."
             )
-        ds = ds[splits[0]]
-    return ((f"{path}: record {i}", rec) for i, rec in enumerate(ds))
+        path = path / splits[0]
+    state_file = path / "state.json"
+    state = _read_json_file(state_file, "dataset state")
+    files = state.get("_data_files") if isinstance(state, Mapping) else None
+    names = [f.get("filename") for f in files if isinstance(f, Mapping)] if isinstance(files, list) else None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise DataFormatError(f"{state_file}: expected an object whose '_data_files' lists the Arrow shards "
+                              f"({{'filename': ...}}); the dataset state is damaged: save the dataset again.")
+    for name in names:
+        if not (path / name).is_file():
+            raise DataFileNotFoundError(f"{path / name}: an Arrow shard that {state_file} lists is missing; copy the "
+                                        f"whole directory again (or save the dataset again with save_to_disk).")
+    return path
 
 
-def _iter_file(path: Path, file_type: str | None, encoding: str) -> Iterator[tuple[str, Any]]:
+def _iter_file(path: Path, file_type: str | None, encoding: str, duplicate_keys: str) -> Iterator[Row]:
     fmt = file_type
     try:
         with _open_text(path, encoding) as fh:
             text = fh.read()
     except (UnicodeError, OSError, EOFError) as exc:
         raise DataFormatError(f"{path}: cannot be read as {encoding} text ({exc}).") from exc
+    if text.startswith("\ufeff"):
+        raise DataFormatError(
+            f"{path}: starts with a UTF-8 byte-order mark (BOM), which JSON does not allow; read it with "
+            f"encoding='utf-8-sig' (load_instructions(..., encoding='utf-8-sig'); encoding: utf-8-sig in a run "
+            f"file's data section; --encoding utf-8-sig on the command line)."
+        )
     head = text.lstrip()[:1]
     if fmt is None:
         if head == "[":
@@ -174,34 +223,5 @@ def _iter_file(path: Path, file_type: str | None, encoding: str) -> Iterator[tup
                 f"object with keys {keys}. If the records are under one key, load them with json and pass "
                 f"the list, e.g. load_instructions(json.load(f)['data'])."
             )
-    if fmt == "json":
-        return _iter_json_array(text, path)
-    return _iter_json_lines(text, path)
-
-
-def _iter_json_array(text: str, path: Path) -> Iterator[tuple[str, Any]]:
-    try:
-        obj = parse_json(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(
-            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
-        ) from exc
-    if not isinstance(obj, list):
-        raise DataFormatError(f"{path}: expected a JSON array of records; got a JSON {type(obj).__name__}.")
-    return ((f"{path}: record {i}", rec) for i, rec in enumerate(obj))
-
-
-def _iter_json_lines(text: str, path: Path) -> Iterator[tuple[str, Any]]:
-    # Split on "\n" only: str.splitlines() would also cut at U+2028, U+2029 and U+0085, which JSON
-    # allows raw inside strings. Reading in text mode has already turned "\r\n" and "\r" into "\n".
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = parse_json(line)  # deep nesting: JSONDecodeError, not RecursionError
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                f"{path}: line {lineno}: invalid JSON at column {exc.colno}: {exc.msg}. Each line must hold "
-                f"one JSON object (JSON lines); for a JSON array use a .json file or file_type='json'."
-            ) from exc
-        yield f"{path}: line {lineno}", rec
+    read = read_json_array if fmt == "json" else read_json_lines
+    return iter(read(text, str(path), duplicate_keys))

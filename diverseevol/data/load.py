@@ -22,6 +22,7 @@ from .formats import ReadOptions, RecordReader, record_format_names, record_form
 from .formats._values import short
 from .formats.base import LF_TAG_KEYS, MEDIA_COLUMNS
 from .formats.fields import check_field_mapping
+from .jsontext import check_duplicate_keys
 from .memory import iter_memory
 from .records import InstructionRecord, _content_key
 
@@ -47,6 +48,7 @@ class LoadOptions:
         ``fields``, ``columns``, ``tags``, ``meta_fields``.
     on_duplicates : str
     encoding : str
+    duplicate_keys : str
     """
 
     format: str | None
@@ -54,6 +56,7 @@ class LoadOptions:
     read: ReadOptions
     on_duplicates: str = "warn"
     encoding: str = "utf-8"
+    duplicate_keys: str = "error"
 
 
 def load_instructions(
@@ -67,6 +70,7 @@ def load_instructions(
     meta_fields: Sequence[str] | None = None,
     on_duplicates: str = "warn",
     encoding: str = "utf-8",
+    duplicate_keys: str = "error",
 ) -> list[InstructionRecord]:
     """Load an instruction dataset into a list of :class:`InstructionRecord`.
 
@@ -109,7 +113,10 @@ def load_instructions(
         Records with identical text are always kept; with ``"warn"`` a
         :class:`~diverseevol.errors.DuplicateRecordsWarning` reports their counts.
     encoding : str, default "utf-8"
-        Text encoding of files.
+        Text encoding of files; ``"utf-8-sig"`` for a file that starts with a byte-order mark.
+    duplicate_keys : {"error", "first", "last"}, default "error"
+        A JSON object with a key twice (``{"output": "a", "output": "b"}``) is ambiguous: it is
+        refused, naming the record and the key, unless this says which occurrence to keep.
 
     Returns
     -------
@@ -142,7 +149,7 @@ def load_instructions(
     """
     options = check_load_options(format=format, file_type=file_type, fields=fields, columns=columns, tags=tags,
                                  meta_fields=meta_fields, on_duplicates=on_duplicates, encoding=encoding,
-                                 stacklevel=3)
+                                 duplicate_keys=duplicate_keys, stacklevel=3)
     return read_records(source, options)
 
 
@@ -156,6 +163,7 @@ def check_load_options(
     meta_fields: Sequence[str] | None = None,
     on_duplicates: str = "warn",
     encoding: str = "utf-8",
+    duplicate_keys: str = "error",
     stacklevel: int = 2,
 ) -> LoadOptions:
     """Check the arguments of :func:`load_instructions` (all but ``source``), without reading data.
@@ -197,6 +205,7 @@ def check_load_options(
         get_record_format(format)
     check_file_type(file_type)
     check_encoding(encoding)
+    check_duplicate_keys(duplicate_keys)
     field_sets = [name for name, f in record_formats().items() if f.takes_fields]
     if fields is not None and not isinstance(fields, (str, Mapping)):
         raise ValidationError(
@@ -222,7 +231,7 @@ def check_load_options(
         raise ValidationError(f"meta_fields must be a list of field names (strings); got {meta_fields!r}.")
     read = ReadOptions(fields=fields, columns=columns, tags=tags,
                        meta_fields=tuple(meta_fields) if meta_fields is not None else None)
-    return LoadOptions(format, file_type, read, on_duplicates, encoding)
+    return LoadOptions(format, file_type, read, on_duplicates, encoding, duplicate_keys)
 
 
 def read_records(source: Any, options: LoadOptions, *, family: str | None = None) -> list[InstructionRecord]:
@@ -232,7 +241,8 @@ def read_records(source: Any, options: LoadOptions, *, family: str | None = None
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = str(path)
-        rows: Iterable[tuple[str, Any]] = iter_path(path, options.file_type, options.encoding)
+        rows: Iterable[tuple[str, Any, str | None]] = iter_path(path, options.file_type, options.encoding,
+                                                                options.duplicate_keys)
     else:
         if options.file_type is not None:
             raise ValidationError(
@@ -269,11 +279,11 @@ def _check_names(mapping: Any, allowed: Sequence[str], name: str, *, null_ok: bo
         raise ValidationError(f"{name}: each value must be {what}; got {bad!r}.")
 
 
-def _build_records(rows: Iterable[tuple[str, Any]], label: str, options: LoadOptions,
+def _build_records(rows: Iterable[tuple[str, Any, str | None]], label: str, options: LoadOptions,
                    family: str | None) -> list[InstructionRecord]:
     records: list[InstructionRecord] = []
     read: RecordReader | None = None
-    for where, rec in rows:
+    for where, rec, _source_text in rows:
         if not isinstance(rec, Mapping):
             raise DataFormatError(
                 f"{where}: expected a JSON object (mapping) with instruction fields; got {type(rec).__name__} "

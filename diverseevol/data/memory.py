@@ -11,8 +11,8 @@ from .records import InstructionRecord
 __all__ = ["iter_memory"]
 
 
-def iter_memory(source: Any) -> tuple[str, Iterable[tuple[str, Any]] | None]:
-    """``(label, (location, raw record) pairs)`` of an in-memory source; pairs ``None`` when the
+def iter_memory(source: Any) -> tuple[str, Iterable[tuple[str, Any, None]] | None]:
+    """``(label, (location, raw record, None) triples)`` of an in-memory source; ``None`` when the
     source already holds :class:`InstructionRecord` objects.
 
     Raises
@@ -28,12 +28,12 @@ def iter_memory(source: Any) -> tuple[str, Iterable[tuple[str, Any]] | None]:
         columns = [str(c) for c in source.columns]
         label = "DataFrame"
         return label, (
-            (f"{label}: row {i}", dict(zip(columns, values)))
+            (f"{label}: row {i}", dict(zip(columns, values)), None)
             for i, values in enumerate(source.itertuples(index=False, name=None))
         )
     if module.startswith("datasets") and cls.__name__ in ("Dataset", "IterableDataset"):
         label = "datasets.Dataset"
-        return label, ((f"{label}: record {i}", rec) for i, rec in enumerate(source))
+        return label, ((f"{label}: record {i}", rec, None) for i, rec in enumerate(source))
     if module.startswith("datasets") and cls.__name__ == "DatasetDict":
         raise DataFormatError(
             f"load_instructions expects one split; got a DatasetDict with the splits {list(source)}. Pass "
@@ -52,4 +52,4 @@ def iter_memory(source: Any) -> tuple[str, Iterable[tuple[str, Any]] | None]:
     items = source if isinstance(source, Sequence) else list(source)
     if len(items) and all(isinstance(r, InstructionRecord) for r in items):
         return "records", None
-    return "records", ((f"record {i}", rec) for i, rec in enumerate(items))
+    return "records", ((f"record {i}", rec, None) for i, rec in enumerate(items))

@@ -45,6 +45,8 @@ COMMON_ROLES: Mapping[str, str] = {
 #: ``tags`` key naming a role -> normalised role.
 _TAG_ROLES = {"user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool",
               "function_tag": "tool_call", "system_tag": "system"}
+#: Content part types that carry text -> the key of their text (OpenAI chat and Responses API parts).
+_TEXT_PARTS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal"}
 #: (role key, content key) pairs of turns in the wild, tried when the shape's own are absent.
 _TAG_PAIRS = (("from", "value"), ("role", "content"))
 
@@ -165,24 +167,67 @@ def _tag_roles(tags: Mapping[str, str]) -> dict[str, str]:
     return {str(tags[tag]): role for tag, role in _TAG_ROLES.items() if tag in tags}
 
 
-def _content_text(value: Any, where: str, role: str) -> str:
+def _a(word: str) -> str:
+    return f"an {word!r}" if word[:1].lower() in "aeio" else f"a {word!r}"
+
+
+def _content_text(turn: Mapping[str, Any], at: str, tag: str, source_role: str, role: str, has_calls: bool) -> str:
+    """A turn's text: a string, or the text parts of a list (OpenAI ``text`` / ``input_text`` /
+    ``output_text`` / ``refusal``; media parts stay in the original only). Missing or null text is an
+    error, except for an assistant turn that calls tools."""
+    if tag not in turn:
+        if role == "assistant" and has_calls:
+            return ""
+        raise DataFormatError(f"{at}: the turn has no {tag!r} (turn keys: {sorted(map(str, turn))}); every turn "
+                              f"needs its text{' (a function_call turn: the call as JSON text)' * (role == 'tool_call')}.")
+    value = turn[tag]
     if is_missing(value):
-        return ""
+        if role == "assistant" and has_calls:
+            return ""
+        nan = " (NaN)" if value is not None else ""
+        calls = " and the turn has no tool calls" if role == "assistant" else ""
+        raise DataFormatError(
+            f"{at}: the {tag!r} of {_a(source_role)} turn is null{nan}{calls}; every turn needs its text (a string "
+            f"or a list of text parts). Fix the record or drop it from the data."
+        )
     if isinstance(value, str):
         return value
     parts = as_list(value)
-    if isinstance(parts, list) and all(isinstance(p, (Mapping, str)) for p in parts):
-        texts = []
-        for p in parts:
-            if isinstance(p, str):
-                texts.append(p)
-            elif p.get("type", "text") == "text" and isinstance(p.get("text"), str):
-                texts.append(p["text"])
-        return "\n".join(texts)  # non-text parts (images, audio) stay in the original only
-    raise DataFormatError(
-        f"{where}: a {role} turn's content must be a string or a list of text parts; got "
-        f"{type(value).__name__} ({short(value)})."
-    )
+    if not isinstance(parts, list):
+        raise DataFormatError(
+            f"{at}: {_a(source_role)} turn's content must be a string or a list of text parts; got "
+            f"{type(value).__name__} ({short(value)})."
+        )
+    if not parts:
+        raise DataFormatError(f"{at}: the {tag!r} holds no parts; a turn needs its text (a string or text parts).")
+    texts = []
+    for k, part in enumerate(parts):
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, Mapping):
+            raise DataFormatError(f"{at}: {tag}[{k}]: a content part must be an object with a 'type' (or a string); "
+                                  f"got {type(part).__name__} ({short(part)}).")
+        kind = part.get("type", "text")
+        key = _TEXT_PARTS.get(kind) if isinstance(kind, str) else None
+        if key is None:
+            continue  # an image, audio or file part: kept in the original, no part of the text
+        text = part.get(key)
+        if not isinstance(text, str):
+            raise DataFormatError(f"{at}: {tag}[{k}]: the {key!r} of a text part must be a string; got "
+                                  f"{type(text).__name__} ({short(text)}).")
+        texts.append(text)
+    return "\n".join(texts)
+
+
+def _calls_of(turn: Mapping[str, Any]) -> Any:
+    """An assistant turn's tool calls (OpenAI ``tool_calls``, legacy ``function_call``), or None when it has none."""
+    for key in ("tool_calls", "function_call"):
+        value = turn.get(key)
+        if is_missing(value) or (as_list(value) if is_list_like(value) else value) in ("", [], {}):
+            continue
+        return value
+    return None
 
 
 def _tool_calls_text(value: Any) -> str:
@@ -234,18 +279,19 @@ def read_chat(rec: Mapping[str, Any], where: str, spec: _ChatSpec) -> Instructio
                 f"Known roles: {sorted(spec.roles)}; map others with tags={{'user_tag': ..., 'assistant_tag': ..., "
                 f"'role_tag': ..., 'content_tag': ...}}."
             )
-        if spec.content_tag not in turn and role != "assistant" and role != "tool_call":
-            raise DataFormatError(f"{at}: the turn has no {spec.content_tag!r} (turn keys: {sorted(map(str, turn))}).")
-        content = _content_text(turn.get(spec.content_tag), at, role)
+        raw_calls = _calls_of(turn) if role == "assistant" else None
+        has_calls = raw_calls is not None
+        content = _content_text(turn, at, spec.content_tag, source_role, role, has_calls)
         if role == "tool_call":
             turns.append(Turn("assistant", "", tool_calls=content))
             continue
-        calls = ""
-        if role == "assistant":
-            raw_calls = turn.get("tool_calls") or turn.get("function_call")
-            if raw_calls:
-                calls = _tool_calls_text(raw_calls)
-        turns.append(Turn(role, content, tool_calls=calls))
+        turns.append(Turn(role, content, tool_calls=_tool_calls_text(raw_calls) if has_calls else ""))
+    if not any(t.role == "assistant" for t in turns):
+        raise DataFormatError(
+            f"{where}: the conversation has no assistant turn (roles: {[t.role for t in turns]}); a training "
+            f"record needs a response. Drop such records, or map the assistant's role name with "
+            f"tags={{'assistant_tag': ...}}."
+        )
     tools = rec.get(spec.tools) if spec.tools else None
     if is_missing(tools):
         tools_text = ""

@@ -21,6 +21,7 @@ class OpenAIMessagesFormat(ChatFormat):
     messages_column = "messages"
     tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
             "observation_tag": "tool", "function_tag": "function_call", "system_tag": "system"}
+    extra_roles = {"developer": "system"}  # OpenAI's name for system instructions to reasoning models
 
     def turn_rows(self, turn: Turn) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"role": turn.role, "content": turn.content}
