@@ -283,7 +283,7 @@ def _build_records(rows: Iterable[tuple[str, Any, str | None]], label: str, opti
                    family: str | None) -> list[InstructionRecord]:
     records: list[InstructionRecord] = []
     read: RecordReader | None = None
-    for where, rec, _source_text in rows:
+    for where, rec, source_text in rows:
         if not isinstance(rec, Mapping):
             raise DataFormatError(
                 f"{where}: expected a JSON object (mapping) with instruction fields; got {type(rec).__name__} "
@@ -292,7 +292,10 @@ def _build_records(rows: Iterable[tuple[str, Any, str | None]], label: str, opti
         if read is None:
             fmt = resolve_record_format(rec, options.read, where, name=options.format, family=family)
             read = fmt.reader(rec, options.read, where)
-        records.append(read(rec, where))
+        record = read(rec, where)
+        if source_text is not None:  # the file's text of this record, for byte-exact export; set before the
+            object.__setattr__(record, "source_text", source_text)  # frozen record leaves this function
+        records.append(record)
     if not records:
         raise DataFormatError(f"{label}: the dataset is empty; at least one record is needed.")
     return records

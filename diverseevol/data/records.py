@@ -70,6 +70,10 @@ class InstructionRecord:
     original : Any
         The source object, unchanged (the parsed JSON object, the Parquet/Dataset row as a
         dict); ``None`` for records built in Python. Not part of equality or hashing.
+    source_text : str or None
+        The record's exact text in the JSON or JSON-lines file it was read from (its line without
+        the line break, or its array element's span), which export writes unchanged; ``None`` for
+        other sources. Not part of equality or hashing.
     """
 
     instruction: str
@@ -82,6 +86,7 @@ class InstructionRecord:
     tools: str = ""
     format: str = field(default="records", compare=False)
     original: Any = field(default=None, compare=False, hash=False, repr=False)
+    source_text: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def is_chat(self) -> bool:
