@@ -50,6 +50,7 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
     ("Assembly from settings", "diverseevol.assemble", None),
     ("Loop callables (protocols)", "diverseevol.protocols", None),
     ("Data", "diverseevol.data", None),
+    ("Record formats", "diverseevol.data.formats", None),
     ("Rendering records", "diverseevol.render", None),
     ("Lossless export", "diverseevol.export", None),
     ("Run configuration", "diverseevol.config", None),
