@@ -692,8 +692,14 @@ def build_sampler(config: RunConfig) -> Any:
 
 
 def _load_records(config: RunConfig) -> Any:
-    """Z as ``data`` describes it (every option checked at parse time; data problems are DataFormatError)."""
-    return config.data.load()
+    """Z as ``data`` describes it; options that fit no record shape of the data name ``data``
+    (each option alone was checked at parse time; data problems are DataFormatError)."""
+    from .errors import ValidationError
+
+    try:
+        return config.data.load()
+    except ValidationError as exc:
+        raise ConfigError(f"{_where(str(config.source) if config.source else None, 'data')}: {exc}") from exc
 
 
 def build_loop(config: RunConfig, *, overwrite: bool = False, progress: bool = True) -> Any:

@@ -116,6 +116,7 @@ def test_a_config_loads_the_llamafactory_sharegpt_demo_by_path_and_by_dataset_in
         ({"path": "d.jsonl", "fields": {"instructon": "q", "output": "a"}}, "data.fields: fields must map"),
         ({"path": "d.jsonl", "fields": "alpaca", "columns": {"prompt": "q"}}, "data: pass either fields= or columns="),
         ({"path": "d.jsonl", "format": "openai", "fields": "alpaca"}, "data: format='openai' and fields='alpaca'"),
+        ({"path": "d.jsonl", "format": "alpaca", "tags": {"role_tag": "r"}}, "data: tags= does not apply to 'alpaca'"),
         ({"embeddings": "e.npy"}, "data.path: missing required key"),
         ({"path": "d.jsonl", "dataset": "x"}, "data.dataset: names an entry of data.dataset_info"),
         ({"dataset_info": "missing/dataset_info.json", "dataset": "x"}, "data.dataset_info: No such dataset_info"),
@@ -151,3 +152,14 @@ def test_duplicate_keys_and_encoding_reach_the_loader(tmp_path: Path) -> None:
         parse_config(base).data.load()
     cfg = parse_config({"run_dir": "r", "data": {**base["data"], "encoding": "utf-8-sig", "duplicate_keys": "last"}})
     assert cfg.data.load()[0].output == "z"
+
+
+def test_options_that_fail_on_the_data_name_the_data_section(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"instruction": "x", "output": "y"}\n')
+    from diverseevol.config import _load_records
+
+    cfg = parse_config({"run_dir": "r", "data": {"path": str(path), "embeddings": "e.npy", "format": "alpaca",
+                                                 "columns": {"prompt": None}}}, source="c.yaml")
+    with pytest.raises(ConfigError, match=r"c\.yaml: data: 'alpaca' records need an instruction and an output"):
+        _load_records(cfg)

@@ -144,8 +144,9 @@ def test_file_type_is_its_own_argument(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         recs = load_instructions(path, file_type="jsonl", format="sharegpt")
     assert recs[0].format == "sharegpt" and recs[0].output == "Hello"
-    with pytest.warns(DeprecationWarning, match=r"format='jsonl' names a file type; pass file_type='jsonl'"):
+    with pytest.warns(DeprecationWarning, match=r"format='jsonl' names a file type; pass file_type='jsonl'") as w:
         assert load_instructions(path, format="jsonl") == recs
+    assert w[0].filename == __file__  # the warning points at the caller's line
     with pytest.raises(ValidationError, match="disagree"), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         load_instructions(path, format="json", file_type="jsonl")
@@ -195,3 +196,13 @@ def test_options_that_fit_no_shape_are_refused() -> None:
     opts = check_load_options(format="openai", file_type="parquet", columns={"messages": "m", "images": "img"})
     assert (opts.format, opts.file_type, opts.read) == ("openai", "parquet",
                                                         ReadOptions(columns={"messages": "m", "images": "img"}))
+
+
+def test_load_dataset_info_refuses_names_the_entry_gives(tmp_path: Path) -> None:
+    from diverseevol.data import load_dataset_info
+
+    (tmp_path / "d.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "d.jsonl"}}))
+    assert load_dataset_info(tmp_path / "dataset_info.json", "d", format="alpaca")[0].output == "b"
+    with pytest.raises(ValidationError, match=r"gives the column and tag names; do not pass \['columns'\]"):
+        load_dataset_info(tmp_path / "dataset_info.json", "d", columns={"prompt": "instruction"})

@@ -141,6 +141,10 @@ def load_dataset_info(
         Read with the entry's ``formatting`` (``alpaca`` when absent), ``columns`` and ``tags``.
     """
     src = dataset_info_source(dataset_info, name, root=root)
+    given = sorted(set(kwargs) & {"columns", "tags", "fields"})
+    if given:
+        raise ValidationError(f"load_dataset_info: the entry {name!r} gives the column and tag names; do not pass "
+                              f"{given} (or call load_instructions on its file instead).")
     kwargs.setdefault("format", src.format)
     options = check_load_options(columns=src.columns, tags=src.tags, stacklevel=3, **kwargs)
     return read_records(src.path, options, family=src.family if options.format is None else None)

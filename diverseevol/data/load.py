@@ -18,7 +18,14 @@ from typing import Any
 
 from ..errors import DataFormatError, DuplicateRecordsWarning, ValidationError
 from .files import check_encoding, check_file_type, file_type_names, iter_path
-from .formats import ReadOptions, RecordReader, record_format_names, record_formats, resolve_record_format
+from .formats import (
+    ReadOptions,
+    RecordReader,
+    get_record_format,
+    record_format_names,
+    record_formats,
+    resolve_record_format,
+)
 from .formats._values import short
 from .formats.base import LF_TAG_KEYS, MEDIA_COLUMNS
 from .formats.fields import check_field_mapping
@@ -191,12 +198,10 @@ def check_load_options(
         warnings.warn(
             f"format={format!r} names a file type; pass file_type={format!r} instead (format= now names the record "
             f"format: {', '.join(record_format_names())}).",
-            DeprecationWarning, stacklevel=stacklevel + 1,
+            DeprecationWarning, stacklevel=stacklevel,
         )
         format, file_type = None, format
     if format is not None:
-        from .formats import get_record_format
-
         if not isinstance(format, str) or format in file_type_names():
             raise ValidationError(
                 f"format must be a record format name {list(record_format_names())} or None (detect it); got "
@@ -231,6 +236,10 @@ def check_load_options(
         raise ValidationError(f"meta_fields must be a list of field names (strings); got {meta_fields!r}.")
     read = ReadOptions(fields=fields, columns=columns, tags=tags,
                        meta_fields=tuple(meta_fields) if meta_fields is not None else None)
+    named = format if format is not None else fields if isinstance(fields, str) else None
+    reason = get_record_format(named).refusal(read) if named is not None else None
+    if reason:
+        raise ValidationError(f"{reason}.")
     return LoadOptions(format, file_type, read, on_duplicates, encoding, duplicate_keys)
 
 
