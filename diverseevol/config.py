@@ -7,10 +7,16 @@ A configuration has the sections ``data``, ``model`` (optional), ``sampler``, ``
     seed: 0
     report_to: null                    # tracking: tensorboard, mlflow, wandb, a list, all or none
     data:
-      path: databricks-dolly-15k.jsonl # JSON / JSONL file (Alpaca or Dolly field names)
+      path: databricks-dolly-15k.jsonl # JSON / JSONL (.gz) / Parquet file or save_to_disk directory
       limit: null                      # keep only the first N records
       embeddings: null                 # .npy of shape (N, d): fixed embeddings, no model needed
       fields: null                     # "alpaca", "dolly" or a mapping; detected when null
+      format: null                     # record format: alpaca, dolly, sharegpt, openai; detected when null
+      file_type: null                  # json, jsonl, parquet, dataset; from the suffix when null
+      columns: null                    # LLaMA-Factory column names, e.g. {messages: conversations}
+      tags: null                       # LLaMA-Factory tag names, e.g. {role_tag: role, content_tag: content}
+      encoding: utf-8                  # also: meta_fields, on_duplicates, duplicate_keys; or instead of path:
+                                       # dataset_info: dataset_info.json + dataset: <entry name>
     model:                             # optional: the Hugging Face parts (extra "hf")
       name_or_path: path/to/llama      # a local model directory (or a .gguf file)
       trainer: {epochs: 3, lr: 2.0e-5} # keyword arguments of diverseevol.hf.HFTrainer
@@ -139,12 +145,14 @@ _NULL = type(None)
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The ``data`` section: where Z comes from.
+    """The ``data`` section: where Z comes from, and every option of
+    :func:`~diverseevol.data.load_instructions`.
 
     Attributes
     ----------
-    path : Path
-        A JSON or JSONL file of instruction records.
+    path : Path or None
+        The data: a JSON / JSONL (optionally gzip) / Parquet file or a ``save_to_disk``
+        directory. Required unless ``dataset_info`` and ``dataset`` name it.
     limit : int or None
         Keep only the first ``limit`` records.
     embeddings : Path or None
@@ -153,14 +161,62 @@ class DataConfig:
     fields : str, dict or None
         ``"alpaca"``, ``"dolly"`` or a mapping of field names, as in
         :func:`~diverseevol.data.load_instructions`; detected when omitted.
+    format : str or None
+        The record format (``alpaca``, ``dolly``, ``sharegpt``, ``openai`` or a registered one);
+        detected when omitted.
+    file_type : str or None
+        ``json``, ``jsonl``, ``parquet`` or ``dataset``; from the suffix and content when omitted.
+    columns, tags : dict or None
+        Column and tag names as LLaMA-Factory's ``dataset_info.json`` spells them.
+    meta_fields : list of str or None
+        Source fields kept in each record's ``meta``.
+    encoding : str
+        Text encoding of JSON files (``utf-8-sig`` for a file that starts with a byte-order mark).
+    on_duplicates : {"warn", "ignore"}
+        Whether records with identical text are reported.
+    duplicate_keys : {"error", "first", "last"}
+        A JSON record with a key twice is refused unless this says which occurrence to keep.
+    dataset_info : Path or None
+        A LLaMA-Factory ``dataset_info.json``; with ``dataset``, the entry gives the file, its
+        formatting, columns and tags (then ``path``, ``columns``, ``tags`` and ``fields`` stay unset).
+    dataset : str or None
+        The entry of ``dataset_info`` to load.
     """
 
-    path: Path = _key("a path", str, kind="path")
+    path: Path | None = _key("a path", str, _NULL, default=None, kind="path")
     limit: int | None = _key("an integer or null", int, _NULL, default=None, minimum=1)
     embeddings: Path | None = _key("a path or null", str, _NULL, default=None, kind="path")
     fields: str | dict[str, Any] | None = _key(
         "'alpaca', 'dolly' or a mapping of field names", str, dict, _NULL, default=None
     )
+    format: str | None = _key("a record format name or null", str, _NULL, default=None)
+    file_type: str | None = _key("a file type (json, jsonl, parquet, dataset) or null", str, _NULL, default=None)
+    columns: dict[str, Any] | None = _key("a mapping of dataset_info column names or null", dict, _NULL,
+                                          default=None)
+    tags: dict[str, Any] | None = _key("a mapping of dataset_info tag names or null", dict, _NULL, default=None)
+    meta_fields: list[str] | None = _key("a list of field names or null", list, _NULL, default=None)
+    encoding: str = _key("a text encoding such as 'utf-8'", str, default="utf-8")
+    on_duplicates: str = _key("'warn' or 'ignore'", str, default="warn", choices=("warn", "ignore"))
+    duplicate_keys: str = _key("'error', 'first' or 'last'", str, default="error", choices=("error", "first", "last"))
+    dataset_info: Path | None = _key("a path to a dataset_info.json or null", str, _NULL, default=None,
+                                     kind="path")
+    dataset: str | None = _key("an entry name of dataset_info or null", str, _NULL, default=None)
+
+    def load_options(self) -> dict[str, Any]:
+        """The :func:`~diverseevol.data.load_instructions` keyword arguments the section gives."""
+        names = ("format", "file_type", "fields", "columns", "tags", "meta_fields", "encoding", "on_duplicates",
+                 "duplicate_keys")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def load(self) -> Any:
+        """The records the section describes (``limit`` applied): a list of InstructionRecord."""
+        from .data import load_dataset_info, load_instructions
+
+        if self.dataset_info is not None:
+            records = load_dataset_info(self.dataset_info, str(self.dataset), **self.load_options())
+        else:
+            records = load_instructions(self.path, **self.load_options())
+        return records[: self.limit] if self.limit is not None else records
 
 
 @dataclass(frozen=True)
@@ -549,23 +605,53 @@ def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
             )
 
 
-def _check_fields(config: RunConfig, source: str | None) -> None:
-    """``data.fields`` given by name must be a known field set (a mapping is checked when the data is read)."""
-    from .data import FIELD_SETS
+def _check_data(config: RunConfig, source: str | None) -> None:
+    """The ``data`` section: each load option as :func:`~diverseevol.data.check_load_options` checks it
+    (naming the key), where the data comes from, and a ``dataset_info`` entry read (not its data)."""
+    from .data import check_load_options, file_type_names
+    from .data.dataset_info import dataset_info_source
+    from .errors import DiverseEvolError
 
-    fields = config.data.fields
-    if isinstance(fields, str) and fields not in FIELD_SETS:
-        hint = _did_you_mean(fields, tuple(FIELD_SETS), 0.5)
-        raise ConfigError(
-            f"{_where(source, 'data.fields')}: must be one of {sorted(FIELD_SETS)} or a mapping of field names, "
-            f"got {fields!r}.{hint}"
-        )
+    d = config.data
+    if d.format in file_type_names():
+        raise ConfigError(f"{_where(source, 'data.format')}: names the record format; {d.format!r} is a file type: "
+                          f"write file_type: {d.format}.")
+    options = d.load_options()
+    for key, value in options.items():
+        try:
+            check_load_options(**{key: value})
+        except DiverseEvolError as exc:
+            raise ConfigError(f"{_where(source, 'data.' + key)}: {exc}") from None
+    try:
+        check_load_options(**options)
+    except DiverseEvolError as exc:
+        raise ConfigError(f"{_where(source, 'data')}: {exc}") from None
+    if d.dataset_info is None:
+        if d.dataset is not None:
+            raise ConfigError(f"{_where(source, 'data.dataset')}: names an entry of data.dataset_info, which is "
+                              f"not given; add data.dataset_info (a LLaMA-Factory dataset_info.json).")
+        if d.path is None:
+            raise ConfigError(f"{_where(source, 'data.path')}: missing required key (expected a path; or "
+                              f"data.dataset_info with data.dataset).")
+        return
+    given = [k for k in ("path", "columns", "tags", "fields") if getattr(d, k) is not None]
+    if given:
+        raise ConfigError(f"{_where(source, 'data.' + given[0])}: the data.dataset_info entry gives the file, its "
+                          f"columns and tags; remove data.{given[0]} (or data.dataset_info).")
+    if d.dataset is None:
+        raise ConfigError(f"{_where(source, 'data.dataset')}: missing required key (the entry of "
+                          f"data.dataset_info to load).")
+    try:
+        dataset_info_source(d.dataset_info, d.dataset)
+    except DiverseEvolError as exc:
+        key = "data.dataset" if "no entry" in str(exc) else "data.dataset_info"
+        raise ConfigError(f"{_where(source, key)}: {exc}") from None
 
 
 def _check_combination(config: RunConfig, source: str | None) -> None:
     """Rules that involve more than one key."""
     _check_no_judge_secret(config, source)
-    _check_fields(config, source)
+    _check_data(config, source)
     if config.judge is not None and config.judge.type == "pairwise" and config.judge.references is None:
         raise ConfigError(
             f"{_where(source, 'judge.references')}: the pairwise judge compares with reference answers; "
@@ -727,16 +813,14 @@ def build_sampler(config: RunConfig) -> Any:
 
 
 def _load_records(config: RunConfig) -> Any:
-    """Z as ``data`` describes it; a ValidationError of the reader's arguments names ``data.fields``."""
-    from .data import load_instructions
+    """Z as ``data`` describes it; options that fit no record shape of the data name ``data``
+    (each option alone was checked at parse time; data problems are DataFormatError)."""
     from .errors import ValidationError
 
     try:
-        records = load_instructions(config.data.path, fields=config.data.fields)
-    except ValidationError as exc:  # argument errors (data content problems are DataFormatError)
-        source = str(config.source) if config.source else None
-        raise ConfigError(f"{_where(source, 'data.fields')}: {exc}") from exc
-    return records[: config.data.limit] if config.data.limit is not None else records
+        return config.data.load()
+    except ValidationError as exc:
+        raise ConfigError(f"{_where(str(config.source) if config.source else None, 'data')}: {exc}") from exc
 
 
 #: Names that moved to :mod:`diverseevol.assemble_config` (building is not reading); kept here for one release.

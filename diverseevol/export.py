@@ -11,6 +11,14 @@ pick order, into the container the output's suffix names:
 * ``.parquet``: a table (needs pyarrow). When the input was itself a Parquet file, the selected
   rows are taken from it with its schema.
 
+A record read from a JSON or JSON-lines file is written as its source text
+(:attr:`~diverseevol.data.InstructionRecord.source_text`): its line, or its array element, byte
+for byte, so number spellings (``1e400``, ``1E5``, 20-digit decimals), escapes, key order and
+duplicate keys survive. (A multi-line element written to a JSON-lines file loses the line
+breaks between its tokens, and the indentation after them.) Other records are written with
+``json.dumps``; a NaN or infinity there is refused (JSON cannot hold it). ``docs/data.md``
+("What an export keeps") lists what each input/output pair keeps.
+
 So a subset goes straight back to the tool the data came from (TRL, LLaMA-Factory, axolotl)
 without a conversion script. :func:`dataset_info_entry` writes the entry LLaMA-Factory's
 ``dataset_info.json`` needs for the exported file. Writes are atomic
@@ -23,6 +31,7 @@ import datetime
 import decimal
 import gzip
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,8 @@ import numpy as np
 
 from ._files import atomic_write
 from ._optional import require
+from .data.formats import format_of
+from .data.jsontext import compact_json
 from .errors import DataFormatError, ValidationError
 
 __all__ = [
@@ -106,19 +117,49 @@ def _json_default(obj: Any) -> Any:
     )
 
 
-def _json_bytes(rows: Sequence[Any], fmt: str) -> bytes:
+def _dumps(row: Any, i: int, indent: int | None) -> str:
     try:
-        if fmt == "json":
-            text = json.dumps(list(rows), ensure_ascii=False, indent=2, default=_json_default) + "\n"
-        else:
-            text = "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in rows)
+        return json.dumps(row, ensure_ascii=False, indent=indent, default=_json_default, allow_nan=False)
     except TypeError as exc:
-        raise DataFormatError(str(exc)) from exc
-    return text.encode("utf-8")
+        raise DataFormatError(f"record {i} of the output: {exc}") from exc
+    except ValueError as exc:  # NaN / infinity: JSON has no spelling for them
+        found = _find(row, lambda v: isinstance(v, float) and not math.isfinite(v))
+        where = f" (key {found[0]})" if found and found[0] else ""
+        raise DataFormatError(
+            f"record {i} of the output{where} holds {found[1] if found else 'a non-finite float'}, which JSON cannot "
+            f"hold (Python would write the invalid token NaN / Infinity); write the subset as .parquet, or replace "
+            f"the value (e.g. with None) in the source."
+        ) from exc
+
+
+def _array_item(text: str) -> str:
+    """A record's source text as an element of the output array: a multi-line span keeps its own
+    layout (indented like its closing line); a one-line text is indented by two spaces."""
+    last = text.rsplit("\n", 1)
+    if len(last) == 1:
+        return "  " + text
+    return last[1][: len(last[1]) - len(last[1].lstrip(" \t"))] + text
+
+
+def _json_bytes(rows: Sequence[Any], fmt: str, texts: Sequence[str | None] | None = None) -> bytes:
+    items = []
+    for i, row in enumerate(rows):
+        text = texts[i] if texts is not None else None
+        if fmt == "jsonl":
+            items.append(compact_json(text) if text is not None else _dumps(row, i, None))
+        elif text is not None:
+            items.append(_array_item(text))
+        else:
+            items.append("\n".join("  " + line for line in _dumps(row, i, 2).split("\n")))
+    if fmt == "jsonl":
+        out = "".join(item + "\n" for item in items)
+    else:
+        out = "[\n" + ",\n".join(items) + "\n]\n" if items else "[]\n"
+    return out.encode("utf-8")
 
 
 def write_records(path: str | Path, rows: Sequence[Any], *, source: str | Path | None = None,
-                  indices: Any = None) -> Path:
+                  indices: Any = None, texts: Sequence[str | None] | None = None) -> Path:
     """Write ``rows`` (source objects) to ``path`` in the container its suffix names, atomically.
 
     Parameters
@@ -130,6 +171,9 @@ def write_records(path: str | Path, rows: Sequence[Any], *, source: str | Path |
     source, indices : optional
         For a ``.parquet`` output from a Parquet input: the input file and the rows' indices in
         it; the rows are then taken from it with its exact schema.
+    texts : sequence of str or None, optional
+        For JSON / JSON-lines outputs: each row's source text (``None`` where there is none),
+        written instead of ``json.dumps(row)``.
 
     Returns
     -------
@@ -140,7 +184,9 @@ def write_records(path: str | Path, rows: Sequence[Any], *, source: str | Path |
     fmt, compressed = export_format(path)
     if fmt == "parquet":
         return _write_parquet(path, rows, source, indices)
-    data = _json_bytes(rows, fmt)
+    if texts is not None and len(texts) != len(rows):
+        raise ValidationError(f"texts must give one entry per row ({len(rows)}); got {len(texts)}.")
+    data = _json_bytes(rows, fmt, texts)
     if compressed:
         data = gzip.compress(data, mtime=0)
     return atomic_write(path, lambda fh: fh.write(data))
@@ -169,6 +215,8 @@ def _write_parquet(path: Path, rows: Sequence[Any], source: str | Path | None, i
             keys.update(dict.fromkeys(map(str, r)))
         try:
             table = pa.table({k: [r.get(k) for r in rows] for k in keys})
+        except OverflowError as exc:
+            raise DataFormatError(_big_int_message(rows) or f"a value is out of Parquet's range ({exc}).") from exc
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataFormatError(
                 f"the records cannot form a Parquet table ({exc}); write them as .json or .jsonl instead."
@@ -176,8 +224,35 @@ def _write_parquet(path: Path, rows: Sequence[Any], source: str | Path | None, i
     return atomic_write(path, lambda fh: pq.write_table(table, fh))
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _find(value: Any, hit: Any, path: str = "") -> tuple[str, Any] | None:
+    """``(key path, value)`` of the first value inside ``value`` for which ``hit`` holds, or None."""
+    if hit(value):
+        return path, value
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        found = _find(inner, hit, f"{path}[{key!r}]" if path else repr(key))
+        if found:
+            return found
+    return None
+
+
+def _big_int_message(rows: Sequence[Any]) -> str | None:
+    """Which record holds an integer beyond int64 (Parquet's widest integer), for the error message."""
+    for i, row in enumerate(rows):
+        found = _find(row, lambda v: isinstance(v, int) and not isinstance(v, bool) and not _INT64[0] <= v <= _INT64[1])
+        if found:
+            return (f"record {i} of the output (key {found[0]}) holds the integer {found[1]}, beyond Parquet's int64 "
+                    f"range; write the subset as .json or .jsonl (which keep it as written), or store it as a string.")
+    return None
+
+
 def write_subset(path: str | Path, records: Sequence[Any], indices: Any, *, source: str | Path | None = None) -> Path:
-    """Write ``records[indices]`` as the user's original objects, in the order of ``indices``.
+    """Write ``records[indices]`` as the user's original records, in the order of ``indices``: for
+    JSON / JSON-lines outputs each record's source text when it has one (byte-exact), else its
+    original object.
 
     Parameters
     ----------
@@ -203,7 +278,9 @@ def write_subset(path: str | Path, records: Sequence[Any], indices: Any, *, sour
     [{'instruction': 'c', 'output': 'd'}, {'instruction': 'a', 'output': 'b', 'id': 7}]
     """
     rows = original_rows(records, indices)
-    return write_records(path, rows, source=source, indices=indices)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    texts = [getattr(records[int(i)], "source_text", None) for i in idx]
+    return write_records(path, rows, source=source, indices=indices, texts=texts)
 
 
 def dataset_info_entry(file_name: str, records: Sequence[Any]) -> dict[str, Any]:
@@ -214,7 +291,9 @@ def dataset_info_entry(file_name: str, records: Sequence[Any]) -> dict[str, Any]
     file_name : str
         The file as LLaMA-Factory should find it (relative to its ``dataset_dir``).
     records : sequence of InstructionRecord
-        The exported records (their format and source columns decide the entry).
+        The exported records: the record format of the first
+        (:meth:`~diverseevol.data.formats.RecordFormat.dataset_info_entry`) and the columns the
+        records hold decide the entry.
 
     Returns
     -------
@@ -226,22 +305,4 @@ def dataset_info_entry(file_name: str, records: Sequence[Any]) -> dict[str, Any]
     entry: dict[str, Any] = {"file_name": str(file_name)}
     if not records:
         return entry
-    first = records[0]
-    original = first.as_original()
-    keys = set(original) if isinstance(original, Mapping) else set()
-    has = {k for r in records for k in (r.as_original() if isinstance(r.as_original(), Mapping) else {})}
-    if not first.is_chat:
-        if first.format == "dolly":
-            entry["columns"] = {"prompt": "instruction", "query": "context", "response": "response"}
-        else:
-            cols = {k: k for k in ("system", "history") if k in has}
-            if cols:
-                entry["columns"] = {"prompt": "instruction", "query": "input", "response": "output", **cols}
-        return entry
-    column = next((k for k in ("conversations", "messages") if k in keys), "messages")
-    entry["formatting"] = "sharegpt"
-    entry["columns"] = {"messages": column, **{k: k for k in ("system", "tools") if k in has}}
-    if first.format == "openai":
-        entry["tags"] = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                         "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}
-    return entry
+    return {**entry, **format_of(records[0]).dataset_info_entry(records)}

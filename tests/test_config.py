@@ -277,7 +277,8 @@ def test_every_field_of_the_dataclasses_is_a_key_of_the_file(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     "section, allowed",
     [
-        ("data", "path, limit, embeddings, fields"),
+        ("data", "path, limit, embeddings, fields, format, file_type, columns, tags, meta_fields, encoding, "
+                 "on_duplicates, duplicate_keys, dataset_info, dataset"),  # the data keys load_instructions takes (issue 21)
         ("model", "name_or_path, trainer, embedder, scorer"),
         ("sampler", "name, params, spec"),
         ("budget", "init_size, k, rounds, mode"),

@@ -283,7 +283,7 @@ def test_missing_file_and_unknown_format(tmp_path):
         load_instructions(tmp_path / "nope.json")
     path = tmp_path / "d.txt"
     path.write_text("instruction,output\n")
-    with pytest.raises(DataFormatError, match="format='json'"):
+    with pytest.raises(DataFormatError, match="file_type='json'"):  # was format= (file type and record format split)
         load_instructions(path)
     with pytest.raises(ValidationError, match="format must be"):
         load_instructions(path, format="csv")

@@ -205,3 +205,101 @@ def test_load_instructions_memory_result_or_typed_error(source, opts) -> None:
         ok, out = outcome(load_instructions, source, **opts)
     if ok:
         _check_records(out, None, opts)
+
+
+# ---- issue 22: chat turns with null / missing / non-string content, number literals, duplicate keys ----------
+# Each drawn turn carries the oracle's verdict: the text it must become, or None when the record must be refused.
+CONTENT_CASES = [
+    ("text", lambda s: (s, s)),
+    ("parts", lambda s: ([{"type": "text", "text": s}, {"type": "input_text", "text": s}], f"{s}\n{s}")),
+    ("media+text", lambda s: ([{"type": "image_url", "image_url": {"url": "x"}}, {"type": "output_text", "text": s}],
+                              s)),
+    ("null", lambda s: (None, None)),
+    ("nan", lambda s: (float("nan"), None)),
+    ("int", lambda s: (7, None)),
+    ("dict", lambda s: ({"text": s}, None)),
+    ("text part int", lambda s: ([{"type": "text", "text": 5}], None)),
+    ("text part null", lambda s: ([{"type": "text", "text": None}], None)),
+    ("no parts", lambda s: ([], None)),
+    ("missing", lambda s: (..., None)),
+]
+
+
+@st.composite
+def chat_records(draw, sharegpt):
+    """(record, expected [(role, text)] or None): OpenAI or ShareGPT turns (one shape per dataset), some with
+    malformed content."""
+    role_key, content_key = ("from", "value") if sharegpt else ("role", "content")
+    names = {"user": "human", "assistant": "gpt"} if sharegpt else {"user": "user", "assistant": "assistant"}
+    turns, expected = [], []
+    for role in draw(st.lists(st.sampled_from(["user", "assistant"]), min_size=1, max_size=4)):
+        case = draw(st.sampled_from(CONTENT_CASES)) if draw(st.integers(0, 3)) == 0 else CONTENT_CASES[0]
+        value, text = case[1](draw(odd_text))
+        if sharegpt and case[0] not in ("text", "null", "nan", "int", "dict", "missing"):
+            value, text = draw(odd_text), None  # ShareGPT values are strings: draw a plain one
+            text = value
+        turn = {role_key: names[role]}
+        if value is not ...:
+            turn[content_key] = value
+        turns.append(turn)
+        expected.append((role, text))
+    ok = all(text is not None for _, text in expected) and any(role == "assistant" for role, _ in expected)
+    return {"conversations" if sharegpt else "messages": turns}, (expected if ok else None)
+
+
+@examples(120)
+@given(rows=st.booleans().flatmap(lambda sharegpt: st.lists(chat_records(sharegpt), min_size=1, max_size=3)))
+def test_chat_content_is_read_or_refused_never_emptied(rows) -> None:
+    records = [r for r, _ in rows]
+    expected = [e for _, e in rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ok, out = outcome(load_instructions, records)
+    if any(e is None for e in expected):
+        assert not ok, f"malformed chat content was accepted: {records!r}"
+        return
+    assert ok, f"well-formed chat records were refused: {out}"
+    assert [[(t.role, t.content) for t in rec.messages] for rec in out] == expected
+
+
+NUMBER_LITERALS = ["1e400", "-1E400", "1E5", "1e-7", "-0.0", "0", "3.14159265358979323846", "12345678901234567890",
+                   "-9223372036854775809", "NaN", "Infinity", "-Infinity", "2.50", "1.0E+2"]
+ESCAPES = ["\\u00e9", "\\/", "\\ud83d\\ude00", "\\n", "\\t", "\\\"", "\\\\", "\\u2028", "é", "\u2028"]
+
+
+@st.composite
+def literal_lines(draw):
+    """A JSON-lines record written by hand: number literals and escapes as spelled, keys in any order, maybe a
+    duplicate key. Returns (line, has a duplicate key)."""
+    text = "".join(draw(st.lists(st.sampled_from(ESCAPES + ["a", " ", "x"]), min_size=1, max_size=5)))
+    members = [f'"instruction": "{text}"', '"output": "o"'] + [
+        f'"{k}": {draw(st.sampled_from(NUMBER_LITERALS))}' for k in draw(st.lists(st.sampled_from("nmpq"),
+                                                                                 max_size=3, unique=True))]
+    members = draw(st.permutations(members))
+    duplicate = draw(st.integers(0, 3)) == 0
+    if duplicate:
+        members = [*members, draw(st.sampled_from(members))]
+    sep = draw(st.sampled_from([", ", ",", " ,  "]))
+    return "{" + sep.join(members) + "}", duplicate
+
+
+@examples(80)
+@given(lines=st.lists(literal_lines(), min_size=1, max_size=6), data=st.data())
+def test_json_lines_export_is_byte_exact(lines, data) -> None:
+    texts = [line for line, _ in lines]
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.jsonl"
+        src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ok, out = outcome(load_instructions, src)
+            if any(dup for _, dup in lines):
+                assert not ok and "occurs twice" in str(out)
+            recs = load_instructions(src, duplicate_keys="first")
+        picks = data.draw(st.lists(st.integers(0, len(texts) - 1), min_size=1, max_size=len(texts), unique=True))
+        from diverseevol.export import write_subset
+
+        jl = write_subset(Path(tmp) / "out.jsonl", recs, picks)
+        assert jl.read_text(encoding="utf-8") == "".join(texts[i] + "\n" for i in picks)
+        arr = write_subset(Path(tmp) / "out.json", recs, picks)
+        assert arr.read_text(encoding="utf-8") == "[\n" + ",\n".join("  " + texts[i] for i in picks) + "\n]\n"

@@ -58,6 +58,7 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
     ("Output paths", "diverseevol.outputs", None),
     ("Loop callables (protocols)", "diverseevol.protocols", None),
     ("Data", "diverseevol.data", None),
+    ("Record formats", "diverseevol.data.formats", None),
     ("Rendering records", "diverseevol.render", None),
     ("Lossless export", "diverseevol.export", None),
     ("Run configuration", "diverseevol.config", None),
