@@ -15,7 +15,7 @@ import numpy as np
 
 from ._records import tokenize_records
 
-__all__ = ["HFResponseLoss"]
+__all__ = ["HFRecordAnswers", "HFResponseLoss"]
 
 
 class HFResponseLoss:
@@ -71,3 +71,44 @@ def _response_mask(tok: Any, i: int, width: int) -> np.ndarray:
     else:
         mask[max(int(tok.response_start[i]) - 1, 0) : n - 1] = True
     return mask
+
+
+class HFRecordAnswers:
+    """``answers(handle, records) -> list of str``: greedy answers to held-out records' prompts.
+
+    An Alpaca/Dolly record's prompt is its Alpaca template up to ``### Response:`` (as in
+    training); a chat record's is every turn before its last assistant turn, through the
+    tokenizer's chat template with the generation prompt.
+
+    Parameters
+    ----------
+    **generator
+        Keyword arguments of :class:`~diverseevol.hf.HFGenerator` (``max_new_tokens``,
+        ``batch_size``...); decoding is greedy unless ``do_sample=True``.
+    """
+
+    def __init__(self, **generator: Any) -> None:
+        from .generation import HFGenerator
+
+        self.alpaca = HFGenerator(apply_template=True, **generator)
+        self.verbatim = HFGenerator(apply_template=False, **generator)
+
+    def __call__(self, handle: Any, records: Sequence[Any]) -> list[str]:
+        from ..render import chat_messages
+
+        answers: list[str | None] = [None] * len(records)
+        chat = [i for i, r in enumerate(records) if r.is_chat]
+        plain = [i for i, r in enumerate(records) if not r.is_chat]
+        if plain:
+            for i, a in zip(plain, self.alpaca(handle, [records[i] for i in plain])):
+                answers[i] = a
+        if chat:
+            prompts = []
+            for i in chat:
+                messages = chat_messages(records[i])
+                last = max(j for j, m in enumerate(messages) if m["role"] == "assistant")
+                prompts.append(handle.tokenizer.apply_chat_template(messages[:last], tokenize=False,
+                                                                    add_generation_prompt=True))
+            for i, a in zip(chat, self.verbatim(handle, prompts)):
+                answers[i] = a
+        return [a or "" for a in answers]
