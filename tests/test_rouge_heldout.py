@@ -67,3 +67,17 @@ def test_heldout_judge_refuses_mismatched_labels_and_no_metric():
         HeldoutJudge(recs, ["x", "y"], loss=lambda m, r: ([0.0], [1]))
     with pytest.raises(ValidationError, match="needs `loss`, `generate` or both"):
         HeldoutJudge(recs)
+
+
+def test_generate_rounds_limits_generation():
+    recs = [InstructionRecord("q", "", "a b")]
+    calls = []
+
+    def generate(model, records):
+        calls.append(model)
+        return ["a b"]
+
+    judge = HeldoutJudge(recs, loss=lambda m, r: ([1.0], [1]), generate=generate, generate_rounds=[2])
+    assert "rouge_l" not in judge("m0", 0)
+    assert judge("m2", 2)["rouge_l"] == 1.0
+    assert calls == ["m2"]

@@ -10,6 +10,7 @@
       baseline: random
       heldout: {label_field: category, per_label: 10}
       generation: {max_new_tokens: 64, batch_size: 8}     # false: no generation metric
+      generate_rounds: [4]                                 # rounds whose model answers (default: all)
       loss: {max_length: 256, batch_size: 8}
 
 The ``sampler`` and ``run_dir`` keys of the run file are not used (``--out`` is the folder).
@@ -17,6 +18,7 @@ The ``sampler`` and ``run_dir`` keys of the run file are not used (``--out`` is 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from .settings import BakeoffSettings
 
 __all__ = ["ConfigParts", "load_bakeoff_config", "run_bakeoff_config"]
 
-_OWN_KEYS = {"generation", "loss"}
+_OWN_KEYS = {"generation", "loss", "generate_rounds"}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -86,11 +88,17 @@ class ConfigParts:
     generation: Mapping[str, Any] | bool
     loss: Mapping[str, Any]
     progress: bool = False
+    generate_rounds: tuple[int, ...] | None = None
+    threads: int | None = None
 
     def __call__(self, seed: int, split: HeldoutSplit) -> tuple[Any, Any, Any, Any]:
         from ..assemble import _hf, build_hf_parts, construct
         from ..judge.heldout import HeldoutJudge
 
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
         m = self.config.model
         parts = build_hf_parts(m.name_or_path, scores=self.scores, progress=self.progress, seed=seed,
                                trainer=m.trainer, embedder=m.embedder, scorer=m.scorer, where="model")
@@ -101,7 +109,8 @@ class ConfigParts:
         if self.generation is not False:
             settings = {"progress": False, **(dict(self.generation) if isinstance(self.generation, Mapping) else {})}
             generate = construct(hf.HFRecordAnswers, settings, "bakeoff.generation")
-        judge = HeldoutJudge(split.heldout_records, split.heldout_labels, loss=loss, generate=generate)
+        judge = HeldoutJudge(split.heldout_records, split.heldout_labels, loss=loss, generate=generate,
+                             generate_rounds=self.generate_rounds)
         return parts.trainer, parts.embedder, parts.scorer, judge
 
 
@@ -140,6 +149,9 @@ def run_bakeoff_config(
         name, params, _ = _recipe(spec)
         scores = scores or bool(requirements_of(get_sampler(name, **params)).scores)
     generation = options.get("generation", {"max_new_tokens": 64})
-    parts = ConfigParts(config, scores, generation, dict(options.get("loss", {})), progress=progress and workers == 1)
+    rounds = options.get("generate_rounds")
+    threads = max(1, (os.cpu_count() or 2) // workers) if workers > 1 else None
+    parts = ConfigParts(config, scores, generation, dict(options.get("loss", {})), progress=progress and workers == 1,
+                        generate_rounds=None if rounds is None else tuple(int(r) for r in rounds), threads=threads)
     return run_bakeoff(records, settings, parts, out_dir, workers=workers, plots=plots, progress=progress, echo=echo,
                        base_dir=Path(path).parent)

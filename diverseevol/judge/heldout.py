@@ -54,6 +54,8 @@ class HeldoutJudge:
         ``loss(model, records) -> (nll_sum, n_tokens)``, arrays of shape (n,). None: no loss.
     generate : callable, optional
         ``generate(model, records) -> list of str``, one answer per record. None: no ROUGE-L.
+    generate_rounds : sequence of int, optional
+        Rounds whose model answers (generation is the slow part); None: every round.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class HeldoutJudge:
         *,
         loss: Callable[[Any, Sequence[Any]], tuple[np.ndarray, np.ndarray]] | None = None,
         generate: Callable[[Any, Sequence[Any]], Sequence[str]] | None = None,
+        generate_rounds: Sequence[int] | None = None,
     ) -> None:
         self.records = list(records)
         if not self.records:
@@ -78,6 +81,7 @@ class HeldoutJudge:
             raise ValidationError("HeldoutJudge needs `loss`, `generate` or both; got neither.")
         self.loss = loss
         self.generate = generate
+        self.generate_rounds = None if generate_rounds is None else frozenset(int(r) for r in generate_rounds)
         self.references = [reference_answer(r) for r in self.records]
 
     def __call__(self, model: Any, round: int) -> dict[str, float]:
@@ -95,7 +99,7 @@ class HeldoutJudge:
                 out[f"heldout_loss/{g}"] = per[g]
             finite = [v for v in per.values() if np.isfinite(v)]
             out["heldout_loss"] = float(np.mean(finite)) if finite else float("nan")
-        if self.generate is not None:
+        if self.generate is not None and (self.generate_rounds is None or round in self.generate_rounds):
             answers = list(self.generate(model, self.records))
             if len(answers) != len(self.records):
                 raise ValidationError(
