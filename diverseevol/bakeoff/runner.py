@@ -27,7 +27,7 @@ from .results import BakeoffResult, paired_for, record_words, results_markdown, 
 from .round0 import SharedRound0
 from .settings import BakeoffSettings, recipe_dir_name
 
-__all__ = ["BakeoffParts", "run_bakeoff"]
+__all__ = ["BakeoffParts", "run_bakeoff", "run_recipes"]
 
 logger = logging.getLogger("diverseevol.bakeoff")
 
@@ -63,16 +63,40 @@ class _SeedJob:
     loop_options: dict[str, Any]
 
 
-def _run_seed(job: _SeedJob, say: Callable[[str], None] = logger.info) -> tuple[list[dict[str, Any]], dict[str, int],
-                                                                                   dict[str, float]]:
+def run_recipes(
+    records: Sequence[Any],
+    seed: int,
+    settings: BakeoffSettings,
+    parts: tuple[Any, Any, Any, Any],
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    say: Callable[[str], None] = logger.info,
+    loop_options: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, float]]:
+    """Run every recipe of ``settings`` for one seed from one shared round 0.
+
+    Parameters
+    ----------
+    records : sequence of InstructionRecord, length N
+        The selectable records (their row indices are the pools' index space).
+    seed : int
+    settings : BakeoffSettings
+    parts : (trainer, embedder, scorer, judge)
+    out_dir : Path
+        The bake-off folder; runs go to ``out_dir / f"seed_{seed}" / <recipe>``.
+
+    Returns
+    -------
+    (rows, round0_computed, seconds_per_recipe)
+    """
     from ..run import EvolutionLoop
 
-    s, seed = job.settings, job.seed
-    seed_dir = job.out_dir / f"seed_{seed}"
-    trainer, embedder, scorer, judge = job.parts(seed, job.split)
-    shared = SharedRound0(trainer, embedder, scorer, judge, seed_dir / "round0")
+    s = settings
+    seed_dir = Path(out_dir) / f"seed_{seed}"
+    shared = SharedRound0(*parts, seed_dir / "round0")
     w_trainer, w_embedder, w_scorer, w_judge = shared.parts()
-    lengths = np.array([record_words(r) for r in job.records], dtype=np.float64)
+    lengths = np.array([record_words(r) for r in records], dtype=np.float64)
     rows: list[dict[str, Any]] = []
     times: dict[str, float] = {}
     for spec in s.samplers:
@@ -80,10 +104,10 @@ def _run_seed(job: _SeedJob, say: Callable[[str], None] = logger.info) -> tuple[
         t0 = time.perf_counter()
         sub = f"seed_{seed}/{recipe_dir_name(spec)}"
         loop = EvolutionLoop(
-            job.records, trainer=w_trainer, embedder=w_embedder, scorer=w_scorer, judge=w_judge,
+            records, trainer=w_trainer, embedder=w_embedder, scorer=w_scorer, judge=w_judge,
             sampler=name, sampler_params=params, mode=mode, init_size=s.init_size, k=s.k, rounds=s.rounds,
-            seed=seed, run_dir=job.out_dir / sub, vendi=False, keep_models=False, progress=job.progress,
-            label_field=s.label_field, tags={"bakeoff": spec, "seed": seed}, **job.loop_options,
+            seed=seed, run_dir=Path(out_dir) / sub, vendi=False, keep_models=False, progress=progress,
+            label_field=s.label_field, tags={"bakeoff": spec, "seed": seed}, **(loop_options or {}),
         )
         result = loop.run()
         mine = rows_from_run(result, spec, seed, sub, lengths)
@@ -94,6 +118,12 @@ def _run_seed(job: _SeedJob, say: Callable[[str], None] = logger.info) -> tuple[
         say(f"[seed {seed}] {spec}: {times[spec]:.0f} s; pool {last['pool_size']}: {shown or 'no metrics'}; "
             f"mean words {last['mean_words']:.1f}")
     return rows, dict(shared.computed), times
+
+
+def _run_seed(job: _SeedJob, say: Callable[[str], None] = logger.info) -> tuple[list[dict[str, Any]], dict[str, int],
+                                                                                   dict[str, float]]:
+    return run_recipes(job.records, job.seed, job.settings, job.parts(job.seed, job.split), job.out_dir,
+                       progress=job.progress, say=say, loop_options=job.loop_options)
 
 
 def _run_seed_quiet(job: _SeedJob) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, float]]:
