@@ -93,13 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             r["context"] = (r.get("context") or "")[: args.context_chars]
             fh.write(json.dumps(r) + "\n")
     recipes = [s.strip() for s in args.recipes.split(";" if ";" in args.recipes else ",") if s.strip()]
-    batch = 8
+    batch = 4 if args.quick else 8
     config = {
         "data": {"path": "data.jsonl"},
         "model": {
             "name_or_path": str(smollm2_gguf_path()),
             "trainer": {"lora": True, "lora_r": 8, "lora_alpha": 16, "epochs": args.epochs, "batch_size": batch,
-                        "per_device_batch_size": batch, "lr": 1e-3, "warmup_ratio": 0.05,
+                        "per_device_batch_size": batch, "lr": 1e-3, "warmup_ratio": 0.0,
                         "max_length": args.max_length, "progress": False, "logging_steps": 1000},
             "embedder": {"batch_size": batch, "max_length": args.max_length, "progress": False},
         },
