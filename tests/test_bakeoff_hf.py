@@ -86,3 +86,57 @@ bakeoff:
     assert len(result.heldout_idx) == 4
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["settings"]["samplers"] == ["random", "kcenter"]
+
+
+def _cli(*args, cwd):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DIVERSEEVOL_PROGRESS": "0"}
+    return subprocess.run([sys.executable, "-m", "diverseevol", "bakeoff", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _write_config(tmp_path, base, **bakeoff):
+    section = {"samplers": ["random", "kcenter:mode=one_time"], "baseline": "random",
+               "heldout": {"label_field": "category", "per_label": 2}, "generation": False, **bakeoff}
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({
+        "data": {"path": "data.jsonl"},
+        "model": {"name_or_path": str(base), "trainer": {"lora": True, "epochs": 1, "batch_size": 4,
+                                                          "per_device_batch_size": 4, "lr": 0.001, "progress": False,
+                                                          "max_length": 320},
+                  "embedder": {"batch_size": 16, "progress": False}},
+        "budget": {"init_size": 4, "k": 4, "rounds": 1},
+        "bakeoff": section,
+    }))
+    return tmp_path / "c.yaml"
+
+
+def test_the_bakeoff_command_runs_resumes_and_refuses_misfits_with_exit_2(tmp_path):
+    base = save_tiny_model(tmp_path / "base", seed=0)
+    write_data(tmp_path / "data.jsonl")
+    cfg = _write_config(tmp_path, base)
+    first = _cli(cfg, "--seeds", "0", "--out", "out", "--no-plots", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "heldout_loss - random" in first.stdout
+    data = (tmp_path / "out" / "results.json").read_bytes()
+    timing = json.loads((tmp_path / "out" / "timing.json").read_text())
+    assert timing["round0_computed"] == {"0": {"train": 1, "embed": 1, "judge": 1}}
+    again = _cli(cfg, "--seeds", "0", "--out", "out", "--no-plots", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "out" / "results.json").read_bytes() == data
+    assert json.loads((tmp_path / "out" / "timing.json").read_text())["round0_computed"] == {"0": {}}
+
+    bad = _write_config(tmp_path, base, baseline="least_confidence")
+    r = _cli(bad, "--out", "o2", cwd=tmp_path)
+    assert r.returncode == 2 and "baseline 'least_confidence' is not one of" in r.stderr
+    bad = _write_config(tmp_path, base, heldout={"label_field": "category", "per_label": 30})
+    r = _cli(bad, "--out", "o3", cwd=tmp_path)
+    assert r.returncode == 2 and "holds out every record of label" in r.stderr
+    assert not (tmp_path / "o3" / "results.json").exists()
+    cfg = _write_config(tmp_path, base)
+    r = _cli(cfg, "--out", "data.jsonl", cwd=tmp_path)
+    assert r.returncode == 2 and "data.jsonl" in r.stderr
+    assert (tmp_path / "data.jsonl").read_text().count("\n") == 36

@@ -140,14 +140,24 @@ def run_bakeoff_config(
     from ..samplers import requirements_of
     from .runner import _recipe
 
+    from ..errors import UnknownSamplerError, ValidationError
+    from ..samplers.registry import get_sampler
+    from .heldout import split_heldout
+    from .runner import _check_recipe
+
     config, settings, options = load_bakeoff_config(path, seeds=seeds, out_dir=out_dir)
     records = _load_records(config)
-    from ..samplers.registry import get_sampler
-
     scores = False
-    for spec in settings.samplers:
-        name, params, _ = _recipe(spec)
-        scores = scores or bool(requirements_of(get_sampler(name, **params)).scores)
+    try:  # misfits of the file and the data are configuration errors, found before any training
+        split_heldout(records, settings.heldout, base_dir=Path(path).parent)
+        for spec in settings.samplers:
+            _check_recipe(spec)
+            name, params, _ = _recipe(spec)
+            scores = scores or bool(requirements_of(get_sampler(name, **params)).scores)
+    except UnknownSamplerError:
+        raise
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     generation = options.get("generation", {"max_new_tokens": 64})
     rounds = options.get("generate_rounds")
     threads = max(1, (os.cpu_count() or 2) // workers) if workers > 1 else None
