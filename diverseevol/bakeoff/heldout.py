@@ -105,7 +105,7 @@ def split_heldout(records: Sequence[Any], spec: HeldoutSpec, *, base_dir: Path |
         When a label has fewer than ``per_label + 1`` records (nothing of it would be left to
         select), or a record lacks the label field.
     """
-    from ..compare import record_labels
+    from ..samplers.record_signals import record_labels
 
     spec.check()
     n = len(records)

@@ -42,13 +42,11 @@ class BakeoffParts(Protocol):
 
 
 def _recipe(spec: str) -> tuple[str, dict[str, Any], str]:
-    """(sampler name, constructor parameters, mode) of a recipe spec."""
-    from ..compare import parse_sampler_spec
+    """(sampler name, constructor parameters, mode) of a recipe spec (the one sampler-spec syntax)."""
+    from ..samplers.spec import parse_sampler_spec
 
     parsed = parse_sampler_spec(spec)
-    params = dict(parsed.params)
-    mode = str(params.pop("mode", "iterative"))
-    return parsed.name, params, mode
+    return parsed.name, parsed.kwargs, parsed.mode or "iterative"
 
 
 @dataclass(frozen=True)
@@ -225,9 +223,7 @@ def run_bakeoff(
 
 
 def _check_recipe(spec: str) -> None:
-    from ..samplers.registry import get_sampler
+    """Parse and build a recipe: a malformed spec, unknown sampler or parameter fails before any training."""
+    from ..samplers.spec import parse_sampler_spec
 
-    name, params, mode = _recipe(spec)
-    if mode not in ("iterative", "one_time"):
-        raise ValidationError(f"Recipe {spec!r}: mode must be 'iterative' or 'one_time'; got {mode!r}.")
-    get_sampler(name, **params)
+    parse_sampler_spec(spec).build()

@@ -64,7 +64,10 @@ class BakeoffSettings:
             raise ValidationError(
                 f"bakeoff.samplers needs at least two recipes (one is the baseline); got {list(self.samplers)}."
             )
-        dup = sorted({s for s in self.samplers if self.samplers.count(s) > 1})
+        from ..samplers.spec import parse_sampler_spec
+
+        canonical = [str(parse_sampler_spec(s)) for s in self.samplers]
+        dup = sorted({s for s in canonical if canonical.count(s) > 1})
         if dup:
             raise ValidationError(f"bakeoff.samplers lists {dup[0]!r} twice; list each recipe once.")
         if self.baseline not in self.samplers:
