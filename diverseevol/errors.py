@@ -162,3 +162,11 @@ __all__ += ["FileWriteError"]
 
 class DataFileNotFoundError(DiverseEvolError, FileNotFoundError):
     """A data file given to :func:`diverseevol.load_instructions` does not exist."""
+
+
+class TrackingError(DiverseEvolError, RuntimeError):
+    """An experiment tracker (TensorBoard, MLflow, W&B) cannot be used: its store is not writable,
+    its server does not answer, or it failed while logging; the message names the tracker and the fix."""
+
+
+__all__ += ["TrackingError"]

@@ -8,7 +8,7 @@ code when read.
 Layout (``docs/run_directory.md`` describes every field)::
 
     run_dir/
-      config.json                 format version, library version, data fingerprint, config
+      config.json                 format version, library version, run_id, data fingerprint, config
       status.json                 state ("running" | "finished"), rounds completed (summary)
       metrics.json                every completed metrics row (summary, rewritten per round)
       rounds/round_000/
@@ -41,6 +41,7 @@ import logging
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -239,6 +240,7 @@ class RunDirectory:
             "format_version": FORMAT_VERSION,
             "library_version": library_version,
             "created_at": _now(),
+            "run_id": uuid.uuid4().hex,  # tells this run apart from earlier ones at the same path (trackers)
             "data": dict(data),
             "config": redact_secrets(to_jsonable(config)),
         }
