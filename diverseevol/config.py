@@ -452,7 +452,13 @@ def _is_secret_name(key: Any) -> bool:
 
 
 def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
-    """Refuse an API key (or any secret-named argument) in ``judge.params``: the key comes from the environment."""
+    """Refuse an API key (or any secret-named argument) in ``judge.params``: the key comes from the environment.
+
+    Also checks the pairwise judge's ``request_kwargs`` now, not at its first request after round 0
+    (:func:`diverseevol.judge.request_kwargs.check_request_kwargs`). Secrets deeper inside
+    ``judge.params`` (an ``Authorization`` header, a URL's password) are accepted and redacted
+    wherever they are printed or written.
+    """
     if config.judge is None:
         return
     for key in config.judge.params:
@@ -462,6 +468,14 @@ def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
                 f"file (it would be printed by `run --check`, kept in run directories and shared with the file). "
                 f"Remove this key and set the environment variable OPENAI_API_KEY instead."
             )
+    if config.judge.type == "pairwise" and "request_kwargs" in config.judge.params:
+        from .errors import ValidationError
+        from .judge.request_kwargs import check_request_kwargs
+
+        try:
+            check_request_kwargs(config.judge.params["request_kwargs"], where="judge.params.request_kwargs")
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
 
 
 def _check_fields(config: RunConfig, source: str | None) -> None:

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._files import read_json, write_json
+from ._files import read_json, redact_text, write_json
 from ._optional import is_available
 from .errors import DiverseEvolError, OptionalDependencyError, TrackingError, ValidationError
 
@@ -320,9 +320,9 @@ class TrackingCallback:
             raise
         except Exception as exc:
             done = " The rounds are recorded in the run directory: resume the run to log them." if what == "log" else ""
+            detail = redact_text(" ".join(str(exc).split()))[:500]
             raise TrackingError(
-                f"report_to={self.integration!r}: the tracker failed to {what} ({type(exc).__name__}: "
-                f"{' '.join(str(exc).split())[:500]}).{done}"
+                f"report_to={self.integration!r}: the tracker failed to {what} ({type(exc).__name__}: {detail}).{done}"
             ) from exc
 
     # ---- for subclasses -------------------------------------------------------------------
@@ -607,10 +607,10 @@ class MLflowCallback(TrackingCallback):
             self.client.get_experiment_by_name(self._experiment_name())
         except Exception as exc:
             raise TrackingError(
-                f"report_to='mlflow' cannot open the tracking store {uri or '(MLflow default)'} "
+                redact_text(f"report_to='mlflow' cannot open the tracking store {uri or '(MLflow default)'} "
                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:400]}). Set MLFLOW_TRACKING_URI (or "
                 f"MLflowCallback(tracking_uri=...)) to a server http://host:port or, with mlflow-skinny, a folder "
-                f"file:///abs/path with MLFLOW_ALLOW_FILE_STORE=true."
+                f"file:///abs/path with MLFLOW_ALLOW_FILE_STORE=true.")
             ) from exc
 
     def _name(self, key: str) -> str:
@@ -681,8 +681,9 @@ def _mlflow_key(key: str) -> str:
 def _check_server(uri: str, timeout: float) -> None:
     """Raise :class:`TrackingError` unless the MLflow server at ``uri`` answers ``/health`` within ``timeout`` s."""
     parts = urllib.parse.urlparse(uri)
-    shown = parts._replace(netloc=parts.hostname or "").geturl() if parts.password else uri  # no password shown
-    url = uri.rstrip("/") + "/health"
+    netloc = parts.netloc.rpartition("@")[2]  # without user:password (never shown; /health needs none)
+    shown = parts._replace(netloc=netloc).geturl().rstrip("/")
+    url = shown + "/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - http(s) only
             reply.read(64)
@@ -695,7 +696,7 @@ def _check_server(uri: str, timeout: float) -> None:
     else:
         return
     raise TrackingError(
-        f"report_to='mlflow': the tracking server {shown} does not answer {shown.rstrip('/')}/health within "
+        f"report_to='mlflow': the tracking server {shown} does not answer {url} within "
         f"{timeout:g} s ({problem}). Start the server (mlflow server --port ...), fix MLFLOW_TRACKING_URI, or "
         f"drop 'mlflow' from report_to; nothing was trained yet."
     )

@@ -25,6 +25,7 @@ from .benchmarks import Benchmark, _align
 from .cache import JudgeCache, judgment_key
 from .metrics import relative_score, valid_questions, win_tie_rate
 from .parsing import parse_scores
+from .request_kwargs import check_request_kwargs
 from .template import JUDGE_INSTRUCTION, JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE, render_judge_prompt
 
 __all__ = ["ORDERS", "InvalidJudgment", "JudgeReport", "PairwiseJudge"]
@@ -318,7 +319,7 @@ class PairwiseJudge:
         self.system_prompt = system_prompt
         self.template = template
         self.instruction = instruction
-        self.request_kwargs = dict(request_kwargs or {})
+        self.request_kwargs = check_request_kwargs(request_kwargs, known_client=client is None)
         self.progress = progress
         self.cache = cache if isinstance(cache, JudgeCache) or cache is None else JudgeCache(cache)
         self._rng = random.Random()

@@ -467,16 +467,16 @@ class RunDirectory:
         )
 
     def write_judge(self, t: int, info: Mapping[str, Any]) -> None:
-        """Write the judge's metrics for round ``t`` (``judge.json``)."""
-        write_json(self.round_dir(t) / "judge.json", {"round": t, **info})
+        """Write the judge's metrics for round ``t`` (``judge.json``; secrets redacted)."""
+        write_json(self.round_dir(t) / "judge.json", redact_secrets({"round": t, **to_jsonable(info)}))
 
     def read_judge(self, t: int) -> dict[str, Any] | None:
         """Return ``judge.json`` or None."""
         return self._read_checked(t, "judge.json", lambda o, p, f: validate.judge_info(o, t, p, f))
 
     def write_round_metrics(self, t: int, row: Mapping[str, Any]) -> None:
-        """Write the complete metrics row of round ``t``; marks the round complete."""
-        write_json(self.round_dir(t) / "metrics.json", row)
+        """Write the complete metrics row of round ``t`` (secrets redacted); marks the round complete."""
+        write_json(self.round_dir(t) / "metrics.json", redact_secrets(to_jsonable(row)))
 
     def read_round_metrics(self, t: int) -> dict[str, Any] | None:
         """Return the metrics row of round ``t``, or None when the round is not complete."""

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._files import to_jsonable
+from .._files import redact_secrets, to_jsonable
 from .._progress import progress_bar
 from ..comm import resolve_communicator, run_on_rank0
 from ..data import data_fingerprint
@@ -439,7 +439,7 @@ class EvolutionLoop:
                 f"mapping metric name -> value, e.g. {{'accuracy': 0.8}}. Return a dict (return {{}} for no "
                 f"metrics)."
             )
-        judged = dict(got)
+        judged = redact_secrets(dict(got))  # a judge may return a key: it never reaches disk or the rows
         run_on_rank0(comm, lambda: rd.write_judge(t, {"metrics": judged, "time_judge_s": elapsed}))
         return {"metrics": to_jsonable(judged), "time_judge_s": elapsed}
 
