@@ -44,6 +44,7 @@ __all__ = [
     "redact_secrets",
     "redact_text",
     "to_jsonable",
+    "write_figure",
     "write_json",
     "write_npy",
 ]
@@ -140,6 +141,37 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
             raise
         raise _write_error(path, exc) from exc
     return path
+
+
+def write_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> Path:
+    """Save a matplotlib figure atomically: rendered into a temporary file beside ``path``, then renamed.
+
+    The one way the library writes figures (report, compare, demo): on a full disk, a read-only
+    file system or any other write error nothing is left under ``path`` but its previous version.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Anything with ``savefig(file_object, format=..., **kwargs)``.
+    path : path-like
+        The image file; its suffix (``.png``, ``.svg``, ``.pdf``...) is the format unless
+        ``format=`` is given.
+    **savefig_kwargs
+        Passed to ``fig.savefig`` (``dpi``...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileWriteError
+        When the write fails (see :func:`atomic_write`): the message names ``path``.
+    """
+    path = Path(path)
+    savefig_kwargs.setdefault("format", path.suffix.lstrip(".").lower() or None)
+    return atomic_write(path, lambda fh: fig.savefig(fh, **savefig_kwargs))
 
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import load_npy, write_json, write_npy
+from .._files import load_npy, write_figure, write_json, write_npy
 from ..errors import RunDirectoryError, ValidationError
 from .model import TinyModelSpec, TinyRecipe
 from .tasks import DemoSuite, make_suite, task_coverage
@@ -775,7 +775,7 @@ def _plot(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: Path, n_
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path, dpi=110)
+        write_figure(fig, path, dpi=110)
         plt.close(fig)
         files.append(path)
     return files
