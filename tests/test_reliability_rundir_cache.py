@@ -122,3 +122,31 @@ def test_a_run_dir_that_is_a_regular_file_is_a_run_directory_error(tmp_path, whe
     assert target.read_text() == "{}"
     with pytest.raises(RunDirectoryError, match="is a file"):
         EvolutionResult.load(run_dir)
+
+
+def test_a_record_left_by_a_deleted_array_never_blocks_its_recomputation(tmp_path, monkeypatch):
+    """The user deleted the array (the fix), the embedder now gives other values, and the process is
+    killed right after writing the new array: the old record must not refuse the new array."""
+    from diverseevol.run import directory
+
+    run_dir = _stopped_before_selection(tmp_path)
+    path = rdir(run_dir, 2) / "embeddings.npy"
+    path.unlink()
+    real = directory.write_json
+
+    def killed_after_the_array(target, obj):
+        if Path(target).name == "embeddings.json":
+            raise KeyboardInterrupt  # stands for kill -9 between the two writes
+        return real(target, obj)
+
+    monkeypatch.setattr(directory, "write_json", killed_after_the_array)
+
+    class OtherEmbedder(fakes.FakeEmbedder):
+        def __call__(self, model, records):
+            return super().__call__(model, records) * 2.0
+
+    with pytest.raises(KeyboardInterrupt):
+        make(run_dir, embedder=OtherEmbedder()).run()
+    monkeypatch.setattr(directory, "write_json", real)
+    assert path.is_file() and not (rdir(run_dir, 2) / "embeddings.json").exists()
+    assert make(run_dir, embedder=OtherEmbedder()).run().finished

@@ -16,7 +16,7 @@ Layout (``docs/run_directory.md`` describes every field)::
         train.json                written when the trainer returned: training finished
         model/                    the trainer's out_dir
         embeddings.npy            M_t's (N, d) embeddings (only with cache_embeddings=True)
-        embeddings.json           its shape, dtype and SHA-256, written before it (checked on resume)
+        embeddings.json           its shape, dtype and SHA-256, written after it (checked on resume)
         scores/<name>.npy         M_t's (N,) scores (when the sampler needs them)
         scores/<name>.json        their shape, dtype and SHA-256
         selection.json            the records added to make P_{t+1}, pick radii, signal metrics
@@ -148,11 +148,17 @@ def _record_path(path: Path) -> Path:
 
 
 def _write_recorded_npy(path: Path, arr: np.ndarray) -> None:
-    """Write the checksum record of ``arr``, then ``arr`` as ``path`` (a record without its array is harmless)."""
+    """Write ``arr`` as ``path``, then its checksum record.
+
+    In this order each write is progress on its own: a process killed between the two leaves an
+    array without a record, read like a run directory written before records existed. A record
+    left by an earlier array (deleted by the user to recompute it) is removed first.
+    """
     digest, _ = _digest(arr)
-    record = {"file": path.name, "shape": list(arr.shape), "dtype": arr.dtype.str, "sha256": digest}
-    write_json(_record_path(path), record)
+    _record_path(path).unlink(missing_ok=True)
     write_npy(path, arr)
+    write_json(_record_path(path), {"file": path.name, "shape": list(arr.shape), "dtype": arr.dtype.str,
+                                    "sha256": digest})
 
 
 def _check_recorded(path: Path, arr: np.ndarray, fix: str) -> int | None:
