@@ -126,3 +126,11 @@ def test_the_api_key_refusal_is_not_garbled_by_its_own_redaction(tmp_path, capsy
     err = capsys.readouterr().err
     assert "judge.params.api_key" in err and "the judge's API key is never read" in err
     assert "sk-abc" not in err
+
+
+def test_the_judge_repr_shows_no_url_password():
+    pytest.importorskip("openai")
+    from diverseevol.judge import PairwiseJudge
+
+    text = repr(PairwiseJudge("m", base_url=URL, api_key="x"))
+    assert PASSWORD not in text and "judge.example:8000" in text

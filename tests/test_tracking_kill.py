@@ -181,7 +181,13 @@ KILLS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(KILLS))
+#: the other kill points run with `pytest -m slow` (each case starts 3 to 4 processes that import MLflow)
+SLOW = {"inside MLflow's close", "inside the judge, then after logging", "twice in a row"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(KILLS)]
+)
 def test_kill_9_then_resume_logs_every_round_once(tmp_path, name):
     run_dir = tmp_path / "run"
     cfg = _cfg(run_dir, ["tensorboard", "mlflow"])
@@ -208,7 +214,7 @@ def test_kill_9_then_resume_logs_every_round_once(tmp_path, name):
 
 
 @pytest.mark.skipif(not importlib.util.find_spec("wandb"), reason="wandb is not installed (it is optional)")
-@pytest.mark.parametrize("kill", ["round_end:1", "run_end"])
+@pytest.mark.parametrize("kill", [pytest.param("round_end:1", marks=pytest.mark.slow), "run_end"])
 def test_wandb_offline_resume_holds_every_round_once_in_its_latest_run(tmp_path, kill):
     from tracking_readers import read_wandb_offline
 

@@ -219,6 +219,11 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+def _shown(url: str | None) -> str | None:
+    """``url`` as it may be printed: a ``user:password@`` password redacted."""
+    return None if url is None else redact_text(url)
+
+
 class PairwiseJudge:
     """The paper's GPT-4 pairwise judge, on any OpenAI-compatible chat-completions endpoint.
 
@@ -388,7 +393,7 @@ class PairwiseJudge:
     def __repr__(self) -> str:
         cache = None if self.cache is None else self.cache.path
         return (
-            f"PairwiseJudge(model={self.model!r}, base_url={self.base_url!r}, cache={cache!r}, "
+            f"PairwiseJudge(model={self.model!r}, base_url={_shown(self.base_url)!r}, cache={cache!r}, "
             f"max_concurrency={self.max_concurrency}, max_retries={self.max_retries})"
         )
 
