@@ -107,8 +107,8 @@ class TrackingCallback:
     missing values. A tracking run left unfinished by a killed loop is closed when a later run of
     the same directory ends without error.
 
-    Subclasses implement :meth:`_read_held`, :meth:`_open`, :meth:`_log` and :meth:`_close`, and
-    may extend :meth:`check` and :meth:`_name`.
+    Subclasses implement :meth:`_open`, :meth:`_log` and :meth:`_close`, and should implement
+    :meth:`_read_held`; they may extend :meth:`check` and :meth:`_name`.
 
     Parameters
     ----------
@@ -210,8 +210,12 @@ class TrackingCallback:
         return key
 
     def _read_held(self, run_dir: Path, name: str, config: dict[str, Any], key: str) -> Held:
-        """What the tracker holds for this run directory; may set ``self._unfinished``."""
-        raise NotImplementedError
+        """What the tracker holds for this run directory; may set ``self._unfinished``.
+
+        Default: nothing (every loop run logs every round, replayed ones included); override it
+        to make logging idempotent across resumes.
+        """
+        return {}
 
     def _open(self, run_dir: Path, name: str, config: dict[str, Any], key: str = "") -> None:
         raise NotImplementedError
