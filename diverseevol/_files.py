@@ -44,6 +44,7 @@ __all__ = [
     "redact_secrets",
     "redact_text",
     "to_jsonable",
+    "write_figure",
     "write_json",
     "write_npy",
 ]
@@ -55,10 +56,12 @@ _TMP_NAME = re.compile(r"\..+" + re.escape(TMP_MARK) + r"[0-9]+\.[0-9a-f]{8}")
 #: What :func:`redact_secrets` puts in place of a secret value.
 REDACTED = "<redacted>"
 
-_SECRET_KEY = re.compile(
-    r"(^|[_\-.])(api[_\-]?key|apikey|token|access[_\-]?token|secret|password|passwd|credentials?)($|[_\-.])",
-    re.IGNORECASE,
+#: The names of secrets (a part of a key between ``_``/``-``/``.`` separators, any case).
+_SECRET_NAMES = (
+    r"api[_\-]?key|apikey|token|access[_\-]?token|secret|password|passwd|credentials?|authorization|auth|cookie"
+    r"|private[_\-]?key"
 )
+_SECRET_KEY = re.compile(r"(^|[_\-.])(" + _SECRET_NAMES + r")($|[_\-.])", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,6 +143,37 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None
     return path
 
 
+def write_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> Path:
+    """Save a matplotlib figure atomically: rendered into a temporary file beside ``path``, then renamed.
+
+    The one way the library writes figures (report, compare, demo): on a full disk, a read-only
+    file system or any other write error nothing is left under ``path`` but its previous version.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Anything with ``savefig(file_object, format=..., **kwargs)``.
+    path : path-like
+        The image file; its suffix (``.png``, ``.svg``, ``.pdf``...) is the format unless
+        ``format=`` is given.
+    **savefig_kwargs
+        Passed to ``fig.savefig`` (``dpi``...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileWriteError
+        When the write fails (see :func:`atomic_write`): the message names ``path``.
+    """
+    path = Path(path)
+    savefig_kwargs.setdefault("format", path.suffix.lstrip(".").lower() or None)
+    return atomic_write(path, lambda fh: fig.savefig(fh, **savefig_kwargs))
+
+
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _DENIED = {errno.EROFS, errno.EACCES, errno.EPERM}
 
@@ -189,12 +223,15 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def redact_secrets(obj: Any) -> Any:
-    """Return ``obj`` with the value of every key that names a secret replaced by ``"<redacted>"``.
+    """Return ``obj`` with every secret replaced by ``"<redacted>"``, at every nesting level.
 
-    A key is secret when one of its ``_``/``-``/``.``-separated parts is ``api_key``/``apikey``,
-    ``token``, ``secret``, ``password``/``passwd`` or ``credential(s)``, in any case (``hf_token``,
-    ``OPENAI_API_KEY``, ``client_secret``; not ``max_tokens`` or ``tokenizer``). Applied at every
-    nesting level.
+    The value of a key that names a secret is replaced: a key whose ``_``/``-``/``.``-separated
+    parts include ``api_key``/``apikey``, ``token``, ``access_token``, ``secret``,
+    ``password``/``passwd``, ``credential(s)``, ``authorization``, ``auth``, ``cookie`` or
+    ``private_key``, in any case (``hf_token``, ``OPENAI_API_KEY``, ``client_secret``, the headers
+    ``Authorization``, ``Proxy-Authorization``, ``X-Api-Key``, ``Cookie``; not ``max_tokens`` or
+    ``tokenizer``). In every other string the password of a URL (``scheme://user:<redacted>@host``),
+    the credential after ``Bearer``/``Basic`` and ``sk-...``/``hf_...`` keys are replaced.
     """
     if isinstance(obj, Mapping):
         return {
@@ -203,6 +240,8 @@ def redact_secrets(obj: Any) -> Any:
         }
     if isinstance(obj, (list, tuple)):
         return [redact_secrets(v) for v in obj]
+    if isinstance(obj, str):
+        return _redact_value(obj)
     return obj
 
 
@@ -299,12 +338,30 @@ _KEY_SHAPED = re.compile(
     r"\b(?:sk|hf)[-_][A-Za-z0-9_\-]{20,}"
     r"|(?<=\bBearer )[A-Za-z0-9._~+/=\-]+|(?<=\bBasic )[A-Za-z0-9+/=]{8,}"
 )
+#: The password of a URL's ``user:password@``: group 1 is everything before it.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:)[^\s/@]+(?=@)")
+#: A secret-named pair: the name with its quote and separator (group 1; group 2 the opening quote of
+#: the name, group 3 the separator, group 4 the opening quote of the value), then the value (group 5).
 _SECRET_PAIR = re.compile(
-    r"""((?:api[_\-]?key|apikey|access[_\-]?token|token|secret|password|passwd|credentials?)["']?\s*[:=]\s*["']?)"""
-    r"""([^\s"',;}]+)""",
+    r"""((?:""" + _SECRET_NAMES + r""")(["']?)\s*([:=])\s*(["']?))([^\s"',;}]+)""",
     re.IGNORECASE,
 )
 _MIN_SECRET_LENGTH = 4
+
+
+def _redact_value(text: str) -> str:
+    """``text`` with URL passwords and key-shaped strings replaced (the value rules of :func:`redact_secrets`)."""
+    return _KEY_SHAPED.sub(REDACTED, _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text))
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    """A secret-named pair with its value redacted; kept when it reads as prose: ``name: word``,
+    unquoted, with a lowercase or capitalised word of letters (``"api_key: the judge's key"``)."""
+    quoted = match.group(2) or match.group(4)
+    value = match.group(5)
+    if not quoted and match.group(3) == ":" and value.isalpha() and (value.islower() or value.istitle()):
+        return match.group(0)
+    return match.group(1) + REDACTED
 
 
 def redact_text(text: str, secrets: Any = ()) -> str:
@@ -314,7 +371,9 @@ def redact_text(text: str, secrets: Any = ()) -> str:
     ``secrets`` (e.g. the configured API key) of at least 4 characters, wherever it appears;
     ``sk-...``/``hf_...`` keys of 20+ characters; the credential after ``Bearer`` or ``Basic``; the
     value of a secret-named pair (``api_key=...``, ``"password": "..."``; the names of
-    :func:`redact_secrets`). Other text is kept as is.
+    :func:`redact_secrets`), except an unquoted ``name: word`` whose word is lowercase or capitalised
+    letters only (prose such as an error message saying ``api_key: the key is ...``); the password of
+    a URL (``scheme://user:<redacted>@host``). Other text is kept as is.
 
     Parameters
     ----------
@@ -326,8 +385,7 @@ def redact_text(text: str, secrets: Any = ()) -> str:
     for secret in sorted((s for s in secrets or () if isinstance(s, str)), key=len, reverse=True):
         if len(secret) >= _MIN_SECRET_LENGTH:
             text = text.replace(secret, REDACTED)
-    text = _KEY_SHAPED.sub(REDACTED, text)
-    return _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, text)
+    return _SECRET_PAIR.sub(_redact_pair, _redact_value(text))
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import atomic_write, write_figure
 from ._optional import require
 from ._validation import check_embeddings, complement_indices
 from .errors import NormBiasWarning, ValidationError
@@ -328,7 +328,7 @@ class Comparison:
             ax.set_title(f"{title}, mean over {len(self.seeds)} seed(s)")
         fig.tight_layout()
         paths["diversity_plot"] = out / "diversity.png"
-        fig.savefig(paths["diversity_plot"], dpi=120)
+        write_figure(fig, paths["diversity_plot"], dpi=120)
         plt.close(fig)
         if self.label_names is not None:
             labels = self.label_names
@@ -344,7 +344,7 @@ class Comparison:
             ax.legend(fontsize=7)
             fig.tight_layout()
             paths["labels_plot"] = out / "labels.png"
-            fig.savefig(paths["labels_plot"], dpi=120)
+            write_figure(fig, paths["labels_plot"], dpi=120)
             plt.close(fig)
         return paths
 

@@ -408,7 +408,13 @@ def _is_secret_name(key: Any) -> bool:
 
 
 def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
-    """Refuse an API key (or any secret-named argument) in ``judge.params``: the key comes from the environment."""
+    """Refuse an API key (or any secret-named argument) in ``judge.params``: the key comes from the environment.
+
+    Also checks the pairwise judge's ``request_kwargs`` now, not at its first request after round 0
+    (:func:`diverseevol.judge.request_kwargs.check_request_kwargs`). Secrets deeper inside
+    ``judge.params`` (an ``Authorization`` header, a URL's password) are accepted and redacted
+    wherever they are printed or written.
+    """
     if config.judge is None:
         return
     for key in config.judge.params:
@@ -418,6 +424,14 @@ def _check_no_judge_secret(config: RunConfig, source: str | None) -> None:
                 f"file (it would be printed by `run --check`, kept in run directories and shared with the file). "
                 f"Remove this key and set the environment variable OPENAI_API_KEY instead."
             )
+    if config.judge.type == "pairwise" and "request_kwargs" in config.judge.params:
+        from .errors import ValidationError
+        from .judge.request_kwargs import check_request_kwargs
+
+        try:
+            check_request_kwargs(config.judge.params["request_kwargs"], where="judge.params.request_kwargs")
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
 
 
 def _check_data(config: RunConfig, source: str | None) -> None:
@@ -502,6 +516,43 @@ def _read_file(path: Path) -> Any:
         raise ConfigError(f"{path}: nested too deeply to be a configuration file.") from None
 
 
+class _DuplicateKey(Exception):
+    """A key written twice in one YAML mapping (lines are 1-based)."""
+
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(key, line, first)
+        self.key, self.line, self.first = key, line, first
+
+
+_LOADERS: dict[int, Any] = {}
+
+
+def _unique_key_loader(yaml: Any) -> Any:
+    """A ``yaml.SafeLoader`` that raises :class:`_DuplicateKey` for a key written twice in one mapping.
+
+    Keys merged in with ``<<:`` may be overridden by a key written in the mapping itself (YAML's rule).
+    """
+    if id(yaml) not in _LOADERS:
+
+        class UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[name-defined,misc]
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen: dict[Any, int] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                    try:
+                        if key in seen:
+                            raise _DuplicateKey(key, line, seen[key])
+                        seen[key] = line
+                    except TypeError:  # an unhashable key: SafeLoader's own error follows
+                        continue
+                return super().construct_mapping(node, deep=deep)
+
+        _LOADERS[id(yaml)] = UniqueKeyLoader
+    return _LOADERS[id(yaml)]
+
+
 def _parse_text(path: Path, suffix: str, text: str) -> Any:
     if suffix == ".toml":
         import tomllib
@@ -513,7 +564,12 @@ def _parse_text(path: Path, suffix: str, text: str) -> Any:
     if suffix in (".yaml", ".yml"):
         yaml = require("yaml", feature="YAML configuration files", extra="config")
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=_unique_key_loader(yaml))  # noqa: S506 - a SafeLoader subclass
+        except _DuplicateKey as dup:
+            raise ConfigError(
+                f"{path}: line {dup.line}: the key {dup.key!r} appears twice in the same mapping (first at line "
+                f"{dup.first}); YAML would keep the last value and ignore the other silently. Remove one of them."
+            ) from None
         except yaml.YAMLError as exc:
             msg = " ".join(str(exc).split())
             raise ConfigError(f"{path}: invalid YAML: {msg}.") from exc

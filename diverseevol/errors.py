@@ -171,3 +171,11 @@ class OutputPathError(ValidationError):
 
 
 __all__ += ["OutputPathError"]
+
+
+class TrackingError(DiverseEvolError, RuntimeError):
+    """An experiment tracker (TensorBoard, MLflow, W&B) cannot be used: its store is not writable,
+    its server does not answer, or it failed while logging; the message names the tracker and the fix."""
+
+
+__all__ += ["TrackingError"]

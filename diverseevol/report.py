@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import atomic_write, write_figure
 from ._optional import is_available, require
 from .errors import ValidationError
 from .judge.metrics import summarize_rounds
@@ -443,7 +443,7 @@ def plot_metrics_vs_pool(
     fig.tight_layout(rect=(0.0, extra / fig.get_figheight(), 1.0, 1.0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    write_figure(fig, path, dpi=120)
     plt.close(fig)
     return path
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._files import write_json
+from .._files import write_figure, write_json
 from .stats import METRICS
 
 __all__ = ["library_report", "plot_summary", "write_outputs"]
@@ -73,7 +73,7 @@ def plot_summary(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: P
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path, dpi=110)
+        write_figure(fig, path, dpi=110)
         plt.close(fig)
         files.append(path)
     return files

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import redact_text
 from .._progress import progress_bar
 from .._validation import check_scalar
 from ..errors import ValidationError
@@ -27,6 +28,7 @@ from .cache import JudgeCache, judgment_key
 from .client import Cancelled, MalformedReply, RetryingChatClient, openai_client
 from .parsing import parse_scores
 from .report import ORDERS, InvalidJudgment, JudgeReport
+from .request_kwargs import check_request_kwargs
 from .template import JUDGE_INSTRUCTION, JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE, render_judge_prompt
 
 __all__ = ["ORDERS", "InvalidJudgment", "JudgeReport", "PairwiseJudge"]
@@ -45,6 +47,11 @@ class _OnClient:
 
     def __set__(self, judge: Any, value: Any) -> None:
         setattr(judge._http, self.name, value)
+
+
+def _shown(url: str | None) -> str | None:
+    """``url`` as it may be printed: a ``user:password@`` password redacted."""
+    return None if url is None else redact_text(url)
 
 
 class PairwiseJudge:
@@ -148,7 +155,7 @@ class PairwiseJudge:
         self.system_prompt = system_prompt
         self.template = template
         self.instruction = instruction
-        self.request_kwargs = dict(request_kwargs or {})
+        self.request_kwargs = check_request_kwargs(request_kwargs, known_client=client is None)
         self.progress = progress
         if client is not None:
             key = getattr(client, "api_key", None)
@@ -200,7 +207,7 @@ class PairwiseJudge:
     def __repr__(self) -> str:
         cache = None if self.cache is None else self.cache.path
         return (
-            f"PairwiseJudge(model={self.model!r}, base_url={self.base_url!r}, cache={cache!r}, "
+            f"PairwiseJudge(model={self.model!r}, base_url={_shown(self.base_url)!r}, cache={cache!r}, "
             f"max_concurrency={self.max_concurrency}, max_retries={self.max_retries})"
         )
 

@@ -8,7 +8,7 @@ code when read.
 Layout (``docs/run_directory.md`` describes every field)::
 
     run_dir/
-      config.json                 format version, library version, data fingerprint, config
+      config.json                 format version, library version, run_id, data fingerprint, config
       status.json                 state ("running" | "finished"), rounds completed (summary)
       metrics.json                every completed metrics row (summary, rewritten per round)
       rounds/round_000/
@@ -16,7 +16,9 @@ Layout (``docs/run_directory.md`` describes every field)::
         train.json                written when the trainer returned: training finished
         model/                    the trainer's out_dir
         embeddings.npy            M_t's (N, d) embeddings (only with cache_embeddings=True)
+        embeddings.json           its shape, dtype and SHA-256, written after it (checked on resume)
         scores/<name>.npy         M_t's (N,) scores (when the sampler needs them)
+        scores/<name>.json        their shape, dtype and SHA-256
         selection.json            the records added to make P_{t+1}, pick radii, signal metrics
         judge.json                the judge's metrics for M_t
         metrics.json              the round's metrics row: the round is complete
@@ -37,10 +39,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
+import json
 import logging
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -120,6 +125,67 @@ class RoundRecord:
         return selection_radii(self.selection)
 
 
+# ---- cached arrays with a checksum record ---------------------------------------------------------
+def _digest(arr: np.ndarray) -> tuple[str, int | None]:
+    """SHA-256 of ``arr``'s shape, dtype and C-order bytes, and its first row holding NaN/Inf (or None).
+
+    Reads the array once, in blocks of rows (a memmap is never loaded whole).
+    """
+    h = hashlib.sha256(json.dumps([list(arr.shape), arr.dtype.str]).encode())
+    rows = max(1, (1 << 24) // max(1, arr[:1].nbytes))
+    bad: int | None = None
+    for start in range(0, arr.shape[0], rows):
+        block = np.ascontiguousarray(arr[start : start + rows])
+        h.update(memoryview(block).cast("B"))
+        if bad is None and np.issubdtype(block.dtype, np.inexact) and not np.isfinite(block).all():
+            finite = np.isfinite(block).reshape(block.shape[0], -1).all(axis=1)
+            bad = start + int(np.flatnonzero(~finite)[0])
+    return h.hexdigest(), bad
+
+
+def _record_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _write_recorded_npy(path: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` as ``path``, then its checksum record.
+
+    In this order each write is progress on its own: a process killed between the two leaves an
+    array without a record, read like a run directory written before records existed. A record
+    left by an earlier array (deleted by the user to recompute it) is removed first.
+    """
+    digest, _ = _digest(arr)
+    _record_path(path).unlink(missing_ok=True)
+    write_npy(path, arr)
+    write_json(_record_path(path), {"file": path.name, "shape": list(arr.shape), "dtype": arr.dtype.str,
+                                    "sha256": digest})
+
+
+def _check_recorded(path: Path, arr: np.ndarray, fix: str) -> int | None:
+    """Compare ``arr`` (read from ``path``) with its checksum record; return its first NaN/Inf row (or None).
+
+    A missing record (a run directory written before records existed) is not an error; without one,
+    NaN/Inf rows are reported to the caller. With one, a row of NaN/Inf that matches it is the
+    producer's own output and is not reported.
+    """
+    record_path = _record_path(path)
+    digest, bad = _digest(arr)
+    if not record_path.is_file():
+        return bad
+    record = read_json(record_path, fix=fix)
+    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+        raise validate.corrupt(record_path, "is not the checksum record the loop writes (no 'sha256')", fix)
+    if record["sha256"] != digest:
+        raise validate.corrupt(
+            path,
+            f"does not match the checksum recorded in {record_path.name} when the loop wrote it (shape "
+            f"{record.get('shape')}, dtype {record.get('dtype')}; the file has shape {list(arr.shape)}, dtype "
+            f"{arr.dtype.str}): it was replaced or edited since, and resuming with it would select other records",
+            fix,
+        )
+    return None
+
+
 def selection_indices(selection: Mapping[str, Any] | None) -> np.ndarray:
     """The ``new_indices`` of a ``selection.json`` content as int64, shape (|S_t|,); empty for None."""
     if selection is None:
@@ -170,6 +236,26 @@ class RunDirectory:
         except (RunDirectoryError, AttributeError):
             return False
 
+    def check_location(self) -> None:
+        """Raise :class:`RunDirectoryError` if the path, or a folder above it, is a regular file.
+
+        Raises
+        ------
+        RunDirectoryError
+            Naming the file and saying what to pass instead (not ``NotADirectoryError``).
+        """
+        for candidate in (self.path, *self.path.parents):
+            if not candidate.exists():
+                continue
+            if candidate.is_dir():
+                return
+            where = "" if candidate == self.path else f", a folder on the path of {self.path}"
+            raise RunDirectoryError(
+                f"run_dir {self.path}: {candidate} is a file{where}, not a directory. Pass the path of a directory "
+                f"for the run: a new one (it is created), an empty one, or a run directory to resume, e.g. "
+                f"run_dir={str(candidate.with_name(candidate.stem + '_run'))!r}."
+            )
+
     def config_problem(self) -> str | None:
         """Why ``config.json`` cannot be read (not UTF-8, not JSON, nested too deeply), or None.
 
@@ -201,6 +287,7 @@ class RunDirectory:
         """
         cfg = self.path / self.CONFIG
         if not cfg.is_file():
+            self.check_location()
             raise RunDirectoryError(
                 f"{self.path} is not a diverseevol run directory: {self.CONFIG} is missing."
             )
@@ -239,6 +326,7 @@ class RunDirectory:
             "format_version": FORMAT_VERSION,
             "library_version": library_version,
             "created_at": _now(),
+            "run_id": uuid.uuid4().hex,  # tells this run apart from earlier ones at the same path (trackers)
             "data": dict(data),
             "config": redact_secrets(to_jsonable(config)),
         }
@@ -465,16 +553,16 @@ class RunDirectory:
         )
 
     def write_judge(self, t: int, info: Mapping[str, Any]) -> None:
-        """Write the judge's metrics for round ``t`` (``judge.json``)."""
-        write_json(self.round_dir(t) / "judge.json", {"round": t, **info})
+        """Write the judge's metrics for round ``t`` (``judge.json``; secrets redacted)."""
+        write_json(self.round_dir(t) / "judge.json", redact_secrets({"round": t, **to_jsonable(info)}))
 
     def read_judge(self, t: int) -> dict[str, Any] | None:
         """Return ``judge.json`` or None."""
         return self._read_checked(t, "judge.json", lambda o, p, f: validate.judge_info(o, t, p, f))
 
     def write_round_metrics(self, t: int, row: Mapping[str, Any]) -> None:
-        """Write the complete metrics row of round ``t``; marks the round complete."""
-        write_json(self.round_dir(t) / "metrics.json", row)
+        """Write the complete metrics row of round ``t`` (secrets redacted); marks the round complete."""
+        write_json(self.round_dir(t) / "metrics.json", redact_secrets(to_jsonable(row)))
 
     def read_round_metrics(self, t: int) -> dict[str, Any] | None:
         """Return the metrics row of round ``t``, or None when the round is not complete."""
@@ -485,24 +573,44 @@ class RunDirectory:
         return self.round_dir(t) / "embeddings.npy"
 
     def write_embeddings(self, t: int, emb: np.ndarray) -> None:
-        """Cache M_t's (N, d) embeddings as ``.npy``."""
-        write_npy(self.embeddings_path(t), emb)
+        """Cache M_t's (N, d) embeddings as ``.npy``, with their checksum record (``embeddings.json``)."""
+        _write_recorded_npy(self.embeddings_path(t), np.asarray(emb))
 
-    def read_embeddings(self, t: int) -> np.ndarray | None:
-        """Return the cached embeddings as a read-only memmap of shape (N, d), or None."""
+    def read_embeddings(self, t: int, *, verify: bool = True) -> np.ndarray | None:
+        """Return the cached embeddings as a read-only memmap of shape (N, d), or None.
+
+        Parameters
+        ----------
+        t : int
+        verify : bool, default True
+            Compare the file with the checksum recorded when it was written (one read of it) and
+            refuse NaN/Inf; False right after this process wrote it.
+
+        Raises
+        ------
+        RunDirectoryError
+            If the file is not an (N, d) array of real numbers, differs from its checksum record
+            (replaced or edited since it was written), or holds NaN/Inf; the message names the file
+            and says to delete it to recompute it.
+        """
         path = self.embeddings_path(t)
         if not path.is_file():
             return None
         fix = validate.cache_fix(path)
         arr = load_npy(path, mmap=True, error=RunDirectoryError, fix=" " + fix)
-        return validate.embeddings_array(arr, self.n_records, path, fix)
+        arr = validate.embeddings_array(arr, self.n_records, path, fix)
+        if verify:
+            bad_row = _check_recorded(path, arr, fix)
+            if bad_row is not None:
+                raise validate.corrupt(path, f"holds NaN or Inf in row {bad_row}, which the loop never caches", fix)
+        return arr
 
     def write_scores(self, t: int, scores: Mapping[str, np.ndarray]) -> None:
-        """Write each (N,) score array as ``scores/<name>.npy``."""
+        """Write each (N,) score array as ``scores/<name>.npy``, with its checksum record ``scores/<name>.json``."""
         for name, values in scores.items():
             if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
                 raise RunDirectoryError(f"score name {name!r} cannot be used as a file name.")
-            write_npy(self.round_dir(t) / "scores" / f"{name}.npy", np.asarray(values))
+            _write_recorded_npy(self.round_dir(t) / "scores" / f"{name}.npy", np.asarray(values))
 
     def read_scores(self, t: int, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
         """Return the named scores of round ``t``, or None when any is missing."""
@@ -513,7 +621,9 @@ class RunDirectory:
                 return None
             fix = validate.cache_fix(path)
             arr = load_npy(path, error=RunDirectoryError, fix=" " + fix)
-            out[name] = validate.score_array(arr, self.n_records, path, fix)
+            checked = validate.score_array(arr, self.n_records, path, fix)
+            _check_recorded(path, arr, fix)  # NaN scores are the scorer's business: not refused here
+            out[name] = checked
         return out
 
     def check_selection(

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._files import to_jsonable
+from .._files import redact_secrets, to_jsonable
 from .._progress import progress_bar
 from ..comm import resolve_communicator, run_on_rank0
 from ..data import data_fingerprint
@@ -119,8 +119,10 @@ class EvolutionLoop:
         ``on_round_end(round, metrics_row)``. Called on rank 0, for the rounds this call runs.
     callbacks : sequence of objects, optional
         Objects with any of the three methods above, and optionally ``on_run_start(run_dir,
-        config)`` (once the run directory is open) and ``on_run_end(result, error)`` (``result``
-        None and ``error`` the exception when the run raised). Called on rank 0.
+        config)`` (once the run directory is open), ``on_round_replayed(round, metrics_row)`` (for
+        each round a resumed run reads back from disk instead of running it) and
+        ``on_run_end(result, error)`` (``result`` None and ``error`` the exception when the run
+        raised). Called on rank 0.
     comm : Communicator, optional
         For multi-process runs; default: a single process, or
         :meth:`diverseevol.comm.TorchCommunicator.from_env` when the environment variable
@@ -290,8 +292,8 @@ class EvolutionLoop:
         rank0 = comm.rank == 0
         trackers = tracking_callbacks(self.settings.report_to) if rank0 else []  # fresh per run()
         self._callbacks = Callbacks.collect(self._events, [*self._callback_objects, *trackers])
-        if rank0:
-            self._callbacks.fire("on_run_start", rd.path, dict(header.get("config", {})))
+        # on rank 0; a refusal (a tracker checked before round 0) is raised on every rank
+        run_on_rank0(comm, lambda: self._callbacks.fire("on_run_start", rd.path, dict(header.get("config", {}))))
         try:
             result = self._run_rounds(rd, comm, header)
         except BaseException as exc:
@@ -318,6 +320,8 @@ class EvolutionLoop:
                     record = run_on_rank0(comm, lambda t=t, p=pool: recorded_round(rd, t, p))
                 if record.complete:
                     row, new_idx, radii, model = self._replay_round(rd, record)
+                    if comm.rank == 0:  # trackers log what they do not hold yet (a kill -9 before they logged it)
+                        self._callbacks.fire("on_round_replayed", t, dict(row))
                 else:
                     row, new_idx, radii, model = self._run_round(rd, comm, record, pool, bar)
                 result.pools.append(pool)
@@ -440,7 +444,7 @@ class EvolutionLoop:
                 f"mapping metric name -> value, e.g. {{'accuracy': 0.8}}. Return a dict (return {{}} for no "
                 f"metrics)."
             )
-        judged = dict(got)
+        judged = redact_secrets(dict(got))  # a judge may return a key: it never reaches disk or the rows
         run_on_rank0(comm, lambda: rd.write_judge(t, {"metrics": judged, "time_judge_s": elapsed}))
         return {"metrics": to_jsonable(judged), "time_judge_s": elapsed}
 

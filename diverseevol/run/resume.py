@@ -29,7 +29,9 @@ logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (
 
 def refuse_foreign(rd: RunDirectory) -> None:
     """Raise :class:`RunDirectoryError` if ``rd`` is a non-empty directory that is not a run directory,
-    or one whose ``config.json`` is unreadable (corrupt: never deleted, not even with ``overwrite``)."""
+    or one whose ``config.json`` is unreadable (corrupt: never deleted, not even with ``overwrite``), or if
+    the path is a regular file (or lies below one)."""
+    rd.check_location()
     problem = rd.config_problem()
     if problem is not None:
         raise RunDirectoryError(

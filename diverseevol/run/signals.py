@@ -174,7 +174,7 @@ def _embeddings(
             )
         if settings.cache_embeddings:
             rd.write_embeddings(t, arr)
-            arr = rd.read_embeddings(t)
+            arr = rd.read_embeddings(t, verify=False)  # just written and checked: no second read to verify
         held["emb"] = arr
 
     held: dict[str, np.ndarray] = {}
