@@ -6,13 +6,12 @@ pool size; the title says how many seeds each point averages.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import write_figure
 from .._optional import require
 from .settings import LOWER_IS_BETTER
 from .stats import t_interval
@@ -54,8 +53,6 @@ def plot_bakeoff(result: Any, out_dir: Path) -> list[Path]:
         ax.set_xlabel("pool size (records)")
         ax.set_ylabel(metric if metric != "mean_words" else "mean words per pool record")
         ax.legend(fontsize=8)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        written.append(write_figure(fig, out_dir / f"{metric}.png", dpi=110))
         plt.close(fig)
-        written.append(atomic_write(out_dir / f"{metric}.png", lambda fh, data=buf.getvalue(): fh.write(data)))
     return written
