@@ -3,7 +3,7 @@
 Runs ``diverseevol demo --no-plots --overwrite`` as a fresh process, alternately with the policy
 off (``DIVERSEEVOL_THREAD_POLICY=0``: libgomp's default spin-then-sleep wait) and on (the default:
 ``OMP_WAIT_POLICY=PASSIVE`` set before torch loads, thread counts from the usable cores), on the same
-cached base model (a first, untimed run builds it when the cache is cold). Wall time is the whole
+cached base model (built first, untimed, when the cache is cold). Wall time is the whole
 command; CPU time is user + system of the command and its children (``resource.RUSAGE_CHILDREN``).
 The 1-minute load average is read before and after every run, and every run's ``results.json`` is
 compared byte for byte with the first one's (the demo is deterministic per seed).
@@ -60,9 +60,14 @@ def main() -> None:
         return {"policy": policy, "wall_s": wall, "cpu_s": cpu, "load_before": load0,
                 "load_after": os.getloadavg()[0], "results": (out / "results.json").read_bytes()}
 
-    if not (work / "cache").exists():
+    if not (work / "cache").exists():  # build the cached base model once, untimed, so both arms reuse it
         print("building the base model (untimed) ...", flush=True)
-        demo(work / "warmup", True)
+        tiny = "--tiny" in args.demo_args
+        build = ("from diverseevol.demo.model import prepare_tiny_base; from diverseevol.demo.run import DemoSettings; "
+                 "from diverseevol.hf.gguf import default_cache_dir; "
+                 f"prepare_tiny_base(default_cache_dir() / 'demo', DemoSettings.preset('tiny', tiny={tiny}).tiny_spec, "
+                 "progress=False)")
+        subprocess.run([sys.executable, "-c", build], env=base_env, check=True)
     rows = []
     for rep in range(args.repeats):
         for policy in (False, True):
