@@ -7,7 +7,8 @@ and the command line (``diverseevol select --embedder``, ``compare``, ``vendi``)
   base model (:mod:`diverseevol.hf`, extra ``hf``);
 * :func:`load_embeddings`, :func:`fixed_embedding_parts`: a user's embeddings file, and the parts
   of a run without a model (fixed embeddings);
-* :func:`embed_with_model`: embed (and score) records once with a local model;
+* :func:`record_embedder`, :func:`embed_with_model`: a local model's embedder; embed (and score)
+  records once with it (sharded under ``torchrun``);
 * :func:`build_generator`, :func:`build_exact_match_judge`, :func:`load_exact_match_judge`,
   :func:`build_pairwise_loop_judge`: judges;
 * :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget.
@@ -54,6 +55,7 @@ __all__ = [
     "fixed_embedding_parts",
     "load_embeddings",
     "load_exact_match_judge",
+    "record_embedder",
 ]
 
 
@@ -98,7 +100,14 @@ def construct(cls: Any, kwargs: Mapping[str, Any], where: str, *args: Any) -> An
 
 
 def _hf(feature: str) -> ModuleType:
-    """:mod:`diverseevol.hf`, after checking that its third-party stack is installed."""
+    """:mod:`diverseevol.hf`, after checking that its third-party stack is installed.
+
+    The thread policy (:func:`diverseevol.threads.apply_thread_policy`) is applied first, so that
+    its OpenMP wait policy reaches torch when this is what imports it.
+    """
+    from .threads import apply_thread_policy
+
+    apply_thread_policy()
     require("torch", feature=feature, extra="hf")
     require("transformers", feature=feature, extra="hf")
     from . import hf
@@ -304,17 +313,16 @@ def fixed_embedding_parts(path: Path, n_records: int) -> LoopParts:
     return LoopParts(_no_training, FixedEmbedder(path, n_records), None)
 
 
-def embed_with_model(
+def record_embedder(
     name_or_path: str | Path,
-    records: Sequence[InstructionRecord],
     *,
     scores: Collection[str] = (),
     progress: bool = True,
     cache_dir: str | Path | None = None,
     feature: str = "--embedder",
     **embedder: Any,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Embed ``records`` once with a local model (and score them when ``scores`` is not empty).
+) -> tuple[Any, Any]:
+    """The embedder of a local model and the model it runs, for :func:`~diverseevol.selection.embed_records`.
 
     Parameters
     ----------
@@ -322,11 +330,9 @@ def embed_with_model(
         A local Hugging Face causal-LM directory, a ``.gguf`` file, or a sentence-transformers
         directory (it holds ``modules.json``): that one is embedded with
         :class:`~diverseevol.hf.SentenceTransformerEmbedder` (always with the attention mask).
-    records : sequence of InstructionRecord
-        The N records, in row order.
     scores : collection of str
         Score names the caller needs (e.g. ``{"margin"}``); when not empty, the embedder computes
-        every uncertainty score in the same pass and all of them are returned.
+        every uncertainty score in the same pass.
     progress : bool, default True
     cache_dir : str or Path, optional
         Conversion cache of a ``.gguf`` file.
@@ -337,15 +343,17 @@ def embed_with_model(
 
     Returns
     -------
-    embeddings : ndarray of shape (N, d)
-        Row i embeds ``records[i]``.
-    scores : dict of str to ndarray of shape (N,)
-        Empty when ``scores`` is empty.
+    embedder : HFEmbedder or SentenceTransformerEmbedder
+        ``embedder(model, records) -> (N, d)``; both shard over the ranks of a launched job.
+    model : ModelHandle or None
+        The loaded causal LM; None for a sentence-transformers encoder (it loads its own).
 
     Raises
     ------
     FileNotFoundError
         When ``name_or_path`` does not exist.
+    ValidationError
+        When ``scores`` are asked of a sentence-transformers encoder.
     """
     hf = _hf(feature)
     path = Path(name_or_path)
@@ -358,14 +366,54 @@ def embed_with_model(
                 f"{path} is a sentence-transformers encoder: it embeds records but gives no uncertainty scores "
                 f"({', '.join(sorted(scores))}); use a causal-LM directory, or a sampler that needs only embeddings."
             )
-        encoder = construct(hf.SentenceTransformerEmbedder, {"progress": progress, **embedder}, "embedder", path)
-        return encoder(None, records), {}
+        return construct(hf.SentenceTransformerEmbedder, {"progress": progress, **embedder}, "embedder", path), None
     base = base_model_arguments(path, cache_dir=cache_dir)
     model = hf.load_model(base.get("base_model", ""), gguf_file=base.get("gguf_file"), cache_dir=base.get("cache_dir"))
     embed = construct(hf.HFEmbedder, {"scores": bool(scores), "progress": progress, **embedder}, "embedder")
-    emb = embed(model, records)
-    found = dict(embed.last_scores or {}) if scores else {}
-    return emb, found
+    return embed, model
+
+
+def embed_with_model(
+    name_or_path: str | Path,
+    records: Sequence[InstructionRecord],
+    *,
+    scores: Collection[str] = (),
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    feature: str = "--embedder",
+    **embedder: Any,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Embed ``records`` once with a local model (and score them when ``scores`` is not empty).
+
+    Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE > 1``) this is collective: every
+    rank must call it, each embeds its share of the records and every rank gets all rows
+    (:func:`~diverseevol.selection.embed_records`); write results on rank 0 only
+    (``diverseevol.comm.rank_and_world()[0] == 0``).
+
+    Parameters
+    ----------
+    name_or_path, scores, progress, cache_dir, feature, **embedder
+        As :func:`record_embedder`.
+    records : sequence of InstructionRecord
+        The N records, in row order.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (N, d)
+        Row i embeds ``records[i]``.
+    scores : dict of str to ndarray of shape (N,)
+        Every uncertainty score when ``scores`` is not empty, else empty.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``name_or_path`` does not exist.
+    """
+    from .selection import embed_records
+
+    embed, model = record_embedder(name_or_path, scores=scores, progress=progress, cache_dir=cache_dir,
+                                   feature=feature, **embedder)
+    return embed_records(records, embed, model=model, scores=bool(scores))
 
 
 # --------------------------------------------------------------------------------------------

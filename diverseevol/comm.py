@@ -12,6 +12,8 @@
 - :func:`rank_device` and :func:`collective_device`: which torch device a rank computes on, and
   where the tensors of its collectives live.
 - :func:`gather_rows`: assemble a full array from every rank's rows.
+- :func:`launched_communicator`: the communicator of one command under a launcher, its process
+  group released at the end when the command created it.
 
 This is a base module: it imports numpy, the error types, the protocols and the optional-dependency
 gate, nothing above them (never ``diverseevol.hf``).
@@ -22,7 +24,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
@@ -36,6 +39,7 @@ __all__ = [
     "active_communicator",
     "collective_device",
     "gather_rows",
+    "launched_communicator",
     "rank_and_world",
     "rank_device",
     "resolve_communicator",
@@ -459,6 +463,34 @@ def resolve_communicator(comm: Communicator | None) -> Communicator:
         logger.info("multi-process run: rank %d of %d", torch_comm.rank, torch_comm.world_size)
         return torch_comm
     return LocalCommunicator()
+
+
+@contextmanager
+def launched_communicator() -> Iterator[Communicator]:
+    """:func:`resolve_communicator` for one command; at the end, the process group it created is destroyed.
+
+    Under ``torchrun`` / ``accelerate launch`` (``WORLD_SIZE > 1``) the block gets a
+    :class:`TorchCommunicator` of the world group, initialised here unless it already was; after the
+    block (also after an exception) a group initialised here is destroyed, so the process exits
+    cleanly. In one process it gets a :class:`LocalCommunicator` and torch is not imported.
+
+    Yields
+    ------
+    Communicator
+
+    Raises
+    ------
+    ValidationError, OptionalDependencyError
+        As :func:`resolve_communicator`.
+    """
+    created = _initialised_dist() is None and rank_and_world()[1] > 1
+    comm = resolve_communicator(None)
+    try:
+        yield comm
+    finally:
+        dist = _initialised_dist() if created else None
+        if dist is not None:
+            dist.destroy_process_group()
 
 
 def active_communicator(comm: Any = None) -> Any:

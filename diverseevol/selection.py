@@ -7,6 +7,13 @@ candidates, the signals the sampler requires), runs the sampler through
 (:mod:`diverseevol.export`). ``diverseevol select``
 is a thin caller of both.
 
+Given an ``embedder`` instead of embeddings, :func:`select_subset` embeds the records itself
+(:func:`embed_records`) and is then sharded under ``torchrun`` / ``accelerate launch``
+(``WORLD_SIZE > 1``): each rank embeds (and scores) its share of the records, the rows are
+gathered on every rank (:func:`diverseevol.comm.gather_rows`), the sampler runs once, on rank 0,
+and every rank receives its picks (:func:`diverseevol.comm.run_on_rank0`), identical to a
+one-process run. Writing the outputs is the caller's, on rank 0 alone.
+
 Every index here is an absolute row index into the dataset Z (row i of the embeddings is
 record i). Importing this module needs numpy only.
 
@@ -38,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_context",
+    "embed_records",
     "read_index_file",
     "select_subset",
     "selected_rows",
@@ -148,6 +156,10 @@ def select_subset(
     candidates: Any = None,
     n_records: int | None = None,
     seed: int | np.random.Generator | None = 0,
+    records: Sequence[InstructionRecord] | None = None,
+    embedder: Any = None,
+    model: Any = None,
+    comm: Any = None,
 ) -> Selection:
     """Select ``k`` records once with any registered sampler (K-Center by default).
 
@@ -173,13 +185,29 @@ def select_subset(
     n_records : int, optional
         N, when neither embeddings nor scores give it.
     seed : int, numpy.random.Generator or None, default 0
+    records : sequence of InstructionRecord, length N, optional
+        The dataset Z, embedded with ``embedder`` (needed with it, ignored without it).
+    embedder : callable, optional
+        ``embedder(model, records) -> (N, d)`` (an :class:`~diverseevol.hf.HFEmbedder`, a
+        :class:`~diverseevol.hf.SentenceTransformerEmbedder`...), used instead of ``embeddings``;
+        a sampler that needs scores needs its ``embed_and_score`` too. With an embedder the call is
+        collective under ``torchrun`` / ``accelerate launch``: every rank must make it, the
+        embedding is sharded (:func:`embed_records`) and the sampler runs on rank 0 only.
+    model : object, optional
+        Passed to ``embedder`` (a :class:`~diverseevol.hf.ModelHandle`; None for an encoder that
+        loads its own model).
+    comm : Communicator, optional
+        With ``embedder``: the ranks the sampler's result is sent to; default
+        :func:`~diverseevol.comm.resolve_communicator` (the world group under a launcher, which it
+        initialises, else one process). Unused without ``embedder``: a call with embeddings runs
+        where it is made, with no collective.
 
     Returns
     -------
     Selection
         ``indices``: int64, shape (k,), absolute row indices into Z in pick order; ``radii``:
         float64, shape (k,), each pick's distance to the nearest earlier center, or None when
-        the sampler does not report them.
+        the sampler does not report them. With ``embedder``, the same on every rank.
 
     Raises
     ------
@@ -198,7 +226,6 @@ def select_subset(
     write_selected_records : export the picked records.
     diverseevol.kcenter_select : the K-Center kernel alone, on an array.
     """
-    from .samplers import run_sampler
     from .samplers.spec import SamplerSpec
 
     if isinstance(sampler, (str, SamplerSpec)):
@@ -210,6 +237,92 @@ def select_subset(
         )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValidationError(f"k must be a positive int; got {k!r}.")
+    if embedder is None:
+        return _run_selection(k, sampler, n_records, embeddings, scores, pool, candidates, seed)
+    if embeddings is not None:
+        raise ValidationError(
+            "select_subset got both embeddings and an embedder; pass embeddings (precomputed) or embedder with "
+            "records (embedded here), not both."
+        )
+    if records is None:
+        raise ValidationError("select_subset(embedder=...) needs the records to embed: pass records=<the dataset Z>.")
+    from .comm import resolve_communicator, run_on_rank0
+    from .samplers import requirements_of
+
+    comm = resolve_communicator(comm)
+    emb, found = embed_records(records, embedder, model=model, scores=bool(requirements_of(sampler).scores))
+    signals = {**found, **dict(scores or {})}
+    return run_on_rank0(
+        comm, lambda: _run_selection(k, sampler, len(emb), emb, signals, pool, candidates, seed)
+    )
+
+
+def embed_records(
+    records: Sequence[InstructionRecord], embedder: Any, *, model: Any = None, scores: bool = False
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Embed (and score) the records once; sharded over the ranks of a ``torchrun`` / ``accelerate launch`` job.
+
+    Under a launcher (``WORLD_SIZE > 1``) the ``torch.distributed`` process group is initialised
+    here when it is not yet (:func:`diverseevol.comm.resolve_communicator`), so the library's
+    embedders (:class:`~diverseevol.hf.HFEmbedder`,
+    :class:`~diverseevol.hf.SentenceTransformerEmbedder`) each embed their share of the records
+    and gather the rows on every rank. Every rank must call it. An embedder that does not shard
+    gives the same rows, computed by every rank.
+
+    Parameters
+    ----------
+    records : sequence of InstructionRecord, length N
+        The dataset Z, in row order.
+    embedder : callable
+        ``embedder(model, records) -> (N, d)``; with ``scores``, ``embedder.embed_and_score(model,
+        records) -> ((N, d), {name: (N,)})``.
+    model : object, optional
+        Passed to the embedder.
+    scores : bool, default False
+        Also compute the uncertainty scores in the same pass.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (N, d)
+        Row i embeds ``records[i]``, on every rank.
+    scores : dict of str to ndarray of shape (N,)
+        Empty unless ``scores``; row i is ``records[i]``.
+
+    Raises
+    ------
+    ValidationError
+        When ``scores`` is asked of an embedder without ``embed_and_score``, or the embedder's
+        output is not one row per record.
+    """
+    from .comm import resolve_communicator
+
+    records = list(records)
+    resolve_communicator(None)
+    if scores:
+        embed_and_score = getattr(embedder, "embed_and_score", None)
+        if not callable(embed_and_score):
+            raise ValidationError(
+                f"the sampler needs uncertainty scores, but {type(embedder).__name__} only embeds (it has no "
+                f"embed_and_score); use a causal-LM embedder (HFEmbedder), or a sampler that needs only embeddings."
+            )
+        emb, found = embed_and_score(model, records)
+    else:
+        emb, found = embedder(model, records), {}
+    if np.ndim(emb) != 2 or np.shape(emb)[0] != len(records):
+        raise ValidationError(
+            f"{type(embedder).__name__} returned embeddings of shape {np.shape(emb)} for {len(records)} records; an "
+            f"embedder must return one row per record, shape (N, d)."
+        )
+    return emb, dict(found or {})
+
+
+def _run_selection(
+    k: int, sampler: Any, n_records: int | None, embeddings: Any, scores: Mapping[str, Any] | None, pool: Any,
+    candidates: Any, seed: Any,
+) -> Selection:
+    """The selection proper (in one process): context, sampler, checks of its output."""
+    from .samplers import run_sampler
+
     ctx = build_context(n_records, embeddings=embeddings, scores=scores, pool=pool, candidates=candidates, seed=seed)
     if k > ctx.candidate_idx.size:
         raise PoolExhaustedError(

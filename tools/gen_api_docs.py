@@ -57,6 +57,7 @@ PAGES: list[tuple[str, str, list[str] | None]] = [
     ("Run package", "diverseevol.run", None),
     ("Experiment tracking", "diverseevol.tracking", None),
     ("Multi-process runs", "diverseevol.comm", None),
+    ("Thread policy", "diverseevol.threads", None),
     ("Assembly from settings", "diverseevol.assemble", None),
     ("Running a configuration", "diverseevol.assemble_config", None),
     ("Output paths", "diverseevol.outputs", None),

@@ -14,7 +14,9 @@ DESCRIPTION = (
     "(.json: a JSON array, .jsonl: one per line, .parquet: a table); --indices-out gives their\n"
     "row indices. The view of the data is an embeddings file (--embeddings, .npy of shape\n"
     "(N, d), memory-mapped) or a local model directory (--embedder): a causal LM embeds (and\n"
-    "scores) the records, a sentence-transformers directory (modules.json) embeds their text."
+    "scores) the records, a sentence-transformers directory (modules.json) embeds their text.\n"
+    "Under torchrun / accelerate launch each process embeds its share of DATA, the sampler runs\n"
+    "once on rank 0 and rank 0 alone writes the outputs (docs/gpu_recipe.md#multi-node-selection)."
 )
 
 
@@ -46,19 +48,24 @@ def handle(args: argparse.Namespace) -> int:
 
     from .._progress import progress_enabled
     from .._validation import check_index_array
-    from ..assemble import embed_with_model, load_embeddings
+    from ..assemble import load_embeddings, record_embedder
+    from ..comm import launched_communicator, rank_and_world
     from ..data import load_instructions
     from ..errors import IndexValidationError
     from ..export import export_format
-    from ..outputs import claim_outputs
+    from ..outputs import check_outputs, claim_outputs
     from ..samplers import requirements_of
     from ..selection import read_index_file, select_subset, selection_spec, write_index_file, write_selected_records
 
     if args.embeddings is None and args.embedder is None:
         raise UsageError("select needs a view of the data: pass --embeddings FILE.npy or --embedder MODEL_DIR")
-    claim_outputs([("--out", args.out), ("--indices-out", args.indices_out)],
-                  [("DATA", args.data), ("--embeddings", args.embeddings), ("--embedder", args.embedder),
-                   ("--pool", args.pool)])
+    rank, world = rank_and_world()
+    if rank != 0 and args.embeddings is not None:
+        return EXIT_OK  # nothing to embed: rank 0 selects and writes alone
+    outputs = [("--out", args.out), ("--indices-out", args.indices_out)]
+    inputs = [("DATA", args.data), ("--embeddings", args.embeddings), ("--embedder", args.embedder),
+              ("--pool", args.pool)]
+    (claim_outputs if rank == 0 else check_outputs)(outputs, inputs)  # one rank removes stale temporaries
     with argument("--sampler"):
         sampler = selection_spec(args.sampler, dict(args.param)).build()
     with argument("--out"):
@@ -79,15 +86,19 @@ def handle(args: argparse.Namespace) -> int:
                 f"does not carry them: pass --embedder MODEL_DIR instead"
             )
         with argument("--embeddings"):
-            emb, scores = load_embeddings(args.embeddings, n), {}
+            emb = load_embeddings(args.embeddings, n)
+        picks = select_subset(args.k, sampler=sampler, embeddings=emb, pool=pool, n_records=n, seed=args.seed).indices
     else:
-        emb, scores = embed_with_model(args.embedder, records, scores=need_scores, progress=progress_enabled(),
-                                       feature="--embedder")
-    picks = select_subset(args.k, sampler=sampler, embeddings=emb, scores=scores, pool=pool, n_records=n,
-                          seed=args.seed).indices
+        embedder, model = record_embedder(args.embedder, scores=need_scores, progress=progress_enabled(),
+                                          feature="--embedder")
+        with launched_communicator() as comm:  # one process, or the launcher's ranks: each embeds its share
+            picks = select_subset(args.k, sampler=sampler, records=records, embedder=embedder, model=model,
+                                  pool=pool, seed=args.seed, comm=comm).indices
+    if rank != 0:
+        return EXIT_OK  # rank 0 writes the outputs
     write_selected_records(args.out, records, picks, source=args.data)
     if args.indices_out is not None:
         write_index_file(args.indices_out, picks)
-    echo(f"selected {picks.size} of {n} records with {args.sampler!r} -> {args.out}")
+    echo(f"selected {picks.size} of {n} records with {args.sampler!r} -> {args.out}"
+         + (f" ({world} processes)" if world > 1 else ""))
     return EXIT_OK
-

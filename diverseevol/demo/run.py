@@ -490,7 +490,9 @@ def run_demo(
     ``results.json`` holds no timings (they are in ``timing.json``).
     """
     from .._optional import require
+    from ..threads import apply_thread_policy
 
+    apply_thread_policy()  # before torch loads: OMP_WAIT_POLICY=PASSIVE reaches its OpenMP runtime
     require("torch", feature="the demo", extra="hf")
     from .._progress import progress_enabled
 
