@@ -155,16 +155,21 @@ class RunData:
     Attributes
     ----------
     path : Path
-        The data file (or ``save_to_disk`` folder).
+        The data file (or ``save_to_disk`` folder): for a ``dataset_info`` data section, the
+        file its entry names.
     config_file : Path or None
         The configuration file the run was started from (``tags.config_file``), when it names one.
     config : RunConfig or None
         That configuration, read when the records come from its ``data`` section.
+    inputs : tuple of (str, Path)
+        Every file read to get the records, with a label for messages (the data file, the
+        ``dataset_info.json``): what an output may not be.
     """
 
     path: Path
     config_file: Path | None
     config: RunConfig | None = None
+    inputs: tuple[tuple[str, Path], ...] = ()
 
     def records(self, *, format: str | None = None) -> list[InstructionRecord]:
         """Load the records: every option of the configuration's ``data`` section, or ``path`` alone.
@@ -215,7 +220,9 @@ def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData
     named = (result.config.get("tags") or {}).get("config_file")
     config_file = Path(named) if named else None
     if data is not None:
-        return RunData(Path(data), config_file if config_file is not None and config_file.exists() else None)
+        path = Path(data)
+        return RunData(path, config_file if config_file is not None and config_file.exists() else None,
+                       inputs=(("--data", path),))
     if config_file is None:
         raise ValidationError(
             f"{result.run_dir} was not started from a configuration file, so it does not say where its records "
@@ -227,4 +234,12 @@ def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData
             f"run's data file (data=..., or --data FILE on the command line)."
         )
     config = load_config(config_file)
-    return RunData(config.data.path, config_file, config)
+    section = config.data
+    if section.dataset_info is None:
+        assert section.path is not None  # the data section needs one or the other
+        return RunData(section.path, config_file, config, (("the run's data", section.path),))
+    from .data.dataset_info import dataset_info_source
+
+    entry = dataset_info_source(section.dataset_info, str(section.dataset)).path
+    return RunData(entry, config_file, config, (("the run's data", entry),
+                                                ("the run's dataset_info file", section.dataset_info)))

@@ -52,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
         source = run_data(result, args.data)
     claim_outputs([("--out", args.out)], [
         ("RUN_DIR", args.run_dir),
-        ("--data" if args.data is not None else "the run's data", source.path),
+        *source.inputs,
         ("the run's configuration file", source.config_file),
     ])
     with argument("--format"):
