@@ -171,7 +171,8 @@ class RunData:
     config: RunConfig | None = None
     inputs: tuple[tuple[str, Path], ...] = ()
 
-    def records(self, *, format: str | None = None) -> list[InstructionRecord]:
+    def records(self, *, format: str | None = None, file_type: str | None = None,
+                encoding: str | None = None) -> list[InstructionRecord]:
         """Load the records: every option of the configuration's ``data`` section, or ``path`` alone.
 
         Parameters
@@ -179,6 +180,10 @@ class RunData:
         format : str, optional
             Record format of a file given by the user (``alpaca``, ``dolly``, ``sharegpt``,
             ``openai``; detected when omitted). The configuration's data section says its own.
+        file_type : str, optional
+            File type of a file given by the user (:func:`~diverseevol.data.file_type_names`).
+        encoding : str, optional
+            Text encoding of a file given by the user (default utf-8).
 
         Returns
         -------
@@ -192,7 +197,9 @@ class RunData:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DuplicateRecordsWarning)
                 return list(_load_records(self.config))
-        return list(load_instructions(self.path, format=format, on_duplicates="ignore"))
+        options = {"format": format, "file_type": file_type, "encoding": encoding}
+        given = {name: value for name, value in options.items() if value is not None}
+        return list(load_instructions(self.path, on_duplicates="ignore", **given))
 
 
 def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData:
