@@ -28,14 +28,14 @@ from .assemble import (
     fixed_embedding_parts,
     load_exact_match_judge,
 )
-from .config import RunConfig, _load_records, build_sampler, load_config
+from .config import DataConfig, RunConfig, _load_records, build_sampler, load_config
 from .errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
     from .data import InstructionRecord
     from .run.result import EvolutionResult
 
-__all__ = ["RunData", "build_judge", "build_loop", "run_config", "run_data"]
+__all__ = ["RunData", "build_judge", "build_loop", "data_files", "run_config", "run_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -241,12 +241,30 @@ def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData
             f"run's data file (data=..., or --data FILE on the command line)."
         )
     config = load_config(config_file)
-    section = config.data
+    inputs = data_files(config.data, "the run's data")
+    return RunData(inputs[0][1], config_file, config, inputs)
+
+
+def data_files(section: DataConfig, label: str = "data") -> tuple[tuple[str, Path], ...]:
+    """The files a configuration's ``data`` section reads, each with a label for messages.
+
+    Parameters
+    ----------
+    section : DataConfig
+        A checked ``data`` section.
+    label : str, default "data"
+        What to call the data file in messages.
+
+    Returns
+    -------
+    tuple of (str, Path)
+        The data file first (``path``, or the file a ``dataset_info`` entry names), then the
+        ``dataset_info.json`` when there is one: what a command's outputs may not be.
+    """
     if section.dataset_info is None:
         assert section.path is not None  # the data section needs one or the other
-        return RunData(section.path, config_file, config, (("the run's data", section.path),))
+        return ((label, section.path),)
     from .data.dataset_info import dataset_info_source
 
     entry = dataset_info_source(section.dataset_info, str(section.dataset)).path
-    return RunData(entry, config_file, config, (("the run's data", entry),
-                                                ("the run's dataset_info file", section.dataset_info)))
+    return ((label, entry), (f"{label} (its dataset_info file)", section.dataset_info))

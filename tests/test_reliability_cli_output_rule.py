@@ -302,3 +302,34 @@ def test_select_removes_the_temporary_a_killed_select_left_beside_indices_out(ru
     assert main(["select", str(run["data"]), "--embeddings", str(run["emb"]), "--k", "2",
                  "--out", str(tmp_path / "o.jsonl"), "--indices-out", str(idx)]) == EXIT_OK
     assert not stale.exists() and len(idx.read_text().split()) == 2
+
+
+def test_bakeoff_out_may_not_hold_a_dataset_info_entrys_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The data a dataset_info entry names is an input of bakeoff, as data.path is."""
+    pytest.importorskip("yaml")
+    import yaml
+
+    out = tmp_path / "out"
+    out.mkdir()
+    data = out / "results.json"  # the entry's data, under a name bakeoff writes in --out
+    data.write_text(json.dumps(_records()))
+    info = tmp_path / "dataset_info.json"
+    info.write_text(json.dumps({"mine": {"file_name": "out/results.json"}}))
+    (tmp_path / "base").mkdir()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"dataset_info": "dataset_info.json", "dataset": "mine"},
+        "model": {"name_or_path": str(tmp_path / "base")},
+        "budget": {"init_size": 4, "k": 4, "rounds": 1},
+        "bakeoff": {"samplers": ["random", "kcenter"], "baseline": "random",
+                    "heldout": {"label_field": "category", "per_label": 2}, "generation": False},
+    }))
+    before = {p: _digest(p) for p in (data, info, cfg)}
+    capsys.readouterr()
+    assert main(["bakeoff", str(cfg), "--out", str(out)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "results.json" in err
+    assert {p: _digest(p) for p in before} == before
+    # the dataset_info.json itself is an input too
+    assert main(["bakeoff", str(cfg), "--out", str(info)]) == EXIT_USAGE
+    assert {p: _digest(p) for p in before} == before
