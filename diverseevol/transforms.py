@@ -100,11 +100,11 @@ def _exponent_above(x: np.ndarray) -> int:
 
 
 def _l2_normalize_inplace(x: np.ndarray) -> np.ndarray:
-    # Each row is first divided by its largest |value|: the squared norm of a row near 1e200
+    # Each row is first scaled by the power of two above its largest |value| (exact, so rows of
+    # ordinary size give the same bits as without it): the squared norm of a row near 1e200
     # overflows float64 and that of a row near 1e-200 underflows to zero.
     peaks = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(len(x))
-    peaks[peaks == 0] = 1.0  # an all-zero row stays all zero
-    x /= peaks[:, None]
+    np.ldexp(x, -np.frexp(peaks)[1][:, None], out=x)  # an all-zero row has exponent 0 and stays zero
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     norms[norms == 0] = 1.0
     x /= norms[:, None]
