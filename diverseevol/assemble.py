@@ -36,7 +36,7 @@ import numpy as np
 
 from ._files import load_npy
 from ._optional import require
-from .errors import ConfigError, ValidationError
+from .errors import ConfigError, ModelNotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from .data import InstructionRecord
@@ -350,8 +350,8 @@ def record_embedder(
 
     Raises
     ------
-    FileNotFoundError
-        When ``name_or_path`` does not exist.
+    ModelNotFoundError
+        When ``name_or_path`` does not exist (a ``FileNotFoundError``).
     ValidationError
         When ``scores`` are asked of a sentence-transformers encoder.
     """
@@ -359,7 +359,10 @@ def record_embedder(
     path = Path(name_or_path)
     if not path.exists():
         what = "GGUF file" if path.suffix == ".gguf" else "model directory"
-        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+        raise ModelNotFoundError(
+            f"{feature}: {what} {str(name_or_path)!r} does not exist (looked for {path.absolute()}). Pass a local "
+            f"model folder (a causal LM, or a sentence-transformers encoder) or a .gguf file."
+        )
     if (path / "modules.json").is_file():  # a sentence-transformers directory: an encoder, not a causal LM
         if scores:
             raise ValidationError(

@@ -28,14 +28,14 @@ from .assemble import (
     fixed_embedding_parts,
     load_exact_match_judge,
 )
-from .config import RunConfig, _load_records, build_sampler, load_config
+from .config import DataConfig, RunConfig, _load_records, build_sampler, load_config
 from .errors import ConfigError, ValidationError
 
 if TYPE_CHECKING:
     from .data import InstructionRecord
     from .run.result import EvolutionResult
 
-__all__ = ["RunData", "build_judge", "build_loop", "run_config", "run_data"]
+__all__ = ["RunData", "build_judge", "build_loop", "data_files", "run_config", "run_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,18 +155,24 @@ class RunData:
     Attributes
     ----------
     path : Path
-        The data file (or ``save_to_disk`` folder).
+        The data file (or ``save_to_disk`` folder): for a ``dataset_info`` data section, the
+        file its entry names.
     config_file : Path or None
         The configuration file the run was started from (``tags.config_file``), when it names one.
     config : RunConfig or None
         That configuration, read when the records come from its ``data`` section.
+    inputs : tuple of (str, Path)
+        Every file read to get the records, with a label for messages (the data file, the
+        ``dataset_info.json``): what an output may not be.
     """
 
     path: Path
     config_file: Path | None
     config: RunConfig | None = None
+    inputs: tuple[tuple[str, Path], ...] = ()
 
-    def records(self, *, format: str | None = None) -> list[InstructionRecord]:
+    def records(self, *, format: str | None = None, file_type: str | None = None,
+                encoding: str | None = None) -> list[InstructionRecord]:
         """Load the records: every option of the configuration's ``data`` section, or ``path`` alone.
 
         Parameters
@@ -174,6 +180,10 @@ class RunData:
         format : str, optional
             Record format of a file given by the user (``alpaca``, ``dolly``, ``sharegpt``,
             ``openai``; detected when omitted). The configuration's data section says its own.
+        file_type : str, optional
+            File type of a file given by the user (:func:`~diverseevol.data.file_type_names`).
+        encoding : str, optional
+            Text encoding of a file given by the user (default utf-8).
 
         Returns
         -------
@@ -187,7 +197,9 @@ class RunData:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DuplicateRecordsWarning)
                 return list(_load_records(self.config))
-        return list(load_instructions(self.path, format=format, on_duplicates="ignore"))
+        options = {"format": format, "file_type": file_type, "encoding": encoding}
+        given = {name: value for name, value in options.items() if value is not None}
+        return list(load_instructions(self.path, on_duplicates="ignore", **given))
 
 
 def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData:
@@ -215,7 +227,9 @@ def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData
     named = (result.config.get("tags") or {}).get("config_file")
     config_file = Path(named) if named else None
     if data is not None:
-        return RunData(Path(data), config_file if config_file is not None and config_file.exists() else None)
+        path = Path(data)
+        return RunData(path, config_file if config_file is not None and config_file.exists() else None,
+                       inputs=(("--data", path),))
     if config_file is None:
         raise ValidationError(
             f"{result.run_dir} was not started from a configuration file, so it does not say where its records "
@@ -227,4 +241,30 @@ def run_data(result: EvolutionResult, data: str | Path | None = None) -> RunData
             f"run's data file (data=..., or --data FILE on the command line)."
         )
     config = load_config(config_file)
-    return RunData(config.data.path, config_file, config)
+    inputs = data_files(config.data, "the run's data")
+    return RunData(inputs[0][1], config_file, config, inputs)
+
+
+def data_files(section: DataConfig, label: str = "data") -> tuple[tuple[str, Path], ...]:
+    """The files a configuration's ``data`` section reads, each with a label for messages.
+
+    Parameters
+    ----------
+    section : DataConfig
+        A checked ``data`` section.
+    label : str, default "data"
+        What to call the data file in messages.
+
+    Returns
+    -------
+    tuple of (str, Path)
+        The data file first (``path``, or the file a ``dataset_info`` entry names), then the
+        ``dataset_info.json`` when there is one: what a command's outputs may not be.
+    """
+    if section.dataset_info is None:
+        assert section.path is not None  # the data section needs one or the other
+        return ((label, section.path),)
+    from .data.dataset_info import dataset_info_source
+
+    entry = dataset_info_source(section.dataset_info, str(section.dataset)).path
+    return ((label, entry), (f"{label} (its dataset_info file)", section.dataset_info))

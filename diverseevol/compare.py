@@ -36,6 +36,7 @@ from ._files import atomic_write, write_figure
 from ._optional import require
 from ._validation import check_embeddings, complement_indices
 from .errors import NormBiasWarning, ValidationError
+from .measurements import check_novelsum_params
 from .norm_bias import NORM_BIAS_THRESHOLD, norm_ratio
 from .samplers.record_signals import record_labels
 from .run.seeds import initial_pool, round_rng
@@ -477,6 +478,7 @@ def compare_samplers(
     pool_size = int(pool_size)
     if labels is not None and len(labels) != n:
         raise ValidationError(f"labels must have one entry per record ({n}); got {len(labels)}.")
+    ns_params = check_novelsum_params(novelsum_params)
     built = build_samplers(specs)
 
     runs: list[SamplerRun] = []
@@ -493,7 +495,7 @@ def compare_samplers(
                 took = time.perf_counter() - start
             subset = np.concatenate([pool, picks])
             report = subset_report(arr, subset, labels=labels, q=q, metric=metric,
-                                   novelsum_params=dict(novelsum_params or {}))
+                                   novelsum_params=ns_params)
             runs.append(SamplerRun(label=spec.label, seed=seed, pool_idx=pool, picks=picks, time_s=took,
                                    report=report, picks_norm_ratio=norm_ratio(arr, cand, picks)))
     label_names = data_entropy = None

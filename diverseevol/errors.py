@@ -140,8 +140,10 @@ class IgnoredOptionWarning(DiverseEvolWarning):
 
 
 class ModelNotFoundError(DiverseEvolError, FileNotFoundError):
-    """A model name that looks like a local path (``./x``, ``/x``, ``~/x``, ``x/y/``) does not exist;
-    it is not looked up on the Hugging Face Hub (write ``hub:<id>`` for a Hub model)."""
+    """A model name that looks like a local path (``./x``, ``/x``, ``~/x``, ``x/y/``) does not exist,
+    or a name that is neither a local path nor in the Hugging Face cache cannot be downloaded (a bare
+    name, or any id under ``HF_HUB_OFFLINE``); it is not looked up on the Hugging Face Hub (write
+    ``hub:<id>`` for a Hub model)."""
 
 
 __all__ += ["ModelNotFoundError"]

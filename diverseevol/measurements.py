@@ -25,19 +25,21 @@ import logging
 import math
 import numbers
 from collections import Counter
-from collections.abc import Sequence
+import difflib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._validation import check_embeddings, check_index_array
 from .diversity import vendi_score
-from .errors import DiverseEvolError, ValidationError
+from .errors import DiverseEvolError, UnknownOptionError, ValidationError
 from .kernels.contract import METRICS
 from .norm_bias import mean_row_norm
 
 __all__ = [
     "NOVELSUM_MAX_POOL",
+    "NOVELSUM_PARAMS",
     "POOL_MEASUREMENT_KEYS",
     "RADIUS_METRICS",
     "SIGNAL_KEYS",
@@ -45,6 +47,7 @@ __all__ = [
     "label_counts",
     "label_entropy",
     "mean_squared_norm",
+    "check_novelsum_params",
     "novelsum",
     "pool_measurements",
     "pool_signals",
@@ -276,6 +279,66 @@ def _density(
     return 1.0 / np.maximum(best.mean(axis=1), 1e-12)
 
 
+#: The keyword arguments of :func:`novelsum` that ``novelsum_params`` may set.
+NOVELSUM_PARAMS: tuple[str, ...] = ("alpha", "beta", "n_neighbors")
+
+
+def _check_novelsum_values(alpha: Any, beta: Any, n_neighbors: Any, where: str = "") -> None:
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
+        if bad or not math.isfinite(value) or value < 0:
+            raise ValidationError(f"{where}{name} must be a finite number >= 0; got {value!r}.")
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
+        raise ValidationError(f"{where}n_neighbors must be a positive int; got {n_neighbors!r}.")
+
+
+def check_novelsum_params(params: Any, *, name: str = "novelsum_params") -> dict[str, Any]:
+    """Check the NovelSum settings a report or comparison passes on to :func:`novelsum`.
+
+    Parameters
+    ----------
+    params : Mapping or None
+        Some of ``alpha``, ``beta``, ``n_neighbors`` (:data:`NOVELSUM_PARAMS`); None for none.
+    name : str, default "novelsum_params"
+        The argument's name, for messages.
+
+    Returns
+    -------
+    dict
+        A copy of ``params``.
+
+    Raises
+    ------
+    UnknownOptionError
+        A key that is not one of :data:`NOVELSUM_PARAMS` (a ``TypeError``), with the closest
+        accepted key when there is one.
+    ValidationError
+        ``params`` is no mapping of names, or a value is out of range.
+    """
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping) or not all(isinstance(key, str) for key in params):
+        raise ValidationError(
+            f"{name} must be a mapping of {list(NOVELSUM_PARAMS)} to values, e.g. {{'alpha': 1.0}}; "
+            f"got {params!r}."
+        )
+    unknown = [key for key in params if key not in NOVELSUM_PARAMS]
+    if unknown:
+        hints = "".join(
+            f" Did you mean {close[0]!r} instead of {key!r}?"
+            for key in unknown
+            if (close := difflib.get_close_matches(key, NOVELSUM_PARAMS, n=1, cutoff=0.6))
+        )
+        raise UnknownOptionError(
+            f"{name}: unknown key(s) {unknown}; NovelSum accepts {list(NOVELSUM_PARAMS)}.{hints} "
+            f"Fix the spelling, or leave the key out for its default."
+        )
+    checked = dict(params)
+    defaults = {"alpha": 1.0, "beta": 0.5, "n_neighbors": 10}
+    _check_novelsum_values(**{**defaults, **checked}, where=f"{name}: ")
+    return checked
+
+
 def novelsum(
     emb: Any,
     subset_idx: Any,
@@ -333,12 +396,7 @@ def novelsum(
     arr, sub = _checked_subset(emb, subset_idx)
     if sub.size < 2:
         raise ValidationError(f"NovelSum needs a subset of at least 2 records; got {sub.size}.")
-    for name, value in (("alpha", alpha), ("beta", beta)):
-        bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-        if bad or not math.isfinite(value) or value < 0:
-            raise ValidationError(f"{name} must be a finite number >= 0; got {value!r}.")
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
-        raise ValidationError(f"n_neighbors must be a positive int; got {n_neighbors!r}.")
+    _check_novelsum_values(alpha, beta, n_neighbors)
     if beta > 0:
         ref = _reference_rows(reference_idx, arr.shape[0])
         sigma_b = _density(arr, sub, ref, int(n_neighbors), block_rows) ** beta

@@ -30,7 +30,14 @@ import numpy as np
 from ._validation import check_embeddings, check_index_array
 from .diversity import vendi_score
 from .errors import ValidationError
-from .measurements import RADIUS_METRICS, covering_radius, label_counts, label_entropy, novelsum
+from .measurements import (
+    RADIUS_METRICS,
+    check_novelsum_params,
+    covering_radius,
+    label_counts,
+    label_entropy,
+    novelsum,
+)
 from .norm_bias import norm_ratio
 
 __all__ = ["SubsetReport", "covering_radius", "label_entropy", "novelsum", "subset_report"]
@@ -134,7 +141,7 @@ def subset_report(
     )
     if metric not in RADIUS_METRICS:
         raise ValidationError(f"metric must be one of {list(RADIUS_METRICS)}; got {metric!r}.")
-    ns_params = dict(novelsum_params or {})
+    ns_params = check_novelsum_params(novelsum_params)
     counts = entropy = ref_entropy = None
     if labels is not None:
         if len(labels) != arr.shape[0]:

@@ -93,9 +93,20 @@ def _iter_blocks(emb: np.ndarray, rows: np.ndarray | None, block_rows: int) -> I
         yield x
 
 
+def _exponent_above(x: np.ndarray) -> int:
+    """The smallest e with ``|x| < 2**e`` for every entry of ``x`` (0 for an all-zero block)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return int(np.frexp(peak)[1]) if peak > 0 else 0
+
+
 def _l2_normalize_inplace(x: np.ndarray) -> np.ndarray:
+    # Each row is first scaled by the power of two above its largest |value| (exact, so rows of
+    # ordinary size give the same bits as without it): the squared norm of a row near 1e200
+    # overflows float64 and that of a row near 1e-200 underflows to zero.
+    peaks = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(len(x))
+    np.ldexp(x, -np.frexp(peaks)[1][:, None], out=x)  # an all-zero row has exponent 0 and stays zero
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    norms[norms == 0] = 1.0  # an all-zero row stays all zero
+    norms[norms == 0] = 1.0
     x /= norms[:, None]
     return x
 
@@ -320,7 +331,9 @@ class Whiten(EmbeddingTransform):
     components_ : ndarray of float64, shape (d, r)
         The kept eigenvectors, one per column, leading first.
     explained_variance_ : ndarray of float64, shape (r,)
-        Their eigenvalues (covariance with 1/m normalisation).
+        Their eigenvalues (covariance with 1/m normalisation), in the input's units: ``inf`` (or
+        0) where that variance is beyond float64, for rows near 1e160 (or 1e-160). The fit
+        itself works in rescaled units, so whitening holds from about 1e-300 to 1e308.
     n_features_out_ : int
         r, the number of kept components.
     """
@@ -343,19 +356,33 @@ class Whiten(EmbeddingTransform):
         self.normalize = bool(normalize)
 
     def _fit_blocks(self, blocks: Any, d: int) -> None:
-        # One pass: sums around a shift (the first block's mean) for a numerically stable covariance.
-        shift = None
+        # One pass: sums around a shift (the first block's mean) for a numerically stable covariance,
+        # kept in units of 2**exp, the largest |value| seen rounded up to a power of two (exact
+        # scaling), so rows near 1e300 do not overflow the scatter matrix and rows near 1e-300 do
+        # not underflow it. A block with larger values rescales the sums so far.
+        exp: int | None = None
+        shift = np.zeros(d, dtype=np.float64)
         total = np.zeros(d, dtype=np.float64)
         scatter = np.zeros((d, d), dtype=np.float64)
         count = 0
         for x in blocks():
-            if shift is None:
+            block_exp = _exponent_above(x)
+            if exp is None:
+                exp = block_exp
+            elif block_exp > exp:
+                ratio = float(np.ldexp(1.0, exp - block_exp))
+                shift *= ratio
+                total *= ratio
+                scatter *= ratio * ratio
+                exp = block_exp
+            np.ldexp(x, -exp, out=x)
+            if count == 0:
                 shift = x.mean(axis=0)
             x -= shift
             total += x.sum(axis=0)
             scatter += x.T @ x
             count += len(x)
-        if count < 2:
+        if count < 2 or exp is None:
             raise ValidationError(f"Whiten needs at least 2 rows to estimate a covariance; got {count}.")
         mean_shifted = total / count
         cov = scatter / count - np.outer(mean_shifted, mean_shifted)
@@ -364,9 +391,12 @@ class Whiten(EmbeddingTransform):
         order = np.argsort(eigval)[::-1]
         eigval, eigvec = eigval[order], eigvec[:, order]
         top = float(eigval[0])
-        if top <= 0:
+        # In these units every value is at most 1 in magnitude: a variance below the square of a
+        # few rounding errors is identical rows up to the rounding of their mean.
+        if top <= (4 * np.finfo(np.float64).eps) ** 2:
             raise ValidationError(
-                "Whiten cannot be fitted: the fitted rows are all identical (zero covariance)."
+                "Whiten cannot be fitted: the fitted rows are all identical (zero covariance). "
+                "Fit it on rows that differ, or use 'normalize' instead of 'whiten'."
             )
         keep = int(np.count_nonzero(eigval > self.eig_floor * top))
         if self.dim is not None:
@@ -375,14 +405,17 @@ class Whiten(EmbeddingTransform):
         comps = eigvec[:, :keep]
         signs = np.sign(comps[np.argmax(np.abs(comps), axis=0), np.arange(keep)])
         signs[signs == 0] = 1.0
-        self.mean_ = shift + mean_shifted
+        self._exp = exp
+        self._mean_scaled = shift + mean_shifted
+        self.mean_ = np.ldexp(self._mean_scaled, exp)
         self.components_ = comps * signs
-        self.explained_variance_ = eigval[:keep]
-        self._projection = self.components_ / np.sqrt(self.explained_variance_)
+        with np.errstate(over="ignore", under="ignore"):
+            self.explained_variance_ = np.ldexp(eigval[:keep], 2 * exp)
+        self._projection = self.components_ / np.sqrt(eigval[:keep])
         self.n_features_out_ = keep
 
     def _apply(self, x: np.ndarray) -> np.ndarray:
-        y = (x - self.mean_) @ self._projection
+        y = (np.ldexp(x, -self._exp) - self._mean_scaled) @ self._projection
         return _l2_normalize_inplace(y) if self.normalize else y
 
 

@@ -5,7 +5,8 @@ export) and their flags, with random values: the tmp files of the case (good and
 embeddings, index files, configs, a run directory, an earlier compare folder), missing paths,
 outputs aimed at inputs (plainly, through ``..``, a symbolic link, a hard link, inside a run
 directory, an output folder holding the data or files of the user), odd numbers and strings.
-``demo`` is left out: a valid demo trains models for minutes.
+Data is read with or without ``--encoding`` / ``--file-type`` (a file with a byte-order mark
+among the inputs). ``demo`` is left out: a valid demo trains models for minutes.
 
 Oracle: the exit code is 0, 1 or 2; every file that existed before the call is byte-identical
 afterwards (outputs may be created or replaced, never an input changed: a file named by --out /
@@ -50,6 +51,7 @@ def _write_inputs(root: Path) -> None:
         encoding="utf-8",
     )
     (root / "garbage.jsonl").write_bytes(b"\xff\x00{not json\n")
+    (root / "bom.jsonl").write_bytes("\ufeff".encode() + (root / "data.jsonl").read_bytes())  # --encoding utf-8-sig
     (root / "empty.jsonl").write_bytes(b"")
     emb = np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32)
     np.save(root / "emb.npy", emb)
@@ -112,6 +114,7 @@ INPUT_NAMES = [
     "empty.jsonl",
     "missing.jsonl",
     "runcopy",
+    "bom.jsonl",
 ]
 EMB_NAMES = ["emb.npy"] * 4 + [
     "emb_short.npy",
@@ -263,6 +266,12 @@ def argvs(draw) -> tuple[list[str], str | None]:
         if draw(st.booleans()):
             argv.extend([flag, draw(values)])
 
+    def data_options() -> None:  # how DATA (or export's --data) is read: select, compare, export
+        if draw(rarely(3)):
+            argv.extend(["--encoding", draw(mostly(["utf-8-sig", "utf-8"], ["latin-1", "no-such-codec", ""]))])
+        if draw(rarely(4)):
+            argv.extend(["--file-type", draw(mostly(["jsonl", "json"], ["parquet", "dataset", "csv", ""]))])
+
     if cmd == "select":
         argv.append(draw(st.sampled_from(INPUT_NAMES)))
         if draw(usually(9)):
@@ -299,6 +308,7 @@ def argvs(draw) -> tuple[list[str], str | None]:
         maybe("--pool", st.sampled_from(POOL_NAMES))
         maybe("--seed", ints)
         maybe("--indices-out", st.sampled_from(INDEX_OUT_NAMES))
+        data_options()
     elif cmd == "vendi":
         if draw(usually(4)):
             argv.append(draw(st.sampled_from(INPUT_NAMES)))
@@ -317,7 +327,8 @@ def argvs(draw) -> tuple[list[str], str | None]:
         maybe("--out", st.sampled_from(["rep", "rep", "runcopy", "data.jsonl", "runcopy/rounds", *FOLDER_OUT_NAMES]))
     elif cmd == "compare":
         argv.append(draw(mostly(["data.jsonl", "link_data.jsonl"],
-                                ["cmpdata/runs.json", "garbage.jsonl", "missing.jsonl", "runcopy"])))
+                                ["cmpdata/runs.json", "garbage.jsonl", "missing.jsonl", "runcopy", "bom.jsonl"])))
+        data_options()
         if draw(usually(9)):
             argv += ["--embeddings", draw(mostly(["emb.npy"], CLI_EMB_NAMES))]
         if draw(usually(9)):
@@ -339,6 +350,7 @@ def argvs(draw) -> tuple[list[str], str | None]:
         maybe("--round", st.sampled_from(["0", "1", "7", "-1", "x"]))
         if draw(rarely(5)):
             argv += ["--format", draw(st.sampled_from(["alpaca", "alpacca"]))]
+        data_options()
         if draw(rarely(4)):
             argv.append("--dataset-info")
     elif cmd == "samplers":

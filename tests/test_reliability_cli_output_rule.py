@@ -241,3 +241,95 @@ def test_demo_out_may_not_be_a_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     afile.write_text("keep")
     assert main(["demo", "--samplers", "random", "--out", str(afile)]) == EXIT_USAGE
     assert "existing file" in capsys.readouterr().err and afile.read_text() == "keep"
+
+
+# --------------------------------------------------------------------------------------------
+# export RUN_DIR reads records through the configuration's data section (dataset_info too)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def info_run(tmp_path: Path) -> dict[str, Path]:
+    """A finished run whose data comes from a LLaMA-Factory dataset_info.json entry (no data.path)."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _records()))
+    info = tmp_path / "dataset_info.json"
+    info.write_text(json.dumps({"mine": {"file_name": "d.jsonl"}}))
+    emb = tmp_path / "e.npy"
+    np.save(emb, np.random.default_rng(1).normal(size=(N, 3)).astype(np.float32))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('run_dir = "r"\n[data]\ndataset_info = "dataset_info.json"\ndataset = "mine"\nembeddings = "e.npy"\n'
+                   '[budget]\ninit_size = 4\nk = 3\nrounds = 2\n')
+    assert main(["run", str(cfg), "--no-progress"]) == EXIT_OK
+    return {"data": data, "info": info, "emb": emb, "cfg": cfg, "run": tmp_path / "r"}
+
+
+def test_export_reads_a_dataset_info_run_through_its_data_section(info_run: dict[str, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from diverseevol.run.result import EvolutionResult
+
+    out = tmp_path / "picked.jsonl"
+    assert main(["export", str(info_run["run"]), "--out", str(out)]) == EXIT_OK, capsys.readouterr().err
+    lines = info_run["data"].read_text().splitlines(keepends=True)
+    chosen = EvolutionResult.load(info_run["run"]).subset_indices()
+    assert out.read_text() == "".join(lines[int(i)] for i in chosen)  # the source lines, byte for byte
+    # the entry's data file and the dataset_info.json are inputs: neither may be the output
+    before = {p: _digest(p) for p in (info_run["data"], info_run["info"], info_run["cfg"])}
+    for target in (info_run["data"], info_run["info"], tmp_path / "." / "d.jsonl"):
+        assert main(["export", str(info_run["run"]), "--out", str(target)]) == EXIT_USAGE
+    assert {p: _digest(p) for p in before} == before
+    capsys.readouterr()
+
+
+def test_export_removes_the_temporary_a_killed_export_left(run: dict[str, Path], tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    out = tmp_path / "o.jsonl"
+    out.write_text("the old export\n")
+    stale = tmp_path / f".o.jsonl.diverseevol.tmp.{proc.pid}.0123abcd"
+    stale.write_text('{"half": ')
+    mine = tmp_path / f".o.jsonl.diverseevol.tmp.{os.getpid()}.0123abcd"  # a live writer's: kept
+    mine.write_text("in progress")
+    assert main(["export", str(run["run"]), "--out", str(out)]) == EXIT_OK
+    assert not stale.exists() and mine.exists() and len(out.read_text().splitlines()) == 4 + 3 * 3
+
+
+def test_select_removes_the_temporary_a_killed_select_left_beside_indices_out(run: dict[str, Path],
+                                                                                tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    idx = tmp_path / "idx.txt"
+    stale = tmp_path / f".idx.txt.diverseevol.tmp.{proc.pid}.89abcdef"
+    stale.write_text("[1, ")
+    assert main(["select", str(run["data"]), "--embeddings", str(run["emb"]), "--k", "2",
+                 "--out", str(tmp_path / "o.jsonl"), "--indices-out", str(idx)]) == EXIT_OK
+    assert not stale.exists() and len(idx.read_text().split()) == 2
+
+
+def test_bakeoff_out_may_not_hold_a_dataset_info_entrys_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The data a dataset_info entry names is an input of bakeoff, as data.path is."""
+    pytest.importorskip("yaml")
+    import yaml
+
+    out = tmp_path / "out"
+    out.mkdir()
+    data = out / "results.json"  # the entry's data, under a name bakeoff writes in --out
+    data.write_text(json.dumps(_records()))
+    info = tmp_path / "dataset_info.json"
+    info.write_text(json.dumps({"mine": {"file_name": "out/results.json"}}))
+    (tmp_path / "base").mkdir()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"dataset_info": "dataset_info.json", "dataset": "mine"},
+        "model": {"name_or_path": str(tmp_path / "base")},
+        "budget": {"init_size": 4, "k": 4, "rounds": 1},
+        "bakeoff": {"samplers": ["random", "kcenter"], "baseline": "random",
+                    "heldout": {"label_field": "category", "per_label": 2}, "generation": False},
+    }))
+    before = {p: _digest(p) for p in (data, info, cfg)}
+    capsys.readouterr()
+    assert main(["bakeoff", str(cfg), "--out", str(out)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "results.json" in err
+    assert {p: _digest(p) for p in before} == before
+    # the dataset_info.json itself is an input too
+    assert main(["bakeoff", str(cfg), "--out", str(info)]) == EXIT_USAGE
+    assert {p: _digest(p) for p in before} == before

@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from ..assemble_config import data_files
     from ..bakeoff.from_config import load_bakeoff_config, run_bakeoff_config
     from ..errors import ValidationError
     from ..outputs import OutputFolder, claim_outputs
@@ -50,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
     if heldout is not None and not Path(heldout).is_absolute():
         heldout = args.config.parent / heldout
     claim_outputs([OutputFolder("--out", args.out, writes=WRITES, whole=False)],
-                  [("CONFIG", args.config), ("data.path", config.data.path), ("bakeoff.heldout.path", heldout)])
+                  [("CONFIG", args.config), *data_files(config.data, "data"), ("bakeoff.heldout.path", heldout)])
     result = run_bakeoff_config(args.config, args.out, seeds=args.seeds, workers=args.workers,
                                 plots=not args.no_plots, progress=not getattr(args, "no_progress", False), echo=echo)
     echo("")

@@ -21,6 +21,7 @@ Only the standard library is imported here: ``diverseevol --help`` stays instant
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import json
 from collections.abc import Iterator, Mapping
@@ -33,7 +34,9 @@ __all__ = [
     "Command",
     "Formatter",
     "UsageError",
+    "add_data_options",
     "argument",
+    "data_options",
     "echo",
     "flag_names",
     "nonneg_float",
@@ -41,6 +44,7 @@ __all__ = [
     "param",
     "positive_int",
     "seed_list",
+    "text_encoding",
     "usage_error_types",
 ]
 
@@ -67,14 +71,33 @@ class Command(Protocol):
         """Do the command: parse nothing more, call the library, print; return the exit code."""
 
 
+#: Placeholders of help texts that :class:`Formatter` fills from the data registries when help is
+#: shown (the registries import numpy: building the parser must not).
+_RECORD_FORMATS = "{record formats}"
+_FILE_TYPES = "{file types}"
+
+
+def _registry_help(text: str) -> str:
+    if _RECORD_FORMATS not in text and _FILE_TYPES not in text:
+        return text
+    from ..data import file_type_summaries, record_format_summaries
+
+    def listing(entries: Mapping[str, str]) -> str:
+        return "; ".join(f"{name}: {summary}" for name, summary in entries.items()).replace("%", "%%")
+
+    return text.replace(_RECORD_FORMATS, listing(record_format_summaries())).replace(
+        _FILE_TYPES, listing(file_type_summaries()))
+
+
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults that say something (not for flags, counters or unset options)."""
+    """Shows defaults that say something (not for flags, counters or unset options), and fills in
+    the registered record formats and file types."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default is None or action.default is False or action.default == argparse.SUPPRESS \
                 or isinstance(action, argparse._CountAction):
-            return action.help or ""
-        return super()._get_help_string(action)
+            return _registry_help(action.help or "")
+        return _registry_help(super()._get_help_string(action))
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +146,47 @@ def nonneg_float(text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected a number >= 0 (or inf), got {text}")
     return value
+
+
+def text_encoding(text: str) -> str:
+    """``--encoding``: a text codec Python knows (``utf-8``, ``utf-8-sig``, ``latin-1``...)."""
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(
+            f"expected a text encoding Python knows, such as utf-8, utf-8-sig or latin-1, got {text!r}") from None
+    return text
+
+
+def _file_type(text: str) -> str:
+    """``--file-type``: one of the file types the loader reads (:func:`diverseevol.data.file_type_names`)."""
+    from ..data import file_type_names
+
+    names = file_type_names()
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(names)}, got {text!r}")
+    return text
+
+
+def add_data_options(p: argparse.ArgumentParser, data: str = "DATA") -> None:
+    """``--format``, ``--file-type`` and ``--encoding``: how the records of ``data`` are read.
+
+    Their values go to :func:`~diverseevol.data.load_instructions` through :func:`data_options`.
+    The help lists the registered record formats and file types when it is shown.
+    """
+    p.add_argument("--format", default=None, metavar="FORMAT",
+                   help=f"record format of {data}, detected from the first record when omitted: {_RECORD_FORMATS}")
+    p.add_argument("--file-type", type=_file_type, default=None, metavar="TYPE",
+                   help=f"file type of {data}, from its suffix and content when omitted: {_FILE_TYPES}")
+    p.add_argument("--encoding", type=text_encoding, default=None,
+                   help=f"text encoding of {data} (default utf-8); utf-8-sig for a file that starts with a "
+                        f"byte-order mark")
+
+
+def data_options(args: argparse.Namespace) -> dict[str, str]:
+    """The :func:`~diverseevol.data.load_instructions` keyword arguments of :func:`add_data_options`, as given."""
+    given = {"format": args.format, "file_type": args.file_type, "encoding": args.encoding}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def param(text: str) -> tuple[str, Any]:

@@ -8,7 +8,17 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, UsageError, argument, echo, nonneg_int, positive_int, seed_list
+from .common import (
+    EXIT_OK,
+    UsageError,
+    add_data_options,
+    argument,
+    data_options,
+    echo,
+    nonneg_int,
+    positive_int,
+    seed_list,
+)
 
 NAME = "compare"
 HELP = "compare samplers on one set of embeddings (diversity, label balance, norm bias, time)"
@@ -29,7 +39,9 @@ WRITES = ("compare.csv", "compare.md", "runs.json", "*.png")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", type=Path, help="instruction records (.json/.jsonl, Alpaca or Dolly fields); row i = embedding row i")
+    p.add_argument("data", type=Path, help="instruction records (.json/.jsonl(.gz)/.parquet or a save_to_disk "
+                                             "directory; any record format); row i = embedding row i")
+    add_data_options(p)
     p.add_argument("--embeddings", type=Path, required=True, help=".npy file of shape (N, d), memory-mapped")
     p.add_argument("--k", type=positive_int, required=True, help="records each sampler selects")
     p.add_argument("--samplers", action="append", default=None, metavar="LIST",
@@ -58,7 +70,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     claim_outputs([OutputFolder("--out", args.out, writes=WRITES)],
                   [("DATA", args.data), ("--embeddings", args.embeddings)])
-    records = load_instructions(args.data)
+    with argument("--format"):
+        records = load_instructions(args.data, **data_options(args))
     n = len(records)
     with argument("--embeddings"):
         emb = load_embeddings(args.embeddings, n)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import EXIT_OK, UsageError, argument, echo, nonneg_int
+from .common import EXIT_OK, UsageError, add_data_options, argument, data_options, echo, nonneg_int
 
 NAME = "export"
 HELP = "write a run's selected records, unchanged, in the data's own shape"
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--round", type=nonneg_int, default=None, help="export the pool P_T decided in round T")
     p.add_argument("--data", type=Path, default=None,
                    help="the run's data (default: the data section of the run's configuration file)")
-    p.add_argument("--format", default=None, help="record format of --data: alpaca, dolly, sharegpt or openai")
+    add_data_options(p, "--data")
     p.add_argument("--dataset-info", action="store_true",
                    help="also print the LLaMA-Factory dataset_info.json entry for OUT")
 
@@ -36,8 +36,10 @@ def handle(args: argparse.Namespace) -> int:
 
     with argument("--out"):
         export_format(args.out)
-    if args.format is not None and args.data is None:
-        raise UsageError("--format applies to --data; the run's configuration file says how its own data is read")
+    given = data_options(args)
+    if given and args.data is None:
+        option = "--" + next(iter(given)).replace("_", "-")
+        raise UsageError(f"{option} applies to --data; the run's configuration file says how its own data is read")
     if not args.run_dir.exists():
         raise FileNotFoundError(f"run directory {str(args.run_dir)!r} does not exist")
     if not args.run_dir.is_dir():
@@ -52,11 +54,11 @@ def handle(args: argparse.Namespace) -> int:
         source = run_data(result, args.data)
     claim_outputs([("--out", args.out)], [
         ("RUN_DIR", args.run_dir),
-        ("--data" if args.data is not None else "the run's data", source.path),
+        *source.inputs,
         ("the run's configuration file", source.config_file),
     ])
     with argument("--format"):
-        records = source.records(format=args.format)
+        records = source.records(**given)
     path = result.export(args.out, round=args.round, records=records, source=source.path)
     chosen = result.subset_indices(args.round)
     echo(f"exported {chosen.size} records of {result.run_dir} -> {path}")

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import EXIT_OK, UsageError, argument, echo, nonneg_int, param, positive_int
+from .common import (
+    EXIT_OK,
+    UsageError,
+    add_data_options,
+    argument,
+    data_options,
+    echo,
+    nonneg_int,
+    param,
+    positive_int,
+)
 
 NAME = "select"
 HELP = "select K records from a dataset with K-Center (or any sampler), one shot"
@@ -23,8 +33,7 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="instruction records (.json/.jsonl(.gz)/.parquet or a save_to_disk "
                                              "directory; Alpaca, Dolly, ShareGPT or OpenAI messages)")
-    p.add_argument("--format", default=None, help="record format of DATA when detection is not wanted: alpaca, "
-                                                  "dolly, sharegpt or openai")
+    add_data_options(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--embeddings", type=Path, help=".npy file of shape (N, d), row i = record i of DATA")
     src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory, or sentence-transformers "
@@ -71,7 +80,7 @@ def handle(args: argparse.Namespace) -> int:
     with argument("--out"):
         export_format(args.out)
     with argument("--format"):
-        records = load_instructions(args.data, format=args.format)
+        records = load_instructions(args.data, **data_options(args))
     n = len(records)
     with argument("--pool", (IndexValidationError,)):
         pool = read_index_file(args.pool, name="--pool") if args.pool is not None else np.zeros(0, dtype=np.int64)

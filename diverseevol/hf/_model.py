@@ -20,6 +20,7 @@ __all__ = [
     "ModelHandle",
     "default_device",
     "load_model",
+    "locate_model",
     "resolve_dtype",
     "resolve_model",
     "resolve_model_source",
@@ -147,6 +148,92 @@ def resolve_model_source(name_or_path: str | os.PathLike[str]) -> str:
     return name
 
 
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face Hub may not be reached: ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``.
+
+    Read from the environment now and from ``huggingface_hub``'s constants (read when it was
+    imported): either one set means offline.
+    """
+    if any(os.environ.get(var, "").strip().upper() in _TRUE for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return True
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _in_hub_cache(repo: str) -> bool:
+    """Whether ``repo``'s ``config.json`` is in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo, "config.json", cache_dir=_hub_cache())
+    except ValueError:  # not a valid repo id: it cannot be in the cache
+        return False
+    return isinstance(found, str)
+
+
+def locate_model(name_or_path: str | os.PathLike[str]) -> str:
+    """Return where a model loads from without touching the network, or fail at once.
+
+    :func:`resolve_model_source`'s rule first (an existing local path, or a missing path-looking
+    name refused). Then a Hub id is checked against the local Hugging Face cache
+    (``huggingface_hub``'s ``HF_HUB_CACHE``):
+
+    - in the cache: the id (transformers loads it from there);
+    - not in the cache and the Hub is off (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``):
+      :class:`~diverseevol.errors.ModelNotFoundError`, instead of transformers' OSError;
+    - a bare name (no ``/``, e.g. a mistyped local folder) not in the cache:
+      ``ModelNotFoundError`` too, instead of minutes of Hub retries; write ``hub:<name>`` to
+      download it;
+    - otherwise (``org/name`` or ``hub:<id>``, online): the id, downloaded when loaded.
+
+    Parameters
+    ----------
+    name_or_path : str or PathLike
+        A local model directory or ``.gguf`` file, or a Hub id (``org/name``, ``hub:<id>``).
+
+    Returns
+    -------
+    str
+        The local path or the Hub id.
+
+    Raises
+    ------
+    ModelNotFoundError
+        As above; derives from FileNotFoundError. The message says to pass a local model
+        folder or a ``.gguf`` file.
+    ValidationError
+        An empty name or ``hub:`` with nothing after it.
+    """
+    source = resolve_model_source(name_or_path)
+    if isinstance(name_or_path, os.PathLike) or Path(source).expanduser().exists() or _in_hub_cache(source):
+        return source
+    forced = os.fspath(name_or_path).startswith(HUB_PREFIX)
+    fix = "Pass a local model folder (holding config.json and the weights) or a .gguf file"
+    if hub_offline():
+        raise ModelNotFoundError(
+            f"model {source!r} is neither a local path nor in the Hugging Face cache ({_hub_cache()}), and "
+            f"HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set, so it cannot be downloaded. {fix}, or unset "
+            f"HF_HUB_OFFLINE to download it from the Hub."
+        )
+    if not forced and "/" not in source:
+        raise ModelNotFoundError(
+            f"model {source!r} is neither a local path (looked for {Path(source).absolute()}) nor in the "
+            f"Hugging Face cache ({_hub_cache()}); it is not looked up on the Hub. {fix}; to download a "
+            f"Hub model write its id as 'org/name' or '{HUB_PREFIX}{source}'."
+        )
+    return source
+
+
 def _is_gguf_file(path: str) -> bool:
     p = Path(path)
     if not p.is_file():
@@ -174,9 +261,11 @@ def load_model(
     ----------
     path : str or Path
         A local model directory, a ``.gguf`` file (converted once, as with ``gguf_file``) or a
-        Hub id (needs network access; ``hub:<id>`` to force it). A path-looking name that does
-        not exist raises :class:`~diverseevol.errors.ModelNotFoundError` at once (see
-        :func:`resolve_model_source`).
+        Hub id (from the Hugging Face cache, or downloaded: ``org/name`` or ``hub:<id>``). A
+        name that cannot be loaded without the network when the network may not be used (a
+        path-looking name that does not exist, a bare name not in the cache, any id not in the
+        cache under ``HF_HUB_OFFLINE``) raises :class:`~diverseevol.errors.ModelNotFoundError` at
+        once (see :func:`locate_model`).
     adapter : str or Path, optional
         A directory holding a peft LoRA adapter trained on ``path``; it is applied and, with
         ``merge=True``, merged into the weights.
@@ -201,7 +290,7 @@ def load_model(
     from ._records import ensure_pad_token
 
     if gguf_file is None:
-        path = resolve_model_source(path)
+        path = locate_model(path)
         if _is_gguf_file(path):
             gguf_file = path
         elif Path(path).is_file():

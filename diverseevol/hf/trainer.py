@@ -23,6 +23,7 @@ from ._model import (
     default_device,
     load_model,
     resolve_dtype,
+    locate_model,
     resolve_model_source,
 )
 from ._quiet import quiet_transformers_progress
@@ -265,8 +266,9 @@ class HFTrainer:
             )
         meta = json.loads(marker.read_text())
         if meta.get("lora"):
+            base = self.base_path() if self.gguf_file is not None else self.base_model
             handle = load_model(
-                self.base_path(), adapter=out_dir, dtype=self._inference_dtype(), progress=self.progress
+                base, adapter=out_dir, dtype=self._inference_dtype(), progress=self.progress
             )
         else:
             handle = load_model(out_dir, dtype=self._inference_dtype(), progress=self.progress)
@@ -368,7 +370,8 @@ class HFTrainer:
 
         t0 = time.perf_counter()
         _, world = rank_and_world()
-        base = self.base_path()
+        # locate_model: a name neither local nor in the HF cache fails here, before any network retry
+        base = self.base_path() if self.gguf_file is not None else locate_model(self.base_model)
         out_dir.mkdir(parents=True, exist_ok=True)
         tokenizer = AutoTokenizer.from_pretrained(str(base))
         ensure_pad_token(tokenizer)
