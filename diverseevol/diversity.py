@@ -30,6 +30,7 @@ import numpy as np
 from ._progress import progress_bar
 from ._validation import check_embeddings
 from .errors import NonFiniteEmbeddingError, ValidationError
+from ._validation import check_scalar
 
 __all__ = [
     "vendi_eigenvalues",
@@ -57,9 +58,7 @@ def _check_q(q: Any) -> float:
 
 
 def _check_block_rows(block_rows: Any) -> int:
-    if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
-        raise ValidationError(f"block_rows must be a positive int; got {block_rows!r}.")
-    return int(block_rows)
+    return check_scalar(block_rows, "block_rows", int, min_val=1)
 
 
 def _raise_zero_row(name: str, row: int) -> None:

@@ -22,8 +22,6 @@ kernels' metric vocabulary.
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from collections import Counter
 import difflib
 from collections.abc import Mapping, Sequence
@@ -34,6 +32,7 @@ import numpy as np
 from ._validation import check_embeddings, check_index_array
 from .diversity import vendi_score
 from .errors import DiverseEvolError, UnknownOptionError, ValidationError
+from ._validation import check_scalar
 from .kernels.contract import METRICS
 from .norm_bias import mean_row_norm
 
@@ -235,8 +234,7 @@ def covering_radius(
     """
     if metric not in RADIUS_METRICS:
         raise ValidationError(f"metric must be one of {list(RADIUS_METRICS)}; got {metric!r}.")
-    if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
-        raise ValidationError(f"block_rows must be a positive int; got {block_rows!r}.")
+    check_scalar(block_rows, "block_rows", int, min_val=1)
     arr, sub = _checked_subset(emb, subset_idx)
     ref = _reference_rows(reference_idx, arr.shape[0])
     s = _rows(arr, sub)
@@ -285,11 +283,8 @@ NOVELSUM_PARAMS: tuple[str, ...] = ("alpha", "beta", "n_neighbors")
 
 def _check_novelsum_values(alpha: Any, beta: Any, n_neighbors: Any, where: str = "") -> None:
     for name, value in (("alpha", alpha), ("beta", beta)):
-        bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-        if bad or not math.isfinite(value) or value < 0:
-            raise ValidationError(f"{where}{name} must be a finite number >= 0; got {value!r}.")
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
-        raise ValidationError(f"{where}n_neighbors must be a positive int; got {n_neighbors!r}.")
+        check_scalar(value, f"{where}{name}", float, min_val=0)
+    check_scalar(n_neighbors, f"{where}n_neighbors", int, min_val=1)
 
 
 def check_novelsum_params(params: Any, *, name: str = "novelsum_params") -> dict[str, Any]:

@@ -37,6 +37,7 @@ import numpy as np
 from ._files import atomic_write, load_npy, parse_json, write_npy
 from ._validation import check_index_array, complement_indices
 from .errors import IndexValidationError, PoolExhaustedError, ValidationError
+from ._validation import check_scalar
 
 if TYPE_CHECKING:
     from .data import InstructionRecord
@@ -56,9 +57,7 @@ __all__ = [
 
 def _n_records(n_records: int | None, embeddings: Any, scores: Mapping[str, Any]) -> int:
     if n_records is not None:
-        if isinstance(n_records, bool) or not isinstance(n_records, (int, np.integer)) or n_records < 0:
-            raise ValidationError(f"n_records must be a non-negative int; got {n_records!r}.")
-        return int(n_records)
+        return check_scalar(n_records, "n_records", int, min_val=0)
     if embeddings is not None:
         return int(np.shape(embeddings)[0])
     if scores:
@@ -235,8 +234,7 @@ def select_subset(
             f"params are constructor parameters of a named sampler; {type(sampler).__name__} is already built. "
             f"Pass sampler=<name> with params, or build the sampler with its parameters."
         )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValidationError(f"k must be a positive int; got {k!r}.")
+    k = check_scalar(k, "k", int, min_val=1)
     if embedder is None:
         return _run_selection(k, sampler, n_records, embeddings, scores, pool, candidates, seed)
     if embeddings is not None:

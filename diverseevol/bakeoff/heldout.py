@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError
+from .._validation import check_scalar
 
 __all__ = ["HeldoutSpec", "HeldoutSplit", "split_heldout"]
 
@@ -61,11 +62,9 @@ class HeldoutSpec:
             )
         if self.label_field is not None and (not isinstance(self.label_field, str) or not self.label_field):
             raise ValidationError(f"{where}.label_field must be a field name such as 'category'; got {self.label_field!r}.")
-        if self.path is None and (isinstance(self.per_label, bool) or not isinstance(self.per_label, int)
-                                  or self.per_label < 1):
-            raise ValidationError(f"{where}.per_label must be a positive int; got {self.per_label!r}.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValidationError(f"{where}.seed must be a non-negative int; got {self.seed!r}.")
+        if self.path is None:
+            check_scalar(self.per_label, f"{where}.per_label", int, min_val=1)
+        check_scalar(self.seed, f"{where}.seed", int, min_val=0)
 
 
 @dataclass(frozen=True)

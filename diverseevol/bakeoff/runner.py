@@ -22,6 +22,7 @@ import numpy as np
 
 from .._files import write_json
 from ..errors import ValidationError
+from .._validation import check_scalar
 from .heldout import HeldoutSplit, split_heldout
 from .results import BakeoffResult, paired_for, record_words, results_markdown, rows_from_run
 from .round0 import SharedRound0
@@ -169,8 +170,7 @@ def run_bakeoff(
     -------
     BakeoffResult
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValidationError(f"workers must be a positive int; got {workers!r}.")
+    check_scalar(workers, "workers", int, min_val=1)
     for spec in settings.samplers:
         _check_recipe(spec)
     say = echo or logger.info

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from .._validation import check_scalar
 from .heldout import HeldoutSpec
 
 __all__ = ["BakeoffSettings", "recipe_dir_name"]
@@ -76,14 +77,11 @@ class BakeoffSettings:
                 f"to the list or name one of them."
             )
         for name in ("init_size", "k", "rounds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "rounds" else 1):
-                raise ValidationError(f"bakeoff {name} must be a positive int; got {value!r}.")
+            check_scalar(getattr(self, name), f"budget.{name}", int, min_val=1)
         if not self.seeds:
             raise ValidationError("bakeoff needs at least one seed; got none (e.g. --seeds 0,1,2).")
         for s in self.seeds:
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise ValidationError(f"bakeoff seeds must be non-negative ints; got {s!r}.")
+            check_scalar(s, "seed", int, min_val=0)
         if len(set(self.seeds)) != len(self.seeds):
             raise ValidationError(f"bakeoff seeds {list(self.seeds)} repeat a seed; list each once.")
         used = set(recipe_dir_name(s) for s in self.samplers)

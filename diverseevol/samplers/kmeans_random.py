@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ValidationError
+from .._validation import check_scalar
 from ._common import ParamsReprMixin, check_knn_backend, check_transform_spec, checked_candidates, embedded_rows
 from ._groups import round_robin, weighted_draw
 from .base import Requirements, SelectionContext
@@ -60,13 +60,8 @@ class KMeansRandomSampler(ParamsReprMixin):
     def __init__(
         self, n_clusters: int | None = None, transform: Any = None, max_iter: int = 50, backend: str = "auto"
     ) -> None:
-        bad_type = isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer))
-        if n_clusters is not None and (bad_type or n_clusters < 1):
-            raise ValidationError(
-                f"n_clusters must be a positive int or None (= ceil(sqrt(k))); got {n_clusters!r}."
-            )
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ValidationError(f"max_iter must be a positive int; got {max_iter!r}.")
+        check_scalar(n_clusters, "n_clusters", int, min_val=1, allow_none=True, what="None means ceil(sqrt(k))")
+        check_scalar(max_iter, "max_iter", int, min_val=1)
         check_knn_backend(backend)
         check_transform_spec(transform)
         self.n_clusters = n_clusters

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ValidationError
+from .._validation import check_scalar
 from .base import Requirements, SelectionContext
 from .kmeans_random import KMeansRandomSampler
 from .registry import register_sampler
@@ -78,12 +79,9 @@ class KMQSampler(KMeansRandomSampler):
             )
         if prefer not in _PREFER:
             raise ValidationError(f"prefer must be one of {list(_PREFER)}; got {prefer!r}.")
-        bad = isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer))
-        if bad or not np.isfinite(temperature) or temperature <= 0:
-            raise ValidationError(f"temperature must be a positive finite number; got {temperature!r}.")
         self.signal = signal
         self.prefer = prefer
-        self.temperature = float(temperature)
+        self.temperature = check_scalar(temperature, "temperature", float, min_val=0, include_boundaries="neither")
         if signal != "loss":  # this instance reads another score
             self.requires = Requirements(embeddings=True, scores=frozenset({signal}))  # type: ignore[misc]
 

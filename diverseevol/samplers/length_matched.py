@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import ValidationError
+from .._validation import check_scalar
 from ._common import ParamsReprMixin, checked_candidates
 from ._groups import group_values, round_robin, weighted_draw
 from .base import Requirements, SelectionContext, requirements_of, run_sampler
@@ -67,10 +68,8 @@ class LengthMatchedRandomSampler(ParamsReprMixin):
     requires: ClassVar[Requirements] = Requirements(lengths=True)
 
     def __init__(self, match: Any = "kcenter", n_bins: int = 10) -> None:
-        if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-            raise ValidationError(f"n_bins must be a positive int; got {n_bins!r}.")
         self.match = match
-        self.n_bins = int(n_bins)
+        self.n_bins = check_scalar(n_bins, "n_bins", int, min_val=1)
         self.reference = build_sampler(match)
         self.requires = Requirements(lengths=True) | requirements_of(self.reference)  # type: ignore[misc]
 
