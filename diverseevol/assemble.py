@@ -7,7 +7,7 @@ and the command line (``diverseevol select --embedder``, ``compare``, ``vendi``)
   base model (:mod:`diverseevol.hf`, extra ``hf``);
 * :func:`load_embeddings`, :func:`fixed_embedding_parts`: a user's embeddings file, and the parts
   of a run without a model (fixed embeddings);
-* :func:`embed_with_model`: embed (and score) records once with a local model;
+* :func:`model_embedder`, :func:`embed_with_model`: embed (and score) records with a local model;
 * :func:`build_generator`, :func:`build_exact_match_judge`, :func:`load_exact_match_judge`,
   :func:`build_pairwise_loop_judge`: judges;
 * :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -54,6 +54,7 @@ __all__ = [
     "fixed_embedding_parts",
     "load_embeddings",
     "load_exact_match_judge",
+    "model_embedder",
 ]
 
 
@@ -304,17 +305,16 @@ def fixed_embedding_parts(path: Path, n_records: int) -> LoopParts:
     return LoopParts(_no_training, FixedEmbedder(path, n_records), None)
 
 
-def embed_with_model(
+def model_embedder(
     name_or_path: str | Path,
-    records: Sequence[InstructionRecord],
     *,
     scores: Collection[str] = (),
     progress: bool = True,
     cache_dir: str | Path | None = None,
     feature: str = "--embedder",
     **embedder: Any,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Embed ``records`` once with a local model (and score them when ``scores`` is not empty).
+) -> Callable[[Sequence[InstructionRecord]], tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Load a local model once and return a function that embeds (and scores) records with it.
 
     Parameters
     ----------
@@ -322,30 +322,33 @@ def embed_with_model(
         A local Hugging Face causal-LM directory, a ``.gguf`` file, or a sentence-transformers
         directory (it holds ``modules.json``): that one is embedded with
         :class:`~diverseevol.hf.SentenceTransformerEmbedder` (always with the attention mask).
-    records : sequence of InstructionRecord
-        The N records, in row order.
     scores : collection of str
         Score names the caller needs (e.g. ``{"margin"}``); when not empty, the embedder computes
         every uncertainty score in the same pass and all of them are returned.
     progress : bool, default True
+        The embedder's own progress bar (one per call).
     cache_dir : str or Path, optional
         Conversion cache of a ``.gguf`` file.
     feature : str
         What needs the ``hf`` extra, for the install hint.
     **embedder
-        Further keyword arguments of :class:`~diverseevol.hf.HFEmbedder` (``batch_size``...).
+        Further keyword arguments of :class:`~diverseevol.hf.HFEmbedder` or
+        :class:`~diverseevol.hf.SentenceTransformerEmbedder` (``batch_size``, ``comm``...).
 
     Returns
     -------
-    embeddings : ndarray of shape (N, d)
-        Row i embeds ``records[i]``.
-    scores : dict of str to ndarray of shape (N,)
-        Empty when ``scores`` is empty.
+    callable
+        ``embed(records) -> (embeddings, scores)``: embeddings of shape (n, d) float32, row i =
+        ``records[i]``; scores a dict of str to ndarray of shape (n,), empty when ``scores`` is
+        empty. Under several processes every rank calls it with the same records and every rank
+        gets all rows.
 
     Raises
     ------
     FileNotFoundError
         When ``name_or_path`` does not exist.
+    ValidationError
+        When scores are asked of a sentence-transformers encoder.
     """
     hf = _hf(feature)
     path = Path(name_or_path)
@@ -359,13 +362,49 @@ def embed_with_model(
                 f"({', '.join(sorted(scores))}); use a causal-LM directory, or a sampler that needs only embeddings."
             )
         encoder = construct(hf.SentenceTransformerEmbedder, {"progress": progress, **embedder}, "embedder", path)
-        return encoder(None, records), {}
+        return lambda records: (encoder(None, records), {})
     base = base_model_arguments(path, cache_dir=cache_dir)
     model = hf.load_model(base.get("base_model", ""), gguf_file=base.get("gguf_file"), cache_dir=base.get("cache_dir"))
     embed = construct(hf.HFEmbedder, {"scores": bool(scores), "progress": progress, **embedder}, "embedder")
-    emb = embed(model, records)
-    found = dict(embed.last_scores or {}) if scores else {}
-    return emb, found
+
+    def run(records: Sequence[InstructionRecord]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        emb = embed(model, records)
+        return emb, (dict(embed.last_scores or {}) if scores else {})
+
+    return run
+
+
+def embed_with_model(
+    name_or_path: str | Path,
+    records: Sequence[InstructionRecord],
+    *,
+    scores: Collection[str] = (),
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    feature: str = "--embedder",
+    **embedder: Any,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Embed ``records`` once with a local model (and score them when ``scores`` is not empty).
+
+    :func:`model_embedder` applied to ``records``; its parameters, errors and model kinds.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+    records : sequence of InstructionRecord
+        The N records, in row order.
+    scores, progress, cache_dir, feature, **embedder
+        As :func:`model_embedder`.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (N, d)
+        Row i embeds ``records[i]``.
+    scores : dict of str to ndarray of shape (N,)
+        Empty when ``scores`` is empty.
+    """
+    return model_embedder(name_or_path, scores=scores, progress=progress, cache_dir=cache_dir, feature=feature,
+                          **embedder)(records)
 
 
 # --------------------------------------------------------------------------------------------
