@@ -180,8 +180,12 @@ def test_report(dataset: tuple[Path, Path, np.ndarray], tmp_path: Path, capsys: 
     cfg.write_text(f'run_dir = "r"\n[data]\npath = "{data.name}"\nembeddings = "{emb.name}"\n'
                    '[budget]\ninit_size = 4\nk = 3\nrounds = 2\n')
     assert main(["run", str(cfg)]) == EXIT_OK
+    capsys.readouterr()
     assert main(["report", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == EXIT_OK
     assert (tmp_path / "rep").is_dir() and any((tmp_path / "rep").iterdir())
+    printed = capsys.readouterr().out  # a run without a judge: the per-round table all the same
+    assert "| round | pool size | Vendi | covering radius | norm ratio |" in printed
+    assert [line.split("|")[1:3] for line in printed.splitlines() if line.startswith("| 2 |")] == [[" 2 ", " 10 "]]
     assert main(["report", str(tmp_path / "nope")]) == EXIT_RUNTIME
 
 
