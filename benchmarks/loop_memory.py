@@ -105,6 +105,9 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--judge-records", type=int, default=20)
     ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--gradient-checkpointing", action="store_true",
+                    help="HFTrainer(gradient_checkpointing=True): keep only each layer's input for the backward pass")
+    ap.add_argument("--per-device-batch-size", type=int, default=8)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DIVERSEEVOL_PROGRESS", "0")
@@ -130,7 +133,10 @@ def main() -> None:
     peaks.leave()
     del base
     gc.collect()
-    handle = HFTrainer(gguf_file=gguf, lora=True, epochs=1, max_length=args.max_length, lr=2e-4, progress=False)
+    handle = HFTrainer(gguf_file=gguf, lora=True, epochs=1, max_length=args.max_length, lr=2e-4, progress=False,
+                       gradient_checkpointing=args.gradient_checkpointing,
+                       per_device_batch_size=args.per_device_batch_size)
+    print(f"settings: {vars(args)}")
     loss = HFResponseLoss(max_length=args.max_length)
 
     def judge(model: Any, t: int) -> dict[str, float]:
