@@ -7,8 +7,9 @@ and the command line (``diverseevol select --embedder``, ``compare``, ``vendi``)
   base model (:mod:`diverseevol.hf`, extra ``hf``);
 * :func:`load_embeddings`, :func:`fixed_embedding_parts`: a user's embeddings file, and the parts
   of a run without a model (fixed embeddings);
-* :func:`record_embedder`, :func:`embed_with_model`: a local model's embedder; embed (and score)
-  records once with it (sharded under ``torchrun``);
+* :func:`record_embedder`, :func:`model_embedder`, :func:`embed_with_model`: a local model's
+  embedder; a function embedding (and scoring) records with it, model loaded once; embed records
+  once (all sharded under ``torchrun``);
 * :func:`build_generator`, :func:`build_exact_match_judge`, :func:`load_exact_match_judge`,
   :func:`build_pairwise_loop_judge`: judges;
 * :func:`assemble_loop`: an :class:`~diverseevol.EvolutionLoop` from parts and a budget.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -55,6 +56,7 @@ __all__ = [
     "fixed_embedding_parts",
     "load_embeddings",
     "load_exact_match_judge",
+    "model_embedder",
     "record_embedder",
 ]
 
@@ -376,6 +378,37 @@ def record_embedder(
     return embed, model
 
 
+def model_embedder(
+    name_or_path: str | Path,
+    *,
+    scores: Collection[str] = (),
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+    feature: str = "--embedder",
+    **embedder: Any,
+) -> Callable[[Sequence[InstructionRecord]], tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Load a local model once and return a function that embeds (and scores) records with it.
+
+    Parameters
+    ----------
+    name_or_path, scores, progress, cache_dir, feature, **embedder
+        As :func:`record_embedder`.
+
+    Returns
+    -------
+    callable
+        ``embed(records) -> (embeddings, scores)``: embeddings of shape (n, d), row i =
+        ``records[i]``; scores a dict of str to ndarray of shape (n,), empty when ``scores`` is
+        empty. Under several processes every rank calls it with the same records, each embeds its
+        share, and every rank gets all rows (:func:`~diverseevol.selection.embed_records`).
+    """
+    from .selection import embed_records
+
+    embed, model = record_embedder(name_or_path, scores=scores, progress=progress, cache_dir=cache_dir,
+                                   feature=feature, **embedder)
+    return lambda records: embed_records(records, embed, model=model, scores=bool(scores))
+
+
 def embed_with_model(
     name_or_path: str | Path,
     records: Sequence[InstructionRecord],
@@ -411,6 +444,8 @@ def embed_with_model(
     ------
     FileNotFoundError
         When ``name_or_path`` does not exist.
+    ValidationError
+        When scores are asked of a sentence-transformers encoder.
     """
     from .selection import embed_records
 

@@ -39,11 +39,14 @@ from .run.settings import ONE_TIME
 
 __all__ = [
     "RunMetrics",
+    "headline_metrics",
     "judge_metrics",
     "load_runs",
     "metric_table",
     "pairwise_benchmarks",
     "plot_metrics_vs_pool",
+    "round_table",
+    "round_table_markdown",
     "summary_table",
     "table_markdown",
     "write_csv",
@@ -269,6 +272,66 @@ def metric_table(runs: Sequence[Any], metrics: Sequence[str] | None = None) -> l
     return table
 
 
+#: The pool measurements of the per-round table, with their column names (a column shows when a row has it).
+ROUND_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("vendi", "Vendi"),
+    ("vendi_reference", "Vendi (reference)"),
+    ("covering_radius", "covering radius"),
+    ("norm_ratio", "norm ratio"),
+)
+
+
+def headline_metrics(runs: Sequence[Any]) -> list[str]:
+    """The judge metrics the per-round table shows: each pairwise benchmark's RS and WTR, then every
+    other judge metric without a group (``"accuracy"``, not ``"accuracy/<group>"``)."""
+    runs = load_runs(runs)
+    pair = [f"{b}/{m}" for b in pairwise_benchmarks(runs) for m in ("rs", "wtr")]
+    return pair + [m for m in judge_metrics(runs) if "/" not in m]
+
+
+def round_table(runs: Sequence[Any]) -> list[dict[str, Any]]:
+    """One row per run and round: pool size, pool measurements and the judge's headline metrics.
+
+    Parameters
+    ----------
+    runs : sequence
+        As for :func:`load_runs`.
+
+    Returns
+    -------
+    list of dict
+        Keys ``label, run, round, pool_size``, then each key of :data:`ROUND_COLUMNS` and of
+        :func:`headline_metrics` that any row records (None where a round lacks it).
+    """
+    runs = load_runs(runs)
+    keys = [k for k, _ in ROUND_COLUMNS] + headline_metrics(runs)
+    keys = [k for k in keys if any(_finite(row.get(k)) for run in runs for row in run.rows)]
+    return [
+        {"label": run.label, "run": run.name, "round": int(row["round"]), "pool_size": int(row["pool_size"]),
+         **{k: _num(row.get(k)) if _finite(row.get(k)) else None for k in keys}}
+        for run in runs for row in run.rows
+    ]
+
+
+def round_table_markdown(table: Sequence[Mapping[str, Any]], *, digits: int = 3) -> str:
+    """Render :func:`round_table` rows as one Markdown table per run (empty cells where a round lacks a value)."""
+    if not table:
+        return ""
+    names = dict(ROUND_COLUMNS)
+    keys = [k for k in table[0] if k not in ("label", "run", "round", "pool_size")]
+    header = ["round", "pool size", *(names.get(k, k) for k in keys)]
+    parts = []
+    for run in dict.fromkeys((r["run"], r["label"]) for r in table):
+        lines = [f"### {run[0]}" + (f" ({run[1]})" if run[1] != run[0] else "") + "\n",
+                 "| " + " | ".join(header) + " |", "|" + "|".join(["---:"] * len(header)) + "|"]
+        for r in (r for r in table if (r["run"], r["label"]) == run):
+            cells = [str(r["round"]), str(r["pool_size"])]
+            cells += ["" if r[k] is None else f"{r[k]:.{digits}f}" for k in keys]
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
 def _finite(value: Any) -> bool:
     v = _num(value)
     return v is not None and math.isfinite(v)
@@ -461,7 +524,8 @@ def write_report(
 ) -> dict[str, Path]:
     """Write the tables and plots of one or more runs to ``out_dir``.
 
-    Files: ``table.md`` (pairwise Table 1 and/or judge-metric peaks, Markdown), ``table.csv``
+    Files: ``table.md`` (pairwise Table 1 and/or judge-metric peaks, then the per-round table of
+    every run, :func:`round_table`; Markdown), ``table.csv``
     (pairwise Table 1, one row per run and benchmark), ``metric_table.csv`` (judge-metric peaks),
     ``metrics.csv`` (every round of every run), and with matplotlib: ``rs_vs_pool.png``,
     ``wtr_vs_pool.png`` (Figure 2), ``<metric>_vs_pool.png`` per judge-metric family, and
@@ -501,7 +565,10 @@ def write_report(
         written["metric_table_csv"] = out / "metric_table.csv"
         write_csv(other, written["metric_table_csv"])
     if not sections:
-        sections.append("No judge metrics were recorded in these runs (only pool sizes and diversity).\n")
+        sections.append("No judge metrics were recorded in these runs: the table below has pool sizes and "
+                        "diversity.\n")
+    sections.append("## Per round: pool size, diversity and the judge's headline metrics\n\n"
+                    + round_table_markdown(round_table(runs)))
     written["table"] = out / "table.md"
     _write_text(written["table"], "# diverseevol report\n\n" + "\n".join(sections))
     written["metrics_csv"] = out / "metrics.csv"

@@ -173,15 +173,23 @@ def test_run_from_config_and_resume(dataset: tuple[Path, Path, np.ndarray], tmp_
     assert main(["run", str(tmp_path / "missing.toml")]) == EXIT_USAGE
 
 
-def test_report(dataset: tuple[Path, Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report(dataset: tuple[Path, Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("diverseevol.report")
     data, emb, _ = dataset
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'run_dir = "r"\n[data]\npath = "{data.name}"\nembeddings = "{emb.name}"\n'
                    '[budget]\ninit_size = 4\nk = 3\nrounds = 2\n')
-    assert main(["run", str(cfg)]) == EXIT_OK
+    caplog.clear()
+    assert main(["run", str(cfg)]) == EXIT_OK  # without -v: the command's loggers stay at WARNING
+    # one summary line per round reaches the command's log handler, and none of the loop's other INFO lines
+    assert [r.getMessage().split(",")[0] for r in caplog.records if r.name == "diverseevol.loop"] \
+        == ["round 0/2: pool 4 (+3)", "round 1/2: pool 7 (+3)", "round 2/2: pool 10"]
     assert main(["report", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == EXIT_OK
     assert (tmp_path / "rep").is_dir() and any((tmp_path / "rep").iterdir())
+    printed = capsys.readouterr().out  # a run without a judge: the per-round table all the same
+    assert "| round | pool size | Vendi | covering radius | norm ratio |" in printed
+    assert [line.split("|")[1:3] for line in printed.splitlines() if line.startswith("| 2 |")] == [[" 2 ", " 10 "]]
     assert main(["report", str(tmp_path / "nope")]) == EXIT_RUNTIME
 
 

@@ -23,7 +23,7 @@ STDLIB = set(sys.stdlib_module_names)
 
 def test_every_command_is_one_module_with_its_arguments_and_handler() -> None:
     names = [c.NAME for c in COMMANDS]
-    assert names == ["demo", "run", "bakeoff", "select", "vendi", "report", "compare", "export", "samplers"]
+    assert names == ["demo", "run", "bakeoff", "embed", "select", "vendi", "report", "compare", "export", "samplers"]
     for command in COMMANDS:
         assert command.__name__ == f"diverseevol.cli.{command.NAME}"
         assert command.HELP and command.DESCRIPTION

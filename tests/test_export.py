@@ -192,3 +192,23 @@ def test_result_subset_and_cli_export(finished_run, tmp_path, capsys):
     assert main(["export", str(run_dir), "--data", str(src), "--out", str(tmp_path / "d.json")]) == EXIT_OK
     other = _write(tmp_path / "other.json", SHAREGPT_ROWS[::-1])
     assert main(["export", str(run_dir), "--data", str(other), "--out", str(tmp_path / "e.json")]) != EXIT_OK
+
+
+def test_export_of_a_run_over_the_first_records(tmp_path, capsys):
+    """A run started in Python with records[:10] is exported from the whole file: by --limit 10, or found alone."""
+    from diverseevol import EvolutionLoop
+
+    rows = [{"instruction": f"task {i}", "input": "", "output": f"answer {i}"} for i in range(14)]
+    src = tmp_path / "all.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = EvolutionLoop(load_instructions(src)[:10], trainer=lambda recs, t, out: None, sampler="random",
+                           init_size=3, k=2, rounds=2, seed=0, run_dir=tmp_path / "run", progress=False).run()
+    want = [rows[i] for i in result.pools[-1]]
+    for extra, name in (([], "auto.jsonl"), (["--limit", "10"], "limit.jsonl")):
+        assert main(["export", str(tmp_path / "run"), "--data", str(src), "--out", str(tmp_path / name), *extra]) == 0
+        assert [json.loads(line) for line in (tmp_path / name).read_text().splitlines()] == want
+    assert "first 10 of the data's 14 records" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "run"), "--data", str(src), "--out", str(tmp_path / "x.jsonl"),
+                 "--limit", "11"]) != EXIT_OK
+    assert main(["export", str(tmp_path / "run"), "--data", str(src), "--out", str(tmp_path / "x.jsonl"),
+                 "--limit", "15"]) == EXIT_USAGE

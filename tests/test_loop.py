@@ -180,19 +180,23 @@ def test_uncertainty_scores_only(tmp_path):
     assert (tmp_path / "run" / "rounds" / "round_001" / "scores" / "margin.npy").is_file()
 
 
-def test_kcenter_embeds_every_round_for_metrics_unless_vendi_false(tmp_path):
+def test_kcenter_embeds_the_final_round_only_for_vendi_true(tmp_path):
     emb = fakes.FakeEmbedder()
-    make_loop(tmp_path / "a", embedder=emb).run()
-    assert emb.calls == [0, 1, 2, 3]
+    result = make_loop(tmp_path / "a", embedder=emb).run()
+    assert emb.calls == [0, 1, 2]  # the final round selects nothing: no pass only for its metrics
+    assert [r["vendi"] is None for r in result.metrics] == [False, False, False, True]
     emb2 = fakes.FakeEmbedder()
     make_loop(tmp_path / "b", embedder=emb2, vendi=False).run()
     assert emb2.calls == [0, 1, 2]
+    emb3 = fakes.FakeEmbedder()
+    result = make_loop(tmp_path / "c", embedder=emb3, vendi=True).run()
+    assert emb3.calls == [0, 1, 2, 3] and all(r["vendi"] is not None for r in result.metrics)
 
 
 # ---- metrics ---------------------------------------------------------------------------------
 def test_metrics_rows_against_oracles(tmp_path):
     emb_fn = fakes.FakeEmbedder()
-    result = make_loop(tmp_path).run()
+    result = make_loop(tmp_path, vendi=True).run()  # vendi=True: the final round is measured too
     records = fakes.make_records()
     for t, (row, pool) in enumerate(zip(result.metrics, result.pools)):
         assert list(row)[: len(METRIC_KEYS)] == list(METRIC_KEYS)
@@ -410,7 +414,7 @@ def test_two_ranks_agree_and_only_rank0_writes(tmp_path):
     for lp in loops:  # every rank trains, embeds and judges
         assert (
             lp.trainer.calls == [0, 1, 2, 3]
-            and lp.embedder.calls == [0, 1, 2, 3]
+            and lp.embedder.calls == [0, 1, 2]  # the final round selects nothing: not embedded
             and lp.judge.calls == [0, 1, 2, 3]
         )
 
@@ -459,3 +463,30 @@ def test_rank0_errors_reach_every_rank(tmp_path):
     for th in threads:
         th.join(60)
     assert all(isinstance(e, ValidationError) and "3 rows" in str(e) for e in errors), errors
+
+
+def test_one_summary_line_per_round_on_the_loop_logger(tmp_path, caplog):
+    import logging
+
+    from diverseevol.run.loop import ROUND_SUMMARY
+
+    with caplog.at_level(logging.INFO, logger="diverseevol.loop"):
+        result = make_loop(tmp_path).run()
+    lines = [r for r in caplog.records if r.name == "diverseevol.loop" and getattr(r, ROUND_SUMMARY, False)]
+    assert [r.levelno for r in lines] == [logging.INFO] * 4
+    for t, (record, row) in enumerate(zip(lines, result.metrics)):
+        text = record.getMessage()
+        assert text.startswith(f"round {t}/3: pool {row['pool_size']}")
+        assert ("(+5)" in text) == (t < 3)
+        assert f"accuracy {row['accuracy']:.3f}" in text  # the fake judge's headline metric
+
+
+def test_round_line_by_hand():
+    from diverseevol.run.loop import round_line
+
+    row = {"round": 1, "pool_size": 40, "n_new": 20, "vendi": 3.214, "time_train_s": 95.12, "time_embed_s": 30.0,
+           "time_score_s": 0.0, "time_select_s": 0.01, "time_judge_s": 4.96, "bench/wtr": 50.0, "bench/rs": 81.25,
+           "accuracy": 0.5}
+    assert round_line(row, 3) == ("round 1/3: pool 40 (+20), train 95.1 s, embed 30.0 s, judge 5.0 s, vendi 3.21, "
+                                  "bench/rs 81.250")
+    assert round_line({"round": 3, "pool_size": 80, "n_new": 0, "vendi": None}, 3) == "round 3/3: pool 80"

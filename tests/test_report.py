@@ -19,6 +19,8 @@ from diverseevol.report import (
     load_runs,
     metric_table,
     pairwise_benchmarks,
+    round_table,
+    round_table_markdown,
     summary_table,
     table_markdown,
     write_csv,
@@ -167,3 +169,26 @@ def test_runs_without_judge_metrics_and_empty_runs(tmp_path):
     assert "No judge metrics" in written["table"].read_text()
     assert set(written) == {"table", "metrics_csv", "plot_vendi"}
     assert written["plot_vendi"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_round_table_of_a_run_without_a_judge(tmp_path):
+    rows = [{"round": t, "pool_size": 10 * (t + 1), "vendi": 2.0 + t, "covering_radius": 1.0 / (t + 1),
+             "norm_ratio": None} for t in range(3)]
+    table = round_table([RunMetrics.from_rows(rows, "kcenter")])
+    assert [(r["round"], r["pool_size"], r["vendi"], r["covering_radius"]) for r in table] == [
+        (0, 10, 2.0, 1.0), (1, 20, 3.0, 0.5), (2, 30, 4.0, 1 / 3)]
+    assert "norm_ratio" not in table[0]  # no round recorded it
+    md = round_table_markdown(table)
+    assert "| round | pool size | Vendi | covering radius |" in md
+    assert "| 1 | 20 | 3.000 | 0.500 |" in md and "| 2 | 30 | 4.000 | 0.333 |" in md
+    text = write_report([RunMetrics.from_rows(rows, "kcenter")], tmp_path / "r", plots=False)["table"].read_text()
+    assert "| 0 | 10 | 2.000 | 1.000 |" in text
+
+
+def test_round_table_shows_the_judge_headline_metrics():
+    rows = [{"round": 0, "pool_size": 5, "vendi": 1.5, "accuracy": 0.25, "accuracy/g1": 0.5},
+            {"round": 1, "pool_size": 9, "vendi": None, "accuracy": 0.5, "accuracy/g1": 1.0}]
+    table = round_table([RunMetrics.from_rows(rows, "random", "run-a")])
+    assert [r["accuracy"] for r in table] == [0.25, 0.5] and "accuracy/g1" not in table[0]
+    md = round_table_markdown(table)
+    assert "### run-a (random)" in md and "| 1 | 9 |  | 0.500 |" in md

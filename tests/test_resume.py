@@ -171,13 +171,14 @@ def test_kill_at_every_write_then_resume(tmp_path, when, extra):
         assert counts[("train", str(t))] <= 2
         assert counts[("judge", str(t))] <= 2
     if extra.get("cache_embeddings"):
-        assert all(counts[("embed", str(t))] == 1 for t in range(4))  # cached embeddings are never recomputed
+        assert all(counts[("embed", str(t))] == 1 for t in range(3))  # cached embeddings are never recomputed
+        assert counts[("embed", "3")] == 0  # the final round selects nothing: not embedded
 
 
 @pytest.mark.parametrize(
     ("sampler", "kills", "extra"),
     [
-        ("kcenter", ["train:0", "embed:1", "judge:1", "train:2", "embed:3", "judge:3"], {}),
+        ("kcenter", ["train:0", "embed:1", "judge:1", "train:2", "embed:2", "judge:3"], {}),
         ("margin", ["score:0", "train:1", "score:2", "judge:3"], {}),
         ("kcenter", ["embed:0", "judge:0", "train:2"], {"mode": "one_time"}),
         ("random", ["train:1", "judge:2"], {"with_load": False}),
@@ -243,7 +244,7 @@ def test_resume_after_exception_uses_load_and_skips_finished_work(tmp_path):
     loop.embedder = emb
     result = loop.run()
     assert trainer.loads == [2] and trainer.calls == [3]  # round 2 is loaded for its judge, not retrained
-    assert emb.calls == [3]  # round 2's selection and metrics were recorded already
+    assert emb.calls == []  # round 2's selection and metrics were recorded already; round 3 selects nothing
     for a, b in zip(result.pools, ref.pools):
         np.testing.assert_array_equal(a, b)
     assert without_timings(result.metrics) == without_timings(ref.metrics)

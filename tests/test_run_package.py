@@ -135,7 +135,8 @@ def _loop(tmp_path, **kw):
 @pytest.mark.parametrize(
     ("sampler", "mode", "vendi", "selects", "embeds", "scores"),
     [
-        ("kcenter", "iterative", None, [1, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]),
+        ("kcenter", "iterative", None, [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]),
+        ("kcenter", "iterative", True, [1, 1, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]),
         ("kcenter", "iterative", False, [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]),
         ("kcenter", "one_time", False, [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]),
         ("margin", "iterative", None, [1, 1, 1, 0], [0, 0, 0, 0], [1, 1, 1, 0]),

@@ -1,7 +1,7 @@
 """The ``diverseevol`` command.
 
 Subcommands: ``demo`` (offline comparison of samplers on a synthetic task suite), ``run`` (a run
-from a YAML/TOML configuration), ``select`` (one-shot selection over a dataset and its
+from a YAML/TOML configuration), ``embed`` (a dataset's embeddings to a .npy file), ``select`` (one-shot selection over a dataset and its
 embeddings), ``vendi`` (diversity of a dataset), ``report`` (tables and plots of run
 directories), ``compare`` (several samplers on one set of embeddings), ``bakeoff`` (recipes x
 seeds judged on held-out records), ``export`` (a run's selected records) and ``samplers`` (list the registered samplers).
@@ -31,13 +31,13 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from . import bakeoff, compare, demo, export, report, run, samplers, select, vendi
+from . import bakeoff, compare, demo, embed, export, report, run, samplers, select, vendi
 from .common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, Command, Formatter, UsageError, usage_error_types
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "UsageError", "build_parser", "main"]
 
 #: The commands, in the order ``diverseevol --help`` lists them: one line per command.
-COMMANDS: tuple[Command, ...] = (demo, run, bakeoff, select, vendi, report, compare, export, samplers)  # type: ignore[assignment]
+COMMANDS: tuple[Command, ...] = (demo, run, bakeoff, embed, select, vendi, report, compare, export, samplers)  # type: ignore[assignment]
 
 logger = logging.getLogger("diverseevol.cli")
 

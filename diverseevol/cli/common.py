@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 

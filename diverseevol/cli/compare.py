@@ -27,7 +27,8 @@ DESCRIPTION = (
     "measure the initial pool + K picks: Vendi, NovelSum, covering radius, norm ratios and, with\n"
     "--label, per-label counts and their entropy. Prints one table (means over seeds) and writes\n"
     "compare.csv, compare.md, runs.json and PNG plots to --out, a folder replaced as a whole.\n"
-    "Decide before spending GPU hours."
+    "The view of the data is an embeddings file (--embeddings; `diverseevol embed` writes one) or a\n"
+    "local model directory (--embedder) that embeds DATA first. Decide before spending GPU hours."
 )
 EPILOG = (
     "Sampler specs: NAME or NAME:KEY=VALUE,KEY=VALUE, e.g. kcenter:transform=whiten,metric=cosine;\n"
@@ -42,7 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="instruction records (.json/.jsonl(.gz)/.parquet or a save_to_disk "
                                              "directory; any record format); row i = embedding row i")
     add_data_options(p)
-    p.add_argument("--embeddings", type=Path, required=True, help=".npy file of shape (N, d), memory-mapped")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--embeddings", type=Path, help=".npy file of shape (N, d), memory-mapped (`diverseevol embed` "
+                                                     "writes one)")
+    src.add_argument("--embedder", type=Path, help="local Hugging Face causal-LM directory, or sentence-transformers "
+                                                   "directory (modules.json), used to embed DATA (extra hf / st)")
     p.add_argument("--k", type=positive_int, required=True, help="records each sampler selects")
     p.add_argument("--samplers", action="append", default=None, metavar="LIST",
                    help="comma-separated sampler specs, repeatable "
@@ -58,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from .._optional import is_available
-    from ..assemble import load_embeddings
+    from .._progress import progress_enabled
+    from ..assemble import embed_with_model, load_embeddings
     from ..compare import DEFAULT_SAMPLERS, build_samplers, check_budget, compare_samplers, record_labels
     from ..data import load_instructions
     from ..errors import ValidationError
@@ -68,17 +74,23 @@ def handle(args: argparse.Namespace) -> int:
         specs = [spec for spec, _ in build_samplers(args.samplers or list(DEFAULT_SAMPLERS))]
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
+    if args.embeddings is None and args.embedder is None:
+        raise UsageError("compare needs a view of the data: pass --embeddings FILE.npy (`diverseevol embed` writes "
+                         "one) or --embedder MODEL_DIR")
     claim_outputs([OutputFolder("--out", args.out, writes=WRITES)],
-                  [("DATA", args.data), ("--embeddings", args.embeddings)])
+                  [("DATA", args.data), ("--embeddings", args.embeddings), ("--embedder", args.embedder)])
     with argument("--format"):
         records = load_instructions(args.data, **data_options(args))
     n = len(records)
-    with argument("--embeddings"):
-        emb = load_embeddings(args.embeddings, n)
+    if args.embeddings is not None:
+        with argument("--embeddings"):
+            emb = load_embeddings(args.embeddings, n)
     try:
         check_budget(n, args.k, args.pool_size)
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
+    if args.embedder is not None:
+        emb, _ = embed_with_model(args.embedder, records, progress=progress_enabled(), feature="--embedder")
     labels = None
     if args.label:
         with argument("--label"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from .common import EXIT_OK, UsageError, add_data_options, argument, data_options, echo, nonneg_int
+from .common import EXIT_OK, UsageError, add_data_options, argument, data_options, echo, nonneg_int, positive_int
 
 NAME = "export"
 HELP = "write a run's selected records, unchanged, in the data's own shape"
@@ -24,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="the run's data (default: the data section of the run's configuration file)")
     add_data_options(p, "--data")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="keep only the first N records of the data, as a run started with records[:N] (default: "
+                        "the first N when the data holds more records than the run and those N are the run's)")
     p.add_argument("--dataset-info", action="store_true",
                    help="also print the LLaMA-Factory dataset_info.json entry for OUT")
 
@@ -59,9 +63,28 @@ def handle(args: argparse.Namespace) -> int:
     ])
     with argument("--format"):
         records = source.records(**given)
+    records = _limited(records, args.limit, result)
     path = result.export(args.out, round=args.round, records=records, source=source.path)
     chosen = result.subset_indices(args.round)
     echo(f"exported {chosen.size} records of {result.run_dir} -> {path}")
     if args.dataset_info:
         echo(json.dumps({path.stem: dataset_info_entry(path.name, [records[int(i)] for i in chosen])}, indent=2))
     return EXIT_OK
+
+
+def _limited(records: list[Any], limit: int | None, result: Any) -> list[Any]:
+    """``--limit N``: the first N records. Without it, the first n of a longer dataset when they are
+    exactly the n records the run recorded (its data fingerprint), e.g. a run of ``records[:200]``."""
+    if limit is not None:
+        if limit > len(records):
+            raise UsageError(f"--limit {limit}: the data has only {len(records)} records")
+        return records[:limit]
+    from ..data import data_fingerprint
+
+    n = int((result.data or {}).get("n_records") or 0)
+    if 0 < n < len(records):
+        found = data_fingerprint(records[:n])
+        if found == {k: result.data.get(k) for k in found}:
+            echo(f"the run selected from the first {n} of the data's {len(records)} records (as --limit {n})")
+            return records[:n]
+    return records

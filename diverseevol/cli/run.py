@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
         return EXIT_OK
     from ..assemble_config import run_config
 
-    with flag_names({"overwrite=True": "--overwrite"}):
+    with flag_names({"overwrite=True": "--overwrite"}), round_lines():
         result = run_config(config, overwrite=args.overwrite)
     echo(f"run finished: {config.run_dir}")
     summary = final_metrics_text(result)
@@ -66,3 +69,28 @@ def final_metrics_text(result: Any) -> str:
     return "final round: " + ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items() if not isinstance(v, (list, dict))
     )
+
+
+@contextlib.contextmanager
+def round_lines() -> Iterator[None]:
+    """Show the loop's summary line of each round (``diverseevol.loop`` at INFO) whatever ``-v`` says.
+
+    The loop logger is set to INFO for the run; a filter keeps its other INFO messages to the
+    level the command line asked for. Both are undone afterwards.
+    """
+    from ..run.loop import ROUND_SUMMARY
+
+    loop_logger = logging.getLogger("diverseevol.loop")
+    wanted = loop_logger.getEffectiveLevel()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= wanted or bool(getattr(record, ROUND_SUMMARY, False))
+
+    before = loop_logger.level
+    loop_logger.setLevel(min(wanted, logging.INFO))
+    loop_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        loop_logger.removeFilter(keep)
+        loop_logger.setLevel(before)

@@ -43,9 +43,58 @@ from .selection import select_and_measure
 from .settings import LoopSettings, callable_label
 from .signals import compute_signals, signals_need_model
 
-__all__ = ["EvolutionLoop"]
+__all__ = ["ROUND_SUMMARY", "EvolutionLoop", "round_line"]
 
 logger = logging.getLogger("diverseevol.loop")  # the loop's documented logger (docs/loop.md)
+
+#: Attribute set on the log record of each round's summary line (``extra={ROUND_SUMMARY: True}``),
+#: so that ``diverseevol run`` can show those lines without the loop's other INFO messages.
+ROUND_SUMMARY = "diverseevol_round_summary"
+
+#: The phases of a round in the summary line, with their metrics-row keys.
+_PHASES = (("train", "time_train_s"), ("embed", "time_embed_s"), ("score", "time_score_s"),
+           ("select", "time_select_s"), ("judge", "time_judge_s"))
+
+
+def _headline(row: Mapping[str, Any]) -> tuple[str, float] | None:
+    """The judge's headline metric of a metrics row: the first pairwise RS (``<bench>/rs``), else
+    ``accuracy``, else the first numeric judge metric without a group; None without a judge."""
+    from .result import METRIC_KEYS
+
+    judged = [(k, v) for k, v in row.items() if k not in METRIC_KEYS and isinstance(v, (int, float))
+              and not isinstance(v, bool)]
+    for pick in (lambda k: k.endswith("/rs"), lambda k: k == "accuracy", lambda k: "/" not in k):
+        for k, v in judged:
+            if pick(k):
+                return k, float(v)
+    return None
+
+
+def round_line(row: Mapping[str, Any], rounds: int) -> str:
+    """One line for a finished round: round, pool size, seconds per phase, Vendi, the judge's headline.
+
+    Parameters
+    ----------
+    row : mapping
+        The round's metrics row (:func:`~diverseevol.run.result.metrics_row`).
+    rounds : int
+        T, the last round.
+
+    Returns
+    -------
+    str
+        E.g. ``"round 1/3: pool 40 (+20), train 95.1 s, embed 30.2 s, select 0.1 s, vendi 3.21, accuracy 0.450"``;
+        phases that took no time (under 0.05 s) are left out.
+    """
+    parts = [f"round {int(row['round'])}/{rounds}: pool {int(row['pool_size'])}"
+             + (f" (+{int(row['n_new'])})" if row.get("n_new") else "")]
+    parts += [f"{name} {float(row[key]):.1f} s" for name, key in _PHASES if float(row.get(key) or 0.0) >= 0.05]
+    if row.get("vendi") is not None:
+        parts.append(f"vendi {float(row['vendi']):.2f}")
+    head = _headline(row)
+    if head is not None:
+        parts.append(f"{head[0]} {head[1]:.3f}")
+    return ", ".join(parts)
 
 _RoundOutput = tuple[dict[str, Any], np.ndarray, "np.ndarray | None", Any]
 
@@ -104,10 +153,11 @@ class EvolutionLoop:
         ``vendi_reference``, comparable across rounds and samplers.
     vendi : bool, optional
         Vendi score of P_t in M_t's embedding space (``metrics["vendi"]``), with the covering
-        radius and norm statistics. ``None`` (default): whenever the sampler requires embeddings
-        (an embedding pass then runs every round, including the final one); ``True``: every
-        round, running the embedder even for samplers that do not need it; ``False``: only in
-        rounds whose embeddings are computed for selection anyway.
+        radius and norm statistics. ``None`` (default) and ``False``: in the rounds whose
+        embeddings are computed for selection anyway (rounds 0..T-1 of a sampler that requires
+        embeddings; the final round, which selects nothing, is not embedded and its row has
+        ``None``); ``True``: every round, the final one included, running the embedder even for
+        samplers that do not need it.
     cache_embeddings : bool, default False
         Save M_t's embeddings as ``embeddings.npy`` in the run directory (N x d x 4 bytes per
         round), so a crash between embedding and selection never recomputes them.
@@ -379,8 +429,7 @@ class EvolutionLoop:
         row = run_on_rank0(comm, complete)
         if rank0:
             self._callbacks.fire("on_round_end", t, dict(row))
-        vendi = "" if row.get("vendi") is None else f", vendi {row['vendi']:.2f}"
-        logger.info("round %d done: pool %d -> %d%s", t, pool.size, pool.size + new_idx.size, vendi)
+        logger.info("%s", round_line(row, s.rounds), extra={ROUND_SUMMARY: True})
         return row, new_idx, radii, model
 
     def _train(

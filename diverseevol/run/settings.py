@@ -202,13 +202,12 @@ class LoopSettings:
         return self.requirements.lengths and self.selects_in(t)
 
     def embeds_in(self, t: int) -> bool:
-        """Whether round t runs the embedder: for its sampler, or for the Vendi/norm measurements."""
+        """Whether round t runs the embedder: for its sampler, or because ``vendi=True`` asks for the
+        Vendi/norm measurements of every round. The last round (no selection) embeds only then."""
         if self.embedder is None:
             return False
         if self.requirements.embeddings and self.selects_in(t):
             return True
-        if self.vendi is None:
-            return self.requirements.embeddings
         return bool(self.vendi)
 
     # ---- config.json --------------------------------------------------------------------
