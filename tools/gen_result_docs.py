@@ -23,7 +23,9 @@ Result files:
 * ``docs/results/demo_5seeds_timing.json``: that run's ``timing.json`` plus ``conditions``
   (``machine``, ``date``, ``load_start``/``load_end``: 1-minute load averages, ``command``);
 * ``docs/results/ci_timing.json``: the test suite's (``.ci/run``) timing and counts, with its
-  ``conditions``.
+  ``conditions``;
+* ``docs/results/dolly_max_length.json``: the share of Dolly-15k records whose response survives
+  a ``max_length`` cut (SmolLM2 tokenizer).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 
 #: The documents that hold generated blocks.
-DOCS: tuple[str, ...] = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/demo.md")
+DOCS: tuple[str, ...] = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/demo.md", "docs/huggingface.md")
 
 _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9_-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
                     re.DOTALL)
@@ -172,11 +174,32 @@ def ci_time(root: Path = ROOT) -> str:
     """The test suite's time and counts."""
     t = _load("ci_timing.json", root)
     c = t["conditions"]
-    return (
-        f"Test suite (`{c['command']}`): {t['passed']:,} passed, {t['skipped']} skipped in "
-        f"{_seconds(t['pytest_s'])} of pytest wall time on {c['machine']}, {c['date']}, {c['load']}. "
-        f"Measured by: {c['by']}. Source: `docs/results/ci_timing.json`.\n"
-    )
+    skipped = f", {t['skipped']} skipped" if t.get("skipped") is not None else ""
+    text = (f"Test suite (`{c['command']}`): {t['passed']:,} passed{skipped} in {_seconds(t['pytest_s'])} of pytest "
+            f"wall time on {c['machine']}, {c['date']}, {c['load']} (measured by {c['by']}).")
+    if t.get("collected") is not None:
+        text += f" `pytest --collect-only` counted {t['collected']:,} tests on {t['collected_date']}."
+    return text + " Source: `docs/results/ci_timing.json`.\n"
+
+
+def dolly_max_length(root: Path = ROOT) -> str:
+    """How many Dolly-15k responses survive a ``max_length`` cut (SmolLM2 tokenizer, Alpaca template)."""
+    d = _load("dolly_max_length.json", root)
+    c = d["conditions"]
+    lines = [
+        f"Dolly-15k ({d['n_records']:,} records) tokenised with the {d['tokenizer']} tokenizer, {d['template']}; "
+        f"record length in tokens: median {d['length_tokens_percentiles']['50']:.0f}, 90th percentile "
+        f"{d['length_tokens_percentiles']['90']:.0f}, 99th {d['length_tokens_percentiles']['99']:.0f} ({c['date']}; "
+        f"source: `docs/results/dolly_max_length.json`).",
+        "",
+        "| `max_length` | whole record kept | some response kept | records that lose their whole response |",
+        "|---:|---:|---:|---:|",
+    ]
+    for m in sorted((k for k in d if k.isdigit()), key=int):
+        v = d[m]
+        lines.append(f"| {m} | {100 * v['whole_record_kept']:.1f}% | {100 * v['some_response_kept']:.1f}% | "
+                     f"{v['response_lost']:,} |")
+    return "\n".join(lines) + "\n"
 
 
 #: Block name -> renderer (reads its file under ``docs/results/``).
@@ -184,6 +207,7 @@ SOURCES: dict[str, Callable[[Path], str]] = {
     "demo-table": demo_table,
     "demo-time": demo_time,
     "ci-time": ci_time,
+    "dolly-max-length": dolly_max_length,
 }
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._files import write_json
 from .stats import METRICS
 
@@ -84,9 +86,10 @@ def plot_summary(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: P
     files = []
     entries = summary["by_sampler"]
     n_seeds = min((e["n_seeds"] for e in entries if e["sampler"] in samplers), default=0)
+    bounds = {"accuracy": (0.0, 100.0), "rare_accuracy": (0.0, 100.0), "coverage": (0.0, float(n_tasks))}
     for metric in (m for m in METRICS if m.axis is not None):
         key, label, fname = metric.key, metric.axis.format(n_tasks=n_tasks), f"{metric.key}.png"
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        fig, ax = plt.subplots(figsize=(8.2, 4.4))
         values: list[float] = []
         for s in samplers:
             pts = [(e["pool_size"], e[key]) for e in entries if e["sampler"] == s and e[key]["mean"] is not None]
@@ -98,7 +101,10 @@ def plot_summary(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: P
                               linewidth=2.2 if s == "kcenter" else 1.2)
             values += [p[1]["mean"] for p in pts]
             if n_seeds >= 2 and all(p[1]["low"] is not None for p in pts):
-                lows, highs = [p[1]["low"] for p in pts], [p[1]["high"] for p in pts]
+                # A t-interval may leave the metric's range (coverage below 0 with 2 seeds): clip it there.
+                lo_b, hi_b = bounds.get(key, (-np.inf, np.inf))
+                lows = [max(p[1]["low"], lo_b) for p in pts]
+                highs = [min(p[1]["high"], hi_b) for p in pts]
                 ax.fill_between(x, lows, highs, alpha=0.12, color=line.get_color())
                 values += lows + highs
         if not values:
@@ -112,7 +118,7 @@ def plot_summary(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: P
         ax.set_ylabel(label)
         ax.set_title(plot_title(n_seeds), fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # beside, not on, the data
         fig.tight_layout()
         path = out_dir / fname
         fig.savefig(path, dpi=110)
