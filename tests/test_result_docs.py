@@ -62,8 +62,8 @@ def test_a_changed_result_file_or_a_hand_edit_makes_a_block_stale(tmp_path: Path
     assert tool.stale(root=root) == []
     readme = root / "README.md"
     text = readme.read_text()
-    start = text.index("<!-- generated:demo-time -->")
-    readme.write_text(text[:start] + text[start:].replace(" s wall", " s  wall", 1))
+    start = text.index("<!-- generated:demo-time -->\n") + len("<!-- generated:demo-time -->\n")
+    readme.write_text(text[:start] + "(edited by hand) " + text[start:])
     assert tool.stale(root=root) == ["README.md: demo-time"]
 
 

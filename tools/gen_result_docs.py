@@ -157,16 +157,17 @@ def demo_time(root: Path = ROOT) -> str:
     timing = _load("demo_5seeds_timing.json", root)
     c = _conditions(timing)
     per = [float(v) for v in timing["per_seed_wall_s"].values()]
-    cpu_per_seed = timing.get("cpu_per_seed_s")
+    n = len(per)
+    cpu_seed = timing["cpu_time_s"] / n
     return (
-        f"`{c['command']}` took {_seconds(timing['wall_time_s'])} wall and {_seconds(timing['cpu_time_s'])} of CPU "
-        f"({timing['torch_threads']} torch threads) on {c['machine']}, {c['date']}, {_load_text(c)}: "
-        f"{_seconds(min(per))} to {_seconds(max(per))} wall per seed"
-        + (f", about {_seconds(cpu_per_seed)} of CPU per seed" if cpu_per_seed else "")
-        + f", plus {_seconds(timing['base_model_s'])} to pretrain the tiny base model on first use (cached "
-        f"afterwards). On 2 idle cores expect about half the CPU time as wall time"
-        f" (about {_seconds(timing['cpu_time_s'] / 2 / len(per))} per seed). Source: "
-        f"`docs/results/demo_5seeds_timing.json`.\n"
+        f"`{c['command']}` on {c['machine']}, {c['date']}, {_load_text(c)}: {_seconds(timing['wall_time_s'])} wall "
+        f"and {_seconds(timing['cpu_time_s'])} of CPU for the {n} seeds ({timing['torch_threads']} torch threads; "
+        f"{c['how']}): {_seconds(min(per))} to {_seconds(max(per))} wall and about {_seconds(cpu_seed)} of CPU per "
+        f"seed, plus {_seconds(timing['base_model_s'])} wall ({_seconds(timing['base_model_cpu_s'])} of CPU) to "
+        f"pretrain the tiny base model on first use (cached afterwards). CPU time is what the load does not change "
+        f"much: on 2 idle cores one seed should take about half its CPU time as wall time "
+        f"(~{_seconds(cpu_seed / 2)}), the base model ~{_seconds(timing['base_model_cpu_s'] / 2)}. "
+        f"Source: `docs/results/demo_5seeds_timing.json`.\n"
     )
 
 

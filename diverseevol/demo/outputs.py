@@ -53,20 +53,18 @@ def plot_title(n_seeds: int) -> str:
     return "one seed (no interval)" if n_seeds == 1 else "no data"
 
 
-def _reference_marks(ax: Any, refs: Sequence[tuple[str, str, float]], lo: float, hi: float) -> None:
-    """Draw each reference model's mean as a horizontal line when it lies near the recipes' range
-    ``[lo, hi]``; one far outside (the untrained model's loss) is written as a note instead, so it
-    does not squeeze the recipes' lines into a sliver of the axis."""
+def _reference_marks(ax: Any, refs: Sequence[tuple[str, str, float]], lo: float, hi: float) -> list[str]:
+    """Draw each reference model's mean as a horizontal line when it lies within half the range's
+    width of the recipes' range ``[lo, hi]``; one farther out (the untrained model's loss) is
+    returned as a note for the title instead, so it does not squeeze the recipes' lines."""
     span = max(hi - lo, 1e-9)
     notes = []
     for name, style, value in refs:
-        if lo - span <= value <= hi + span:
+        if lo - span / 2 <= value <= hi + span / 2:
             ax.axhline(value, linestyle=style, color="gray", label=f"{name} (mean)")
         else:
             notes.append(f"{name} (mean): {value:.3g}, off this axis")
-    if notes:
-        ax.text(0.99, 0.01, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-                color="dimgray")
+    return notes
 
 
 def plot_summary(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: Path, n_tasks: int) -> list[Path]:
@@ -110,13 +108,14 @@ def plot_summary(summary: Mapping[str, Any], samplers: Sequence[str], out_dir: P
         if not values:
             plt.close(fig)
             continue
+        notes: list[str] = []
         if metric.reference_lines:
             refs = [(name, style, e[key]["mean"]) for name, style in (("full", "--"), ("untrained", ":"))
                     for e in entries if e["sampler"] == name and e[key]["mean"] is not None]
-            _reference_marks(ax, refs, min(values), max(values))
+            notes = _reference_marks(ax, refs, min(values), max(values))
         ax.set_xlabel("training pool size (records)")
         ax.set_ylabel(label)
-        ax.set_title(plot_title(n_seeds), fontsize=9)
+        ax.set_title("\n".join([plot_title(n_seeds), *notes]), fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)  # beside, not on, the data
         fig.tight_layout()
