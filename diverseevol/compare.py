@@ -171,6 +171,8 @@ class Comparison:
         The distinct labels (sorted as strings) when labels were given.
     data_label_entropy : float, optional
         Entropy (nats) of the labels over all records.
+    data_label_counts : dict, optional
+        Records per label over all records (the "all records" bar of ``labels.png``).
     """
 
     runs: list[SamplerRun]
@@ -181,6 +183,7 @@ class Comparison:
     n_records: int
     label_names: list[Any] | None = None
     data_label_entropy: float | None = None
+    data_label_counts: dict[Any, int] | None = None
 
     def runs_of(self, label: str) -> list[SamplerRun]:
         """The runs of one sampler, one per seed."""
@@ -322,26 +325,42 @@ class Comparison:
         rows = self.rows()
         names = [r["sampler"] for r in rows]
         paths: dict[str, Path] = {}
-        fig, axes = plt.subplots(1, 2, figsize=(4 + 1.2 * len(names), 4))
-        for ax, key, title in zip(axes, ("vendi", "novelsum"), ("Vendi (cosine)", "NovelSum")):
-            ax.bar(range(len(names)), [r[key] or 0.0 for r in rows], color="tab:blue")
+        n_seeds = len(self.seeds)
+        fig, axes = plt.subplots(1, 2, figsize=(4 + 1.2 * len(names), 4.2))
+        for ax, key, title in zip(axes, ("vendi", "novelsum"), ("Vendi (cosine kernel)", "NovelSum")):
+            per_seed = [[float(v) for v in (getattr(r.report, key) for r in self.runs_of(name)) if v is not None]
+                        for name in names]
+            means = np.array([np.mean(v) if v else 0.0 for v in per_seed])
+            errs = None
+            if n_seeds >= 2:  # whiskers: the lowest and highest seed
+                errs = np.array([[m - min(v), max(v) - m] if v else [0.0, 0.0] for m, v in zip(means, per_seed)]).T
+            ax.bar(range(len(names)), means, yerr=errs, capsize=4, color="tab:blue")
             ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-            ax.set_title(f"{title}, mean over {len(self.seeds)} seed(s)")
+            ax.set_ylabel(f"{title} of P_0 + {self.k} picks")
+            ax.set_title(f"mean over {n_seeds} seeds; whiskers: min to max" if n_seeds >= 2
+                         else "one seed (no spread)", fontsize=9)
         fig.tight_layout()
         paths["diversity_plot"] = out / "diversity.png"
         write_figure(fig, paths["diversity_plot"], dpi=120)
         plt.close(fig)
         if self.label_names is not None:
             labels = self.label_names
-            width = 0.8 / len(names)
-            fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * max(1, len(names) / 2)), 4))
-            for i, row in enumerate(rows):
-                ax.bar(np.arange(len(labels)) + i * width - 0.4 + width / 2,
-                       [row[f"label:{lab}"] for lab in labels], width, label=row["sampler"])
+            size = self.pool_size + self.k
+            bars: list[tuple[str, list[float]]] = [(row["sampler"], [row[f"label:{lab}"] for lab in labels])
+                                                   for row in rows]
+            if self.data_label_counts is not None:
+                # All records, scaled to the subset's size: what a label's share of the data would give.
+                bars.append(("all records (scaled)",
+                             [size * self.data_label_counts.get(lab, 0) / self.n_records for lab in labels]))
+            width = 0.8 / len(bars)
+            fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * max(1, len(bars) / 2)), 4))
+            for i, (name, values) in enumerate(bars):
+                ax.bar(np.arange(len(labels)) + i * width - 0.4 + width / 2, values, width, label=name,
+                       color="gray" if name.startswith("all records") else None)
             ax.set_xticks(range(len(labels)), [str(lab) for lab in labels], rotation=30, ha="right",
                           fontsize=8)
             ax.set_ylabel(f"records of {self.pool_size + self.k}")
-            ax.set_title("Records per label in P_0 + picks")
+            ax.set_title(f"Records per label in P_0 + picks, mean over {len(self.seeds)} seed(s)")
             ax.legend(fontsize=7)
             fig.tight_layout()
             paths["labels_plot"] = out / "labels.png"
@@ -498,12 +517,14 @@ def compare_samplers(
                                    novelsum_params=ns_params)
             runs.append(SamplerRun(label=spec.label, seed=seed, pool_idx=pool, picks=picks, time_s=took,
                                    report=report, picks_norm_ratio=norm_ratio(arr, cand, picks)))
-    label_names = data_entropy = None
+    label_names = data_entropy = data_counts = None
     if labels is not None:
         from .subset_report import label_entropy
 
         values = list(labels)
         label_names = sorted(set(values), key=str)
         data_entropy = label_entropy(values)
+        data_counts = {name: values.count(name) for name in label_names}
     return Comparison(runs=runs, samplers=[s.label for s in specs], seeds=seed_list, k=k, pool_size=pool_size,
-                      n_records=n, label_names=label_names, data_label_entropy=data_entropy)
+                      n_records=n, label_names=label_names, data_label_entropy=data_entropy,
+                      data_label_counts=data_counts)

@@ -494,16 +494,18 @@ def plot_metrics_vs_pool(
     for ax in axes.flat:
         for handle, text in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(text, handle)
-    legend_cols = max(1, min(len(legend), 5))
+    legend_cols = max(1, min(len(legend), 5, 2 * ncols))  # a legend no wider than the panels
     legend_rows = math.ceil(len(legend) / legend_cols) if legend else 0
     extra = 0.28 * legend_rows + (0.1 if legend else 0.0)
     fig.set_size_inches(fig.get_figwidth(), fig.get_figheight() + extra)
     if legend:
         fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=legend_cols, fontsize=8,
                    frameon=False)
+    top = 1.0
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout(rect=(0.0, extra / fig.get_figheight(), 1.0, 1.0))
+        top = 1.0 - 0.45 / fig.get_figheight()  # keep the figure title above the panel titles
+    fig.tight_layout(rect=(0.0, extra / fig.get_figheight(), 1.0, top))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_figure(fig, path, dpi=120)

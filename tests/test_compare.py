@@ -256,3 +256,17 @@ def test_cli_compare_no_plots_and_usage_errors(files, tmp_path: Path, capsys):
         assert msg in capsys.readouterr().err
     assert main([*base, "--k", "5", "--samplers", "random", "--label", "topic"]) != EXIT_OK
     assert "no field 'topic'" in capsys.readouterr().err
+
+
+def test_compare_keeps_the_data_label_counts_for_the_all_records_bar(files, tmp_path: Path) -> None:
+    from collections import Counter
+
+    from diverseevol.compare import compare_samplers
+
+    _, _, emb, labels = files
+    result = compare_samplers(emb, 10, ["random", "kcenter"], pool_size=5, seeds=[0, 1], labels=list(labels))
+    assert result.data_label_counts == dict(Counter(labels))
+    assert sum(result.data_label_counts.values()) == len(labels)
+    pytest.importorskip("matplotlib")
+    paths = result.plot(tmp_path / "plots")
+    assert set(paths) == {"diversity_plot", "labels_plot"}

@@ -181,9 +181,9 @@ def test_tiny_demo_end_to_end(_hf: None, tmp_path: Path, monkeypatch: pytest.Mon
         assert len(fam) == 20
         np.testing.assert_allclose(r["heldout_loss"], np.mean([v["heldout_loss"] for v in fam.values()]))
         np.testing.assert_allclose(r["accuracy"], np.mean([v["accuracy"] for v in fam.values()]))
-    # The full-data model and the untrained base: one row each, all of Z / nothing.
-    full = [r for r in result.rows if r["sampler"] == "full"]
-    untrained = [r for r in result.rows if r["sampler"] == "untrained"]
+    # The full-data model and the untrained base: one reference row each, all of Z / nothing.
+    full = [r for r in result.reference_rows if r["sampler"] == "full"]
+    untrained = [r for r in result.reference_rows if r["sampler"] == "untrained"]
     assert [(r["pool_size"], r["coverage"]) for r in full] == [(settings.n_train, 20)]
     assert [(r["pool_size"], r["coverage"]) for r in untrained] == [(0, 0)]
     # Same seed, same P_0, same training: round 0 is identical for both samplers.
@@ -195,7 +195,28 @@ def test_tiny_demo_end_to_end(_hf: None, tmp_path: Path, monkeypatch: pytest.Mon
     assert "K-Center minus random" in result.table_markdown
     saved = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(result.rows))
+    assert saved["reference_rows"] == json.loads(json.dumps(result.reference_rows))
     assert saved["summary"] == json.loads(json.dumps(result.summary))
+    # The bakeoff command's schema: rows with run_dir (loadable), paired, an empty heldout_idx.
+    assert saved["heldout_idx"] == []
+    assert {r["run_dir"] for r in rows} == {"seed_0/kcenter", "seed_0/random"}
+    from diverseevol import EvolutionResult
+
+    loaded = EvolutionResult.load(tmp_path / "demo" / "seed_0" / "kcenter")
+    assert [len(p) for p in loaded.pools] == sizes
+    assert saved["paired"] == json.loads(json.dumps(result.paired))
+    assert {(p["sampler"], p["baseline"], p["metric"]) for p in saved["paired"]} == {
+        ("kcenter", "random", "accuracy"), ("kcenter", "random", "heldout_loss"), ("kcenter", "random", "mean_words")}
+    for p in saved["paired"]:
+        if p["metric"] in ("accuracy", "heldout_loss"):
+            by = {(r["sampler"], r["pool_size"]): r[p["metric"]] for r in rows}
+            assert p["n"] == 1 and p["low"] is None
+            np.testing.assert_allclose(p["mean"], by[("kcenter", p["pool_size"])] - by[("random", p["pool_size"])])
+    # Family labels reach the loop (label_counts over the 20 families add up to the pool).
+    for r in rows:
+        assert sum(r["label_counts"].values()) == r["pool_size"]
+    # Round 0 is computed once per seed and shared by both recipes.
+    assert (tmp_path / "demo" / "seed_0" / "round0" / "trained.json").is_file()
     assert (tmp_path / "demo" / "seed_0" / "kcenter" / "config.json").is_file()
     assert any("task suite" in m for m in result.messages)
     timing = json.loads((tmp_path / "demo" / "timing.json").read_text())
@@ -229,7 +250,9 @@ def test_a_transform_suffix_reaches_the_sampler(_hf: None, tmp_path: Path, monke
     result = _tiny_run(tmp_path, "t", samplers=("kcenter", "kcenter@normalize"), full=False)
     params = {}
     for name in ("kcenter", "kcenter@normalize"):
-        config = json.loads((tmp_path / "t" / "seed_0" / name / "config.json").read_text())["config"]
+        from diverseevol.bakeoff import recipe_dir_name
+
+        config = json.loads((tmp_path / "t" / "seed_0" / recipe_dir_name(name) / "config.json").read_text())["config"]
         assert config["sampler"] == "kcenter"
         params[name] = config["sampler_params"]
     assert params["kcenter@normalize"].get("transform") == "normalize"
@@ -409,3 +432,81 @@ def test_hf_exports_the_record_tokenisation_the_demo_uses(_hf: None) -> None:
     assert hf.CausalLMCollator is _records.CausalLMCollator
     assert hf.tokenize_records is _records.tokenize_records
     assert hf.IGNORE_INDEX == -100
+
+
+# --------------------------------------------------------------------------------------------
+# the demo as a bake-off (issue 25 item 5) and honest plots (issue 24 item 3)
+# --------------------------------------------------------------------------------------------
+def test_default_recipes_are_the_papers_plus_the_literatures() -> None:
+    from diverseevol.demo.run import DEFAULT_SAMPLERS, DemoSettings, baseline_of, recipe_settings
+
+    assert DEFAULT_SAMPLERS == ("kcenter", "kcenter:mode=one_time", "random", "least_confidence", "margin",
+                                "balanced_random", "kmeans_random", "kmq", "longest")
+    settings = recipe_settings(DemoSettings.preset("tiny", seeds=(0, 1)))
+    assert settings.baseline == "random" and settings.label_field == "family" and settings.seeds == (0, 1)
+    assert settings.metrics == ("heldout_loss", "accuracy")
+    # Without random, the first recipe is the baseline; one recipe alone runs (nothing is paired).
+    assert baseline_of(("kcenter", "margin")) == "kcenter"
+    alone = recipe_settings(DemoSettings.preset("tiny", samplers=("margin",)))
+    assert alone.samplers == ("margin",) and alone.baseline == "margin"
+
+
+def test_suite_records_carry_their_family_label() -> None:
+    from diverseevol.demo.tasks import LABEL_FIELD, make_suite
+    from diverseevol.samplers.record_signals import record_labels
+
+    suite = make_suite(n_train=200, n_test_per_task=1, seed=5)
+    labels = record_labels(suite.train, LABEL_FIELD)
+    assert labels == [suite.families[t].name for t in suite.train_task]
+
+
+def test_paired_table_verdicts_follow_the_adjusted_intervals() -> None:
+    from diverseevol.bakeoff.stats import paired_differences
+    from diverseevol.demo.stats import paired_table
+
+    rows = []
+    # Three seeds; a: accuracy +10, +12, +11 and loss -0.1, -0.12, -0.11 (ahead on both);
+    # b: accuracy -1, +2, 0 (interval spans 0).
+    for seed, (a_acc, b_acc, a_loss) in enumerate([(10.0, -1.0, -0.10), (12.0, 2.0, -0.12), (11.0, 0.0, -0.11)]):
+        rows += [{"sampler": "random", "seed": seed, "pool_size": 40, "accuracy": 50.0, "heldout_loss": 1.0},
+                 {"sampler": "a", "seed": seed, "pool_size": 40, "accuracy": 50.0 + a_acc, "heldout_loss": 1.0 + a_loss},
+                 {"sampler": "b", "seed": seed, "pool_size": 40, "accuracy": 50.0 + b_acc, "heldout_loss": 1.0}]
+    paired = paired_differences(rows, baseline="random", metrics=["accuracy", "heldout_loss"])
+    lines = paired_table(paired, ["a", "random", "b"], "random")
+    text = "\n".join(lines)
+    a_line = next(line for line in lines if line.startswith("| a |"))
+    b_line = next(line for line in lines if line.startswith("| b |"))
+    # Hand computation: mean of (10, 12, 11) = 11; Bonferroni over 2 comparisons: t_{1-0.025/2, 2}.
+    from scipy import stats
+
+    half = stats.t.ppf(1 - 0.025 / 2, 2) * 1.0 / np.sqrt(3)
+    assert f"+11.00 [{11 - half:+.2f}, {11 + half:+.2f}]" in a_line
+    assert a_line.endswith("ahead on loss, ahead on accuracy |")
+    assert b_line.endswith("not distinguishable |")
+    assert "over 2 comparisons" in text and "final pool (40 records)" in text
+
+
+def test_plot_titles_say_how_many_seeds_and_band_only_with_two() -> None:
+    from diverseevol.demo.outputs import plot_title
+
+    assert plot_title(1) == "one seed (no interval)"
+    assert plot_title(5) == "mean over 5 seeds; shaded: 95% t-interval over seeds"
+    assert "shaded" not in plot_title(1)
+
+
+def test_a_far_reference_value_is_a_note_not_a_line() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from diverseevol.demo.outputs import _reference_marks
+
+    fig, ax = plt.subplots()
+    ax.plot([20, 40], [1.0, 0.8])
+    notes = _reference_marks(ax, [("full", "--", 0.75), ("untrained", ":", 14.0)], 0.8, 1.0)
+    assert len(ax.lines) == 2  # the data and the full model's line; the untrained model is a note
+    assert notes == ["untrained (mean): 14, off this axis"]
+    assert ax.get_ylim()[1] < 2.0
+    plt.close(fig)

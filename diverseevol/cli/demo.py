@@ -8,15 +8,17 @@ from pathlib import Path
 from .common import EXIT_OK, UsageError, argument, echo, flag_names, nonneg_int, positive_int, seed_list
 
 NAME = "demo"
-HELP = "offline comparison of samplers on a synthetic task suite (CPU, a few minutes)"
+HELP = "offline bake-off of selection recipes on a synthetic task suite (CPU, minutes)"
 DESCRIPTION = (
-    "Run DiverseEvol (kcenter), one-time K-Center and the baselines (random, least_confidence,\n"
-    "margin), plus the full-data model, with the same seed and budget on a synthetic suite of\n"
-    "20 rule-based task families with Zipf-like frequencies, fine-tuning a tiny skill-pretrained\n"
-    "transformer from the same base weights every round. Reports test exact-match accuracy,\n"
-    "held-out reference loss, task coverage and Vendi score vs pool size, as the mean and 95%\n"
-    "t-interval over --seeds, and K-Center minus random paired by seed; writes one run\n"
-    "directory per seed and sampler under OUT plus results.json, table.md and plots."
+    "A bake-off on a synthetic suite of 20 rule-based task families with Zipf-like frequencies:\n"
+    "DiverseEvol (kcenter), one-time K-Center and the paper's baselines (random, least_confidence,\n"
+    "margin), and the recipes balanced_random (labels: the task family), kmeans_random, kmq and\n"
+    "longest, plus the full-data model. Per seed every recipe starts from one shared P_0 and one\n"
+    "shared round 0; each round fine-tunes a tiny skill-pretrained transformer from the same base\n"
+    "weights. Reports test exact-match accuracy, held-out reference loss, task coverage and\n"
+    "base-model Vendi vs pool size (mean and 95% t-interval over --seeds) and each recipe minus\n"
+    "random paired by seed; writes OUT/seed_<s>/<recipe>/ run directories, results.json (the\n"
+    "bakeoff command's schema plus the demo's extras), table.md, timing.json and plots."
 )
 
 #: What the demo writes in --out (updated in place: its run directories are resumed).
@@ -30,11 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tiny", action="store_true",
                    help="a very small budget that finishes in seconds (for CI and smoke tests)")
     p.add_argument("--samplers", default=None,
-                   help="comma-separated sampler names (any registered sampler, or <name>_one_time for the "
-                        "one-time variant; kcenter@normalize adds an embedding transform); "
-                        "default kcenter,kcenter_one_time,random,least_confidence,margin")
+                   help="comma-separated recipes in the sampler-spec syntax (any registered sampler; "
+                        "kcenter:mode=one_time for the one-time variant, kcenter:transform=normalize for an "
+                        "embedding transform); default kcenter,kcenter:mode=one_time,random,least_confidence,"
+                        "margin,balanced_random,kmeans_random,kmq,longest")
     p.add_argument("--out", type=Path, default=Path("runs/demo"),
-                   help="output directory (one run directory per seed and sampler)")
+                   help="output directory (OUT/seed_<s>/<recipe>/ run directories, OUT/seed_<s>/round0/ shared)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the task suite, the initial pool and the training")
     p.add_argument("--seeds", type=seed_list, default=None,
                    help="comma-separated seeds (e.g. 0,1,2,3,4): each seed draws its own suite, P_0 and "

@@ -1,22 +1,28 @@
-"""``diverseevol demo``: DiverseEvol against the paper's baselines on the synthetic task suite, over seeds.
+"""``diverseevol demo``: a bake-off of selection recipes on the synthetic task suite, over seeds.
 
-For every seed the demo draws the suite (training set Z and balanced test set), and every
-sampler runs :class:`~diverseevol.EvolutionLoop` from the same random P_0 with the same budget
-and the same pretrained base model; each round's model is fine-tuned from the base weights with
-one fixed recipe. Beside the samplers it trains the ``full`` model (all of Z, same recipe) and
-judges the ``untrained`` base model. For every (sampler, seed, pool size) it measures
+For every seed the demo draws the suite (training set Z and balanced test set) and runs every
+recipe with :func:`diverseevol.bakeoff.runner.run_recipes`: one shared P_0 and one shared round 0
+(M_0 trained, Z embedded and scored, M_0 judged once per seed, in ``seed_<s>/round0/``), then each
+recipe's own :class:`~diverseevol.EvolutionLoop` in ``seed_<s>/<recipe>/``; each round's model is
+fine-tuned from the base weights with one fixed recipe. The suite's test questions are the
+held-out set (nothing of Z is held out, so ``heldout_idx`` is empty). Beside the recipes it trains
+the ``full`` model (all of Z, same recipe) and judges the ``untrained`` base model. For every
+(recipe, seed, pool size) it measures
 
-* ``accuracy``: exact-match accuracy (%) on the balanced test set;
+* ``accuracy``: exact-match accuracy (%) of greedy answers on the balanced test set (the
+  generation metric);
 * ``heldout_loss``: the held-out reference loss, token-level NLL (nats) of the reference answer
   given the prompt, per family, then averaged over the families (tiny model only);
 * ``coverage``: task families present in the pool;
-* ``vendi``: the pool's Vendi score in one fixed space shared by all samplers (the base
-  model's embeddings of Z, centred),
+* ``vendi``: the pool's Vendi score in one fixed space shared by all recipes (the base
+  model's embeddings of Z, centred: "base-model Vendi"),
 
-and summarises each sampler and pool size by the mean over seeds with a 95% t-interval, and
-K-Center minus random paired by seed. ``results.json`` (deterministic per seed: it holds no
-timings), ``results.csv``, ``table.md``, ``timing.json`` and PNG plots go under the output
-directory. Whatever the numbers are, they are reported as measured.
+and ``results.json`` has the bake-off's schema (``rows``, ``paired``: each recipe minus
+``random`` paired by seed, ``heldout_idx``) plus the demo's extras (``reference_rows`` of the
+full and untrained models, ``summary``: mean and 95% t-interval per recipe and pool size).
+``results.json`` is deterministic per seed on one machine (it holds no timings);
+``results.csv``, ``table.md``, ``timing.json`` and PNG plots go beside it. Whatever the numbers
+are, they are reported as measured.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -33,17 +40,22 @@ from typing import Any
 import numpy as np
 
 from .._files import load_npy, write_json, write_npy
+from ..bakeoff.heldout import HeldoutSpec
+from ..bakeoff.settings import BakeoffSettings
 from ..errors import RunDirectoryError, ValidationError
 from .model import TinyModelSpec, TinyRecipe
 from .outputs import library_report, plot_summary, write_outputs
 from .stats import summarize, summary_stats, t_interval
-from .tasks import DemoSuite, make_suite, task_coverage
+from .tasks import LABEL_FIELD, DemoSuite, make_suite, task_coverage
 
 __all__ = [
+    "BASELINE",
     "DEFAULT_SAMPLERS",
     "DemoResult",
     "DemoSettings",
+    "baseline_of",
     "check_sampler_name",
+    "recipe_settings",
     "run_demo",
     "sampler_transform",
     "summarize",
@@ -53,9 +65,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The paper's comparison: DiverseEvol (K-Center, iterative), one-time K-Center (the whole
-#: budget chosen by M_0) and the random, least-confidence and margin baselines.
-DEFAULT_SAMPLERS: tuple[str, ...] = ("kcenter", "kcenter:mode=one_time", "random", "least_confidence", "margin")
+#: The paper's comparison (DiverseEvol = K-Center, iterative; one-time K-Center, the whole budget
+#: chosen by M_0; the random, least-confidence and margin baselines) and the recipes of
+#: docs/samplers.md "Recipes": category-balanced random (labels: the task family), kM-Random,
+#: kMQ and the longest records.
+DEFAULT_SAMPLERS: tuple[str, ...] = (
+    "kcenter", "kcenter:mode=one_time", "random", "least_confidence", "margin",
+    "balanced_random", "kmeans_random", "kmq", "longest",
+)
+
+#: The recipe every other is compared with, paired by seed (when it is run; else the first recipe).
+BASELINE = "random"
 
 
 def _demo_spec(name: str) -> Any:
@@ -248,24 +268,32 @@ class DemoResult:
     ----------
     settings : DemoSettings
     rows : list of dict
-        One row per (sampler, seed, pool size): ``sampler``, ``seed``, ``round`` (None for
-        ``full`` and ``untrained``), ``pool_size``, ``accuracy`` (%), ``heldout_loss`` (nats per
-        answer token, macro over families; None for smollm2), ``rare_accuracy`` (%, rarer half
-        of the families), ``coverage`` (families in the pool), ``vendi`` (pool's Vendi score in
-        the base model's centred embedding space), ``per_family`` ({family: {accuracy,
-        heldout_loss}}).
+        One row per (recipe, seed, pool size), the bake-off's row schema (``sampler``: the recipe's
+        spec, ``seed``, ``round``, ``pool_size``, ``accuracy`` (%), ``heldout_loss`` (nats per
+        answer token, macro over families; None for smollm2), ``mean_words``, ``label_counts``,
+        ``per_label``, ``run_dir`` relative to ``out_dir``) plus the demo's extras:
+        ``rare_accuracy`` (%, rarer half of the families), ``coverage`` (families in the pool),
+        ``vendi`` (the pool's Vendi score in the base model's centred embedding space) and
+        ``per_family`` ({family: {accuracy, heldout_loss}}).
     summary : dict
-        :func:`summary_stats` of the rows.
+        :func:`summary_stats` of the rows and reference rows.
     table_markdown : str
         The summary tables, as printed.
     run_dirs : dict of str to Path
-        Run directory of each ``"<sampler>/seed_<s>"``.
+        Run directory of each ``"<recipe>/seed_<s>"``.
     out_dir : Path
     files : list of Path
         Results, tables and plots written.
     wall_time_s, cpu_time_s : float
         Wall-clock and CPU (user + system, this process and its children) time of the whole demo.
     n_tasks : int
+    reference_rows : list of dict
+        The ``full`` (all of Z) and ``untrained`` models per seed (``round`` None), same keys as a
+        row's measurements.
+    paired : list of dict
+        Each recipe minus the baseline (:func:`baseline_of`), paired by seed, per pool size and
+        metric (:func:`diverseevol.bakeoff.paired_differences`, Bonferroni-adjusted ``low_adj`` /
+        ``high_adj``).
     """
 
     settings: DemoSettings
@@ -278,6 +306,8 @@ class DemoResult:
     wall_time_s: float
     cpu_time_s: float
     n_tasks: int
+    reference_rows: list[dict[str, Any]] = field(default_factory=list)
+    paired: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,8 +401,24 @@ def _parts_for(settings: DemoSettings, seed: int, suite: DemoSuite, base: Path, 
     return _SeedParts(parts, judge, None)
 
 
-def _row(name: str, seed: int, round_: int | None, pool: np.ndarray, judged: Mapping[str, Any], suite: DemoSuite,
-         ref: np.ndarray, rare: Sequence[str]) -> dict[str, Any]:
+def _extras(row: dict[str, Any], judged: Mapping[str, Any], pool: np.ndarray, suite: DemoSuite, ref: np.ndarray,
+            rare: Sequence[str]) -> dict[str, Any]:
+    """Add the demo's own measurements to a row: ``rare_accuracy``, ``coverage``, ``vendi``, ``per_family``.
+
+    Parameters
+    ----------
+    row : dict
+        A result row (changed in place and returned).
+    judged : mapping
+        The judge's metrics of the row's model (``accuracy/<family>``, ``heldout_loss/<family>``).
+    pool : ndarray of int64, shape (|P|,)
+        The row's training pool, row indices into Z (``suite.train``).
+    suite : DemoSuite
+    ref : ndarray of float32, shape (N, d)
+        The base model's centred embeddings of Z (the one space every pool's Vendi is measured in).
+    rare : sequence of str
+        The rarer half of the families.
+    """
     from ..diversity import vendi_score
 
     def get(key: str) -> float | None:
@@ -380,64 +426,99 @@ def _row(name: str, seed: int, round_: int | None, pool: np.ndarray, judged: Map
         return None if v is None else float(v)
 
     rare_vals = [judged[f"accuracy/{g}"] for g in rare if judged.get(f"accuracy/{g}") is not None]
-    names = suite.task_names
-    return {
-        "sampler": name,
-        "seed": int(seed),
-        "round": round_,
-        "pool_size": int(len(pool)),
-        "accuracy": get("accuracy"),
-        "heldout_loss": get("heldout_loss"),
-        "rare_accuracy": float(np.mean(rare_vals)) if rare_vals else None,
-        "coverage": task_coverage(suite.train_task, pool),
-        "vendi": float(vendi_score(ref[pool])) if len(pool) else None,
-        "per_family": {g: {"accuracy": get(f"accuracy/{g}"), "heldout_loss": get(f"heldout_loss/{g}")}
-                       for g in names if judged.get(f"accuracy/{g}") is not None},
-    }
+    row["rare_accuracy"] = float(np.mean(rare_vals)) if rare_vals else None
+    row["coverage"] = task_coverage(suite.train_task, pool)
+    row["vendi"] = float(vendi_score(ref[pool])) if len(pool) else None
+    row["per_family"] = {g: {"accuracy": get(f"accuracy/{g}"), "heldout_loss": get(f"heldout_loss/{g}")}
+                         for g in suite.task_names if judged.get(f"accuracy/{g}") is not None}
+    return row
+
+
+def _reference_row(name: str, seed: int, pool: np.ndarray, judged: Mapping[str, Any], suite: DemoSuite,
+                   ref: np.ndarray, rare: Sequence[str]) -> dict[str, Any]:
+    """A row of the ``full`` or ``untrained`` model (no loop: ``round`` and ``run_dir`` are None)."""
+    row: dict[str, Any] = {"sampler": name, "seed": int(seed), "round": None, "pool_size": int(len(pool)),
+                           "accuracy": judged.get("accuracy"), "heldout_loss": judged.get("heldout_loss")}
+    return _extras(row, judged, pool, suite, ref, rare)
+
+
+def baseline_of(samplers: Sequence[str]) -> str:
+    """The recipe the others are compared with: :data:`BASELINE` when it runs, else the first recipe."""
+    return BASELINE if BASELINE in samplers else samplers[0]
+
+
+class _DemoRecipes(BakeoffSettings):
+    """The demo's bake-off settings: like :class:`~diverseevol.bakeoff.BakeoffSettings`, but one
+    recipe may run alone (then nothing is paired)."""
+
+    def check(self) -> None:
+        if len(self.samplers) >= 2:
+            super().check()
+
+
+def recipe_settings(settings: DemoSettings) -> BakeoffSettings:
+    """The :class:`~diverseevol.bakeoff.BakeoffSettings` of a demo run (the recipes, budget, seeds).
+
+    The held-out set is the suite's test questions (a set of its own: nothing of Z is held out),
+    the labels are the records' task family (``meta["family"]``), and the metrics paired against
+    the baseline (:func:`baseline_of`) are ``heldout_loss`` and ``accuracy``.
+    """
+    return _DemoRecipes(
+        samplers=tuple(settings.samplers), baseline=baseline_of(settings.samplers),
+        heldout=HeldoutSpec(path="(the suite's test questions)"), init_size=settings.init_size, k=settings.k,
+        rounds=settings.rounds, seeds=settings.all_seeds, metrics=("heldout_loss", "accuracy"),
+        label_field=LABEL_FIELD,
+    )
 
 
 def _run_seed(settings: DemoSettings, seed: int, base: Path, cache: Path, out: Path, overwrite: bool,
-              progress: bool, say: Callable[[str], None], run_dirs: dict[str, Path]) -> list[dict[str, Any]]:
-    from ..assemble import assemble_loop
+              progress: bool, say: Callable[[str], None], run_dirs: dict[str, Path]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
+    """One seed's bake-off: (recipe rows, full/untrained rows, seconds per recipe)."""
+    from ..bakeoff.runner import run_recipes
+    from ..bakeoff.settings import recipe_dir_name
+    from ..run import EvolutionResult
 
     suite = make_suite(settings.n_train, settings.n_test_per_task, seed=seed, zipf_exponent=settings.zipf_exponent)
     counts = suite.train_counts()
     say(f"[seed {seed}] task suite: {len(suite.train)} training records over {len(suite.families)} task families "
-        f"(most common {counts.max()}, rarest {counts.min()}), {len(suite.test)} test questions")
+        f"(most common {counts.max()}, rarest {counts.min()}), {len(suite.test)} test questions "
+        f"({settings.n_test_per_task} per family, the held-out set)")
     seed_dir = out / f"seed_{seed}"
+    if overwrite and (seed_dir / "round0").is_dir():
+        shutil.rmtree(seed_dir / "round0")
     seed_dir.mkdir(parents=True, exist_ok=True)
     sp = _parts_for(settings, seed, suite, base, cache, progress)
     ref = _reference_embeddings(base, cache / "gguf", suite, seed_dir / "reference_embeddings.npy", settings, progress)
     rare = [suite.families[i].name for i in np.argsort(counts, kind="stable")[: len(counts) // 2]]
-    rows: list[dict[str, Any]] = []
-    for name in settings.samplers:
-        t1 = time.perf_counter()
-        spec = _demo_spec(name)
-        params = {**settings.sampler_params.get(name, settings.sampler_params.get(spec.name, {})), **spec.kwargs}
-        loop = assemble_loop(
-            suite.train, sp.parts, sampler=spec.name, mode=spec.mode or "iterative", sampler_params=params,
-            judge=sp.judge, init_size=settings.init_size, k=settings.k, rounds=settings.rounds, seed=seed,
-            run_dir=seed_dir / name, overwrite=overwrite, vendi=False, keep_models=False, progress=progress,
-            tags={"demo": settings.model, "n_tasks": len(suite.families), "seed": seed},
-        )
-        result = loop.run()
-        run_dirs[f"{name}/seed_{seed}"] = seed_dir / name
-        mine = [_row(name, seed, int(m["round"]), np.asarray(result.pools[int(m["round"])]), m, suite, ref, rare)
-                for m in result.metrics]
-        rows.extend(mine)
-        last = mine[-1]
-        say(f"[seed {seed}] {name}: {time.perf_counter() - t1:.0f} s; final pool {last['pool_size']}: accuracy "
-            f"{_fmt(last['accuracy'])}%, held-out loss {_fmt(last['heldout_loss'], 3)}, coverage "
-            f"{last['coverage']}/{len(suite.families)}, Vendi {_fmt(last['vendi'], 2)}")
+    parts = (sp.parts.trainer, sp.parts.embedder, sp.parts.scorer, sp.judge)
+    rows, _, times = run_recipes(suite.train, seed, recipe_settings(settings), parts, out, progress=progress,
+                                 say=say, loop_options={"overwrite": overwrite})
+    results: dict[str, Any] = {}
+    for row in rows:
+        run_dir = out / row["run_dir"]
+        if row["run_dir"] not in results:
+            results[row["run_dir"]] = EvolutionResult.load(run_dir)
+            run_dirs[f"{row['sampler']}/seed_{seed}"] = run_dir
+        result = results[row["run_dir"]]
+        judged = next(m for m in result.metrics if int(m["round"]) == int(row["round"]))
+        _extras(row, judged, np.asarray(result.pools[int(row["round"])], dtype=np.int64), suite, ref, rare)
+    for spec in settings.samplers:
+        last = [r for r in rows if r["sampler"] == spec][-1]
+        say(f"[seed {seed}] {spec} ({recipe_dir_name(spec)}/): final pool {last['pool_size']}: accuracy "
+            f"{_fmt(last['accuracy'])}%, coverage {last['coverage']}/{len(suite.families)}, base-model Vendi "
+            f"{_fmt(last['vendi'], 2)}")
+    references: list[dict[str, Any]] = []
     if settings.full:
         everything = np.arange(len(suite.train))
         model = sp.parts.trainer(suite.train, 0, seed_dir / "full" / "model")
-        rows.append(_row("full", seed, None, everything, sp.judge(model, 0), suite, ref, rare))
+        references.append(_reference_row("full", seed, everything, sp.judge(model, 0), suite, ref, rare))
         if sp.fresh_model is not None:
-            rows.append(_row("untrained", seed, None, everything[:0], sp.judge(sp.fresh_model(), 0), suite, ref, rare))
-        say(f"[seed {seed}] full data ({len(suite.train)} records): accuracy {_fmt(rows[-2 if sp.fresh_model else -1]['accuracy'])}%"
-            + (f"; untrained base: accuracy {_fmt(rows[-1]['accuracy'])}%" if sp.fresh_model else ""))
-    return rows
+            references.append(_reference_row("untrained", seed, everything[:0], sp.judge(sp.fresh_model(), 0), suite,
+                                             ref, rare))
+        say(f"[seed {seed}] full data ({len(suite.train)} records): accuracy {_fmt(references[0]['accuracy'])}%"
+            + (f"; untrained base: accuracy {_fmt(references[1]['accuracy'])}%" if sp.fresh_model else ""))
+    return rows, references, times
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -519,8 +600,10 @@ def run_demo(
         f"samplers: {', '.join(settings.samplers)}{' + full' if settings.full else ''}; "
         f"seeds: {', '.join(map(str, settings.all_seeds))}")
     rows: list[dict[str, Any]] = []
+    references: list[dict[str, Any]] = []
     run_dirs: dict[str, Path] = {}
     seed_times: dict[str, float] = {}
+    recipe_times: dict[str, dict[str, float]] = {}
     with _deterministic(settings):
         say(f"preparing the base model ({settings.model}) ...")
         tb = time.perf_counter()
@@ -528,19 +611,29 @@ def run_demo(
         base_time = time.perf_counter() - tb
         for seed in settings.all_seeds:
             ts = time.perf_counter()
-            rows.extend(_run_seed(settings, seed, base, cache, out, overwrite, progress, say, run_dirs))
+            mine, refs, times = _run_seed(settings, seed, base, cache, out, overwrite, progress, say, run_dirs)
+            rows.extend(mine)
+            references.extend(refs)
             seed_times[str(seed)] = time.perf_counter() - ts
+            recipe_times[str(seed)] = times
+    from ..bakeoff.results import paired_for
+
+    recipes = recipe_settings(settings)
+    paired = paired_for(rows, recipes)
     n_tasks = len(make_suite(settings.n_train, 1, seed=settings.all_seeds[0]).families)
-    summary = summary_stats(rows, settings.samplers)
-    table = summarize(rows, settings.samplers, n_tasks, summary)
-    files = write_outputs(out, settings.to_dict(), rows, summary, table)
+    summary = summary_stats(rows + references, settings.samplers)
+    table = summarize(rows + references, settings.samplers, n_tasks, summary, paired=paired,
+                      baseline=recipes.baseline)
+    files = write_outputs(out, settings.to_dict(), rows, references, paired, summary, table)
     if plots:
         files += plot_summary(summary, settings.samplers, out, n_tasks)
         files += library_report(run_dirs, out / "report")
     wall, cpu = time.perf_counter() - t0, _cpu_time() - c0
     timing = {"wall_time_s": wall, "cpu_time_s": cpu, "idle_2_core_estimate_s": cpu / 2,
-              "base_model_s": base_time, "per_seed_wall_s": seed_times, "torch_threads": settings.threads}
+              "base_model_s": base_time, "per_seed_wall_s": seed_times, "per_seed_recipe_s": recipe_times,
+              "torch_threads": settings.threads}
     write_json(out / "timing.json", timing)
     files.append(out / "timing.json")
     return DemoResult(settings=settings, rows=rows, summary=summary, table_markdown=table, run_dirs=run_dirs,
-                      out_dir=out, files=files, wall_time_s=wall, cpu_time_s=cpu, n_tasks=n_tasks)
+                      out_dir=out, files=files, wall_time_s=wall, cpu_time_s=cpu, n_tasks=n_tasks,
+                      reference_rows=references, paired=paired)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRICS", "PAIRED", "DemoMetric", "summarize", "summary_stats", "t_interval"]
+__all__ = ["METRICS", "PAIRED", "DemoMetric", "paired_table", "summarize", "summary_stats", "t_interval"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ METRICS: tuple[DemoMetric, ...] = (
     ),
     DemoMetric(
         "vendi",
-        "Vendi score of the pool (base-model embeddings)",
+        "Base-model Vendi of the pool (the base model's centred embeddings of Z, one space for every recipe)",
         2,
-        "Vendi score of the pool (base-model embeddings)",
+        "base-model Vendi of the pool",
     ),
 )
 
@@ -179,8 +179,64 @@ def _verdict(d: Mapping[str, Any], what: str) -> str:
     return f"{what}: " + "; ".join(parts) + "." if parts else ""
 
 
+def _paired_cell(p: Mapping[str, Any] | None, digits: int) -> str:
+    if p is None:
+        return "-"
+    text = f"{p['mean']:+.{digits}f}"
+    if p.get("low_adj") is not None:
+        text += f" [{p['low_adj']:+.{digits}f}, {p['high_adj']:+.{digits}f}]"
+    return text
+
+
+def _paired_verdict(loss: Mapping[str, Any] | None, acc: Mapping[str, Any] | None) -> str:
+    """Ahead / behind / not distinguishable, from the Bonferroni-adjusted intervals (loss: lower is better)."""
+    words = []
+    for p, sign, what in ((loss, -1, "loss"), (acc, 1, "accuracy")):
+        if p is None or p.get("low_adj") is None:
+            continue
+        if p["low_adj"] * sign > 0 and p["high_adj"] * sign > 0:
+            words.append(f"ahead on {what}")
+        elif p["low_adj"] * sign < 0 and p["high_adj"] * sign < 0:
+            words.append(f"behind on {what}")
+    if not words:
+        return "no interval (one seed)" if all(p is None or p.get("low_adj") is None for p in (loss, acc)) \
+            else "not distinguishable"
+    return ", ".join(words)
+
+
+def paired_table(paired: Sequence[Mapping[str, Any]], samplers: Sequence[str], baseline: str) -> list[str]:
+    """Markdown lines: each recipe minus ``baseline`` at the final pool, paired by seed.
+
+    Parameters
+    ----------
+    paired : sequence of dict
+        :func:`diverseevol.bakeoff.paired_differences` rows (``sampler``, ``pool_size``, ``metric``,
+        ``mean``, ``low_adj``, ``high_adj``, ``n``, ``n_comparisons``).
+    samplers : sequence of str
+        Row order.
+    baseline : str
+    """
+    if not paired:
+        return []
+    final = max(int(p["pool_size"]) for p in paired)
+    at = {(p["sampler"], p["metric"]): p for p in paired if int(p["pool_size"]) == final}
+    m = max(int(p["n_comparisons"]) for p in paired)
+    lines = [f"**Each recipe minus {baseline} at the final pool ({final} records), paired by seed** (mean "
+             f"[Bonferroni-adjusted 95% interval over {m} comparisons]; accuracy: > 0 is better, loss: < 0 is better)",
+             "", "| recipe | seeds | accuracy difference (points) | held-out loss difference | verdict |",
+             "|---|---:|---:|---:|---|"]
+    for s in samplers:
+        acc, loss = at.get((s, "accuracy")), at.get((s, "heldout_loss"))
+        if acc is None and loss is None:
+            continue
+        n = (acc or loss or {}).get("n", 0)
+        lines.append(f"| {s} | {n} | {_paired_cell(acc, 2)} | {_paired_cell(loss, 3)} | {_paired_verdict(loss, acc)} |")
+    return lines + [""]
+
+
 def summarize(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str], n_tasks: int,
-              summary: Mapping[str, Any] | None = None) -> str:
+              summary: Mapping[str, Any] | None = None, *, paired: Sequence[Mapping[str, Any]] = (),
+              baseline: str = "random") -> str:
     """Markdown tables: each metric by pool size (rows) and sampler (columns), mean [95% CI] over seeds.
 
     Parameters
@@ -193,6 +249,10 @@ def summarize(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str], n_task
         Number of task families (for the coverage header).
     summary : dict, optional
         :func:`summary_stats` of the rows (computed when not given).
+    paired : sequence of dict, optional
+        Each recipe minus ``baseline`` paired by seed (:func:`diverseevol.bakeoff.paired_differences`):
+        adds the final pool's table of differences.
+    baseline : str, default "random"
     """
     summary = summary or summary_stats(rows, samplers)
     seeds = sorted({int(r["seed"]) for r in rows})
@@ -214,6 +274,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str], n_task
                 if s == name:
                     parts.append(f"| {name} ({n}) | " + _cell(e.get(key), digits) + " |" + " |" * (len(samplers) - 1))
         parts.append("")
+    parts.extend(paired_table(paired, samplers, baseline))
     diffs = summary.get("kcenter_minus_random") or []
     if diffs:
         parts.append("**K-Center minus random, paired by seed** (accuracy: > 0 favours K-Center; "

@@ -31,7 +31,7 @@ from .._validation import check_scalar
 from ..data import InstructionRecord
 from ..errors import ValidationError
 
-__all__ = ["TASK_FAMILIES", "DemoSuite", "TaskFamily", "make_suite", "task_coverage", "task_frequencies"]
+__all__ = ["LABEL_FIELD", "TASK_FAMILIES", "DemoSuite", "TaskFamily", "make_suite", "task_coverage", "task_frequencies"]
 
 _VOWELS = frozenset("aeiou")
 _LOWER = string.ascii_lowercase
@@ -66,9 +66,14 @@ class TaskFamily:
     capacity: int | None = None
 
     def record(self, input: str) -> InstructionRecord:
-        """Return the record for ``input`` with its exact answer."""
-        return InstructionRecord(instruction=self.instruction, input=input, output=self.solve(input))
+        """Return the record for ``input`` with its exact answer; ``meta[LABEL_FIELD]`` is the family name."""
+        return InstructionRecord(instruction=self.instruction, input=input, output=self.solve(input),
+                                 meta={LABEL_FIELD: self.name})
 
+
+#: The record field (in :attr:`InstructionRecord.meta`) holding a record's task family name:
+#: the labels of label-aware samplers such as ``balanced_random`` (``label_field="family"``).
+LABEL_FIELD = "family"
 
 #: Words are random strings of this many letters: a fixed layout lets the tiny model learn
 #: the string skills in a short pretraining.

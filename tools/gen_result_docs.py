@@ -1,0 +1,267 @@
+"""Render every result table and time in README.md and docs/*.md from committed result files.
+
+Each generated block sits between marker comments::
+
+    <!-- generated:NAME -->
+    ... (written by this script; do not edit by hand)
+    <!-- /generated:NAME -->
+
+and is rendered from a file in ``docs/results/`` (:data:`SOURCES`), so a figure in the docs
+cannot drift from the measurement it quotes: ``tests/test_result_docs.py`` fails when a block
+differs from what this script renders. Every block states the machine, the load, the seeds and
+the command.
+
+Usage (from the repository root)::
+
+    python tools/gen_result_docs.py            # rewrite the blocks in place
+    python tools/gen_result_docs.py --check    # exit 1 and name the stale blocks
+
+Result files:
+
+* ``docs/results/demo_5seeds.json``: the ``results.json`` of
+  ``diverseevol demo --seeds 0,1,2,3,4 --no-plots``;
+* ``docs/results/demo_5seeds_timing.json``: that run's ``timing.json`` plus ``conditions``
+  (``machine``, ``date``, ``load_start``/``load_end``: 1-minute load averages, ``command``);
+* ``docs/results/ci_timing.json``: the test suite's (``.ci/run``) timing and counts, with its
+  ``conditions``;
+* ``docs/results/dolly_max_length.json``: the share of Dolly-15k records whose response survives
+  a ``max_length`` cut (SmolLM2 tokenizer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results"
+
+#: The documents that hold generated blocks.
+DOCS: tuple[str, ...] = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/demo.md", "docs/huggingface.md")
+
+_BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9_-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
+                    re.DOTALL)
+
+
+def _load(name: str, root: Path = ROOT) -> Any:
+    return json.loads((root / "docs" / "results" / name).read_text(encoding="utf-8"))
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _ci(stat: Mapping[str, Any] | None, digits: int) -> str:
+    if not stat or stat.get("mean") is None:
+        return "-"
+    text = _num(stat["mean"], digits)
+    if stat.get("low") is not None:
+        text += f" [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
+    return text
+
+
+def _diff(p: Mapping[str, Any] | None, digits: int) -> str:
+    if p is None:
+        return "(baseline)"
+    text = f"{p['mean']:+.{digits}f}"
+    if p.get("low_adj") is not None:
+        text += f" [{p['low_adj']:+.{digits}f}, {p['high_adj']:+.{digits}f}]"
+    return text
+
+
+def _excludes_zero(p: Mapping[str, Any] | None) -> int:
+    """+1 / -1 when the adjusted interval lies above / below 0, else 0."""
+    if p is None or p.get("low_adj") is None:
+        return 0
+    if p["low_adj"] > 0:
+        return 1
+    if p["high_adj"] < 0:
+        return -1
+    return 0
+
+
+def _conditions(timing: Mapping[str, Any]) -> Mapping[str, Any]:
+    return timing["conditions"]
+
+
+def _load_text(c: Mapping[str, Any]) -> str:
+    return f"1-minute load average {c['load_start']:.1f} at the start, {c['load_end']:.1f} at the end"
+
+
+def _seeds(results: Mapping[str, Any]) -> list[int]:
+    return [int(s) for s in results["settings"]["seeds"]]
+
+
+def demo_table(root: Path = ROOT) -> str:
+    """The five-seed demo at the final pool: every recipe's metrics and its difference to the baseline."""
+    res, timing = _load("demo_5seeds.json", root), _load("demo_5seeds_timing.json", root)
+    c = _conditions(timing)
+    seeds = _seeds(res)
+    st = res["settings"]
+    final = st["init_size"] + st["k"] * st["rounds"]
+    by = {(e["sampler"], e["pool_size"]): e for e in res["summary"]["by_sampler"]}
+    paired = {(p["sampler"], p["metric"]): p for p in res["paired"] if p["pool_size"] == final}
+    m = max((p["n_comparisons"] for p in res["paired"]), default=0)
+    baseline = next(iter({p["baseline"] for p in res["paired"]}), "random")
+    lines = [
+        f"Command: `{c['command']}`; seeds {', '.join(map(str, seeds))}; {c['machine']}, {c['date']}, "
+        f"{_load_text(c)} (quality figures do not depend on the load). Each cell: mean [95% t-interval over the "
+        f"{len(seeds)} seeds] at the final pool of {final} records (P_0 = {st['init_size']}, {st['rounds']} rounds of "
+        f"{st['k']}); differences to {baseline} are paired by seed, with Bonferroni-adjusted 95% intervals over "
+        f"{m} comparisons. Source: `docs/results/demo_5seeds.json`.",
+        "",
+        f"| recipe | accuracy (%) | held-out loss (nats/token) | families covered (of 20) | base-model Vendi "
+        f"| accuracy - {baseline} (points) | loss - {baseline} |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for recipe in st["samplers"]:
+        e = by.get((recipe, final), {})
+        acc, loss = paired.get((recipe, "accuracy")), paired.get((recipe, "heldout_loss"))
+        lines.append(f"| `{recipe}` | {_ci(e.get('accuracy'), 1)} | {_ci(e.get('heldout_loss'), 2)} | "
+                     f"{_ci(e.get('coverage'), 1)} | {_ci(e.get('vendi'), 1)} | "
+                     f"{_diff(acc, 1) if recipe != baseline else '(baseline)'} | "
+                     f"{_diff(loss, 2) if recipe != baseline else '(baseline)'} |")
+    for name, label in (("full", "full data"), ("untrained", "untrained base")):
+        e = next((v for (s, _), v in by.items() if s == name), None)
+        if e is not None:
+            lines.append(f"| {label} ({e['pool_size']:,} records) | {_ci(e.get('accuracy'), 1)} | "
+                         f"{_ci(e.get('heldout_loss'), 2)} | {_ci(e.get('coverage'), 1)} | | | |")
+    ahead = [r for r in st["samplers"] if r != baseline
+             and _excludes_zero(paired.get((r, "heldout_loss"))) < 0
+             and _excludes_zero(paired.get((r, "accuracy"))) >= 0]
+    behind = [r for r in st["samplers"] if r != baseline
+              and (_excludes_zero(paired.get((r, "heldout_loss"))) > 0 or _excludes_zero(paired.get((r, "accuracy"))) < 0)]
+    lines.append("")
+    lines.append(
+        f"Recipes whose adjusted interval against {baseline} excludes 0 in their favour on loss, not contradicted by "
+        f"accuracy: {', '.join(f'`{r}`' for r in ahead) or 'none'}. Behind {baseline} on either metric: "
+        f"{', '.join(f'`{r}`' for r in behind) or 'none'}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _seconds(s: float) -> str:
+    s = float(s)
+    if s < 120:
+        return f"{s:.0f} s"
+    return f"{s:,.0f} s ({int(s // 60)} min {int(round(s % 60))} s)"
+
+
+def demo_time(root: Path = ROOT) -> str:
+    """How long the demo took: the five-seed run, per seed, the base model."""
+    timing = _load("demo_5seeds_timing.json", root)
+    c = _conditions(timing)
+    per = [float(v) for v in timing["per_seed_wall_s"].values()]
+    n = len(per)
+    cpu_seed = timing["cpu_time_s"] / n
+    return (
+        f"`{c['command']}` on {c['machine']}, {c['date']}, {_load_text(c)}: {_seconds(timing['wall_time_s'])} wall "
+        f"and {_seconds(timing['cpu_time_s'])} of CPU for the {n} seeds ({timing['torch_threads']} torch threads; "
+        f"{c['how']}): {_seconds(min(per))} to {_seconds(max(per))} wall and about {_seconds(cpu_seed)} of CPU per "
+        f"seed, plus {_seconds(timing['base_model_s'])} wall ({_seconds(timing['base_model_cpu_s'])} of CPU) to "
+        f"pretrain the tiny base model on first use (cached afterwards). CPU time is what the load does not change "
+        f"much: on 2 idle cores one seed should take about half its CPU time as wall time "
+        f"(~{_seconds(cpu_seed / 2)}), the base model ~{_seconds(timing['base_model_cpu_s'] / 2)}. "
+        f"Source: `docs/results/demo_5seeds_timing.json`.\n"
+    )
+
+
+def ci_time(root: Path = ROOT) -> str:
+    """The test suite's time and counts."""
+    t = _load("ci_timing.json", root)
+    c = t["conditions"]
+    skipped = f", {t['skipped']} skipped" if t.get("skipped") is not None else ""
+    text = (f"Test suite (`{c['command']}`): {t['passed']:,} passed{skipped} in {_seconds(t['pytest_s'])} of pytest "
+            f"wall time on {c['machine']}, {c['date']}, {c['load']} (measured by {c['by']}).")
+    if t.get("collected") is not None:
+        text += f" `pytest --collect-only` counted {t['collected']:,} tests on {t['collected_date']}."
+    return text + " Source: `docs/results/ci_timing.json`.\n"
+
+
+def dolly_max_length(root: Path = ROOT) -> str:
+    """How many Dolly-15k responses survive a ``max_length`` cut (SmolLM2 tokenizer, Alpaca template)."""
+    d = _load("dolly_max_length.json", root)
+    c = d["conditions"]
+    lines = [
+        f"Dolly-15k ({d['n_records']:,} records) tokenised with the {d['tokenizer']} tokenizer, {d['template']}; "
+        f"record length in tokens: median {d['length_tokens_percentiles']['50']:.0f}, 90th percentile "
+        f"{d['length_tokens_percentiles']['90']:.0f}, 99th {d['length_tokens_percentiles']['99']:.0f} ({c['date']}; "
+        f"source: `docs/results/dolly_max_length.json`).",
+        "",
+        "| `max_length` | whole record kept | some response kept | records that lose their whole response |",
+        "|---:|---:|---:|---:|",
+    ]
+    for m in sorted((k for k in d if k.isdigit()), key=int):
+        v = d[m]
+        lines.append(f"| {m} | {100 * v['whole_record_kept']:.1f}% | {100 * v['some_response_kept']:.1f}% | "
+                     f"{v['response_lost']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+#: Block name -> renderer (reads its file under ``docs/results/``).
+SOURCES: dict[str, Callable[[Path], str]] = {
+    "demo-table": demo_table,
+    "demo-time": demo_time,
+    "ci-time": ci_time,
+    "dolly-max-length": dolly_max_length,
+}
+
+
+def blocks(text: str) -> list[tuple[str, str]]:
+    """(name, body) of every generated block in ``text``."""
+    return [(m.group("name"), m.group("body")) for m in _BLOCK.finditer(text)]
+
+
+def render_doc(text: str, root: Path = ROOT) -> str:
+    """``text`` with every generated block replaced by what its renderer writes now.
+
+    Raises
+    ------
+    KeyError
+        For a block name without a renderer (the message lists the known ones).
+    """
+    def sub(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name not in SOURCES:
+            raise KeyError(f"unknown generated block {name!r}; known: {sorted(SOURCES)}")
+        return m.group(1) + SOURCES[name](root) + m.group(4)
+
+    return _BLOCK.sub(sub, text)
+
+
+def stale(docs: Sequence[str] = DOCS, root: Path = ROOT) -> list[str]:
+    """``"path: block"`` for every block that differs from its rendering."""
+    out = []
+    for rel in docs:
+        text = (root / rel).read_text(encoding="utf-8")
+        fresh = dict(blocks(render_doc(text, root)))
+        out += [f"{rel}: {name}" for name, body in blocks(text) if fresh[name] != body]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a generated block is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        bad = stale()
+        for line in bad:
+            print(f"stale generated block: {line}", file=sys.stderr)
+        return 1 if bad else 0
+    for rel in DOCS:
+        path = ROOT / rel
+        text = path.read_text(encoding="utf-8")
+        new = render_doc(text)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            print(f"updated {rel}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
