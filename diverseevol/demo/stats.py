@@ -79,16 +79,13 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, A
     dict
         ``mean``, ``low``, ``high`` (None when n < 2) and ``n``.
     """
-    from scipy import stats
+    from ..bakeoff.stats import t_interval as mean_and_interval
 
-    x = np.asarray([v for v in values if v is not None], dtype=np.float64)
-    if x.size == 0:
+    x = [float(v) for v in values if v is not None]
+    if not x:
         return {"mean": None, "low": None, "high": None, "n": 0}
-    mean = float(x.mean())
-    if x.size < 2:
-        return {"mean": mean, "low": None, "high": None, "n": 1}
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(x.size)}
+    mean, low, high = mean_and_interval(x, confidence)
+    return {"mean": mean, "low": low, "high": high, "n": len(x)}
 
 
 def summary_stats(rows: Sequence[Mapping[str, Any]], samplers: Sequence[str]) -> dict[str, Any]:
