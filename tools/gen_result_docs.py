@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 
 #: The documents that hold generated blocks.
-DOCS: tuple[str, ...] = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/demo.md", "docs/huggingface.md")
+DOCS: tuple[str, ...] = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/demo.md", "docs/huggingface.md",
+                         "docs/results.md")
 
 _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9_-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
                     re.DOTALL)
