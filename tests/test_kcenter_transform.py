@@ -178,7 +178,7 @@ def test_loop_warns_once_and_records_the_pool_norm_ratio(tmp_path: Path):
     with pytest.warns(NormBiasWarning) as record:
         result = EvolutionLoop(records, trainer=lambda recs, t, out: None, embedder=_FixedEmbedder(emb),
                                init_size=20, k=40, rounds=3, seed=0, run_dir=tmp_path / "run",
-                               progress=False).run()
+                               progress=False, vendi=True).run()  # vendi=True: the last round is measured too
     assert sum(issubclass(w.category, NormBiasWarning) for w in record) == 1
     assert "norm_ratio" in METRIC_KEYS
     data_norm = _mean_norm(emb, np.arange(300))

@@ -52,7 +52,7 @@ def test_metrics_rows_carry_novelsum_and_label_figures(tmp_path: Path) -> None:
     records = _records(60)
     result = EvolutionLoop(records, trainer=lambda recs, t, out: None, embedder=_Fixed(emb), init_size=6, k=5,
                            rounds=2, seed=1, run_dir=tmp_path / "run", progress=False,
-                           label_field="category").run()
+                           label_field="category", vendi=True).run()  # vendi=True: the last round is measured too
     assert {"novelsum", "label_entropy", "label_counts"} <= set(METRIC_KEYS)
     for pool, row in zip(result.pools, result.metrics):
         labels = [records[i].meta["category"] for i in pool]
@@ -68,7 +68,7 @@ def test_metrics_rows_carry_novelsum_and_label_figures(tmp_path: Path) -> None:
 def test_without_label_field_the_label_figures_are_none(tmp_path: Path) -> None:
     emb = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
     result = EvolutionLoop(_records(30), trainer=lambda recs, t, out: None, embedder=_Fixed(emb), init_size=5,
-                           k=5, rounds=1, seed=0, progress=False).run()
+                           k=5, rounds=1, seed=0, progress=False, vendi=True).run()
     assert all(r["label_entropy"] is None and r["label_counts"] is None for r in result.metrics)
     assert all(math.isfinite(r["novelsum"]) for r in result.metrics)
 

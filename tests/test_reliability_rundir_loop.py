@@ -34,9 +34,9 @@ def identical_rows(model, records):
 def test_identical_embeddings_warn_every_round_with_cause_and_fix(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _loop(tmp_path, embedder=identical_rows, sampler="kcenter").run()
+        _loop(tmp_path, embedder=identical_rows, sampler="kcenter", vendi=True).run()
     degenerate = [str(w.message) for w in caught if issubclass(w.category, DegenerateEmbeddingsWarning)]
-    assert len(degenerate) == 3  # rounds 0, 1, 2 (the last embeds for the Vendi score)
+    assert len(degenerate) == 3  # rounds 0, 1, 2 (vendi=True: the last embeds for the Vendi score)
     for t, message in enumerate(degenerate):
         assert f"round {t} embeddings" in message
         assert "max_length" in message and "template" in message
