@@ -38,20 +38,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from .._progress import progress_enabled
+    from ..comm import launched_communicator, rank_and_world
     from ..embed_file import embed_file, partial_paths
-    from ..outputs import claim_outputs
+    from ..outputs import check_outputs, claim_outputs
 
     if args.out.suffix != ".npy":
         raise UsageError(f"--out {str(args.out)!r}: the embeddings are written as a .npy file; name it FILE.npy")
     partial, progress_file = partial_paths(args.out)
-    claim_outputs([("--out", args.out), ("--out's partial file", partial), ("--out's progress file", progress_file)],
-                  [("DATA", args.data), ("--embedder", args.embedder)])
+    rank = rank_and_world()[0]
+    (claim_outputs if rank == 0 else check_outputs)(  # one rank removes stale temporaries
+        [("--out", args.out), ("--out's partial file", partial), ("--out's progress file", progress_file)],
+        [("DATA", args.data), ("--embedder", args.embedder)])
     options = {"batch_size": args.batch_size, "max_length": args.max_length}
     if args.max_length is not None and (args.embedder / "modules.json").is_file():
         raise UsageError("--max-length applies to a causal LM; a sentence-transformers model has its own limit")
-    with argument("--format"):
+    with launched_communicator(), argument("--format"):  # the process group it starts is destroyed at the end
         path = embed_file(args.data, args.embedder, args.out, format=args.format, chunk_size=args.chunk_size,
                           progress=progress_enabled(), **{k: v for k, v in options.items() if v is not None})
+    if rank != 0:
+        return EXIT_OK  # rank 0 wrote the file and reports it
     import numpy as np
 
     emb = np.load(path, mmap_mode="r")
