@@ -53,13 +53,12 @@ with a ``DeprecationWarning``.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ._deprecation import moved_names
 from ._files import REDACTED, redact_secrets
 from ._optional import require
 from .errors import ConfigError
@@ -698,18 +697,5 @@ def _load_records(config: RunConfig) -> Any:
 _MOVED = ("build_judge", "build_loop", "run_config")
 
 
-def __getattr__(name: str) -> Any:
-    """The old import paths ``diverseevol.config.build_loop`` etc., with a ``DeprecationWarning``.
-
-    ``assemble_config`` sits above ``config`` in the layers (it builds from a configuration), so the old
-    names are looked up when used, not imported here.
-    """
-    if name in _MOVED:
-        warnings.warn(
-            f"diverseevol.config.{name} moved to diverseevol.assemble_config.{name}; import it from there "
-            f"(the old name will be removed in a later release).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module("diverseevol.assemble_config"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The old import paths ``diverseevol.config.build_loop`` etc., with a ``DeprecationWarning``.
+__getattr__ = moved_names(__name__, "diverseevol.assemble_config", _MOVED, "building is not reading")

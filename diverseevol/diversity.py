@@ -28,9 +28,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ._progress import progress_bar
-from ._validation import check_embeddings
+from ._deprecation import moved_names
+from ._validation import check_embeddings, check_scalar
 from .errors import NonFiniteEmbeddingError, ValidationError
-from ._validation import check_scalar
 
 __all__ = [
     "vendi_eigenvalues",
@@ -346,18 +346,5 @@ def vendi_score(
 _MOVED = ("mean_squared_norm", "pool_measurements", "pool_vendi")
 
 
-def __getattr__(name: str) -> Any:
-    """``diversity.pool_measurements`` / ``pool_vendi`` / ``mean_squared_norm``: moved, with a DeprecationWarning."""
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-    import warnings
-
-    warnings.warn(
-        f"diverseevol.diversity.{name} moved to diverseevol.measurements.{name} (the one home of pool "
-        f"measurements); import it from there. The old path will be removed in a future release.",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    # By name: measurements sits above this module in the layers (it builds on vendi_score).
-    return getattr(importlib.import_module("diverseevol.measurements"), name)
+#: ``diversity.pool_measurements`` / ``pool_vendi`` / ``mean_squared_norm``: moved, with a DeprecationWarning.
+__getattr__ = moved_names(__name__, "diverseevol.measurements", _MOVED, "the one home of pool measurements")
