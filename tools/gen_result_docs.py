@@ -67,12 +67,9 @@ def _ci(stat: Mapping[str, Any] | None, digits: int) -> str:
 
 
 def _diff(p: Mapping[str, Any] | None, digits: int) -> str:
-    if p is None:
-        return "(baseline)"
-    text = f"{p['mean']:+.{digits}f}"
-    if p.get("low_adj") is not None:
-        text += f" [{p['low_adj']:+.{digits}f}, {p['high_adj']:+.{digits}f}]"
-    return text
+    from diverseevol.bakeoff.results import paired_cell
+
+    return "(baseline)" if p is None else paired_cell(p, digits)
 
 
 def _excludes_zero(p: Mapping[str, Any] | None) -> int:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 from .heldout import HeldoutSplit
@@ -30,7 +30,7 @@ from .results import BakeoffResult
 from .runner import run_bakeoff
 from .settings import BakeoffSettings
 
-__all__ = ["ConfigParts", "load_bakeoff_config", "run_bakeoff_config"]
+__all__ = ["BakeoffConfig", "ConfigParts", "load_bakeoff_config", "run_bakeoff_config"]
 
 _OWN_KEYS = {"generation", "loss", "generate_rounds"}
 
@@ -44,11 +44,29 @@ def _read(path: Path) -> dict[str, Any]:
     return dict(raw)
 
 
-def load_bakeoff_config(path: str | Path, *, seeds: Sequence[int] | None = None,
-                        out_dir: str | Path | None = None) -> tuple[Any, BakeoffSettings, dict[str, Any]]:
-    """Read a bake-off configuration: ``(RunConfig, BakeoffSettings, options)``.
+class BakeoffConfig(NamedTuple):
+    """A bake-off configuration file as read by :func:`load_bakeoff_config`.
 
-    ``options`` holds the ``bakeoff`` section's ``generation`` and ``loss`` settings.
+    Attributes
+    ----------
+    config : RunConfig
+        The run file's sections (``data``, ``model``, ``budget``...).
+    settings : BakeoffSettings
+    options : dict
+        The ``bakeoff`` section's ``generation``, ``generate_rounds`` and ``loss`` settings.
+    path : Path
+        The file; relative paths in it are relative to its folder.
+    """
+
+    config: Any
+    settings: BakeoffSettings
+    options: dict[str, Any]
+    path: Path
+
+
+def load_bakeoff_config(path: str | Path, *, seeds: Sequence[int] | None = None,
+                        out_dir: str | Path | None = None) -> BakeoffConfig:
+    """Read and check a bake-off configuration file (nothing is trained or loaded but the file).
 
     Raises
     ------
@@ -76,7 +94,7 @@ def load_bakeoff_config(path: str | Path, *, seeds: Sequence[int] | None = None,
                                                 budget=config.budget.__dict__, seeds=seeds)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return config, settings, options
+    return BakeoffConfig(config, settings, options, path)
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,7 @@ class ConfigParts:
 
 
 def run_bakeoff_config(
-    path: str | Path,
+    path: str | Path | BakeoffConfig,
     out_dir: str | Path,
     *,
     seeds: Sequence[int] | None = None,
@@ -128,40 +146,41 @@ def run_bakeoff_config(
 
     Parameters
     ----------
-    path : str or Path
-        The run configuration with a ``bakeoff`` section.
+    path : str, Path or BakeoffConfig
+        The run configuration with a ``bakeoff`` section, or what :func:`load_bakeoff_config`
+        read from it (then ``seeds`` is ignored: the loaded settings hold them).
     out_dir : str or Path
     seeds : sequence of int, optional
         Overrides ``bakeoff.seeds`` (default ``[0]``).
     workers, plots, progress, echo
         As for :func:`~diverseevol.bakeoff.run_bakeoff`.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid file, and for misfits of the file and the data found before any training
+        (a held-out share that empties a label, a recipe with a parameter its sampler does not take).
     """
     from ..config import _load_records
-    from ..samplers import requirements_of
-    from .runner import _recipe
-
     from ..errors import UnknownSamplerError, ValidationError
-    from ..samplers.registry import get_sampler
+    from ..samplers import requirements_of
+    from ..samplers.spec import parse_sampler_spec
     from .heldout import split_heldout
-    from .runner import _check_recipe
 
-    config, settings, options = load_bakeoff_config(path, seeds=seeds, out_dir=out_dir)
+    loaded = path if isinstance(path, BakeoffConfig) else load_bakeoff_config(path, seeds=seeds, out_dir=out_dir)
+    config, settings, options, source = loaded
     records = _load_records(config)
-    scores = False
     try:  # misfits of the file and the data are configuration errors, found before any training
-        split_heldout(records, settings.heldout, base_dir=Path(path).parent)
-        for spec in settings.samplers:
-            _check_recipe(spec)
-            name, params, _ = _recipe(spec)
-            scores = scores or bool(requirements_of(get_sampler(name, **params)).scores)
+        split_heldout(records, settings.heldout, base_dir=source.parent)
+        scores = any(requirements_of(parse_sampler_spec(spec).build()).scores for spec in settings.samplers)
     except UnknownSamplerError:
         raise
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{source}: {exc}") from exc
     generation = options.get("generation", {"max_new_tokens": 64})
     rounds = options.get("generate_rounds")
     threads = max(1, (os.cpu_count() or 2) // workers) if workers > 1 else None
     parts = ConfigParts(config, scores, generation, dict(options.get("loss", {})), progress=progress and workers == 1,
                         generate_rounds=None if rounds is None else tuple(int(r) for r in rounds), threads=threads)
     return run_bakeoff(records, settings, parts, out_dir, workers=workers, plots=plots, progress=progress, echo=echo,
-                       base_dir=Path(path).parent)
+                       base_dir=source.parent)

@@ -18,7 +18,7 @@ from ..run.result import METRIC_KEYS
 from .settings import LOWER_IS_BETTER, BakeoffSettings
 from .stats import paired_differences, t_interval
 
-__all__ = ["BakeoffResult", "record_words", "rows_from_run", "results_markdown"]
+__all__ = ["BakeoffResult", "paired_cell", "record_words", "rows_from_run", "results_markdown"]
 
 
 def record_words(record: Any) -> int:
@@ -136,7 +136,9 @@ def _cell(values: Sequence[float], digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None else "")
 
 
-def _diff_cell(p: Mapping[str, Any] | None, digits: int) -> str:
+def paired_cell(p: Mapping[str, Any] | None, digits: int) -> str:
+    """A paired difference as a table cell: ``+0.123 [-0.010, +0.250]`` (the Bonferroni-adjusted
+    interval when there is one), ``-`` without a difference."""
     if p is None:
         return "-"
     text = f"{p['mean']:+.{digits}f}"
@@ -168,7 +170,7 @@ def results_markdown(result: BakeoffResult) -> str:
         cells = [recipe] + [_cell([r.get(m) for r in mine], digits.get(m, 2)) for m in metrics]
         for m in metrics:
             p = next((p for p in result.paired_at(m, final) if p["sampler"] == recipe), None)
-            cells.append("(baseline)" if recipe == s.baseline else _diff_cell(p, digits.get(m, 2)))
+            cells.append("(baseline)" if recipe == s.baseline else paired_cell(p, digits.get(m, 2)))
         cells.append(_cell([r.get("mean_words") for r in mine], 1))
         lines.append("| " + " | ".join(cells) + " |")
     labels = sorted({lab for r in rows for lab in r.get("per_label", {})})

@@ -125,10 +125,6 @@ def _run_seed(job: _SeedJob, say: Callable[[str], None] = logger.info) -> tuple[
                        progress=job.progress, say=say, loop_options=job.loop_options)
 
 
-def _run_seed_quiet(job: _SeedJob) -> tuple[list[dict[str, Any]], dict[str, int], dict[str, float]]:
-    return _run_seed(job)
-
-
 def run_bakeoff(
     records: Sequence[Any],
     settings: BakeoffSettings,
@@ -195,7 +191,7 @@ def run_bakeoff(
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
             outputs = []
-            for job, output in zip(jobs, pool.map(_run_seed_quiet, jobs)):
+            for job, output in zip(jobs, pool.map(_run_seed, jobs)):
                 say(f"[seed {job.seed}] done")
                 outputs.append(output)
     order = {spec: i for i, spec in enumerate(settings.samplers)}

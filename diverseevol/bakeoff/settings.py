@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
@@ -50,7 +50,6 @@ class BakeoffSettings:
     seeds: tuple[int, ...] = (0,)
     metrics: tuple[str, ...] = ("heldout_loss", "rouge_l", "accuracy")
     label_field: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         samplers = (self.samplers,) if isinstance(self.samplers, str) else tuple(self.samplers)
@@ -109,12 +108,12 @@ class BakeoffSettings:
         if not isinstance(heldout, Mapping):
             raise ValidationError(f"{where}.heldout must be a mapping such as {{label_field: category, per_label: 20}}.")
         chosen = tuple(seeds) if seeds is not None else tuple(section.get("seeds", (0,)))
-        extra = {k: section[k] for k in ("metrics",) if k in section}
         return cls(
             samplers=tuple(samplers), baseline=str(section.get("baseline", "random")),
             heldout=HeldoutSpec.from_mapping(heldout, where=f"{where}.heldout"),
             init_size=budget["init_size"], k=budget["k"], rounds=budget["rounds"], seeds=chosen,
-            label_field=section.get("label_field"), **({"metrics": tuple(extra["metrics"])} if extra else {}),
+            label_field=section.get("label_field"),
+            **({"metrics": tuple(section["metrics"])} if "metrics" in section else {}),
         )
 
 

@@ -44,15 +44,15 @@ def handle(args: argparse.Namespace) -> int:
     from ..outputs import OutputFolder, claim_outputs
 
     try:
-        config, settings, _ = load_bakeoff_config(args.config, seeds=args.seeds, out_dir=args.out)
+        loaded = load_bakeoff_config(args.config, seeds=args.seeds, out_dir=args.out)
     except ValidationError as exc:
         raise UsageError(str(exc)) from None
-    heldout = settings.heldout.path
+    heldout = loaded.settings.heldout.path
     if heldout is not None and not Path(heldout).is_absolute():
         heldout = args.config.parent / heldout
     claim_outputs([OutputFolder("--out", args.out, writes=WRITES, whole=False)],
-                  [("CONFIG", args.config), *data_files(config.data, "data"), ("bakeoff.heldout.path", heldout)])
-    result = run_bakeoff_config(args.config, args.out, seeds=args.seeds, workers=args.workers,
+                  [("CONFIG", args.config), *data_files(loaded.config.data, "data"), ("bakeoff.heldout.path", heldout)])
+    result = run_bakeoff_config(loaded, args.out, workers=args.workers,
                                 plots=not args.no_plots, progress=not getattr(args, "no_progress", False), echo=echo)
     echo("")
     echo((args.out / "results.md").read_text(encoding="utf-8").rstrip())

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..bakeoff.results import paired_cell
+
 __all__ = ["METRICS", "PAIRED", "DemoMetric", "paired_table", "summarize", "summary_stats", "t_interval"]
 
 
@@ -176,15 +178,6 @@ def _verdict(d: Mapping[str, Any], what: str) -> str:
     return f"{what}: " + "; ".join(parts) + "." if parts else ""
 
 
-def _paired_cell(p: Mapping[str, Any] | None, digits: int) -> str:
-    if p is None:
-        return "-"
-    text = f"{p['mean']:+.{digits}f}"
-    if p.get("low_adj") is not None:
-        text += f" [{p['low_adj']:+.{digits}f}, {p['high_adj']:+.{digits}f}]"
-    return text
-
-
 def _paired_verdict(loss: Mapping[str, Any] | None, acc: Mapping[str, Any] | None) -> str:
     """Ahead / behind / not distinguishable, from the Bonferroni-adjusted intervals (loss: lower is better)."""
     words = []
@@ -227,7 +220,7 @@ def paired_table(paired: Sequence[Mapping[str, Any]], samplers: Sequence[str], b
         if acc is None and loss is None:
             continue
         n = (acc or loss or {}).get("n", 0)
-        lines.append(f"| {s} | {n} | {_paired_cell(acc, 2)} | {_paired_cell(loss, 3)} | {_paired_verdict(loss, acc)} |")
+        lines.append(f"| {s} | {n} | {paired_cell(acc, 2)} | {paired_cell(loss, 3)} | {_paired_verdict(loss, acc)} |")
     return lines + [""]
 
 
