@@ -105,3 +105,51 @@ def test_an_unknown_block_name_is_refused() -> None:
     tool = _tool()
     with pytest.raises(KeyError, match="known"):
         tool.render_doc("<!-- generated:nosuch -->\nx\n<!-- /generated:nosuch -->\n")
+
+
+def test_the_real_model_bakeoff_table_quotes_the_file(tmp_path: Path) -> None:
+    """Hand-made bake-off results: means, t-intervals and per-category paired differences checked by hand."""
+    tool = _tool()
+    root = tmp_path
+    (root / "docs" / "results").mkdir(parents=True)
+    # Two recipes, three seeds, final pool 30. Losses: random 2.0, 2.2, 2.4; kc 2.1, 2.4, 2.3.
+    # Per-category "x" losses: random 1, 2, 3; kc 2, 2, 5 -> paired differences 1, 0, 2: mean 1.0,
+    # sd 1.0, t(0.975, 2) = 4.302653 -> half-width 4.302653 / sqrt(3) = 2.484138.
+    loss = {"random": [2.0, 2.2, 2.4], "kc": [2.1, 2.4, 2.3]}
+    cat_x = {"random": [1.0, 2.0, 3.0], "kc": [2.0, 2.0, 5.0]}
+    rows = []
+    for recipe in ("random", "kc"):
+        for seed in range(3):
+            rows.append({"sampler": recipe, "seed": seed, "round": 0, "pool_size": 10, "heldout_loss": 3.0,
+                         "mean_words": 10.0, "label_counts": {"x": 10}, "per_label": {"x": {"heldout_loss": 3.0}}})
+            rows.append({"sampler": recipe, "seed": seed, "round": 1, "pool_size": 30,
+                         "heldout_loss": loss[recipe][seed], "rouge_l": 0.2, "mean_words": 20.0 + seed,
+                         "label_counts": {"x": 20, "y": 10 + seed},
+                         "per_label": {"x": {"heldout_loss": cat_x[recipe][seed], "rouge_l": 0.2},
+                                       "y": {"heldout_loss": 2.0, "rouge_l": 0.2}}})
+    paired = [{"sampler": "kc", "baseline": "random", "pool_size": 30, "metric": "heldout_loss", "mean": 0.0667,
+               "low_adj": 0.01, "high_adj": 0.12, "n_comparisons": 1},
+              {"sampler": "kc", "baseline": "random", "pool_size": 30, "metric": "rouge_l", "mean": 0.0,
+               "low_adj": -0.01, "high_adj": 0.01, "n_comparisons": 1}]
+    results = {
+        "rows": rows, "paired": paired, "heldout_idx": [5, 6], "n_train": 100, "data_mean_words": 12.5,
+        "generation_metric": "rouge_l: test", "multiple_comparisons": "Bonferroni",
+        "settings": {"samplers": ["random", "kc"], "baseline": "random", "seeds": [0, 1, 2], "init_size": 10,
+                     "k": 20, "rounds": 1, "label_field": "category", "heldout": {"per_label": 1}},
+        "timing": {"wall_time_s": 100.0, "workers": 2,
+                   "per_seed_recipe_s": {"0": {"random": 10.0, "kc": 20.0}, "1": {"random": 12.0, "kc": 30.0},
+                                         "2": {"random": 14.0, "kc": 25.0}}},
+        "conditions": {"stage": "fresh", "command": "bench", "commit": "abc", "machine": "m", "date": "d",
+                       "load_min": 2.0, "load_median": 2.1, "load_max": 2.5, "how": ""},
+    }
+    (root / "docs" / "results" / "bakeoff_dolly_fresh.json").write_text(json.dumps(results))
+    text = tool.bakeoff_dolly("bakeoff_dolly_fresh.json", root)
+    # random's loss: mean 2.2, sd 0.2, half-width 4.302653 * 0.2 / sqrt(3) = 0.496828.
+    assert "| `random` | 30 | 2.2000 [1.7032, 2.6968] | 0.2000 [0.2000, 0.2000] | (baseline) | (baseline) | 21.0 [" in text
+    assert "| `kc` | 30 | 2.2667 [" in text and "+0.0667 [+0.0100, +0.1200]" in text
+    assert "| `kc` | +1.000 [-1.484, +3.484] | +0.000 [+0.000, +0.000] |" in text
+    assert "| `random` | 2.000 [-0.484, 4.484] | 2.000 [2.000, 2.000] |" in text
+    assert "| `kc` | 20.0 | 11.0 |" in text  # records per category, mean over seeds
+    assert "not contradicted by ROUGE-L: none" in text and "on either metric: `kc`." in text
+    assert "fresh seeds 0, 1, 2" in text and "load average 2.0 to 2.5" in text
+    assert "per recipe and seed, median: `random` 12 s, `kc` 25 s" in text and "30 s to 42 s" in text

@@ -25,7 +25,9 @@ Result files:
 * ``docs/results/ci_timing.json``: the test suite's (``.ci/run``) timing and counts, with its
   ``conditions``;
 * ``docs/results/dolly_max_length.json``: the share of Dolly-15k records whose response survives
-  a ``max_length`` cut (SmolLM2 tokenizer).
+  a ``max_length`` cut (SmolLM2 tokenizer);
+* ``docs/results/bakeoff_dolly_design.json`` / ``bakeoff_dolly_fresh.json``: the real-model bake-off's
+  ``results.json`` and ``timing.json`` with their ``conditions`` (written by ``tools/record_bakeoff.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -201,12 +204,119 @@ def dolly_max_length(root: Path = ROOT) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _per_seed(rows: Sequence[Mapping[str, Any]], recipe: str, pool: int, key: Callable[[Mapping[str, Any]], Any]
+              ) -> dict[int, float]:
+    out = {}
+    for r in rows:
+        if r["sampler"] == recipe and r["pool_size"] == pool and key(r) is not None:
+            out[int(r["seed"])] = float(key(r))
+    return out
+
+
+def _interval_cell(values: Sequence[float], digits: int, signed: bool = False) -> str:
+    from diverseevol.bakeoff.stats import t_interval
+
+    if not values:
+        return "-"
+    mean, low, high = t_interval(values)
+    fmt = f"{{:{'+' if signed else ''}.{digits}f}}"
+    text = fmt.format(mean)
+    if low is not None:
+        text += f" [{fmt.format(low)}, {fmt.format(high)}]"
+    return text
+
+
+def bakeoff_dolly(name: str, root: Path = ROOT) -> str:
+    """A real-model bake-off (``benchmarks/bakeoff_dolly.py``): metrics per recipe and pool, paired
+    differences to the baseline, per category at the final pool, pick lengths, times and conditions."""
+    res = _load(name, root)
+    c, st, timing = res["conditions"], res["settings"], res["timing"]
+    seeds, recipes, baseline = _seeds(res), st["samplers"], st["baseline"]
+    rows = res["rows"]
+    pools = sorted({r["pool_size"] for r in rows})
+    final = pools[-1]
+    metrics = [m for m in ("heldout_loss", "rouge_l") if any(r.get(m) is not None for r in rows if r["pool_size"] == final)]
+    digits = {"heldout_loss": 4, "rouge_l": 4}
+    label = {"heldout_loss": "held-out loss (nats/token, lower is better)", "rouge_l": "ROUGE-L F1 (higher is better)"}
+    paired = {(p["sampler"], p["pool_size"], p["metric"]): p for p in res["paired"]}
+    m = max((p["n_comparisons"] for p in res["paired"]), default=0)
+    per_recipe = timing.get("per_seed_recipe_s", {})
+    cpu_note = ""
+    lines = [
+        f"Command: `{c['command']}` at commit {c['commit']}; {c['stage']} seeds {', '.join(map(str, seeds))}; "
+        f"{c['machine']}, {c['date']}; 1-minute load average {c['load_min']:.1f} to {c['load_max']:.1f} "
+        f"(median {c['load_median']:.1f}) during the run{'; ' + c['how'] if c.get('how') else ''}. "
+        f"{res['n_train']:,} selectable records (mean {res['data_mean_words']:.1f} words), "
+        f"{len(res['heldout_idx'])} held out ({st['heldout']['per_label']} per {st['label_field']}); "
+        f"P_0 = {st['init_size']}, {st['rounds']} rounds of {st['k']} (pools {', '.join(map(str, pools))}). "
+        f"Each cell: mean [95% t-interval over the {len(seeds)} seeds]; differences to `{baseline}` are paired by "
+        f"seed, with Bonferroni-adjusted 95% intervals over {m} comparisons. {res['generation_metric']}. "
+        f"Source: `docs/results/{name}`.",
+        "",
+    ]
+    head = ["recipe", "pool"] + [label[k] for k in metrics] + [f"{k} - {baseline}" for k in metrics]
+    head += ["mean words of pool"]
+    lines += ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * (2 * len(metrics) + 1)]
+    for pool in pools[1:]:
+        for recipe in recipes:
+            cells = [f"`{recipe}`", str(pool)]
+            cells += [_interval_cell(list(_per_seed(rows, recipe, pool, lambda r, k=k: r.get(k)).values()), digits[k])
+                      for k in metrics]
+            cells += ["(baseline)" if recipe == baseline else _diff(paired.get((recipe, pool, k)), digits[k])
+                      for k in metrics]
+            cells.append(_interval_cell(list(_per_seed(rows, recipe, pool, lambda r: r.get("mean_words")).values()), 1))
+            lines.append("| " + " | ".join(cells) + " |")
+    ahead = [r for r in recipes if r != baseline and _excludes_zero(paired.get((r, final, "heldout_loss"))) < 0
+             and _excludes_zero(paired.get((r, final, "rouge_l"))) <= 0]
+    behind = [r for r in recipes if r != baseline and (_excludes_zero(paired.get((r, final, "heldout_loss"))) > 0
+                                                      or _excludes_zero(paired.get((r, final, "rouge_l"))) < 0)]
+    lines += ["", f"At the final pool ({final}): recipes whose adjusted interval against `{baseline}` excludes 0 in "
+                  f"their favour on loss, not contradicted by ROUGE-L: {', '.join(f'`{r}`' for r in ahead) or 'none'}. "
+                  f"Behind `{baseline}` on either metric: {', '.join(f'`{r}`' for r in behind) or 'none'}.", ""]
+    labels = sorted({lab for r in rows for lab in r.get("per_label", {})})
+    for k in metrics:
+        lines += [f"Per {st['label_field']} at pool {final}: {k} minus `{baseline}`'s, paired by seed, mean "
+                  f"[95% t-interval, not adjusted]; `{baseline}` row: its own mean.", "",
+                  "| recipe | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+        base = {lab: _per_seed(rows, baseline, final, lambda r, lab=lab, k=k: r.get("per_label", {}).get(lab, {}).get(k))
+                for lab in labels}
+        for recipe in recipes:
+            cells = []
+            for lab in labels:
+                mine = _per_seed(rows, recipe, final, lambda r, lab=lab, k=k: r.get("per_label", {}).get(lab, {}).get(k))
+                if recipe == baseline:
+                    cells.append(_interval_cell(list(mine.values()), 3))
+                else:
+                    common = sorted(set(mine) & set(base[lab]))
+                    cells.append(_interval_cell([mine[s] - base[lab][s] for s in common], 3, signed=True))
+            lines.append(f"| `{recipe}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    counts_head = "| recipe | " + " | ".join(labels) + " |"
+    lines += [f"Records per {st['label_field']} in the final pool (mean over seeds; P_0 included):", "", counts_head,
+              "|---|" + "---:|" * len(labels)]
+    for recipe in recipes:
+        picked = [r for r in rows if r["sampler"] == recipe and r["pool_size"] == final]
+        cells = [f"{sum(r.get('label_counts', {}).get(lab, 0) for r in picked) / max(1, len(picked)):.1f}" for lab in labels]
+        lines.append(f"| `{recipe}` | " + " | ".join(cells) + " |")
+    if per_recipe:
+        spans = [sum(v.values()) for v in per_recipe.values()]
+        by_recipe = {r: [float(v[r]) for v in per_recipe.values() if r in v] for r in recipes}
+        cpu_note = (f"Wall time {_seconds(timing['wall_time_s'])} with {timing.get('workers', 1)} worker process(es)"
+                    f"{', one torch thread each' if timing.get('workers', 1) > 1 else ''}; per seed, all recipes (the shared round 0 is counted in the recipe that first needs each part of it) "
+                    f"{_seconds(min(spans))} to {_seconds(max(spans))}; per recipe and seed, median: "
+                    + ", ".join(f"`{r}` {_seconds(statistics.median(v))}" for r, v in by_recipe.items() if v) + ".")
+        lines += ["", cpu_note]
+    return "\n".join(lines) + "\n"
+
+
 #: Block name -> renderer (reads its file under ``docs/results/``).
 SOURCES: dict[str, Callable[[Path], str]] = {
     "demo-table": demo_table,
     "demo-time": demo_time,
     "ci-time": ci_time,
     "dolly-max-length": dolly_max_length,
+    "dolly-bakeoff-design": lambda root: bakeoff_dolly("bakeoff_dolly_design.json", root),
+    "dolly-bakeoff-fresh": lambda root: bakeoff_dolly("bakeoff_dolly_fresh.json", root),
 }
 
 
