@@ -101,6 +101,21 @@ def test_two_workers_give_the_rows_of_a_serial_run(tmp_path):
     assert (tmp_path / "par" / "results.json").read_bytes() == (tmp_path / "serial" / "results.json").read_bytes()
 
 
+def test_worker_processes_report_every_recipe_and_seed_to_echo(tmp_path):
+    lines = []
+    run_bakeoff(make_records(), settings(), Parts(), tmp_path / "par", workers=2, plots=False, progress=False,
+                echo=lines.append)
+    s = settings()
+    for seed in s.seeds:
+        for spec in s.samplers:
+            assert sum(line.startswith(f"[seed {seed}] {spec}: ") for line in lines) == 1, (seed, spec, lines)
+        assert f"[seed {seed}] done" in lines
+        # a seed's recipes are reported before the seed is done
+        assert lines.index(f"[seed {seed}] done") > max(i for i, line in enumerate(lines)
+                                                        if line.startswith(f"[seed {seed}] "
+                                                                           f"{s.samplers[-1]}: "))
+
+
 def test_rows_carry_loss_generation_metric_lengths_and_per_label_values(tmp_path):
     result = run_bakeoff(make_records(), settings(), Parts(), tmp_path / "b", plots=False, progress=False)
     assert len(result.rows) == 3 * 2 * 3  # recipes x seeds x pool sizes

@@ -10,10 +10,12 @@ they run in a process pool, and the rows are the same as a serial run's.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
@@ -125,6 +127,41 @@ def _run_seed(job: _SeedJob, say: Callable[[str], None] = logger.info) -> tuple[
                        progress=job.progress, say=say, loop_options=job.loop_options)
 
 
+class _QueueSay:
+    """A picklable ``say`` for worker processes: lines go to a manager queue the parent echoes."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __call__(self, line: str) -> None:
+        self.queue.put(line)
+
+
+def _run_seeds_in_processes(jobs: list[_SeedJob], workers: int, say: Callable[[str], None]
+                            ) -> list[tuple[list[dict[str, Any]], dict[str, int], dict[str, float]]]:
+    """Seeds in a ``spawn`` process pool; each worker's progress lines reach ``say`` as they happen."""
+    context = get_context("spawn")
+    with context.Manager() as manager:
+        queue = manager.Queue()
+
+        def relay() -> None:
+            for line in iter(queue.get, None):
+                say(line)
+
+        relay_thread = threading.Thread(target=relay, name="bakeoff-progress", daemon=True)
+        relay_thread.start()
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+                outputs = []
+                for job, output in zip(jobs, pool.map(partial(_run_seed, say=_QueueSay(queue)), jobs)):
+                    queue.put(f"[seed {job.seed}] done")
+                    outputs.append(output)
+        finally:
+            queue.put(None)
+            relay_thread.join()
+    return outputs
+
+
 def run_bakeoff(
     records: Sequence[Any],
     settings: BakeoffSettings,
@@ -189,11 +226,7 @@ def run_bakeoff(
     if workers == 1 or len(jobs) == 1:
         outputs = [_run_seed(job, say) for job in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-            outputs = []
-            for job, output in zip(jobs, pool.map(_run_seed, jobs)):
-                say(f"[seed {job.seed}] done")
-                outputs.append(output)
+        outputs = _run_seeds_in_processes(jobs, workers, say)
     order = {spec: i for i, spec in enumerate(settings.samplers)}
     rows = sorted((r for o in outputs for r in o[0]), key=lambda r: (order[r["sampler"]], r["seed"], r["pool_size"]))
     result = BakeoffResult(
