@@ -229,6 +229,8 @@ def _interval_cell(values: Sequence[float], digits: int, signed: bool = False) -
 def bakeoff_dolly(name: str, root: Path = ROOT) -> str:
     """A real-model bake-off (``benchmarks/bakeoff_dolly.py``): metrics per recipe and pool, paired
     differences to the baseline, per category at the final pool, pick lengths, times and conditions."""
+    from diverseevol.bakeoff.results import paired_cell
+
     res = _load(name, root)
     c, st, timing = res["conditions"], res["settings"], res["timing"]
     seeds, recipes, baseline = _seeds(res), st["samplers"], st["baseline"]
@@ -262,7 +264,7 @@ def bakeoff_dolly(name: str, root: Path = ROOT) -> str:
             cells = [f"`{recipe}`", str(pool)]
             cells += [_interval_cell(list(_per_seed(rows, recipe, pool, lambda r, k=k: r.get(k)).values()), digits[k])
                       for k in metrics]
-            cells += ["(baseline)" if recipe == baseline else _diff(paired.get((recipe, pool, k)), digits[k])
+            cells += ["(baseline)" if recipe == baseline else paired_cell(paired.get((recipe, pool, k)), digits[k])
                       for k in metrics]
             cells.append(_interval_cell(list(_per_seed(rows, recipe, pool, lambda r: r.get("mean_words")).values()), 1))
             lines.append("| " + " | ".join(cells) + " |")
