@@ -27,7 +27,7 @@ from ..data import InstructionRecord
 from ..errors import ValidationError
 from ._batches import plan_batches
 from ._fast_paths import CompiledBody, check_compile, onednn_linears, sdpa_attention, want_compile
-from ._model import resolve_model
+from ._model import body_and_head, resolve_model
 from ._records import tokenize_records
 from ._token_scores import SCORE_NAMES, batch_scores
 
@@ -37,20 +37,6 @@ __all__ = ["POOLINGS", "SCORE_NAMES", "HFEmbedder", "forward_pass"]
 
 #: Pooling names accepted by :func:`forward_pass` and :class:`HFEmbedder`.
 POOLINGS: tuple[str, ...] = ("mean", "weighted_mean", "last_token")
-
-
-def _body_and_head(model: Any) -> tuple[Any, Any]:
-    """Split a causal LM into its transformer body (gives ``last_hidden_state``) and its LM head."""
-    inner = model
-    get_base = getattr(model, "get_base_model", None)  # peft models keep the LoRA layers in place
-    if callable(get_base):
-        inner = get_base()
-    body = getattr(inner, "base_model", inner)
-    if body is inner:
-        decoder = getattr(inner, "get_decoder", None)
-        body = decoder() if callable(decoder) else inner
-    head = inner.get_output_embeddings()
-    return body, head
 
 
 def _check_pooling(pooling: Any, layer: Any) -> None:
@@ -205,7 +191,7 @@ def forward_pass(
     budget = int(max_batch_tokens) if max_batch_tokens is not None else batch_size * max_length
     batches = plan_batches(lengths[mine], max_tokens=budget)
 
-    body, head = _body_and_head(model)
+    body, head = body_and_head(model)
     device = next(model.parameters()).device
     compiled = CompiledBody(body, want_compile(compile, int(lengths[mine].sum()), device))
     was_training = model.training
