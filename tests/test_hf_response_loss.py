@@ -157,3 +157,26 @@ def test_applies_to_llama_and_not_with_label_smoothing_or_scaled_logits(handle):
     scaled = ScaledLogits(handle.model.config).train()
     assert not response_loss_applies(scaled)
     assert scaled.training  # the check leaves the mode as it found it
+
+
+def test_heldout_loss_equals_the_full_logits_computation(handle):
+    """HFResponseLoss (chunked scorer path) against the old full-vocabulary computation, record by record."""
+    from diverseevol.data import InstructionRecord
+    from diverseevol.hf import HFResponseLoss
+
+    words = ["alpha", "beta", "gamma", "sum", "list", "write", "poem", "why"]
+    records = word_records(7, seed=5, words=words, instruction_words=(1, 6), input_words=(0, 4),
+                           response_words=(1, 12))
+    records.append(InstructionRecord("x" * 300, "", "cut away"))  # the whole response is cut at 300 tokens
+    tok = tokenize_records(handle.tokenizer, records, max_length=300, warn_truncated=False)
+    nll, count = HFResponseLoss(max_length=300, batch_size=2)(handle, records)
+    assert nll.dtype == np.float64 and count.dtype == np.int64
+    for i, ids in enumerate(tok.input_ids):
+        x = torch.tensor([ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(handle.model(input_ids=x).logits[0, :-1].double(), -1)
+        mask = tok.mask(i)[1:]
+        per_token = -logp.gather(-1, x[0, 1:, None])[:, 0].numpy()
+        assert count[i] == int(mask.sum())
+        assert nll[i] == pytest.approx(float(per_token[mask].sum()), rel=1e-5, abs=1e-9)
+    assert count[-1] == 0 and nll[-1] == 0.0 and count[:-1].min() > 0

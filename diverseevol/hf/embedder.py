@@ -91,6 +91,7 @@ def forward_pass(
     max_batch_tokens: int | None = None,
     onednn: bool = True,
     compile: bool | str = False,
+    warn_truncated: bool | None = None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
     """Run the model once over ``records``; return embeddings and/or uncertainty scores.
 
@@ -148,6 +149,8 @@ def forward_pass(
         at least ``100,000`` real tokens (about where the compilation pays on that CPU) and, on a
         CPU, a C++ compiler is found. If compiling fails the pass goes on uncompiled after one
         warning. Batches of one record run uncompiled (a size-1 batch would recompile).
+    warn_truncated : bool, optional
+        Log a warning when truncation removes a record's whole response; default: when ``scores``.
 
     Notes
     -----
@@ -180,7 +183,8 @@ def forward_pass(
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
-    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=scores, template=template)
+    warn = scores if warn_truncated is None else bool(warn_truncated)
+    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=warn, template=template)
     lengths = tok.lengths
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
     comm = active_communicator(comm)
