@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "HUB_PREFIX",
     "ModelHandle",
+    "body_and_head",
     "default_device",
     "load_model",
     "locate_model",
@@ -347,3 +348,17 @@ def resolve_model(model: Any, tokenizer: Any = None) -> tuple[Any, Any]:
 
     ensure_pad_token(tokenizer)
     return model, tokenizer
+
+
+def body_and_head(model: Any) -> tuple[Any, Any]:
+    """Split a causal LM into its transformer body (gives ``last_hidden_state``) and its LM head."""
+    inner = model
+    get_base = getattr(model, "get_base_model", None)  # peft models keep the LoRA layers in place
+    if callable(get_base):
+        inner = get_base()
+    body = getattr(inner, "base_model", inner)
+    if body is inner:
+        decoder = getattr(inner, "get_decoder", None)
+        body = decoder() if callable(decoder) else inner
+    head = inner.get_output_embeddings()
+    return body, head

@@ -27,7 +27,7 @@ from ..data import InstructionRecord
 from ..errors import ValidationError
 from ._batches import plan_batches
 from ._fast_paths import CompiledBody, check_compile, onednn_linears, sdpa_attention, want_compile
-from ._model import resolve_model
+from ._model import body_and_head, resolve_model
 from ._records import tokenize_records
 from ._token_scores import SCORE_NAMES, batch_scores
 
@@ -37,20 +37,6 @@ __all__ = ["POOLINGS", "SCORE_NAMES", "HFEmbedder", "forward_pass"]
 
 #: Pooling names accepted by :func:`forward_pass` and :class:`HFEmbedder`.
 POOLINGS: tuple[str, ...] = ("mean", "weighted_mean", "last_token")
-
-
-def _body_and_head(model: Any) -> tuple[Any, Any]:
-    """Split a causal LM into its transformer body (gives ``last_hidden_state``) and its LM head."""
-    inner = model
-    get_base = getattr(model, "get_base_model", None)  # peft models keep the LoRA layers in place
-    if callable(get_base):
-        inner = get_base()
-    body = getattr(inner, "base_model", inner)
-    if body is inner:
-        decoder = getattr(inner, "get_decoder", None)
-        body = decoder() if callable(decoder) else inner
-    head = inner.get_output_embeddings()
-    return body, head
 
 
 def _check_pooling(pooling: Any, layer: Any) -> None:
@@ -105,6 +91,7 @@ def forward_pass(
     max_batch_tokens: int | None = None,
     onednn: bool = True,
     compile: bool | str = False,
+    warn_truncated: bool | None = None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
     """Run the model once over ``records``; return embeddings and/or uncertainty scores.
 
@@ -162,6 +149,8 @@ def forward_pass(
         at least ``100,000`` real tokens (about where the compilation pays on that CPU) and, on a
         CPU, a C++ compiler is found. If compiling fails the pass goes on uncompiled after one
         warning. Batches of one record run uncompiled (a size-1 batch would recompile).
+    warn_truncated : bool, optional
+        Log a warning when truncation removes a record's whole response; default: when ``scores``.
 
     Notes
     -----
@@ -194,7 +183,8 @@ def forward_pass(
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
-    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=scores, template=template)
+    warn = scores if warn_truncated is None else bool(warn_truncated)
+    tok = tokenize_records(tokenizer, records, max_length=max_length, warn_truncated=warn, template=template)
     lengths = tok.lengths
     order = np.argsort(-lengths, kind="stable")  # longest first: an out-of-memory shows at once
     comm = active_communicator(comm)
@@ -205,7 +195,7 @@ def forward_pass(
     budget = int(max_batch_tokens) if max_batch_tokens is not None else batch_size * max_length
     batches = plan_batches(lengths[mine], max_tokens=budget)
 
-    body, head = _body_and_head(model)
+    body, head = body_and_head(model)
     device = next(model.parameters()).device
     compiled = CompiledBody(body, want_compile(compile, int(lengths[mine].sum()), device))
     was_training = model.training

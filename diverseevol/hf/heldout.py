@@ -21,13 +21,21 @@ __all__ = ["HFRecordAnswers", "HFResponseLoss"]
 class HFResponseLoss:
     """``loss(handle, records) -> (nll_sum, n_tokens)``, both of shape (n,), in record order.
 
+    Computed by the scorer's pass (:func:`~diverseevol.hf.embedder.forward_pass` with
+    ``scores=True``): the LM head runs only at the positions that predict a response token, a
+    bounded chunk of logits at a time, so no (batch, length, vocabulary) logits are materialised
+    (8 x 256 x 49,152 float32 logits and their log-softmax were 0.8 GB for SmolLM2-135M). The
+    record's summed negative log-likelihood is its mean ``"loss"`` score times its response-token
+    count. Runs in this process alone (no sharding over ``torch.distributed`` ranks).
+
     Parameters
     ----------
     max_length : int, default 512
         Sequences are cut as in training (:func:`~diverseevol.hf.tokenize_records`); a record
-        whose whole response is cut contributes 0 tokens.
+        whose whole response is cut contributes 0 tokens (and 0 to ``nll_sum``).
     batch_size : int, default 8
-        Records per forward pass (length-sorted, right-padded).
+        Sets the batch memory: a forward pass holds up to ``batch_size x max_length`` padded
+        tokens of length-sorted records (more records when they are short).
     """
 
     def __init__(self, max_length: int = 512, batch_size: int = 8) -> None:
@@ -35,42 +43,30 @@ class HFResponseLoss:
         self.batch_size = int(batch_size)
 
     def __call__(self, handle: Any, records: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+        """Return ``(nll_sum, n_tokens)``: float64 and int64 arrays of shape (n,), item i for ``records[i]``."""
+        from ..comm import LocalCommunicator
+        from .embedder import forward_pass
 
-        tok = tokenize_records(handle.tokenizer, list(records), max_length=self.max_length, warn_truncated=False)
-        n = len(tok)
-        nll = np.zeros(n, dtype=np.float64)
-        count = np.zeros(n, dtype=np.int64)
-        order = np.argsort([len(ids) for ids in tok.input_ids], kind="stable")
-        pad = handle.tokenizer.pad_token_id
-        with torch.no_grad():
-            for lo in range(0, n, self.batch_size):
-                rows = order[lo : lo + self.batch_size]
-                width = max(len(tok.input_ids[i]) for i in rows)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                att = torch.zeros((len(rows), width), dtype=torch.long)
-                for b, i in enumerate(rows):
-                    ids[b, : len(tok.input_ids[i])] = torch.tensor(tok.input_ids[i])
-                    att[b, : len(tok.input_ids[i])] = 1
-                logits = handle.model(input_ids=ids.to(handle.device), attention_mask=att.to(handle.device)).logits
-                logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-                per_token = -logp.gather(-1, ids[:, 1:].to(handle.device)[..., None])[..., 0].cpu().numpy()
-                for b, i in enumerate(rows):
-                    mask = _response_mask(tok, int(i), width)
-                    nll[i] = float(per_token[b][mask].sum())
-                    count[i] = int(mask.sum())
+        records = list(records)
+        tok = tokenize_records(handle.tokenizer, records, max_length=self.max_length, warn_truncated=False)
+        # positions p predicting a response token p + 1: the tokens the trainer trains on
+        count = np.array([int(tok.mask(i)[1:].sum()) for i in range(len(tok))], dtype=np.int64)
+        if not records:
+            return np.zeros(0, dtype=np.float64), count
+        _, scores = forward_pass(
+            handle,
+            records,
+            embeddings=False,
+            scores=True,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            progress=False,
+            comm=LocalCommunicator(),
+            warn_truncated=False,
+        )
+        assert scores is not None
+        nll = np.where(count > 0, np.nan_to_num(scores["loss"]) * count, 0.0)
         return nll, count
-
-
-def _response_mask(tok: Any, i: int, width: int) -> np.ndarray:
-    """Positions p of the shifted sequence (predicting token p + 1) whose target is response text."""
-    n = len(tok.input_ids[i])
-    mask = np.zeros(width - 1, dtype=bool)
-    if tok.loss_mask is not None:
-        mask[: n - 1] = np.asarray(tok.loss_mask[i][1:n], dtype=bool)
-    else:
-        mask[max(int(tok.response_start[i]) - 1, 0) : n - 1] = True
-    return mask
 
 
 class HFRecordAnswers:

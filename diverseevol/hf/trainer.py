@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import inspect
 import json
 import logging
@@ -27,7 +26,9 @@ from ._model import (
     resolve_model_source,
 )
 from ._quiet import quiet_transformers_progress
+from ._memory import release_freed_memory
 from ._records import CausalLMCollator, TrainingDataset, ensure_pad_token, tokenize_records
+from ._response_loss import ResponseLoss, response_loss_applies
 
 logger = logging.getLogger(__name__)
 
@@ -401,12 +402,17 @@ class HFTrainer:
                 model.enable_input_require_grads()
 
         args = self._training_arguments(out_dir, len(records), round)
+        collate: Any = CausalLMCollator(tokenizer.pad_token_id)
+        # the loss from the response positions' hidden states, a chunk of logits at a time (no (B, T, V) logits)
+        chunked = "compute_loss_func" in inspect.signature(Trainer).parameters and response_loss_applies(model, args)
+        loss = ResponseLoss(model) if chunked else None
         trainer = Trainer(
             model=model,
             args=args,
             train_dataset=TrainingDataset(tokenized),
-            data_collator=CausalLMCollator(tokenizer.pad_token_id),
+            data_collator=loss.collator(collate) if loss is not None else collate,
             processing_class=tokenizer,
+            **({"compute_loss_func": loss} if loss is not None else {}),
         )
         _tensorboard_dir(trainer, out_dir / "tensorboard")
         if not self._show_progress():  # no metric dicts printed to stdout either
@@ -440,8 +446,10 @@ class HFTrainer:
             atomic_write(out_dir / MARKER_NAME, lambda fh: fh.write(text.encode("utf-8")))
             shutil.rmtree(out_dir / "_trainer", ignore_errors=True)
         trainer.accelerator.wait_for_everyone()
-        del trainer
-        gc.collect()
+        if loss is not None:
+            loss.remove()
+        del trainer, loss, result
+        release_freed_memory()  # the training step's freed activations go back to the system
 
         if self.lora:
             trained = trained.merge_and_unload()
