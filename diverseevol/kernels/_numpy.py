@@ -92,6 +92,7 @@ _PROBE_AFTER_PICKS = 8
 #: pool and the picks so far (one GEMM of the rows against those centers and one pass): 200,000 x 768 with 1,000
 #: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
 _REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
+_LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one einsum over rows x picks)
 #: prune="auto" at d <= 8 (euclidean, rows in memory): box pruning (:mod:`._boxes`) from this many picks and
 #: candidates; below, the spatial sort and copy cost more than the picks they would save.
 _BOX_MIN_K = 32
@@ -642,6 +643,30 @@ class _Selector:
             mind[pos] = v
             self.pruning.lowered(pos, v, track)
 
+    def _lower_by_block(self, sel: np.ndarray, X: np.ndarray, block: list[tuple[np.ndarray, Any, int | None]]) -> None:
+        """Lower the running minimum of physical rows ``sel`` (data ``X``) with several centers at once.
+
+        ``block`` holds ``(vector, factors, pruning id)`` of each center, in pick order. Every distance is the
+        one :meth:`_lower_by` computes for that row and center (:meth:`RowStore.block_d2`); the result
+        equals applying the centers one after another: the minimum, and as nearest center (pruning) the
+        first center reaching it, only where it is strictly below the row's minimum.
+        """
+        d2 = self.rows.block_d2(X, sel, [c for c, _, _ in block], [cf for _, cf, _ in block])  # (rows, centers)
+        j = np.argmin(d2, axis=1)
+        v = d2[np.arange(len(sel)), j]
+        cur = self.mind[sel]
+        upd = np.flatnonzero(v < cur)
+        if not upd.size:
+            return
+        pos, v = sel[upd], v[upd]
+        self.mind[pos] = v
+        cids = [cid for _, _, cid in block]
+        if self.pruning is not None and cids[0] is not None:
+            ids = np.asarray(cids, dtype=np.int64)[j[upd]]
+            for cid in np.unique(ids):
+                m = ids == cid
+                self.pruning.lowered(pos[m], v[m], int(cid))
+
     def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
         """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
 
@@ -656,12 +681,13 @@ class _Selector:
             X = store.take(sel)
             s = lazy.stamp[sel]
             done = 0
-            for j in range(int(s.min()), t):
-                lacking = s <= j
+            for a in range(int(s.min()), t, _LAZY_BLOCK):  # pending picks a:b, applied as one block
+                b = min(t, a + _LAZY_BLOCK)
+                lacking = s < b  # rows lacking some pick of the block (one they hold again changes nothing)
                 part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
-                c, cf, cid = lazy.center(j, store.center)
-                self._lower_by(part, Xp, c, cf, cid)
-                done += len(part)
+                block = [lazy.center(j, store.center) for j in range(a, b)]
+                self._lower_by_block(part, Xp, block)
+                done += len(part) * (b - a)
             return done
 
         self.evaluations += sum(store.map(job, [rows[a : a + step] for a in range(0, len(rows), step)]))

@@ -263,6 +263,27 @@ class RowStore:
             return np.add.accumulate(X * c, axis=1)[:, -1].copy()
         return self.column_dots([X[:, j] for j in range(self.d)], c.T if c.ndim == 2 else c, out=out)
 
+    def block_d2(self, X: np.ndarray, sel: Any, C: list[np.ndarray], cfs: list[tuple[Any, Any, Any]]) -> np.ndarray:
+        """Clamped squared distances of rows ``X`` (physical positions ``sel``) to several centers: (rows, centers).
+
+        ``C`` and ``cfs`` hold each center's vector and :meth:`factors`. Entry ``[i, k]`` is bit for bit
+        what ``d2_from_dots(row_dots(X, C[k])[i], ...)`` gives: ``np.einsum("ij,kj->ik")`` takes the same
+        per-pair dot as ``"ij,j->i"``, the column rule the same sum per pair, and the scaling below the same
+        operations in the same order per entry.
+        """
+        W = np.stack(C)
+        if self.d > _COLUMN_D:
+            dots = np.einsum("ij,kj->ik", X, W)
+        else:
+            dots = self.column_dots([X[:, j, None] for j in range(self.d)], W.T[:, None, :])
+        cf = tuple(None if f[0] is None else np.asarray(f, dtype=self.dtype)[None, :] for f in zip(*cfs))
+        if self.cosine:
+            assert self.inv is not None and self.u is not None
+            rf = (None, self.inv[sel][:, None], self.u[sel][:, None])
+        else:
+            rf = (self.sqn[sel][:, None], None, None)
+        return d2_from_dots(dots, rf, cf)  # type: ignore[arg-type]
+
     def sq_norms(self, X: np.ndarray) -> np.ndarray:
         """Squared norm of each row of ``X`` by the same rule as :meth:`row_dots` (so ``x.x`` equals it)."""
         return sq_norms(X) if self.d > _COLUMN_D else self.row_dots(X, X)
