@@ -23,6 +23,10 @@ bucket kd-tree variant returns the sampled set out of pick order: compared as a 
 The benchmark unsets ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` in its own process (they
 handicap current OpenBLAS builds; tests and CI keep them) and prints which BLAS kernel ran.
 
+Methods are interleaved: each of ``--repeats`` rounds runs every method once (min taken), so load that
+drifts during a workload hits all methods alike. The run ends with a table of the ratio kc_default /
+numpy_loop (wall and CPU) for every workload.
+
 Usage::
 
     python benchmarks/kcenter_peers.py --quick
@@ -53,6 +57,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kcenter import clustered_data, random_data  # noqa: E402
+
+from diverseevol import kcenter_select  # noqa: E402  (imported here: no method's timing includes an import)
 
 # ----------------------------------------------------------------------------- environment
 
@@ -130,8 +136,6 @@ _KC_THREADS: int | None = None  # --threads: n_threads of the kernel (None: its 
 
 
 def kc(x: np.ndarray, pool: np.ndarray, first: int, k: int, **kw) -> np.ndarray:
-    from diverseevol import kcenter_select
-
     return kcenter_select(x, pool, k, backend="numpy", random_state=0, progress=False, n_threads=_KC_THREADS, **kw)
 
 
@@ -249,27 +253,24 @@ def first_difference(x: np.ndarray, pool: np.ndarray, ref: np.ndarray, got: np.n
     return f"pick {t} (rel. gap {gap:.1e})"
 
 
-def time_method(fn, x, pool, first, k, repeats: int) -> tuple[float, np.ndarray, float]:
-    """(min wall seconds, picks, min process CPU seconds) over ``repeats`` runs."""
-    best, cpu, picks = np.inf, np.inf, None
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        picks = fn(x, pool, first, k)
-        best = min(best, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return best, np.asarray(picks), cpu
+def time_once(fn, x, pool, first, k) -> tuple[float, np.ndarray, float]:
+    """(wall seconds, picks, process CPU seconds) of one run."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    picks = fn(x, pool, first, k)
+    return time.perf_counter() - t0, np.asarray(picks), time.process_time() - c0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="sizes / 10 (a few minutes on 2 cores)")
     p.add_argument("--only", default="", help="comma-separated workload names or method names")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per method (min taken); default 2, quick 1")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed rounds, methods interleaved within each (min taken); default 2, quick 3")
     p.add_argument("--threads", type=int, default=None, help="n_threads of kcenter_select (default: its own)")
     args = p.parse_args(argv)
     global _KC_THREADS
     _KC_THREADS = args.threads
-    repeats = args.repeats or (1 if args.quick else 2)
+    repeats = args.repeats or (3 if args.quick else 2)
     only = {s for s in args.only.split(",") if s}
     for line in env_lines():
         print(line)
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     w_names = {w.name for w in all_w}
     sel_w = [w for w in all_w if not (only & w_names) or w.name in only]
     m_filter = only - w_names
+    summary: list[tuple[Workload, float, float, float, float]] = []
     for w in sel_w:
         x = w.data()
         rng = np.random.default_rng(0)
@@ -287,16 +289,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'method':<18}{'seconds':>10}{'cpu':>9}{'vs numpy_loop':>15}{'vs kc_default':>15}  picks vs kc_every")
         results: dict[str, tuple[float, np.ndarray, float]] = {}
         skipped: dict[str, str] = {}
-        for name, (fn, why) in method_table(w).items():
-            if m_filter and name not in m_filter and name not in ("kc_every", "numpy_loop", "kc_default"):
-                continue
+        table = {n: m for n, m in method_table(w).items()
+                 if not m_filter or n in m_filter or n in ("kc_every", "numpy_loop", "kc_default")}
+        for name, (fn, why) in table.items():
             if fn is None:
                 skipped[name] = why
-                continue
-            try:
-                results[name] = time_method(fn, x, pool, first, w.k, repeats)
-            except Exception as exc:  # a peer that refuses this input is reported, not fatal
-                skipped[name] = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
+        for _ in range(repeats):  # rounds: every method once per round, so drifting load hits all alike
+            for name, (fn, _why) in table.items():
+                if fn is None or name in skipped:
+                    continue
+                try:
+                    sec, picks, cpu = time_once(fn, x, pool, first, w.k)
+                except Exception as exc:  # a peer that refuses this input is reported, not fatal
+                    skipped[name] = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
+                    results.pop(name, None)
+                    continue
+                old = results.get(name)
+                results[name] = (sec, picks, cpu) if old is None else (min(old[0], sec), picks, min(old[2], cpu))
         ref = results["kc_every"][1]
         base = results["numpy_loop"][0]
         own = results["kc_default"][0]
@@ -309,9 +318,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<18}{sec:>10.3f}{cpu:>9.3f}{base / sec:>14.2f}x{own / sec:>14.2f}x  {cmp}")
         for name, why in skipped.items():
             print(f"{name:<18}{'-':>10}  skipped: {why}")
+        cpu_ratio = results["kc_default"][2] / results["numpy_loop"][2]
         print(f"ratio kc_default / numpy_loop time: {own / base:.2f}, CPU time: "
-              f"{results['kc_default'][2] / results['numpy_loop'][2]:.2f} (<= 1 means the kernel is not slower)")
+              f"{cpu_ratio:.2f} (<= 1 means the kernel is not slower)")
+        st: dict = {}
+        kc(x, pool, first, w.k, stats=st)
+        print(f"kc_default: {st['evaluations'] / max(1, st['evaluations_unpruned']):.1%} of the distances of "
+              f"kc_every (prune={st['prune']}, lazy={st['lazy']}, boxes={st.get('boxes')}, "
+              f"need_estimate={st['need_estimate']:.2f})")
+        summary.append((w, own, base, own / base, cpu_ratio))
         del x
+    print(f"\n== ratio kc_default / numpy_loop ({'quick' if args.quick else 'full'} sizes, min of {repeats})")
+    print(f"{'workload':<18}{'kc_default':>12}{'numpy_loop':>12}{'ratio':>8}{'CPU ratio':>11}")
+    for w, own, base, ratio, cpu_ratio in summary:
+        print(f"{w.name:<18}{own:>12.3f}{base:>12.3f}{ratio:>8.2f}{cpu_ratio:>11.2f}")
+    if summary:
+        print(f"largest ratio: {max(r for *_, r, _ in summary):.2f}")
     return 0
 
 

@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
+from ._boxes import MAX_D as _BOX_MAX_D
+from ._boxes import BoxPruning, center_coordinates, pool_max_sq, spatial_order
 from ._lazyeval import LazyState
 from ._pruning import TrianglePruning
 from ._rowstore import RowStore, ranges
@@ -90,6 +92,11 @@ _PROBE_AFTER_PICKS = 8
 #: pool and the picks so far (one GEMM of the rows against those centers and one pass): 200,000 x 768 with 1,000
 #: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
 _REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
+_LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one einsum over rows x picks)
+#: prune="auto" at d <= 8 (euclidean, rows in memory): box pruning (:mod:`._boxes`) from this many picks and
+#: candidates; below, the spatial sort and copy cost more than the picks they would save.
+_BOX_MIN_K = 32
+_BOX_MIN_ROWS = 8192
 
 
 def farthest_first(
@@ -290,6 +297,12 @@ class _Selector:
         self.k = k
         self.nearest_pool_idx = nearest_pool_idx
         n_active_max = min(len(pool_idx), len(candidate_idx)) + k
+        # prune="auto" at a few columns: box pruning (rows copied in spatial order) where the run is big enough
+        self.box_wanted = (
+            prune == "auto" and not cosine and self.rows.d <= _BOX_MAX_D and self.rows.X is not None
+            and (lazy is False or lazy == "auto") and k >= _BOX_MIN_K and len(candidate_idx) >= _BOX_MIN_ROWS
+        )
+        self.boxes: BoxPruning | None = None  # set up by run()
         self.prune_adaptive = prune == "auto"  # pruning dropped if pruned passes cost more than full ones
         if prune == "auto":
             prune = self.rows.d >= 16 and n_active_max * 4 <= len(candidate_idx)
@@ -331,6 +344,8 @@ class _Selector:
         self.mind = mind
         self.n_alive = int(np.count_nonzero(rows.live))
         probe_at = -1
+        if self.box_wanted and rows.can_copy(self.n_alive):
+            self._sort_spatially()
         if self.prune_wanted:
             self.pruning = TrianglePruning(rows, mind, assign, self.pool, k, adaptive=self.prune_adaptive)
             if self.prune_adaptive:
@@ -359,6 +374,8 @@ class _Selector:
                 picks[t] = rows.abs_idx[pos]
                 radii[t] = r2 / 2 if rows.cosine else np.sqrt(r2)
                 self.mind[pos] = -1
+                if self.boxes is not None:
+                    self.boxes.killed(pos)
                 self.n_alive -= 1
                 if t + 1 < k:
                     self._add_center(int(picks[t]))
@@ -462,6 +479,8 @@ class _Selector:
         return float(np.mean(shares))
 
     def _argmax(self) -> int:
+        if self.boxes is not None:
+            return self.boxes.argmax()
         lazy = self.lazy
         if lazy is not None and not lazy.all_current:
             t0 = time.perf_counter()
@@ -483,6 +502,9 @@ class _Selector:
         rows = self.rows
         c, cf = rows.center(idx)
         self.evaluations_unpruned += rows.n_phys  # what prune=False computes: every physical row
+        if self.boxes is not None:
+            self._apply_boxes(idx, c, cf)
+            return
         cid = self.pruning.push(c, cf) if self.pruning is not None and self.pruning.active else None
         lazy = self.lazy
         if lazy is None:
@@ -501,6 +523,29 @@ class _Selector:
             lazy.all_current = False
 
     # --------------------------------------------------------------- updates
+    def _sort_spatially(self) -> None:
+        """Box pruning: copy the live rows in spatial order, tile them (see :mod:`._boxes`)."""
+        rows = self.rows
+        assert rows.X is not None
+        order = spatial_order(rows.X)
+        order = order[rows.live[order]]
+        rows.regroup(order, columns=False)
+        self.boxes = BoxPruning(rows, self.mind[order], pool_max_sq(rows, self.pool))
+        self.mind = self.boxes.mind
+        logger.debug("kcenter numpy: %d rows in %d tiles for box pruning", rows.n_phys, self.boxes.n_tiles)
+
+    def _apply_boxes(self, idx: int, c: np.ndarray, cf: Any) -> None:
+        """Lower the running minimum with center row ``idx`` in the tiles it may reach (every row when most)."""
+        boxes, n = self.boxes, self.rows.n_phys
+        assert boxes is not None
+        tiles = boxes.plan(center_coordinates(self.rows, idx))
+        if tiles is None:
+            self._update(c, cf, [(0, n)], track=None)
+            self.evaluations += n
+            boxes.refresh_all()
+        elif len(tiles):
+            self.evaluations += boxes.apply(tiles, c, cf)
+
     def _apply(self, c: np.ndarray, cf: Any, cid: int | None, skip: np.ndarray | None = None) -> None:
         """Lower the running minimum of every physical row with one center (pruned while pruning is active).
 
@@ -598,6 +643,30 @@ class _Selector:
             mind[pos] = v
             self.pruning.lowered(pos, v, track)
 
+    def _lower_by_block(self, sel: np.ndarray, X: np.ndarray, block: list[tuple[np.ndarray, Any, int | None]]) -> None:
+        """Lower the running minimum of physical rows ``sel`` (data ``X``) with several centers at once.
+
+        ``block`` holds ``(vector, factors, pruning id)`` of each center, in pick order. Every distance is the
+        one :meth:`_lower_by` computes for that row and center (:meth:`RowStore.block_d2`); the result
+        equals applying the centers one after another: the minimum, and as nearest center (pruning) the
+        first center reaching it, only where it is strictly below the row's minimum.
+        """
+        d2 = self.rows.block_d2(X, sel, [c for c, _, _ in block], [cf for _, cf, _ in block])  # (rows, centers)
+        j = np.argmin(d2, axis=1)
+        v = d2[np.arange(len(sel)), j]
+        cur = self.mind[sel]
+        upd = np.flatnonzero(v < cur)
+        if not upd.size:
+            return
+        pos, v = sel[upd], v[upd]
+        self.mind[pos] = v
+        cids = [cid for _, _, cid in block]
+        if self.pruning is not None and cids[0] is not None:
+            ids = np.asarray(cids, dtype=np.int64)[j[upd]]
+            for cid in np.unique(ids):
+                m = ids == cid
+                self.pruning.lowered(pos[m], v[m], int(cid))
+
     def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
         """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
 
@@ -612,12 +681,13 @@ class _Selector:
             X = store.take(sel)
             s = lazy.stamp[sel]
             done = 0
-            for j in range(int(s.min()), t):
-                lacking = s <= j
+            for a in range(int(s.min()), t, _LAZY_BLOCK):  # pending picks a:b, applied as one block
+                b = min(t, a + _LAZY_BLOCK)
+                lacking = s < b  # rows lacking some pick of the block (one they hold again changes nothing)
                 part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
-                c, cf, cid = lazy.center(j, store.center)
-                self._lower_by(part, Xp, c, cf, cid)
-                done += len(part)
+                block = [lazy.center(j, store.center) for j in range(a, b)]
+                self._lower_by_block(part, Xp, block)
+                done += len(part) * (b - a)
             return done
 
         self.evaluations += sum(store.map(job, [rows[a : a + step] for a in range(0, len(rows), step)]))
@@ -670,4 +740,5 @@ class _Selector:
             "reprobes": self.reprobes,
             "init_s": self.init_s,
             "pick_s": self.pick_s,
+            "boxes": self.boxes is not None,
         }

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._rowstore import RowStore
 
-__all__ = ["TrianglePruning"]
+__all__ = ["TrianglePruning", "distance_error_bound"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,25 @@ _REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fr
 _PRUNE_TRIAL_PASSES = 8  # prune='auto': pruned passes timed before they are compared with a full read
 _PRUNE_LOSS = 1.2  # ... and dropped when their median costs more than this many full reads
 _EMPTY = np.empty(0, dtype=np.int64)
+
+
+def distance_error_bound(rows: RowStore, max_center_sq: float) -> float:
+    """``E``: a rigorous bound on the absolute rounding error of any squared distance the kernel computes.
+
+    ``max_center_sq`` is the largest squared norm of a center outside the rows (pool members; as the
+    arithmetic uses it: ``|w|^2`` when shifted); the rows' own are ``rows.max_sqn``. Exact pruning
+    skips a row only when the true distance exceeds its running minimum by more than ``E``.
+    """
+    max_sq = 3.0 if rows.cosine else max(rows.max_sqn, max_center_sq)
+    if rows.shift is not None:
+        # Shifted (Q = max |x - s|^2 over rows and centers, |x|, |c| <= |s| + sqrt(Q)): the terms
+        # q_x, q_c, 2|x||w|, 2|c||w| of q_x + (2 c.w - q_c) - 2 x.w sum to at most 6 Q + 4 |s| sqrt(Q).
+        # The centers are s + w with w the rounded c - s the rows were computed with (the table's).
+        max_sq = 1.5 * max_sq + rows.shift_norm * np.sqrt(max_sq)
+    # Rigorous bound factor on the absolute error of a computed squared distance, relative to
+    # |x|^2 + |c|^2 (two dot products of length d plus three roundings), and the bound E itself.
+    delta = (2 * rows.d + 16) * float(np.finfo(rows.dtype).eps)
+    return float(delta * 2.0 * max_sq * (1.0 + 1e-3) + np.finfo(np.float64).tiny)
 
 
 class TrianglePruning:
@@ -86,16 +105,7 @@ class TrianglePruning:
         remap = np.full(len(pool), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
         self.assign = np.where(assign >= 0, remap[np.maximum(assign, 0)], -1) if len(used) else assign
-        max_sq = 3.0 if self.cosine else max(rows.max_sqn, float(self.Csq[: len(used)].max()) if len(used) else 0.0)
-        if self.shifted:
-            # Shifted (Q = max |x - s|^2 over rows and centers, |x|, |c| <= |s| + sqrt(Q)): the terms
-            # q_x, q_c, 2|x||w|, 2|c||w| of q_x + (2 c.w - q_c) - 2 x.w sum to at most 6 Q + 4 |s| sqrt(Q).
-            # The centers are s + w with w the rounded c - s the rows were computed with (the table's).
-            max_sq = 1.5 * max_sq + rows.shift_norm * np.sqrt(max_sq)
-        # Rigorous bound factor on the absolute error of a computed squared distance, relative to
-        # |x|^2 + |c|^2 (two dot products of length d plus three roundings), and the bound E itself.
-        delta = (2 * rows.d + 16) * float(np.finfo(rows.dtype).eps)
-        self.E = delta * 2.0 * max_sq * (1.0 + 1e-3) + np.finfo(np.float64).tiny
+        self.E = distance_error_bound(rows, float(self.Csq[: len(used)].max()) if len(used) else 0.0)
         m = np.where(mind >= 0, mind, 0).astype(np.float64)
         self.thr = 2 * np.sqrt(m + self.E)
         self.thr[~np.isfinite(self.thr)] = np.inf

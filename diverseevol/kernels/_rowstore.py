@@ -16,6 +16,7 @@ the vector ``w = c - s`` with the constant ``2 c.w - |w|^2``; the rows themselve
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 _TILE_BYTES = 4 << 20  # rows per per-pick work tile: pruning granularity and thread job size
 _COPY_BYTES = 32 << 20  # bound on each block of a copy or a gather
 _COLUMN_D = 8  # up to this many columns, per-row dot products are summed column by column (einsum is slow there)
+_FEW_ROWS = 64  # up to this many rows, the column rule runs as one product and one running sum (np.add.accumulate)
 _JOB_ELEMS = 1 << 19  # fewest row elements per thread job of a pass: below it, thread wake-ups cost more than they save
 #: After a multi-threaded BLAS call (the GEMM of the initial distances) the BLAS worker threads keep spinning for a
 #: while (OpenBLAS: about 0.1 s) and hold the cores; passes in that window run on the calling thread. Measured on
@@ -195,12 +197,20 @@ class RowStore:
         acc = self.scratch(b - a)
         if XT is None:
             return self.row_dots(self.rows(a, b), c, out=acc)
-        np.multiply(XT[0, a:b], c[0], out=acc)
-        if self.d > 1:
-            tmp = self.scratch(b - a, 1)
-            for j in range(1, self.d):
-                np.multiply(XT[j, a:b], c[j], out=tmp)
-                acc += tmp
+        return self.column_dots([XT[j, a:b] for j in range(self.d)], c, out=acc, tmp=self.scratch(b - a, 1))
+
+    def column_dots(
+        self, cols: list[np.ndarray], c: np.ndarray, out: np.ndarray | None = None, tmp: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The column rule of :meth:`row_dots` (``d <= 8``) on the rows' columns ``cols`` (d arrays of one length).
+
+        ``x_0 c_0 + x_1 c_1 + ...`` summed left to right, each product rounded: the bits of :meth:`row_dots`.
+        ``c[j]`` multiplies column ``j`` (a scalar, or one value per row). ``out`` and ``tmp`` (optional)
+        receive the sum and each product.
+        """
+        acc = np.multiply(cols[0], c[0], out=out)
+        for j in range(1, len(cols)):
+            acc += np.multiply(cols[j], c[j], out=tmp)
         return acc
 
     # ----------------------------------------------------------------- reading
@@ -249,11 +259,30 @@ class RowStore:
         """
         if self.d > _COLUMN_D:
             return np.einsum("ij,ij->i" if c.ndim == 2 else "ij,j->i", X, c, out=out)
-        col = (lambda j: c[:, j]) if c.ndim == 2 else (lambda j: c[j])
-        acc = np.multiply(X[:, 0], col(0), out=out)
-        for j in range(1, self.d):
-            acc += X[:, j] * col(j)
-        return acc
+        if out is None and len(X) <= _FEW_ROWS:  # a few rows (centers): the same left-to-right sums in two calls
+            return np.add.accumulate(X * c, axis=1)[:, -1].copy()
+        return self.column_dots([X[:, j] for j in range(self.d)], c.T if c.ndim == 2 else c, out=out)
+
+    def block_d2(self, X: np.ndarray, sel: Any, C: list[np.ndarray], cfs: list[tuple[Any, Any, Any]]) -> np.ndarray:
+        """Clamped squared distances of rows ``X`` (physical positions ``sel``) to several centers: (rows, centers).
+
+        ``C`` and ``cfs`` hold each center's vector and :meth:`factors`. Entry ``[i, k]`` is bit for bit
+        what ``d2_from_dots(row_dots(X, C[k])[i], ...)`` gives: ``np.einsum("ij,kj->ik")`` takes the same
+        per-pair dot as ``"ij,j->i"``, the column rule the same sum per pair, and the scaling below the same
+        operations in the same order per entry.
+        """
+        W = np.stack(C)
+        if self.d > _COLUMN_D:
+            dots = np.einsum("ij,kj->ik", X, W)
+        else:
+            dots = self.column_dots([X[:, j, None] for j in range(self.d)], W.T[:, None, :])
+        cf = tuple(None if f[0] is None else np.asarray(f, dtype=self.dtype)[None, :] for f in zip(*cfs))
+        if self.cosine:
+            assert self.inv is not None and self.u is not None
+            rf = (None, self.inv[sel][:, None], self.u[sel][:, None])
+        else:
+            rf = (self.sqn[sel][:, None], None, None)
+        return d2_from_dots(dots, rf, cf)  # type: ignore[arg-type]
 
     def sq_norms(self, X: np.ndarray) -> np.ndarray:
         """Squared norm of each row of ``X`` by the same rule as :meth:`row_dots` (so ``x.x`` equals it)."""
@@ -338,8 +367,11 @@ class RowStore:
         held = self.X.nbytes if self.layout == "copy" and self.X is not None else 0
         return n_rows * self.d * self.itemsize <= self.max_copy_bytes + held
 
-    def regroup(self, order: np.ndarray) -> None:
-        """Copy physical rows ``order`` into a new contiguous layout, in that order (rows not in it are dropped)."""
+    def regroup(self, order: np.ndarray, *, columns: bool = True) -> None:
+        """Copy physical rows ``order`` into a new contiguous layout, in that order (rows not in it are dropped).
+
+        ``columns=False``: no column copy is made (the caller sets :attr:`XT` itself).
+        """
         if self.X is not None:
             self.X = self.X[order]  # one fancy-index gather (np.take with out= is ~10x slower here)
         else:
@@ -353,16 +385,37 @@ class RowStore:
         self.live = self.live[order]
         self.n_phys = len(order)
         self.sorted_layout = bool(np.all(np.diff(self.abs_idx) > 0))
-        self._make_columns()
+        if columns:
+            self._make_columns()
+        else:
+            self.XT = None
 
     # ----------------------------------------------------------------- threads
     def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-        """``[fn(it) for it in items]``, on the worker threads when there are several items."""
+        """``[fn(it) for it in items]``, shared by the calling thread and worker threads when there are several items.
+
+        The calling thread works too (it takes items as the workers do, from one shared counter), so a pass
+        split in two wakes one worker, not two, and nobody waits idle for the first item.
+        """
         if self.n_threads == 1 or len(items) <= 1 or time.perf_counter() < self._solo_until:
             return [fn(it) for it in items]
+        helpers = min(self.n_threads, len(items)) - 1
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="kcenter")
-        return list(self._executor.map(fn, items))
+            self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="kcenter")
+        results: list[Any] = [None] * len(items)
+        counter = itertools.count()  # next() on it is atomic under the GIL
+
+        def drain() -> None:
+            while (i := next(counter)) < len(items):
+                results[i] = fn(items[i])
+
+        futures = [self._executor.submit(drain) for _ in range(helpers)]
+        try:
+            drain()
+        finally:
+            for f in futures:
+                f.result()
+        return results
 
     def close(self) -> None:
         """Stop the worker threads."""
