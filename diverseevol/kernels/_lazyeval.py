@@ -79,6 +79,24 @@ class LazyState:
             c, _ = read(idx)
         return c, cf, cid
 
+    def blocks(self, a: int, t: int, size: int) -> list[tuple[int, int]]:
+        """Pending picks ``a:t`` cut into runs of at most ``size``, none mixing picks with and without a pruning id.
+
+        A run is applied to stale rows as one block; picks pushed while pruning was off (no id) do not
+        update the rows' nearest centers, those pushed while it was on do.
+        """
+        out = []
+        while a < t:
+            b = min(t, a + size)
+            tracked = self.pending[a][3] is not None
+            for j in range(a + 1, b):
+                if (self.pending[j][3] is not None) != tracked:
+                    b = j
+                    break
+            out.append((a, b))
+            a = b
+        return out
+
     def start_cooldown(self) -> None:
         """Apply the next ``cooldown`` picks eagerly, and double the next cool-down."""
         self.eager_left = self.cooldown

@@ -677,12 +677,16 @@ class _Selector:
         pending = t - int(lazy.stamp[rows].min()) if len(rows) else 0
         step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * max(1, pending)))))
 
+        blocks = lazy.blocks(int(lazy.stamp[rows].min()) if len(rows) else t, t, _LAZY_BLOCK)
+
         def job(sel: np.ndarray) -> int:
             X = store.take(sel)
             s = lazy.stamp[sel]
+            first = int(s.min())
             done = 0
-            for a in range(int(s.min()), t, _LAZY_BLOCK):  # pending picks a:b, applied as one block
-                b = min(t, a + _LAZY_BLOCK)
+            for a, b in blocks:  # pending picks a:b, applied as one block
+                if b <= first:
+                    continue
                 lacking = s < b  # rows lacking some pick of the block (one they hold again changes nothing)
                 part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
                 block = [lazy.center(j, store.center) for j in range(a, b)]
