@@ -311,6 +311,36 @@ def bakeoff_dolly(name: str, root: Path = ROOT) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bakeoff_verdict(name: str, root: Path = ROOT) -> str:
+    """One paragraph for the README and the samplers page: each recipe's paired difference to the
+    baseline at the final pool on the real-model bake-off, its pick length, and the verdict."""
+    from diverseevol.bakeoff.results import paired_cell
+
+    res = _load(name, root)
+    c, st = res["conditions"], res["settings"]
+    baseline = st["baseline"]
+    final = max(r["pool_size"] for r in res["rows"])
+    paired = {(p["sampler"], p["metric"]): p for p in res["paired"] if p["pool_size"] == final}
+    words = {r: statistics.mean(x["mean_words"] for x in res["rows"] if x["sampler"] == r and x["pool_size"] == final)
+             for r in st["samplers"]}
+    others = [r for r in st["samplers"] if r != baseline]
+    ahead = [r for r in others if _excludes_zero(paired.get((r, "heldout_loss"))) < 0
+             and _excludes_zero(paired.get((r, "rouge_l"))) <= 0]
+    behind = [r for r in others if _excludes_zero(paired.get((r, "heldout_loss"))) > 0
+              or _excludes_zero(paired.get((r, "rouge_l"))) < 0]
+    parts = [f"`{r}` {paired_cell(paired.get((r, 'heldout_loss')), 4)} nats/token and "
+             f"{paired_cell(paired.get((r, 'rouge_l')), 4)} ROUGE-L, picks of {words[r]:.0f} words" for r in others]
+    verdict = (f"ahead of `{baseline}` on loss, not contradicted by ROUGE-L: {', '.join(f'`{r}`' for r in ahead)}"
+               if ahead else f"**no recipe beat `{baseline}`** (no adjusted interval excludes 0 in a recipe's favour)")
+    if behind:
+        verdict += f"; behind `{baseline}` on an adjusted interval: {', '.join(f'`{r}`' for r in behind)}"
+    return (f"Real model, {c['stage']} seeds {', '.join(map(str, _seeds(res)))} (SmolLM2-135M-Instruct + LoRA, "
+            f"a {res['n_train']:,}-record Dolly-15k pool, final pool {final} records; paired by seed, "
+            f"Bonferroni-adjusted 95% intervals; `{baseline}`'s picks {words[baseline]:.0f} words): "
+            + "; ".join(parts) + f". Verdict: {verdict}. Source: `docs/results/{name}`, tables in "
+            f"`docs/results.md`.\n")
+
+
 #: Block name -> renderer (reads its file under ``docs/results/``).
 SOURCES: dict[str, Callable[[Path], str]] = {
     "demo-table": demo_table,
@@ -319,6 +349,7 @@ SOURCES: dict[str, Callable[[Path], str]] = {
     "dolly-max-length": dolly_max_length,
     "dolly-bakeoff-design": lambda root: bakeoff_dolly("bakeoff_dolly_design.json", root),
     "dolly-bakeoff-fresh": lambda root: bakeoff_dolly("bakeoff_dolly_fresh.json", root),
+    "dolly-bakeoff-verdict": lambda root: bakeoff_verdict("bakeoff_dolly_fresh.json", root),
 }
 
 
