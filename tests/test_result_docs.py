@@ -32,7 +32,8 @@ def test_the_docs_hold_the_blocks_the_issue_asks_for() -> None:
     for need in [("README.md", "demo-table"), ("README.md", "demo-time"), ("README.md", "ci-time"),
                  ("docs/demo.md", "demo-table"), ("docs/getting_started.md", "demo-time"),
                  ("docs/cli.md", "demo-time"), ("docs/huggingface.md", "dolly-max-length"),
-                 ("docs/results.md", "dolly-bakeoff-design")]:
+                 ("docs/results.md", "dolly-bakeoff-design"), ("docs/results.md", "dolly-bakeoff-fresh"),
+                 ("README.md", "dolly-bakeoff-verdict"), ("docs/samplers.md", "dolly-bakeoff-verdict")]:
         assert need in found, need
 
 

@@ -46,7 +46,7 @@ RESULTS = ROOT / "docs" / "results"
 
 #: The documents that hold generated blocks.
 DOCS: tuple[str, ...] = ("README.md", "docs/getting_started.md", "docs/cli.md", "docs/demo.md", "docs/huggingface.md",
-                         "docs/results.md")
+                         "docs/results.md", "docs/samplers.md")
 
 _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9_-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
                     re.DOTALL)
