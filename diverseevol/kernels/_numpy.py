@@ -93,6 +93,7 @@ _PROBE_AFTER_PICKS = 8
 #: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
 _REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
 _LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one einsum over rows x picks)
+_LAZY_GROUP_RATIO = 1.5  # stale rows lacking p picks are grouped with those lacking up to 1.5 p
 #: prune="auto" at d <= 8 (euclidean, rows in memory): box pruning (:mod:`._boxes`) from this many picks and
 #: candidates; below, the spatial sort and copy cost more than the picks they would save.
 _BOX_MIN_K = 32
@@ -611,7 +612,7 @@ class _Selector:
                 return
             self._lower_by(sel, store.take(sel), c, cf, track)
 
-        store.map(job, jobs)
+        store.map(job, jobs, caller=True)
 
     def _lower_by(
         self, sel: Any, X: np.ndarray | None, c: np.ndarray, cf: Any, track: int | None,
@@ -643,24 +644,25 @@ class _Selector:
             mind[pos] = v
             self.pruning.lowered(pos, v, track)
 
-    def _lower_by_block(self, sel: np.ndarray, X: np.ndarray, block: list[tuple[np.ndarray, Any, int | None]]) -> None:
+    def _lower_by_block(
+        self, sel: np.ndarray, X: np.ndarray, W: np.ndarray, cf: tuple[Any, Any, Any], cids: list[int | None]
+    ) -> None:
         """Lower the running minimum of physical rows ``sel`` (data ``X``) with several centers at once.
 
-        ``block`` holds ``(vector, factors, pruning id)`` of each center, in pick order. Every distance is the
-        one :meth:`_lower_by` computes for that row and center (:meth:`RowStore.block_d2`); the result
-        equals applying the centers one after another: the minimum, and as nearest center (pruning) the
-        first center reaching it, only where it is strictly below the row's minimum.
+        ``W`` holds the centers' vectors (one per row of it, in pick order), ``cf`` their factors (arrays)
+        and ``cids`` their pruning ids (all None or none None). Every distance is the one :meth:`_lower_by`
+        computes for that row and center (:meth:`RowStore.block_d2`); the result equals applying the centers
+        one after another: the minimum, and as nearest center (pruning) the first center reaching it, only
+        where it is strictly below the row's minimum.
         """
-        d2 = self.rows.block_d2(X, sel, [c for c, _, _ in block], [cf for _, cf, _ in block])  # (rows, centers)
+        d2 = self.rows.block_d2(X, sel, W, cf)  # (rows, centers)
         j = np.argmin(d2, axis=1)
         v = d2[np.arange(len(sel)), j]
-        cur = self.mind[sel]
-        upd = np.flatnonzero(v < cur)
+        upd = np.flatnonzero(v < self.mind[sel])
         if not upd.size:
             return
         pos, v = sel[upd], v[upd]
         self.mind[pos] = v
-        cids = [cid for _, _, cid in block]
         if self.pruning is not None and cids[0] is not None:
             ids = np.asarray(cids, dtype=np.int64)[j[upd]]
             for cid in np.unique(ids):
@@ -670,28 +672,43 @@ class _Selector:
     def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
         """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
 
-        Each thread reads its rows once and applies every pending pick to them while they are in cache.
+        Each thread reads its rows once and applies the pending picks to them in blocks (one product of
+        the rows with a block of picks). Rows are grouped by how many picks they lack (groups within a
+        factor ``_LAZY_GROUP_RATIO``), so a row is computed against few picks it already holds.
         """
         store, lazy = self.rows, self.lazy
         assert lazy is not None
-        pending = t - int(lazy.stamp[rows].min()) if len(rows) else 0
-        step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * max(1, pending)))))
+        if not len(rows):
+            return
+        first = int(lazy.stamp[rows].min())
+        step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))
+        blocks = lazy.blocks(first, t, _LAZY_BLOCK)
+        stacked: dict[tuple[int, int], tuple[np.ndarray, tuple[Any, Any, Any], list[int | None]]] = {}
 
-        blocks = lazy.blocks(int(lazy.stamp[rows].min()) if len(rows) else t, t, _LAZY_BLOCK)
+        def centers(a: int, b: int) -> tuple[np.ndarray, tuple[Any, Any, Any], list[int | None]]:
+            got = stacked.get((a, b))
+            if got is None:  # two threads may stack the same block: harmless
+                block = [lazy.center(j, store.center) for j in range(a, b)]
+                cf = tuple(None if f[0] is None else np.asarray(f, dtype=store.dtype) for f in zip(*[e[1] for e in block]))
+                got = stacked[(a, b)] = (np.stack([e[0] for e in block]), cf, [e[2] for e in block])  # type: ignore[assignment]
+            return got  # type: ignore[return-value]
 
         def job(sel: np.ndarray) -> int:
             X = store.take(sel)
             s = lazy.stamp[sel]
-            first = int(s.min())
+            group = np.floor(np.log(t - s) / np.log(_LAZY_GROUP_RATIO)).astype(np.int64)
             done = 0
-            for a, b in blocks:  # pending picks a:b, applied as one block
-                if b <= first:
-                    continue
-                lacking = s < b  # rows lacking some pick of the block (one they hold again changes nothing)
-                part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
-                block = [lazy.center(j, store.center) for j in range(a, b)]
-                self._lower_by_block(part, Xp, block)
-                done += len(part) * (b - a)
+            for g in np.unique(group):
+                m = group == g
+                part, Xp, s0 = (sel, X, first) if m.all() else (sel[m], X[m], int(s[m].min()))
+                for a, b in blocks:
+                    if b <= s0:
+                        continue
+                    W, cf, cids = centers(a, b)
+                    o = max(0, s0 - a)
+                    sub = tuple(None if f is None else f[o:] for f in cf)
+                    self._lower_by_block(part, Xp, W[o:], sub, cids[o:])  # type: ignore[arg-type]
+                    done += len(part) * (b - a - o)
             return done
 
         self.evaluations += sum(store.map(job, [rows[a : a + step] for a in range(0, len(rows), step)]))
