@@ -669,8 +669,8 @@ class _Selector:
                 m = ids == cid
                 self.pruning.lowered(pos[m], v[m], int(cid))
 
-    def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
-        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
+    def _bring_up_to_date(self, rows: np.ndarray | None, t: int) -> None:
+        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions; None: every live row).
 
         Each thread reads its rows once and applies the pending picks to them in blocks (one product of
         the rows with a block of picks). Rows are grouped by how many picks they lack (groups within a
@@ -678,10 +678,18 @@ class _Selector:
         """
         store, lazy = self.rows, self.lazy
         assert lazy is not None
-        if not len(rows):
+        if rows is None:  # every stale live row, read range by range
+            alive = self.mind >= 0
+            first = int(lazy.stamp[alive].min()) if alive.any() else t
+            jobs: list[Any] = [slice(a, b) for a, b in ranges(0, store.n_phys, store.tile)]
+        elif len(rows):
+            first = int(lazy.stamp[rows].min())
+            step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))
+            jobs = [rows[a : a + step] for a in range(0, len(rows), step)]
+        else:
             return
-        first = int(lazy.stamp[rows].min())
-        step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))
+        if first >= t:
+            return
         blocks = lazy.blocks(first, t, _LAZY_BLOCK)
         stacked: dict[tuple[int, int], tuple[np.ndarray, tuple[Any, Any, Any], list[int | None]]] = {}
 
@@ -693,14 +701,24 @@ class _Selector:
                 got = stacked[(a, b)] = (np.stack([e[0] for e in block]), cf, [e[2] for e in block])  # type: ignore[assignment]
             return got  # type: ignore[return-value]
 
-        def job(sel: np.ndarray) -> int:
-            X = store.take(sel)
-            s = lazy.stamp[sel]
+        def job(sel: Any) -> int:
+            if isinstance(sel, slice):  # a range of rows (catch-up of every row): the stale live ones
+                s = lazy.stamp[sel]
+                keep = (s < t) & (self.mind[sel] >= 0)
+                X = store.rows(sel.start, sel.stop)
+                sel = np.arange(sel.start, sel.stop)
+                if not keep.all():
+                    sel, X, s = sel[keep], X[keep], s[keep]
+                if not len(sel):
+                    return 0
+            else:
+                X = store.take(sel)
+                s = lazy.stamp[sel]
             group = np.floor(np.log(t - s) / np.log(_LAZY_GROUP_RATIO)).astype(np.int64)
             done = 0
             for g in np.unique(group):
                 m = group == g
-                part, Xp, s0 = (sel, X, first) if m.all() else (sel[m], X[m], int(s[m].min()))
+                part, Xp, s0 = (sel, X, int(s.min())) if m.all() else (sel[m], X[m], int(s[m].min()))
                 for a, b in blocks:
                     if b <= s0:
                         continue
@@ -711,14 +729,23 @@ class _Selector:
                     done += len(part) * (b - a - o)
             return done
 
-        self.evaluations += sum(store.map(job, [rows[a : a + step] for a in range(0, len(rows), step)]))
-        lazy.stamp[rows] = t
+        self.evaluations += sum(store.map(job, jobs))
+        if rows is not None:
+            lazy.stamp[rows] = t
 
     def _catch_up(self) -> None:
-        """Apply every pending pick to every row that lacks it (one pass per pick, pruned as usual)."""
+        """Apply every pending pick to every row that lacks it.
+
+        Without pruning: in blocks of picks over ranges of rows (:meth:`_bring_up_to_date`, each row read once
+        per block instead of once per pick). With pruning: one pruned pass per pick.
+        """
         lazy, store = self.lazy, self.rows
         assert lazy is not None
         t = len(lazy.pending)
+        if not self.pruning_active:
+            self._bring_up_to_date(None, t)
+            lazy.caught_up()
+            return
         alive = self.mind >= 0
         first = int(lazy.stamp[alive].min()) if alive.any() else t
         for j in range(first, t):
