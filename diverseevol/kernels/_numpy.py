@@ -73,12 +73,14 @@ _LAZY_MIN_D = 16  # lazy="auto" stays eager below this many columns: a full pass
 #: 50,000 x 128 does not (pruned passes 2x a full one with 13% of the rows computed).
 _PRUNE_OVERHEAD_D = 256
 _PRUNE_OVERHEAD_STREAM_D = 32  # the same for streamed rows (a full pass gathers every row: the bookkeeping is small next to it)
-#: lazy="auto", decided up front with pruning off: lazy only while that estimated share is at least this. Rows
-#: with cluster structure (a low share) leave many stale upper bounds near the top after each pick, and the
-#: lazy catch-ups then cost more than full passes (500,000 x 128, 1,000 clusters: 3.6x the full passes;
-#: isotropic rows, share ~1: 2-5% of the distances). Measured shares (x 128, pool 100, single-thread CPU):
-#: isotropic 1.00 and 4,000 clusters on 200,000 rows 0.975 (lazy 0.5x the full passes); 1,000 clusters 0.90-0.91
-#: (lazy="auto" 1.07x), 400 clusters 0.78 (0.9-1.0x): lazy only where the rows look unstructured.
+#: lazy="auto" in a one-start run, decided after _PROBE_AFTER_PICKS picks with pruning off: lazy only while that
+#: estimated share is at least this (rows that look unstructured). It was the rule up front too while a lazy
+#: catch-up applied its pending picks one by one (500,000 x 128, 1,000 clusters: 3.6x the full passes). Catch-ups
+#: now apply them in blocks (_LAZY_BLOCK), and with a pool lazy="auto" stays on at any share. Single-thread CPU
+#: seconds, lazy kept / plain passes (2026-12-07, load 8-11, clustered, pool 100): 50,000 x 128, 100 clusters,
+#: k = 100 (share 0.33) 0.21 / 0.30; 100,000 x 128, 1,000 clusters, k = 1,000 (0.90) 4.4 / 6.1; 200,000 x 128,
+#: 1,000 clusters, k = 400 (0.91) 0.56 / 4.8; 50,000 x 128, 20 clusters (0.05) 0.09 / 0.34; 50,000 x 64,
+#: 30 clusters, k = 300 (0.03) 0.46 / 0.54. The one-start rule was not measured again and is kept.
 _LAZY_MIN_NEED = 0.95
 #: prune="auto" where the estimate says pruning pays: its timed trial drops it only when pruned passes cost this
 #: many times more than its usual limit (a median of wall-clock passes under other load is not proof enough).
@@ -384,7 +386,7 @@ class _Selector:
                         self._decide_late()
                     if self.reprobe_at and self.reprobe_at[0] == t + 1:
                         self.reprobe_at.pop(0)
-                        if self.lazy is None and not self.pruning_active:
+                        if not self.pruning_active:
                             self._reprobe(picks[: t + 1])
                 bar.update(1)
         finally:
@@ -406,8 +408,9 @@ class _Selector:
         next picks) as centers against the pool's table; without a pool (no table yet) only the
         ``d`` rule applies and the adaptive trial decides. Where the estimate says pruning pays, lazy
         evaluation is not used by ``lazy="auto"``: its catch-up of the top rows computes them unpruned.
-        Where pruning cannot pay and the share is below ``_LAZY_MIN_NEED`` (clustered rows), neither
-        is: every pick is one full pass.
+        Where pruning cannot pay, lazy="auto" stays on (its timed trial still turns it off where lazy picks
+        cost more than full passes), except in a one-start run whose share is below ``_LAZY_MIN_NEED``.
+        Structured rows are estimated again later (``_REPROBE_AT``) where pruning could pay.
         The timed trial of :class:`TrianglePruning` still drops pruning if it is measured slower.
         """
         pruning, rows = self.pruning, self.rows
@@ -419,8 +422,8 @@ class _Selector:
             pruning.active = False
             pruning.dropped = True
             logger.debug("kcenter numpy: pruning off up front (estimated share %s, limit %.2f)", f, limit)
-            if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive:
-                self.lazy_wanted = False  # structured rows: plain full passes
+            if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive and picks_done:
+                self.lazy_wanted = False  # structured rows of a one-start run: plain full passes (see _LAZY_MIN_NEED)
             if f is not None and f < _LAZY_MIN_NEED and limit > 0 and rows.X is not None:
                 at = {max(_PROBE_AFTER_PICKS, int(self.k * q)) for q in _REPROBE_AT}
                 self.reprobe_at = sorted(t for t in at if t > picks_done)  # never right after this estimate
@@ -452,6 +455,12 @@ class _Selector:
             self.need_estimate = f
             trial.loss_scale = _PRUNE_TRUST
             self.reprobe_at = []
+            if self.lazy is not None:  # pruning from here, eagerly (as where it pays up front): rows caught up first
+                self.pruning = kept
+                if not self.lazy.all_current:
+                    self._catch_up()
+                self.lazy, self.lazy_wanted = None, False
+                self.pruning = trial
         else:
             self.pruning = kept
 
