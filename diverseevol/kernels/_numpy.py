@@ -73,12 +73,14 @@ _LAZY_MIN_D = 16  # lazy="auto" stays eager below this many columns: a full pass
 #: 50,000 x 128 does not (pruned passes 2x a full one with 13% of the rows computed).
 _PRUNE_OVERHEAD_D = 256
 _PRUNE_OVERHEAD_STREAM_D = 32  # the same for streamed rows (a full pass gathers every row: the bookkeeping is small next to it)
-#: lazy="auto", decided up front with pruning off: lazy only while that estimated share is at least this. Rows
-#: with cluster structure (a low share) leave many stale upper bounds near the top after each pick, and the
-#: lazy catch-ups then cost more than full passes (500,000 x 128, 1,000 clusters: 3.6x the full passes;
-#: isotropic rows, share ~1: 2-5% of the distances). Measured shares (x 128, pool 100, single-thread CPU):
-#: isotropic 1.00 and 4,000 clusters on 200,000 rows 0.975 (lazy 0.5x the full passes); 1,000 clusters 0.90-0.91
-#: (lazy="auto" 1.07x), 400 clusters 0.78 (0.9-1.0x): lazy only where the rows look unstructured.
+#: lazy="auto" in a one-start run, decided after _PROBE_AFTER_PICKS picks with pruning off: lazy only while that
+#: estimated share is at least this (rows that look unstructured). It was the rule up front too while a lazy
+#: catch-up applied its pending picks one by one (500,000 x 128, 1,000 clusters: 3.6x the full passes). Catch-ups
+#: now apply them in blocks (_LAZY_BLOCK), and with a pool lazy="auto" stays on at any share. Single-thread CPU
+#: seconds, lazy kept / plain passes (2026-12-07, load 8-11, clustered, pool 100): 50,000 x 128, 100 clusters,
+#: k = 100 (share 0.33) 0.21 / 0.30; 100,000 x 128, 1,000 clusters, k = 1,000 (0.90) 4.4 / 6.1; 200,000 x 128,
+#: 1,000 clusters, k = 400 (0.91) 0.56 / 4.8; 50,000 x 128, 20 clusters (0.05) 0.09 / 0.34; 50,000 x 64,
+#: 30 clusters, k = 300 (0.03) 0.46 / 0.54. The one-start rule was not measured again and is kept.
 _LAZY_MIN_NEED = 0.95
 #: prune="auto" where the estimate says pruning pays: its timed trial drops it only when pruned passes cost this
 #: many times more than its usual limit (a median of wall-clock passes under other load is not proof enough).
@@ -93,6 +95,7 @@ _PROBE_AFTER_PICKS = 8
 #: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
 _REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
 _LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one einsum over rows x picks)
+_LAZY_GROUP_RATIO = 1.5  # stale rows lacking p picks are grouped with those lacking up to 1.5 p
 #: prune="auto" at d <= 8 (euclidean, rows in memory): box pruning (:mod:`._boxes`) from this many picks and
 #: candidates; below, the spatial sort and copy cost more than the picks they would save.
 _BOX_MIN_K = 32
@@ -383,7 +386,7 @@ class _Selector:
                         self._decide_late()
                     if self.reprobe_at and self.reprobe_at[0] == t + 1:
                         self.reprobe_at.pop(0)
-                        if self.lazy is None and not self.pruning_active:
+                        if not self.pruning_active:
                             self._reprobe(picks[: t + 1])
                 bar.update(1)
         finally:
@@ -405,8 +408,9 @@ class _Selector:
         next picks) as centers against the pool's table; without a pool (no table yet) only the
         ``d`` rule applies and the adaptive trial decides. Where the estimate says pruning pays, lazy
         evaluation is not used by ``lazy="auto"``: its catch-up of the top rows computes them unpruned.
-        Where pruning cannot pay and the share is below ``_LAZY_MIN_NEED`` (clustered rows), neither
-        is: every pick is one full pass.
+        Where pruning cannot pay, lazy="auto" stays on (its timed trial still turns it off where lazy picks
+        cost more than full passes), except in a one-start run whose share is below ``_LAZY_MIN_NEED``.
+        Structured rows are estimated again later (``_REPROBE_AT``) where pruning could pay.
         The timed trial of :class:`TrianglePruning` still drops pruning if it is measured slower.
         """
         pruning, rows = self.pruning, self.rows
@@ -418,8 +422,8 @@ class _Selector:
             pruning.active = False
             pruning.dropped = True
             logger.debug("kcenter numpy: pruning off up front (estimated share %s, limit %.2f)", f, limit)
-            if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive:
-                self.lazy_wanted = False  # structured rows: plain full passes
+            if f is not None and f < _LAZY_MIN_NEED and self.lazy_adaptive and picks_done:
+                self.lazy_wanted = False  # structured rows of a one-start run: plain full passes (see _LAZY_MIN_NEED)
             if f is not None and f < _LAZY_MIN_NEED and limit > 0 and rows.X is not None:
                 at = {max(_PROBE_AFTER_PICKS, int(self.k * q)) for q in _REPROBE_AT}
                 self.reprobe_at = sorted(t for t in at if t > picks_done)  # never right after this estimate
@@ -451,6 +455,12 @@ class _Selector:
             self.need_estimate = f
             trial.loss_scale = _PRUNE_TRUST
             self.reprobe_at = []
+            if self.lazy is not None:  # pruning from here, eagerly (as where it pays up front): rows caught up first
+                self.pruning = kept
+                if not self.lazy.all_current:
+                    self._catch_up()
+                self.lazy, self.lazy_wanted = None, False
+                self.pruning = trial
         else:
             self.pruning = kept
 
@@ -611,7 +621,7 @@ class _Selector:
                 return
             self._lower_by(sel, store.take(sel), c, cf, track)
 
-        store.map(job, jobs)
+        store.map(job, jobs, caller=True)
 
     def _lower_by(
         self, sel: Any, X: np.ndarray | None, c: np.ndarray, cf: Any, track: int | None,
@@ -643,65 +653,108 @@ class _Selector:
             mind[pos] = v
             self.pruning.lowered(pos, v, track)
 
-    def _lower_by_block(self, sel: np.ndarray, X: np.ndarray, block: list[tuple[np.ndarray, Any, int | None]]) -> None:
+    def _lower_by_block(
+        self, sel: np.ndarray, X: np.ndarray, W: np.ndarray, cf: tuple[Any, Any, Any], cids: list[int | None]
+    ) -> None:
         """Lower the running minimum of physical rows ``sel`` (data ``X``) with several centers at once.
 
-        ``block`` holds ``(vector, factors, pruning id)`` of each center, in pick order. Every distance is the
-        one :meth:`_lower_by` computes for that row and center (:meth:`RowStore.block_d2`); the result
-        equals applying the centers one after another: the minimum, and as nearest center (pruning) the
-        first center reaching it, only where it is strictly below the row's minimum.
+        ``W`` holds the centers' vectors (one per row of it, in pick order), ``cf`` their factors (arrays)
+        and ``cids`` their pruning ids (all None or none None). Every distance is the one :meth:`_lower_by`
+        computes for that row and center (:meth:`RowStore.block_d2`); the result equals applying the centers
+        one after another: the minimum, and as nearest center (pruning) the first center reaching it, only
+        where it is strictly below the row's minimum.
         """
-        d2 = self.rows.block_d2(X, sel, [c for c, _, _ in block], [cf for _, cf, _ in block])  # (rows, centers)
+        d2 = self.rows.block_d2(X, sel, W, cf)  # (rows, centers)
         j = np.argmin(d2, axis=1)
         v = d2[np.arange(len(sel)), j]
-        cur = self.mind[sel]
-        upd = np.flatnonzero(v < cur)
+        upd = np.flatnonzero(v < self.mind[sel])
         if not upd.size:
             return
         pos, v = sel[upd], v[upd]
         self.mind[pos] = v
-        cids = [cid for _, _, cid in block]
         if self.pruning is not None and cids[0] is not None:
             ids = np.asarray(cids, dtype=np.int64)[j[upd]]
             for cid in np.unique(ids):
                 m = ids == cid
                 self.pruning.lowered(pos[m], v[m], int(cid))
 
-    def _bring_up_to_date(self, rows: np.ndarray, t: int) -> None:
-        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions).
+    def _bring_up_to_date(self, rows: np.ndarray | None, t: int) -> None:
+        """Apply the pending picks ``stamp[rows]:t`` to physical ``rows`` (sorted positions; None: every live row).
 
-        Each thread reads its rows once and applies every pending pick to them while they are in cache.
+        Each thread reads its rows once and applies the pending picks to them in blocks (one product of
+        the rows with a block of picks). Rows are grouped by how many picks they lack (groups within a
+        factor ``_LAZY_GROUP_RATIO``), so a row is computed against few picks it already holds.
         """
         store, lazy = self.rows, self.lazy
         assert lazy is not None
-        pending = t - int(lazy.stamp[rows].min()) if len(rows) else 0
-        step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * max(1, pending)))))
+        if rows is None:  # every stale live row, read range by range
+            alive = self.mind >= 0
+            first = int(lazy.stamp[alive].min()) if alive.any() else t
+            jobs: list[Any] = [slice(a, b) for a, b in ranges(0, store.n_phys, store.tile)]
+        elif len(rows):
+            first = int(lazy.stamp[rows].min())
+            step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))
+            jobs = [rows[a : a + step] for a in range(0, len(rows), step)]
+        else:
+            return
+        if first >= t:
+            return
+        blocks = lazy.blocks(first, t, _LAZY_BLOCK)
+        stacked: dict[tuple[int, int], tuple[np.ndarray, tuple[Any, Any, Any], list[int | None]]] = {}
 
-        blocks = lazy.blocks(int(lazy.stamp[rows].min()) if len(rows) else t, t, _LAZY_BLOCK)
-
-        def job(sel: np.ndarray) -> int:
-            X = store.take(sel)
-            s = lazy.stamp[sel]
-            first = int(s.min())
-            done = 0
-            for a, b in blocks:  # pending picks a:b, applied as one block
-                if b <= first:
-                    continue
-                lacking = s < b  # rows lacking some pick of the block (one they hold again changes nothing)
-                part, Xp = (sel, X) if lacking.all() else (sel[lacking], X[lacking])
+        def centers(a: int, b: int) -> tuple[np.ndarray, tuple[Any, Any, Any], list[int | None]]:
+            got = stacked.get((a, b))
+            if got is None:  # two threads may stack the same block: harmless
                 block = [lazy.center(j, store.center) for j in range(a, b)]
-                self._lower_by_block(part, Xp, block)
-                done += len(part) * (b - a)
+                cf = tuple(None if f[0] is None else np.asarray(f, dtype=store.dtype) for f in zip(*[e[1] for e in block]))
+                got = stacked[(a, b)] = (np.stack([e[0] for e in block]), cf, [e[2] for e in block])  # type: ignore[assignment]
+            return got  # type: ignore[return-value]
+
+        def job(sel: Any) -> int:
+            if isinstance(sel, slice):  # a range of rows (catch-up of every row): the stale live ones
+                s = lazy.stamp[sel]
+                keep = (s < t) & (self.mind[sel] >= 0)
+                X = store.rows(sel.start, sel.stop)
+                sel = np.arange(sel.start, sel.stop)
+                if not keep.all():
+                    sel, X, s = sel[keep], X[keep], s[keep]
+                if not len(sel):
+                    return 0
+            else:
+                X = store.take(sel)
+                s = lazy.stamp[sel]
+            group = np.floor(np.log(t - s) / np.log(_LAZY_GROUP_RATIO)).astype(np.int64)
+            done = 0
+            for g in np.unique(group):
+                m = group == g
+                part, Xp, s0 = (sel, X, int(s.min())) if m.all() else (sel[m], X[m], int(s[m].min()))
+                for a, b in blocks:
+                    if b <= s0:
+                        continue
+                    W, cf, cids = centers(a, b)
+                    o = max(0, s0 - a)
+                    sub = tuple(None if f is None else f[o:] for f in cf)
+                    self._lower_by_block(part, Xp, W[o:], sub, cids[o:])  # type: ignore[arg-type]
+                    done += len(part) * (b - a - o)
             return done
 
-        self.evaluations += sum(store.map(job, [rows[a : a + step] for a in range(0, len(rows), step)]))
-        lazy.stamp[rows] = t
+        self.evaluations += sum(store.map(job, jobs))
+        if rows is not None:
+            lazy.stamp[rows] = t
 
     def _catch_up(self) -> None:
-        """Apply every pending pick to every row that lacks it (one pass per pick, pruned as usual)."""
+        """Apply every pending pick to every row that lacks it.
+
+        Without pruning: in blocks of picks over ranges of rows (:meth:`_bring_up_to_date`, each row read once
+        per block instead of once per pick). With pruning: one pruned pass per pick.
+        """
         lazy, store = self.lazy, self.rows
         assert lazy is not None
         t = len(lazy.pending)
+        if not self.pruning_active:
+            self._bring_up_to_date(None, t)
+            lazy.caught_up()
+            return
         alive = self.mind >= 0
         first = int(lazy.stamp[alive].min()) if alive.any() else t
         for j in range(first, t):

@@ -263,26 +263,25 @@ class RowStore:
             return np.add.accumulate(X * c, axis=1)[:, -1].copy()
         return self.column_dots([X[:, j] for j in range(self.d)], c.T if c.ndim == 2 else c, out=out)
 
-    def block_d2(self, X: np.ndarray, sel: Any, C: list[np.ndarray], cfs: list[tuple[Any, Any, Any]]) -> np.ndarray:
+    def block_d2(self, X: np.ndarray, sel: Any, W: np.ndarray, cf: tuple[Any, Any, Any]) -> np.ndarray:
         """Clamped squared distances of rows ``X`` (physical positions ``sel``) to several centers: (rows, centers).
 
-        ``C`` and ``cfs`` hold each center's vector and :meth:`factors`. Entry ``[i, k]`` is bit for bit
-        what ``d2_from_dots(row_dots(X, C[k])[i], ...)`` gives: ``np.einsum("ij,kj->ik")`` takes the same
-        per-pair dot as ``"ij,j->i"``, the column rule the same sum per pair, and the scaling below the same
-        operations in the same order per entry.
+        ``W`` (centers, d) holds the centers' vectors and ``cf`` their :meth:`factors` as arrays (None where
+        unused). Entry ``[i, k]`` is bit for bit ``d2_from_dots(row_dots(X, W[k])[i], ...)``:
+        ``np.einsum("ij,kj->ik")`` takes the same per-pair dot as ``"ij,j->i"``, the column rule the same
+        sum per pair, and the scaling the same operations in the same order per entry.
         """
-        W = np.stack(C)
         if self.d > _COLUMN_D:
             dots = np.einsum("ij,kj->ik", X, W)
         else:
             dots = self.column_dots([X[:, j, None] for j in range(self.d)], W.T[:, None, :])
-        cf = tuple(None if f[0] is None else np.asarray(f, dtype=self.dtype)[None, :] for f in zip(*cfs))
+        c = tuple(None if f is None else f[None, :] for f in cf)
         if self.cosine:
             assert self.inv is not None and self.u is not None
             rf = (None, self.inv[sel][:, None], self.u[sel][:, None])
         else:
             rf = (self.sqn[sel][:, None], None, None)
-        return d2_from_dots(dots, rf, cf)  # type: ignore[arg-type]
+        return d2_from_dots(dots, rf, c)  # type: ignore[arg-type]
 
     def sq_norms(self, X: np.ndarray) -> np.ndarray:
         """Squared norm of each row of ``X`` by the same rule as :meth:`row_dots` (so ``x.x`` equals it)."""
@@ -391,17 +390,19 @@ class RowStore:
             self.XT = None
 
     # ----------------------------------------------------------------- threads
-    def map(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-        """``[fn(it) for it in items]``, shared by the calling thread and worker threads when there are several items.
+    def map(self, fn: Callable[[Any], T], items: list[Any], *, caller: bool = False) -> list[T]:
+        """``[fn(it) for it in items]``, on the worker threads when there are several items.
 
-        The calling thread works too (it takes items as the workers do, from one shared counter), so a pass
-        split in two wakes one worker, not two, and nobody waits idle for the first item.
+        ``caller=True``: the calling thread works too (it takes items as the workers do, from one shared
+        counter), so a pass split in two wakes one worker, not two, and nobody waits idle for the first item.
         """
         if self.n_threads == 1 or len(items) <= 1 or time.perf_counter() < self._solo_until:
             return [fn(it) for it in items]
-        helpers = min(self.n_threads, len(items)) - 1
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.n_threads - 1, thread_name_prefix="kcenter")
+            self._executor = ThreadPoolExecutor(self.n_threads, thread_name_prefix="kcenter")
+        if not caller:
+            return list(self._executor.map(fn, items))
+        helpers = min(self.n_threads, len(items)) - 1
         results: list[Any] = [None] * len(items)
         counter = itertools.count()  # next() on it is atomic under the GIL
 
