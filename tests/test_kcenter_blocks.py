@@ -165,3 +165,21 @@ def test_d2_from_dots_broadcasts_per_entry_like_one_center():
     for k in range(5):
         want = d2_from_dots(dots[:, k].copy(), (sq, None, None), (csq[k], None, None))
         assert got[:, k].tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("d", [3, 16])
+def test_unchecked_nonfinite_rows_inside_the_candidates_span(d, tmp_path):
+    # Rows neither pool nor candidate are never checked; inside the span the kernel reads in place they once
+    # turned a dead row's running minimum into NaN, which np.argmax picked (a row that was no candidate).
+    rng = np.random.default_rng(d)
+    x = rng.random((400, d))
+    x[[20, 21, 300]] = np.nan
+    x[301] = np.inf
+    cand = np.setdiff1d(np.arange(5, 400), [20, 21, 300, 301])
+    clean = np.nan_to_num(x, nan=0.0, posinf=0.0)
+    want = kcenter_oracle(clean, [0, 1], cand, 30)[0]
+    np.save(tmp_path / "x.npy", x)
+    for emb in (x, x.astype(np.float32), str(tmp_path / "x.npy")):
+        for kw in ({}, {"prune": False}, {"prune": True}, {"lazy": True}, {"max_copy_bytes": 0}):
+            picks = kcenter_select(emb, [0, 1], 30, candidate_idx=cand, **kw)
+            np.testing.assert_array_equal(picks, want)

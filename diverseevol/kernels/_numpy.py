@@ -470,8 +470,8 @@ class _Selector:
         """Box pruning: copy the live rows in spatial order, tile them (see :mod:`._boxes`)."""
         rows = self.rows
         assert rows.X is not None
-        order = spatial_order(rows.X)
-        order = order[rows.live[order]]
+        live = np.flatnonzero(rows.live)  # rows in the span outside pool and candidates may hold anything (NaN)
+        order = live[spatial_order(rows.X[live])]
         rows.regroup(order, columns=False)
         self.boxes = BoxPruning(rows, self.mind[order], pool_max_sq(rows, self.pool))
         self.mind = self.boxes.mind
