@@ -671,7 +671,7 @@ class _Selector:
                     done += len(part) * (b - a - o)
             return done
 
-        self.evaluations += sum(store.map(job, jobs))
+        self.evaluations += sum(store.map(job, jobs, caller=True))
         if rows is not None:
             lazy.stamp[rows] = t
 
