@@ -137,3 +137,17 @@ def test_spatial_order_is_a_permutation_with_compact_tiles():
     assert np.median(extent) < 0.3  # a tile of 128 unordered rows spans about the whole unit square
     same = np.zeros((10, 3), dtype=np.float32)
     assert np.array_equal(np.sort(_boxes.spatial_order(same)), np.arange(10))  # constant columns
+
+
+def test_unused_nonfinite_rows_inside_the_span_are_fine(small_switch):
+    # Rows neither pool nor candidate are never checked; box pruning sorts and tiles the candidates only.
+    x = _data("uniform", 500, 3, seed=8)
+    x[[20, 21, 300]] = [np.nan, np.inf, -np.inf]
+    cand = np.setdiff1d(np.arange(5, 500), [20, 21, 300])
+    picks, radii, stats = _run(x, [0, 1], 40, candidate_idx=cand)
+    assert stats["boxes"] is True
+    want = kcenter_oracle(np.nan_to_num(x, posinf=0.0, neginf=0.0), [0, 1], cand, 40)[0]
+    np.testing.assert_array_equal(picks, want)
+    every_p, every_r, _ = _run(x, [0, 1], 40, candidate_idx=cand, prune=False)
+    np.testing.assert_array_equal(picks, every_p)
+    assert radii.tobytes() == every_r.tobytes()

@@ -15,6 +15,7 @@ kernel falls back to a full update and stays eager for a cool-down of picks. In 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -61,7 +62,8 @@ class LazyState:
         self.switch_due = False
         self.caught_at = 0  # number of picks every row included when the rows were last all current
         self.streak = 0
-        self.lazy_s = 0.0
+        self.lazy_s = 0.0  # median of the last _LAZY_TRIAL_PICKS lazy pick times
+        self.recent: deque[float] = deque(maxlen=_LAZY_TRIAL_PICKS)
         self.fallbacks = 0
         self.switches = 0
         self.epochs = 0
@@ -185,7 +187,10 @@ class LazyState:
         debt; a brief slow stretch (or a timing disturbed by other load) late in a long lazy run no longer
         turns it into a catch-up of every deferred pick.
         """
-        self.lazy_s = seconds if self.streak == 0 else 0.5 * self.lazy_s + 0.5 * seconds
+        if self.streak == 0:
+            self.recent.clear()
+        self.recent.append(seconds)
+        self.lazy_s = float(np.median(self.recent))  # one slow pick (e.g. the process preempted) is not a trend
         self.streak += 1
         if self.streak >= _LAZY_TRIAL_PICKS:
             debt = len(self.pending) - self.caught_at

@@ -340,7 +340,10 @@ class RowStore:
         def job(r: tuple[int, int]) -> None:
             self.sqn[r[0] : r[1]] = self._row_norms(self.rows(*r))
 
-        self.map(job, ranges(0, n, step))
+        with np.errstate(over="ignore", invalid="ignore"):  # rows outside pool and candidates are unchecked
+            self.map(job, ranges(0, n, step))
+        if not self.live.all() and not np.isfinite(self.sqn[~self.live]).all():
+            self._drop_rows_outside()
         if self.cosine:
             _, self.inv, self.u = self.factors(self.sqn)
         live_sqn = self.sqn[self.live]
@@ -361,6 +364,17 @@ class RowStore:
         return d2_from_dots(dots, (self.sqn[sel], None, None), cf)
 
     # ------------------------------------------------------------------ layout
+    def _drop_rows_outside(self) -> None:
+        """Keep only the candidates: an unchecked row inside the span (NaN, Inf) would turn a dead row's
+        running minimum into NaN, which ``np.argmax`` picks. Copied when that fits, streamed otherwise."""
+        keep = np.flatnonzero(self.live)
+        if self.X is not None and self.can_copy(len(keep)):
+            self.regroup(keep)
+            return
+        self.X, self.XT, self.layout = None, None, "stream"
+        self.abs_idx, self.sqn, self.live = self.abs_idx[keep], self.sqn[keep], self.live[keep]
+        self.n_phys = len(keep)
+
     def can_copy(self, n_rows: int) -> bool:
         """Whether a contiguous copy of ``n_rows`` rows fits the copy budget (the current copy is reused)."""
         held = self.X.nbytes if self.layout == "copy" and self.X is not None else 0
