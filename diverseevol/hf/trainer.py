@@ -449,7 +449,6 @@ class HFTrainer:
         if loss is not None:
             loss.remove()
         del trainer, loss, result
-        release_freed_memory()  # the training step's freed activations go back to the system
 
         if self.lora:
             trained = trained.merge_and_unload()
@@ -458,6 +457,7 @@ class HFTrainer:
         inf_dtype = self._inference_dtype()
         if next(trained.parameters()).dtype != inf_dtype:
             trained.to(inf_dtype)
+        release_freed_memory()  # what training freed (activations, optimizer, trainer) goes back to the system
         logger.info(
             "round %d: trained %d records in %.1f s (loss %.4f)",
             round,
