@@ -81,6 +81,7 @@ def main() -> None:
     print(f"loaded {len(records)} records and their features in {time.perf_counter() - start:.1f} s")
     categories = np.array([r.meta["category"] for r in records])
     share = {c: n / len(records) for c, n in Counter(categories).items()}
+    mean_words = np.mean([len(_WORD.findall(r.output)) for r in records])
 
     def embed(model, recs):
         mean, basis = model
@@ -101,15 +102,19 @@ def main() -> None:
             rounds=4,
             seed=0,
             run_dir=base / sampler,
+            vendi=True,
             progress=False,
         ).run()
         final = categories[result.final_pool]
         over = max(share, key=lambda c: (final == c).mean() / share[c])
         vendi = [round(r["vendi_reference"], 1) for r in result.metrics]
+        own = [round(r["vendi"], 1) for r in result.metrics]
+        words = np.mean([len(_WORD.findall(records[i].output)) for i in result.final_pool])
         print(
-            f"{sampler:8s} {time.perf_counter() - start:4.1f} s  pool sizes {[len(p) for p in result.pools]}  "
-            f"reference Vendi per round {vendi}  most over-represented category: {over} "
-            f"({(final == over).mean():.0%} of the pool vs {share[over]:.0%} of Z)"
+            f"{sampler:8s} {time.perf_counter() - start:4.1f} s  pool sizes {[len(p) for p in result.pools]}\n"
+            f"         Vendi per round in the model's own space {own}, in the fixed reference space {vendi}\n"
+            f"         most over-represented category: {over} ({(final == over).mean():.0%} of the pool vs "
+            f"{share[over]:.0%} of Z); response length {words:.0f} words (Z: {mean_words:.0f})"
         )
     print(f"run directories: {base}")
 

@@ -155,3 +155,36 @@ def test_the_real_model_bakeoff_table_quotes_the_file(tmp_path: Path) -> None:
     assert "not contradicted by ROUGE-L: none" in text and "on either metric: `kc`." in text
     assert "fresh seeds 0, 1, 2" in text and "load average 2.0 to 2.5" in text
     assert "per recipe and seed, median: `random` 12 s, `kc` 25 s" in text and "30 s to 42 s" in text
+
+
+def test_the_cross_machine_table_names_what_held_and_what_changed(tmp_path: Path) -> None:
+    """Hand-made results for two machines: a recipe ahead on one and level on the other is reported as changed."""
+    tool = _tool()
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+
+    def results(a_loss_high: float, acc_mean: float) -> dict:
+        stat = {"mean": acc_mean, "low": acc_mean - 10, "high": acc_mean + 10, "n": 2}
+        summary = [{"sampler": s, "pool_size": 30, "n_seeds": 2, "accuracy": stat, "heldout_loss": stat}
+                   for s in ("a", "random", "b")]
+        summary.append({"sampler": "full", "pool_size": 1000, "n_seeds": 2, "accuracy": stat})
+
+        def row(s: str, metric: str, low: float, high: float) -> dict:
+            return {"sampler": s, "baseline": "random", "pool_size": 30, "metric": metric, "mean": (low + high) / 2,
+                    "low_adj": low, "high_adj": high, "n_comparisons": 2}
+
+        paired = [row("a", "accuracy", 1.0, 5.0), row("a", "heldout_loss", -0.3, a_loss_high),
+                  row("b", "accuracy", -5.0, -1.0), row("b", "heldout_loss", -0.1, 0.1)]
+        return {"settings": {"samplers": ["a", "random", "b"], "seeds": [0, 1], "init_size": 10, "k": 10,
+                             "rounds": 2}, "summary": {"by_sampler": summary}, "paired": paired}
+
+    res = tmp_path / "docs" / "results"
+    (res / "demo_5seeds.json").write_text(json.dumps(results(-0.1, 50.0)))
+    (res / "demo_5seeds_avx2.json").write_text(json.dumps(results(0.2, 47.5)))
+    (res / "demo_5seeds_avx2_conditions.json").write_text(json.dumps(
+        {"conditions": {"command": "demo --seeds 0,1", "how": "AVX2 only", "machine": "m", "date": "d"}}))
+    text = tool.demo_cross_machine(tmp_path)
+    assert "| `a` | 50.0 [40.0, 60.0] | 47.5 [37.5, 57.5] |" in text
+    assert "| ahead / level |" in text and "| behind / behind |" in text
+    assert "hold under both instruction sets: `b` behind;" in text
+    assert "changed: `a` (ahead -> level)." in text
+    assert "| full data | 50.0 [40.0, 60.0] | 47.5 [37.5, 57.5] |" in text

@@ -150,3 +150,26 @@ def test_importing_threads_stays_light():
                           "print(sorted(m for m in ('torch', 'threadpoolctl') if m in sys.modules))"],
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == "[]", run.stderr
+
+
+def test_the_kernel_takes_its_default_threads_from_the_policy(clean_env, monkeypatch):
+    """kcenter_select's numpy backend: affinity of 4 cores, 2 local ranks -> 2 threads each; picks unchanged."""
+    import numpy as np
+
+    from diverseevol import kcenter_select
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(threads, "cgroup_cpu_limit", lambda root="/sys/fs/cgroup": None)
+    x = np.random.default_rng(0).standard_normal((300, 20)).astype(np.float32)
+    pool = np.arange(5)
+    st: dict = {}
+    alone = kcenter_select(x, pool, 10, backend="numpy", random_state=0, progress=False, stats=st)
+    assert st["n_threads"] == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    st = {}
+    shared = kcenter_select(x, pool, 10, backend="numpy", random_state=0, progress=False, stats=st)
+    assert st["n_threads"] == 2
+    np.testing.assert_array_equal(np.asarray(alone), np.asarray(shared))
+    st = {}
+    kcenter_select(x, pool, 10, backend="numpy", random_state=0, progress=False, stats=st, n_threads=3)
+    assert st["n_threads"] == 3  # an explicit n_threads wins

@@ -168,8 +168,84 @@ def demo_time(root: Path = ROOT) -> str:
         f"pretrain the tiny base model on first use (cached afterwards). CPU time is what the load does not change "
         f"much: on 2 idle cores one seed should take about half its CPU time as wall time "
         f"(~{_seconds(cpu_seed / 2)}), the base model ~{_seconds(timing['base_model_cpu_s'] / 2)}. "
-        f"Source: `docs/results/demo_5seeds_timing.json`.\n"
+        + _idle_demo_text(timing.get("idle_single_seed"))
+        + "Source: `docs/results/demo_5seeds_timing.json`.\n"
     )
+
+
+def _idle_demo_text(idle: Mapping[str, Any] | None) -> str:
+    """The measured single-seed demo on the idle machine (optional in the timing file)."""
+    if not idle:
+        return ""
+    return (f"Measured on the idle machine ({idle['date']}, 1-minute load average {idle['load_start']:.1f} before, "
+            f"{idle['load_end']:.1f} after; {idle['how']}): `{idle['command']}` took {_seconds(idle['wall_s'])} wall "
+            f"and {_seconds(idle['cpu_s'])} of CPU. ")
+
+
+def _final_paired(res: Mapping[str, Any]) -> tuple[int, dict[tuple[str, str], Any], str]:
+    st = res["settings"]
+    final = st["init_size"] + st["k"] * st["rounds"]
+    paired = {(p["sampler"], p["metric"]): p for p in res["paired"] if p["pool_size"] == final}
+    baseline = next(iter({p["baseline"] for p in res["paired"]}), "random")
+    return final, paired, baseline
+
+
+def _verdict(recipe: str, paired: Mapping[tuple[str, str], Any]) -> str:
+    """"ahead" / "behind" / "level" against the baseline, the demo table's rule (loss first, accuracy not against)."""
+    loss, acc = _excludes_zero(paired.get((recipe, "heldout_loss"))), _excludes_zero(paired.get((recipe, "accuracy")))
+    if loss > 0 or acc < 0:
+        return "behind"
+    if loss < 0 and acc >= 0:
+        return "ahead"
+    return "level"
+
+
+def demo_cross_machine(root: Path = ROOT) -> str:
+    """The five-seed demo on this machine and under another instruction set: which conclusions hold on both."""
+    here, other = _load("demo_5seeds.json", root), _load("demo_5seeds_avx2.json", root)
+    c = _load("demo_5seeds_avx2_conditions.json", root)["conditions"]
+    final, p_here, baseline = _final_paired(here)
+    _, p_other, _ = _final_paired(other)
+    by_here = {(e["sampler"], e["pool_size"]): e for e in here["summary"]["by_sampler"]}
+    by_other = {(e["sampler"], e["pool_size"]): e for e in other["summary"]["by_sampler"]}
+    lines = [
+        f"The same command (`{c['command']}`, seeds {', '.join(map(str, _seeds(other)))}) run as if on another "
+        f"machine: {c['how']}; {c['machine']}, {c['date']}. Accuracy (%) at the final pool of {final} records, and "
+        f"each recipe minus `{baseline}` (paired by seed, Bonferroni-adjusted 95% intervals). Sources: "
+        f"`docs/results/demo_5seeds.json` (AVX-512, the table above) and `docs/results/demo_5seeds_avx2.json`.",
+        "",
+        f"| recipe | accuracy, AVX-512 | accuracy, AVX2 | accuracy - {baseline}, AVX-512 | accuracy - {baseline}, AVX2 "
+        f"| loss - {baseline}, AVX-512 | loss - {baseline}, AVX2 | verdict AVX-512 / AVX2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    held, flipped = [], []
+    for recipe in here["settings"]["samplers"]:
+        a, b = by_here.get((recipe, final), {}), by_other.get((recipe, final), {})
+        if recipe == baseline:
+            lines.append(f"| `{recipe}` | {_ci(a.get('accuracy'), 1)} | {_ci(b.get('accuracy'), 1)} | (baseline) | "
+                         f"(baseline) | (baseline) | (baseline) | |")
+            continue
+        v_here, v_other = _verdict(recipe, p_here), _verdict(recipe, p_other)
+        (held if v_here == v_other else flipped).append((recipe, v_here, v_other))
+        lines.append(
+            f"| `{recipe}` | {_ci(a.get('accuracy'), 1)} | {_ci(b.get('accuracy'), 1)} | "
+            f"{_diff(p_here.get((recipe, 'accuracy')), 1)} | {_diff(p_other.get((recipe, 'accuracy')), 1)} | "
+            f"{_diff(p_here.get((recipe, 'heldout_loss')), 2)} | {_diff(p_other.get((recipe, 'heldout_loss')), 2)} | "
+            f"{v_here} / {v_other} |")
+    for name, label in (("full", "full data"),):
+        a = next((v for (s_, _), v in by_here.items() if s_ == name), None)
+        b = next((v for (s_, _), v in by_other.items() if s_ == name), None)
+        if a is not None and b is not None:
+            lines.append(f"| {label} | {_ci(a.get('accuracy'), 1)} | {_ci(b.get('accuracy'), 1)} | | | | | |")
+    lines.append("")
+    same = [f"`{r}` {v}" for r, v, _ in held if v != "level"]
+    lines.append(
+        f"Verdicts (the demo table's rule: ahead = the loss interval excludes 0 in the recipe's favour and accuracy "
+        f"does not contradict it; behind = either interval excludes 0 against it) that hold under both instruction "
+        f"sets: {', '.join(same) or 'none besides level'}; level under both: "
+        f"{', '.join(f'`{r}`' for r, v, _ in held if v == 'level') or 'none'}; changed: "
+        + (", ".join(f"`{r}` ({a} -> {b})" for r, a, b in flipped) or "none") + ".\n")
+    return "\n".join(lines)
 
 
 def ci_time(root: Path = ROOT) -> str:
@@ -345,6 +421,7 @@ def bakeoff_verdict(name: str, root: Path = ROOT) -> str:
 SOURCES: dict[str, Callable[[Path], str]] = {
     "demo-table": demo_table,
     "demo-time": demo_time,
+    "demo-cross-machine": demo_cross_machine,
     "ci-time": ci_time,
     "dolly-max-length": dolly_max_length,
     "dolly-bakeoff-design": lambda root: bakeoff_dolly("bakeoff_dolly_design.json", root),

@@ -8,6 +8,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -397,7 +398,9 @@ class HFTrainer:
                 lora_dropout=self.lora_dropout,
                 target_modules=self._target_modules(model),
             )
-            model = get_peft_model(model, config)
+            with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                model = get_peft_model(model, config)
             if self.gradient_checkpointing:
                 model.enable_input_require_grads()
 

@@ -146,7 +146,9 @@ def farthest_first(
     block_rows : int, optional
         Rows per work tile (default: about 4 MiB of rows).
     n_threads : int, optional
-        Threads for the per-pick products (default: the usable CPU cores, at most 8).
+        Threads for the per-pick products (default: the cores this process may use, from its affinity mask
+        and cgroup quota, shared among the node's processes under a launcher (``LOCAL_WORLD_SIZE``); at most
+        8: :func:`diverseevol.threads.policy_threads`).
     max_copy_bytes : int, optional
         Largest contiguous copy of the candidate rows the kernel may make (to read sparse candidate
         sets fast, convert dtypes, or group rows for pruning). Default: a quarter of the available

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..threads import policy_threads
 from ._rowblocks import d2_from_dots, factors, sq_norms, work_dtype
 
 __all__ = ["RowStore"]
@@ -61,10 +62,9 @@ def _available_ram() -> int:
 
 
 def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
+    """Threads for the kernel: the cores this process may use (affinity, cgroup quota) shared among the node's
+    processes (``LOCAL_WORLD_SIZE`` under torchrun / accelerate): :func:`diverseevol.threads.policy_threads`."""
+    return policy_threads()
 
 
 def ranges(a: int, b: int, step: int) -> list[tuple[int, int]]:
