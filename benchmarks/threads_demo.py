@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/threads_demo.py                    # the default demo, 1 repeat of each
     python benchmarks/threads_demo.py --repeats 2 -- --tiny   # arguments after -- go to the demo
+    python benchmarks/threads_demo.py --busy 2               # beside 2 busy-looping processes (load ~4 on 2 cores)
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--work", type=Path, default=None, help="folder of the runs and the cache (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--busy", type=int, default=0,
+                    help="start this many busy-looping processes (nice 0) for the timed runs: a reproducible load")
     ap.add_argument("demo_args", nargs="*", help="more arguments of `diverseevol demo` (after --)")
     args = ap.parse_args()
 
@@ -68,7 +71,24 @@ def main() -> None:
                  f"prepare_tiny_base(default_cache_dir() / 'demo', DemoSettings.preset('tiny', tiny={tiny}).tiny_spec, "
                  "progress=False)")
         subprocess.run([sys.executable, "-c", build], env=base_env, check=True)
-    rows = []
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy))]
+    if busy:
+        print(f"{len(busy)} busy-looping processes started; waiting 60 s for the load average to rise", flush=True)
+        time.sleep(60)
+    try:
+        rows = _timed_runs(args, work, demo)
+    finally:
+        for p in busy:
+            p.kill()
+    if not all(r["identical"] for r in rows):
+        raise SystemExit("results.json differs between runs")
+    if args.json is not None:
+        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "results"} | {"busy": args.busy}
+                                         for r in rows], indent=1))
+
+
+def _timed_runs(args: argparse.Namespace, work: Path, demo) -> list[dict]:  # type: ignore[no-untyped-def]
+    rows: list[dict] = []
     for rep in range(args.repeats):
         for policy in (False, True):
             row = demo(work / f"run{rep}_{'on' if policy else 'off'}", policy)
@@ -77,10 +97,7 @@ def main() -> None:
             print(f"repeat {rep} policy {'on ' if policy else 'off'}: wall {row['wall_s']:6.1f} s  "
                   f"CPU {row['cpu_s']:6.1f} s  load {row['load_before']:.2f} -> {row['load_after']:.2f}  "
                   f"results.json identical: {row['identical']}", flush=True)
-    if not all(r["identical"] for r in rows):
-        raise SystemExit("results.json differs between runs")
-    if args.json is not None:
-        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "results"} for r in rows], indent=1))
+    return rows
 
 
 if __name__ == "__main__":

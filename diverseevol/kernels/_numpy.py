@@ -13,9 +13,10 @@ How it works
   (``s`` the first center) and the norms are ``|x - s|^2``: ``d2 = |x - s|^2 + (2 c.w - |w|^2) - 2 x.w``,
   whose float32 rounding scales with the spread, not with the mean (same per-pick cost).
 * The distance to the initial pool comes from a blocked BLAS GEMM (never an N x |pool| matrix at
-  once). The per-pick products use ``np.einsum`` on row tiles spread over a few threads: unlike BLAS
-  GEMV, whose result for a row depends on where the row falls in the call (tail kernels, thread
-  splits), einsum gives every row a result that depends on its data only. Exact duplicates therefore
+  once). The per-pick products take one dot per row (``np.vecdot``: a BLAS dot per row, probed once per
+  process to be row-local; ``np.einsum`` otherwise and above 8,192 columns) on row tiles spread over a few
+  threads: unlike BLAS GEMV, whose result for a row depends on where the row falls in the call (tail
+  kernels, thread splits), this gives every row a result that depends on its data only. Exact duplicates therefore
   tie exactly (the lowest index wins), and skipping tiles (pruning) or reordering rows never changes a
   single bit of the running minimum.
 * Rows are read in place when they are dense enough in ``emb`` (the candidates span of a C-contiguous
@@ -93,7 +94,7 @@ _PROBE_AFTER_PICKS = 8
 #: pool and the picks so far (one GEMM of the rows against those centers and one pass): 200,000 x 768 with 1,000
 #: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
 _REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
-_LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one einsum over rows x picks)
+_LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one product over rows x picks)
 _LAZY_GROUP_RATIO = 1.5  # stale rows lacking p picks are grouped with those lacking up to 1.5 p
 #: prune="auto" at d <= 8 (euclidean, rows in memory): box pruning (:mod:`._boxes`) from this many picks and
 #: candidates; below, the spatial sort and copy cost more than the picks they would save.

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..threads import policy_threads
-from ._rowblocks import d2_from_dots, factors, sq_norms, work_dtype
+from ._rowblocks import d2_from_dots, factors, pair_products, row_products, sq_norms, work_dtype
 
 __all__ = ["RowStore"]
 
@@ -254,11 +254,12 @@ class RowStore:
 
         ``c`` is one vector of shape (d,) or one vector per row, shape (len(X), d). For ``d <= 8`` the
         columns are summed one by one (``x_0 c_0 + x_1 c_1 + ...``, several times faster than einsum
-        there); otherwise ``np.einsum``. A run uses one rule for every product, so pruned, gathered and
-        lazy updates stay bit-identical to full passes. ``out`` (length ``len(X)``) receives the result.
+        there); otherwise :func:`~._rowblocks.row_products` (one BLAS dot per row, or einsum). A run uses
+        one rule for every product, so pruned, gathered and lazy updates stay bit-identical to full passes.
+        ``out`` (length ``len(X)``) receives the result.
         """
         if self.d > _COLUMN_D:
-            return np.einsum("ij,ij->i" if c.ndim == 2 else "ij,j->i", X, c, out=out)
+            return row_products(X, c, out=out)
         if out is None and len(X) <= _FEW_ROWS:  # a few rows (centers): the same left-to-right sums in two calls
             return np.add.accumulate(X * c, axis=1)[:, -1].copy()
         return self.column_dots([X[:, j] for j in range(self.d)], c.T if c.ndim == 2 else c, out=out)
@@ -268,11 +269,11 @@ class RowStore:
 
         ``W`` (centers, d) holds the centers' vectors and ``cf`` their :meth:`factors` as arrays (None where
         unused). Entry ``[i, k]`` is bit for bit ``d2_from_dots(row_dots(X, W[k])[i], ...)``:
-        ``np.einsum("ij,kj->ik")`` takes the same per-pair dot as ``"ij,j->i"``, the column rule the same
-        sum per pair, and the scaling the same operations in the same order per entry.
+        :func:`~._rowblocks.pair_products` takes the same per-pair dot as :func:`~._rowblocks.row_products`,
+        the column rule the same sum per pair, and the scaling the same operations in the same order per entry.
         """
         if self.d > _COLUMN_D:
-            dots = np.einsum("ij,kj->ik", X, W)
+            dots = pair_products(X, W)
         else:
             dots = self.column_dots([X[:, j, None] for j in range(self.d)], W.T[:, None, :])
         c = tuple(None if f is None else f[None, :] for f in cf)

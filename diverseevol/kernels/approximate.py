@@ -41,7 +41,7 @@ from .._progress import progress_bar
 from .._validation import RandomState, check_scalar
 from ..errors import ValidationError
 from ._inputs import check_problem, check_used_rows, empty_result
-from ._rowblocks import d2_from_dots, draw_first_pick, embedding_rows, radius_from_sq, sq_norms
+from ._rowblocks import d2_from_dots, draw_first_pick, embedding_rows, radius_from_sq, row_products, sq_norms
 from ._shift import choose_shift
 from .contract import check_metric
 
@@ -122,11 +122,11 @@ class CellIndex:
             x = embedding_rows(emb, candidate_idx[s : s + _BLOCK], normalize=normalize)
             lab, _ = _nearest(x if proj is None else x @ proj, centroids)
             labels[s : s + len(x)] = lab
-            sq[s : s + len(x)] = np.einsum("ij,ij->i", x, x)
+            sq[s : s + len(x)] = sq_norms(x)
             if self.shift is not None:  # |x|^2 for the margin below, |x - s|^2 for the distances
                 raw_max_sq = max(raw_max_sq, float(sq[s : s + len(x)].max()))
                 y = x - self.shift
-                sq[s : s + len(x)] = np.einsum("ij,ij->i", y, y)
+                sq[s : s + len(x)] = sq_norms(y)
             sums += _cell_sums(lab, x, n_cells)[0]
         counts = np.bincount(labels, minlength=n_cells)
         means32 = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
@@ -169,7 +169,7 @@ def _as_centers(cells: CellIndex, pv: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if cells.shift is None:
         return pv, sq_norms(pv)
     w = pv - cells.shift
-    K = np.einsum("ij,ij->i", pv, w)
+    K = row_products(pv, w)
     K *= 2
     K -= sq_norms(w)
     return w, K
@@ -213,7 +213,7 @@ def _exact_init(emb: np.ndarray, cells: CellIndex, pool: np.ndarray, *, metric: 
             near = np.argmin(g, axis=1)
             pg = pv[near]
             d2 = d2_from_dots(
-                np.einsum("ij,ij->i", x, pg),
+                row_products(x, pg),
                 (cells.sq_norms[s : s + len(x)], None, None),
                 (p_sq[near], None, None),
             )
@@ -468,7 +468,7 @@ def _pick_loop(
                     continue
                 n_updated += e - s
                 dist = d2_from_dots(
-                    np.einsum("ij,j->i", cells.data[s:e], c), (cells.sq_norms[s:e], None, None), cf
+                    row_products(cells.data[s:e], c), (cells.sq_norms[s:e], None, None), cf
                 )
                 seg = mind[s:e]
                 np.minimum(seg, dist, out=seg)
@@ -477,7 +477,7 @@ def _pick_loop(
         seg_idx = np.concatenate([np.arange(starts[q], starts[q + 1]) for q in chosen])
         n_updated += len(seg_idx)
         xr = embedding_rows(emb, cells.rows[seg_idx], normalize=normalize)
-        dots = np.einsum("ij,j->i", xr, c)  # small product: no BLAS thread wake-up per pick
+        dots = row_products(xr, c)  # one dot per row: no BLAS thread wake-up per pick
         dist = d2_from_dots(dots, (cells.sq_norms[seg_idx], None, None), cf)
         mind[seg_idx] = np.minimum(mind[seg_idx], dist)
         for q in chosen:
