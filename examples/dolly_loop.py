@@ -7,6 +7,13 @@ what each sampler picks. The "model" is a PCA of hashed word counts fitted on th
 swap in ``diverseevol.hf`` for a real LLM.
 
 Run: python examples/dolly_loop.py [path/to/databricks-dolly-15k.jsonl.gz]     (~10-15 s on 2 cores)
+
+Why K-Center's Vendi can sit below random's: diversity depends on the space it is measured in. K-Center
+spreads the pool in the space it selects in (the model's own embedding, here a 32-component whitened PCA
+refitted each round); the reference space (1,024 hashed word counts) weighs other features. Printed on the
+development machine (2026-12-07): at 500 records K-Center's Vendi in the model's own space is 28.8 against
+random's 15.3, in the reference space 311.5 against 322.8, and its pool holds 26% closed_qa records (12% of Z):
+rows that are extreme on the model's principal components, not spread over the reference space.
 """
 
 from __future__ import annotations
