@@ -13,7 +13,7 @@ from kcenter_oracle import kcenter_oracle
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("d", [9, 64, 300, 4096])
+@pytest.mark.parametrize("d", [9, 64, 128, 300, 4096])
 def test_a_rows_product_does_not_depend_on_its_neighbours_or_address(dtype, d):
     rng = np.random.default_rng(d)
     x = rng.standard_normal((203, d)).astype(dtype)
@@ -53,6 +53,7 @@ def test_long_rows_and_a_failed_probe_fall_back_to_einsum(monkeypatch):
 def test_the_probe_accepts_this_numpy(monkeypatch):
     monkeypatch.setattr(_rowblocks, "_vecdot_ok", None)
     assert _rowblocks.uses_vecdot(128) == hasattr(np, "vecdot")
+    assert not _rowblocks.uses_vecdot(_rowblocks.VECDOT_MIN_D - 1)  # short rows: einsum is faster there
 
 
 @pytest.mark.parametrize("rule", ["vecdot", "einsum"])
@@ -60,7 +61,7 @@ def test_picks_match_the_oracle_under_either_rule_and_duplicates_tie(monkeypatch
     """Exact duplicates stay exactly 0 apart (the lowest index wins a tie) under both rules."""
     monkeypatch.setattr(_rowblocks, "_vecdot_ok", rule == "vecdot" and hasattr(np, "vecdot"))
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((600, 24)).astype(np.float32)
+    x = rng.standard_normal((600, 130)).astype(np.float32)
     x[300:] = x[:300]  # every row twice
     pool = np.array([0, 1, 2])
     for prune, lazy in ((False, False), (True, False), (False, True), ("auto", "auto")):

@@ -14,7 +14,7 @@ How it works
   whose float32 rounding scales with the spread, not with the mean (same per-pick cost).
 * The distance to the initial pool comes from a blocked BLAS GEMM (never an N x |pool| matrix at
   once). The per-pick products take one dot per row (``np.vecdot``: a BLAS dot per row, probed once per
-  process to be row-local; ``np.einsum`` otherwise and above 8,192 columns) on row tiles spread over a few
+  process to be row-local, on 128-8,192 columns; ``np.einsum`` otherwise) on row tiles spread over a few
   threads: unlike BLAS GEMV, whose result for a row depends on where the row falls in the call (tail
   kernels, thread splits), this gives every row a result that depends on its data only. Exact duplicates therefore
   tie exactly (the lowest index wins), and skipping tiles (pruning) or reordering rows never changes a
