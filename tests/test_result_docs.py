@@ -186,5 +186,6 @@ def test_the_cross_machine_table_names_what_held_and_what_changed(tmp_path: Path
     assert "| `a` | 50.0 [40.0, 60.0] | 47.5 [37.5, 57.5] |" in text
     assert "| ahead / level |" in text and "| behind / behind |" in text
     assert "hold under both instruction sets: `b` behind;" in text
-    assert "changed: `a` (ahead -> level)." in text
+    assert "changed: `a` (ahead -> level); accuracy alone ahead of `random` under both: `a`, under one only: none." in text
+    assert tool.demo_cross_machine_verdict(tmp_path).startswith("Verdicts (")
     assert "| full data | 50.0 [40.0, 60.0] | 47.5 [37.5, 57.5] |" in text

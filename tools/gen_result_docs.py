@@ -238,14 +238,29 @@ def demo_cross_machine(root: Path = ROOT) -> str:
         if a is not None and b is not None:
             lines.append(f"| {label} | {_ci(a.get('accuracy'), 1)} | {_ci(b.get('accuracy'), 1)} | | | | | |")
     lines.append("")
+    acc = {r: (_excludes_zero(p_here.get((r, "accuracy"))), _excludes_zero(p_other.get((r, "accuracy"))))
+           for r in here["settings"]["samplers"] if r != baseline}
+    both = [f"`{r}`" for r, (a, b) in acc.items() if a == b == 1]
+    one = [f"`{r}`" for r, (a, b) in acc.items() if (a == 1) != (b == 1)]
+    lines.append(_cross_machine_verdicts(held, flipped)[:-2] + f"; accuracy alone ahead of `{baseline}` under both: "
+                 f"{', '.join(both) or 'none'}, under one only: {', '.join(one) or 'none'}.\n")
+    return "\n".join(lines)
+
+
+def _cross_machine_verdicts(held: list[tuple[str, str, str]], flipped: list[tuple[str, str, str]]) -> str:
     same = [f"`{r}` {v}" for r, v, _ in held if v != "level"]
-    lines.append(
+    return (
         f"Verdicts (the demo table's rule: ahead = the loss interval excludes 0 in the recipe's favour and accuracy "
         f"does not contradict it; behind = either interval excludes 0 against it) that hold under both instruction "
         f"sets: {', '.join(same) or 'none besides level'}; level under both: "
         f"{', '.join(f'`{r}`' for r, v, _ in held if v == 'level') or 'none'}; changed: "
         + (", ".join(f"`{r}` ({a} -> {b})" for r, a, b in flipped) or "none") + ".\n")
-    return "\n".join(lines)
+
+
+def demo_cross_machine_verdict(root: Path = ROOT) -> str:
+    """Only the verdict line of :func:`demo_cross_machine` (for the README)."""
+    text = demo_cross_machine(root)
+    return text[text.rindex("\n\n") + 2:] if "\n\n" in text else text
 
 
 def ci_time(root: Path = ROOT) -> str:
@@ -422,6 +437,7 @@ SOURCES: dict[str, Callable[[Path], str]] = {
     "demo-table": demo_table,
     "demo-time": demo_time,
     "demo-cross-machine": demo_cross_machine,
+    "demo-cross-machine-verdict": demo_cross_machine_verdict,
     "ci-time": ci_time,
     "dolly-max-length": dolly_max_length,
     "dolly-bakeoff-design": lambda root: bakeoff_dolly("bakeoff_dolly_design.json", root),
