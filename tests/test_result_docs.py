@@ -33,7 +33,8 @@ def test_the_docs_hold_the_blocks_the_issue_asks_for() -> None:
                  ("docs/demo.md", "demo-table"), ("docs/getting_started.md", "demo-time"),
                  ("docs/cli.md", "demo-time"), ("docs/huggingface.md", "dolly-max-length"),
                  ("docs/results.md", "dolly-bakeoff-design"), ("docs/results.md", "dolly-bakeoff-fresh"),
-                 ("README.md", "dolly-bakeoff-verdict"), ("docs/samplers.md", "dolly-bakeoff-verdict")]:
+                 ("README.md", "dolly-bakeoff-verdict"), ("docs/samplers.md", "dolly-bakeoff-verdict"),
+                 ("docs/demo.md", "demo-cross-machine"), ("README.md", "demo-cross-machine-verdict")]:
         assert need in found, need
 
 
@@ -57,7 +58,8 @@ def test_a_changed_result_file_or_a_hand_edit_makes_a_block_stale(tmp_path: Path
     entry = next(e for e in data["summary"]["by_sampler"] if e["sampler"] == "kcenter" and e["pool_size"] == final)
     entry["accuracy"]["mean"] += 1.0
     path.write_text(json.dumps(data))
-    assert set(tool.stale(root=root)) == {"README.md: demo-table", "docs/demo.md: demo-table", "docs/results.md: demo-table"}
+    assert set(tool.stale(root=root)) == {"README.md: demo-table", "docs/demo.md: demo-table", "docs/results.md: demo-table",
+                                          "docs/demo.md: demo-cross-machine"}
     # Regenerating fixes it; then a hand edit inside a block is caught.
     for rel in tool.DOCS:
         (root / rel).write_text(tool.render_doc((root / rel).read_text(), root))
