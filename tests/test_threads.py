@@ -82,6 +82,8 @@ def test_policy_threads_shares_cores_among_local_ranks(tmp_path, clean_env, monk
 SCRIPT = """
 import json, os, sys
 from diverseevol import threads
+if len(sys.argv) > 2:  # the idle cores the policy sees (a busy or an idle machine, whatever this one is)
+    threads.idle_cores = lambda sample_s=0.1: float(sys.argv[2])
 policy = threads.apply_thread_policy(cgroup_root=sys.argv[1])
 loaded_before = threads.openmp_loaded()
 import torch
@@ -95,21 +97,22 @@ print(json.dumps(out))
 
 
 def _policy_in_fresh_process(tmp_path: Path, env: dict[str, str], *, cgroup: str = "100000 100000",
-                             import_torch_first: bool = False) -> dict:
+                             import_torch_first: bool = False, idle: float | None = 0.0) -> dict:
     pytest.importorskip("torch")
     root = tmp_path / "cg"
     root.mkdir(exist_ok=True)
     _cgroup(root, cgroup)
     script = ("import torch\n" if import_torch_first else "") + SCRIPT
     base = {k: v for k, v in os.environ.items() if k not in VARIABLES}
-    run = subprocess.run([sys.executable, "-c", script, str(root)], env={**base, "PYTHONPATH": str(ROOT), **env},
+    argv = [str(root)] + ([] if idle is None else [str(idle)])
+    run = subprocess.run([sys.executable, "-c", script, *argv], env={**base, "PYTHONPATH": str(ROOT), **env},
                          capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def test_policy_sets_wait_and_threads_before_openmp_loads(tmp_path):
-    out = _policy_in_fresh_process(tmp_path, {})  # a 1-core quota
+    out = _policy_in_fresh_process(tmp_path, {}, idle=0.0)  # a 1-core quota, no core idle
     assert out["threads"] == 1 and out["wait"] == "PASSIVE" and out["effective"]
     assert out["env"] == {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                           "OPENBLAS_NUM_THREADS": "1"}
@@ -123,6 +126,23 @@ def test_policy_lowers_running_torch_pool_and_reports_late_wait_policy(tmp_path)
     assert out["threads"] == 1 and out["torch_threads"] == 1
     assert out["wait"] == "PASSIVE" and not out["effective"]  # OpenMP had read its environment already
     assert "too late" in out["reason"]
+
+
+def test_idle_cores_keep_the_runtimes_spin(tmp_path):
+    out = _policy_in_fresh_process(tmp_path, {}, idle=1.0)  # the one core this process may use is idle
+    assert out["threads"] == 1 and out["wait"] is None and not out["effective"]
+    assert out["env"]["OMP_WAIT_POLICY"] is None and out["env"]["OMP_NUM_THREADS"] == "1"
+    assert "runtime's default (1.0 of 1 core(s) idle)" in out["reason"]
+    busy = _policy_in_fresh_process(tmp_path, {}, idle=0.4, cgroup="200000 100000")  # 2 threads, 0.4 core idle
+    assert busy["wait"] == "PASSIVE" and "0.4 of" in busy["reason"]
+
+
+def test_idle_cores_reads_proc_stat():
+    idle = threads.idle_cores(0.05)
+    if not Path("/proc/stat").exists():
+        assert idle is None
+        return
+    assert idle is not None and -0.01 <= idle <= len(os.sched_getaffinity(0)) + 0.01
 
 
 def test_policy_keeps_what_the_user_set(tmp_path):

@@ -573,7 +573,7 @@ def run_demo(
     from .._optional import require
     from ..threads import apply_thread_policy
 
-    apply_thread_policy()  # before torch loads: OMP_WAIT_POLICY=PASSIVE reaches its OpenMP runtime
+    apply_thread_policy()  # before torch loads: the wait policy it picks reaches the OpenMP runtime
     require("torch", feature="the demo", extra="hf")
     from .._progress import progress_enabled
 
