@@ -261,6 +261,12 @@ class ThreadPolicy:
 _APPLIED: ThreadPolicy | None = None
 
 
+def _openmp_threads(default: int) -> int:
+    """Threads OpenMP will start: the first count of ``OMP_NUM_THREADS`` (it may list nested levels), else ``default``."""
+    head = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(head) if head.isdigit() and int(head) > 0 else default
+
+
 def _lower_running_pools(threads: int) -> None:
     """Lower torch's and the loaded BLAS libraries' thread pools to ``threads`` (never raise them)."""
     torch = sys.modules.get("torch")
@@ -309,14 +315,14 @@ def apply_thread_policy(*, cgroup_root: str | Path = "/sys/fs/cgroup", force: bo
         return policy
     reasons = []
     runtime_loaded = openmp_loaded()
+    planned = max(1, cores // world)  # the thread count the policy sets when the user set none
     wait = None
     user_wait = [name for name in WAIT_VARIABLES if os.environ.get(name)]
     if user_wait:
         reasons.append(f"wait policy kept ({', '.join(user_wait)} set)")
     else:
-        want = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, cores // world)
         idle = idle_cores()
-        if idle is not None and idle < want - 0.5:
+        if idle is not None and idle < _openmp_threads(planned) - 0.5:
             os.environ["OMP_WAIT_POLICY"] = wait = "PASSIVE"
             reasons.append(f"OMP_WAIT_POLICY=PASSIVE ({idle:.1f} of {cores} core(s) idle)"
                            + (" (too late: OpenMP already loaded)" if runtime_loaded else ""))
@@ -328,7 +334,7 @@ def apply_thread_policy(*, cgroup_root: str | Path = "/sys/fs/cgroup", force: bo
     if user_threads:
         reasons.append(f"thread counts kept ({', '.join(user_threads)} set)")
     else:
-        threads = max(1, cores // world)
+        threads = planned
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[name] = str(threads)
         _lower_running_pools(threads)

@@ -193,3 +193,9 @@ def test_the_kernel_takes_its_default_threads_from_the_policy(clean_env, monkeyp
     st = {}
     kcenter_select(x, pool, 10, backend="numpy", random_state=0, progress=False, stats=st, n_threads=3)
     assert st["n_threads"] == 3  # an explicit n_threads wins
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 5), ("3", 3), ("3,1", 3), (" 2 , 1", 2), ("abc", 5), ("0", 5)])
+def test_the_wait_choice_reads_openmps_thread_count_without_failing(clean_env, monkeypatch, value, expected):
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert threads._openmp_threads(5) == expected  # nested lists and junk never raise
