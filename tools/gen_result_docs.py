@@ -104,11 +104,9 @@ def demo_table(root: Path = ROOT) -> str:
     c = _conditions(timing)
     seeds = _seeds(res)
     st = res["settings"]
-    final = st["init_size"] + st["k"] * st["rounds"]
+    final, paired, baseline = _final_paired(res)
     by = {(e["sampler"], e["pool_size"]): e for e in res["summary"]["by_sampler"]}
-    paired = {(p["sampler"], p["metric"]): p for p in res["paired"] if p["pool_size"] == final}
     m = max((p["n_comparisons"] for p in res["paired"]), default=0)
-    baseline = next(iter({p["baseline"] for p in res["paired"]}), "random")
     lines = [
         f"Command: `{c['command']}`; seeds {', '.join(map(str, seeds))}; {c['machine']}, {c['date']}, "
         f"{_load_text(c)} (quality figures do not depend on the load). Each cell: mean [95% t-interval over the "
@@ -132,11 +130,8 @@ def demo_table(root: Path = ROOT) -> str:
         if e is not None:
             lines.append(f"| {label} ({e['pool_size']:,} records) | {_ci(e.get('accuracy'), 1)} | "
                          f"{_ci(e.get('heldout_loss'), 2)} | {_ci(e.get('coverage'), 1)} | | | |")
-    ahead = [r for r in st["samplers"] if r != baseline
-             and _excludes_zero(paired.get((r, "heldout_loss"))) < 0
-             and _excludes_zero(paired.get((r, "accuracy"))) >= 0]
-    behind = [r for r in st["samplers"] if r != baseline
-              and (_excludes_zero(paired.get((r, "heldout_loss"))) > 0 or _excludes_zero(paired.get((r, "accuracy"))) < 0)]
+    ahead = [r for r in st["samplers"] if r != baseline and _verdict(r, paired) == "ahead"]
+    behind = [r for r in st["samplers"] if r != baseline and _verdict(r, paired) == "behind"]
     lines.append("")
     lines.append(
         f"Recipes whose adjusted interval against {baseline} excludes 0 in their favour on loss, not contradicted by "
@@ -200,8 +195,8 @@ def _verdict(recipe: str, paired: Mapping[tuple[str, str], Any]) -> str:
     return "level"
 
 
-def demo_cross_machine(root: Path = ROOT) -> str:
-    """The five-seed demo on this machine and under another instruction set: which conclusions hold on both."""
+def _cross_machine(root: Path) -> tuple[list[str], str]:
+    """(table lines, verdict line) of the five-seed demo on this machine and under another instruction set."""
     here, other = _load("demo_5seeds.json", root), _load("demo_5seeds_avx2.json", root)
     c = _load("demo_5seeds_avx2_conditions.json", root)["conditions"]
     final, p_here, baseline = _final_paired(here)
@@ -237,30 +232,31 @@ def demo_cross_machine(root: Path = ROOT) -> str:
         b = next((v for (s_, _), v in by_other.items() if s_ == name), None)
         if a is not None and b is not None:
             lines.append(f"| {label} | {_ci(a.get('accuracy'), 1)} | {_ci(b.get('accuracy'), 1)} | | | | | |")
-    lines.append("")
     acc = {r: (_excludes_zero(p_here.get((r, "accuracy"))), _excludes_zero(p_other.get((r, "accuracy"))))
            for r in here["settings"]["samplers"] if r != baseline}
     both = [f"`{r}`" for r, (a, b) in acc.items() if a == b == 1]
     one = [f"`{r}`" for r, (a, b) in acc.items() if (a == 1) != (b == 1)]
-    lines.append(_cross_machine_verdicts(held, flipped)[:-2] + f"; accuracy alone ahead of `{baseline}` under both: "
-                 f"{', '.join(both) or 'none'}, under one only: {', '.join(one) or 'none'}.\n")
-    return "\n".join(lines)
-
-
-def _cross_machine_verdicts(held: list[tuple[str, str, str]], flipped: list[tuple[str, str, str]]) -> str:
     same = [f"`{r}` {v}" for r, v, _ in held if v != "level"]
-    return (
+    verdict = (
         f"Verdicts (the demo table's rule: ahead = the loss interval excludes 0 in the recipe's favour and accuracy "
         f"does not contradict it; behind = either interval excludes 0 against it) that hold under both instruction "
         f"sets: {', '.join(same) or 'none besides level'}; level under both: "
         f"{', '.join(f'`{r}`' for r, v, _ in held if v == 'level') or 'none'}; changed: "
-        + (", ".join(f"`{r}` ({a} -> {b})" for r, a, b in flipped) or "none") + ".\n")
+        + (", ".join(f"`{r}` ({a} -> {b})" for r, a, b in flipped) or "none")
+        + f"; accuracy alone ahead of `{baseline}` under both: {', '.join(both) or 'none'}, under one only: "
+        f"{', '.join(one) or 'none'}.\n")
+    return lines, verdict
+
+
+def demo_cross_machine(root: Path = ROOT) -> str:
+    """The five-seed demo on this machine and under another instruction set: which conclusions hold on both."""
+    lines, verdict = _cross_machine(root)
+    return "\n".join([*lines, "", verdict])
 
 
 def demo_cross_machine_verdict(root: Path = ROOT) -> str:
     """Only the verdict line of :func:`demo_cross_machine` (for the README)."""
-    text = demo_cross_machine(root)
-    return text[text.rindex("\n\n") + 2:] if "\n\n" in text else text
+    return _cross_machine(root)[1]
 
 
 def ci_time(root: Path = ROOT) -> str:

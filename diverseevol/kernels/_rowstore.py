@@ -61,12 +61,6 @@ def _available_ram() -> int:
     return 4 << 30
 
 
-def _usable_cpus() -> int:
-    """Threads for the kernel: the cores this process may use (affinity, cgroup quota) shared among the node's
-    processes (``LOCAL_WORLD_SIZE`` under torchrun / accelerate): :func:`diverseevol.threads.policy_threads`."""
-    return policy_threads()
-
-
 def ranges(a: int, b: int, step: int) -> list[tuple[int, int]]:
     """``[a, b)`` cut into half-open ranges of at most ``step``."""
     return [(s, min(s + step, b)) for s in range(a, b, step)]
@@ -112,7 +106,7 @@ class RowStore:
             by_bytes = _TILE_BYTES // (self.d * self.itemsize)
             block_rows = int(max(64, min(by_bytes, -(-len(candidate_idx) // 512))))
         self.tile = int(block_rows)
-        self.n_threads = int(n_threads) if n_threads is not None else min(_usable_cpus(), 8)
+        self.n_threads = int(n_threads) if n_threads is not None else min(policy_threads(), 8)  # cores this process may use, shared among the node's ranks
         self._executor: ThreadPoolExecutor | None = None
         self._solo_until = 0.0  # perf_counter time until which passes stay on the calling thread (see after_blas)
         self._local = threading.local()  # per-thread scratch buffers of the full passes (see slice_dots)
