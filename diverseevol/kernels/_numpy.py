@@ -667,7 +667,8 @@ class _Selector:
         if rows is None:  # every stale live row, read range by range
             alive = self.mind >= 0
             first = int(lazy.stamp[alive].min()) if alive.any() else t
-            jobs: list[Any] = [slice(a, b) for a, b in ranges(0, store.n_phys, store.tile)]
+            step = max(store.tile, _FILTER_MIN_ROWS) if self.filtering else store.tile  # one GEMM per step rows
+            jobs: list[Any] = [slice(a, b) for a, b in ranges(0, store.n_phys, step)]
         elif len(rows):
             first = int(lazy.stamp[rows].min())
             step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))

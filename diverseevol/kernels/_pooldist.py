@@ -79,5 +79,5 @@ def pool_distances(
             dots = rows.row_dots(X[a - r[0] : b - r[0]], Wg)
             mind[a:b] = rows.d2_from_dots(dots, slice(a, b), cf)
 
-    rows.map(recompute, ranges(0, n, rows.tile))
+    rows.map(recompute, ranges(0, n, max(rows.tile, sub)))
     return mind, best
