@@ -3,7 +3,9 @@
 Methods (each skipped with a reason when it cannot run):
 
 * ``kc_default``: :func:`diverseevol.kcenter_select`, numpy backend, default options (pruning, lazy).
-* ``kc_every``: the same with ``prune=False`` (every distance computed each pick).
+* ``kc_every``: the same with ``prune=False, blas_filter=False`` (every distance computed by the per-row rule each
+  pick).
+* ``kc_unfiltered`` (only with ``--only kc_unfiltered``): the defaults with ``blas_filter=False``.
 * ``numpy_loop``: a plain numpy loop with one running minimum (``|x|^2 + |c|^2 - 2 X @ c`` with BLAS).
 * ``torch_fps``: the textbook torch FPS loop (direct differences, ``torch.minimum``), float32, CPU.
 * ``fps_vanilla``, ``fps_npdu_kdtree``, ``fps_bucket_kdtree``: ``fpsample`` (``pip install fpsample``);
@@ -209,7 +211,8 @@ def method_table(w: Workload) -> dict[str, tuple[Callable[..., np.ndarray] | Non
     low_d = w.d <= 16
     return {
         "kc_default": (kc, ""),
-        "kc_every": (lambda *a: kc(*a, prune=False), ""),
+        "kc_every": (lambda *a: kc(*a, prune=False, blas_filter=False), ""),
+        "kc_unfiltered": (lambda *a: kc(*a, blas_filter=False), ""),
         "numpy_loop": (numpy_loop, ""),
         "torch_fps": (torch_fps if have_torch else None, "" if have_torch else "torch not installed"),
         "fps_vanilla": (_fpsample("fps_sampling") if have_fps else None, fps_why),
@@ -290,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, tuple[float, np.ndarray, float]] = {}
         skipped: dict[str, str] = {}
         table = {n: m for n, m in method_table(w).items()
-                 if not m_filter or n in m_filter or n in ("kc_every", "numpy_loop", "kc_default")}
+                 if (not m_filter and n != "kc_unfiltered") or n in m_filter
+                 or n in ("kc_every", "numpy_loop", "kc_default")}
         for name, (fn, why) in table.items():
             if fn is None:
                 skipped[name] = why
@@ -324,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         st: dict = {}
         kc(x, pool, first, w.k, stats=st)
         print(f"kc_default: {st['evaluations'] / max(1, st['evaluations_unpruned']):.1%} of the distances of "
-              f"kc_every (prune={st['prune']}, lazy={st['lazy']}, boxes={st.get('boxes')}, "
+              f"kc_every by the row rule, {st['filtered_out'] / max(1, st['evaluations_unpruned']):.1%} ruled out by "
+              f"BLAS (prune={st['prune']}, lazy={st['lazy']}, filter={st['filter']}, boxes={st.get('boxes')}, "
               f"need_estimate={st['need_estimate']:.2f})")
         summary.append((w, own, base, own / base, cpu_ratio))
         del x

@@ -17,11 +17,11 @@ from diverseevol.errors import DiverseEvolError, IgnoredOptionWarning, UnknownOp
 from diverseevol.kernels import contract
 from diverseevol.kernels.backends import installed_backends
 
-NUMPY = ["block_rows", "lazy", "max_copy_bytes", "n_threads", "progress", "prune", "stats"]
+NUMPY = ["blas_filter", "block_rows", "lazy", "max_copy_bytes", "n_threads", "progress", "prune", "stats"]
 ACCEPTED = {
     "numpy": NUMPY,
     "faiss": sorted(NUMPY + ["device"]),
-    "torch": sorted(["block_rows", "device", "lazy", "max_copy_bytes", "max_device_bytes", "n_threads",
+    "torch": sorted(["blas_filter", "block_rows", "device", "lazy", "max_copy_bytes", "max_device_bytes", "n_threads",
                      "pool_chunk_rows", "progress", "prune", "stats"]),
 }
 HERE = [b for b in ("numpy", "faiss", "torch") if b in installed_backends()]

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from diverseevol import kcenter_select
-from diverseevol.kernels import _numpy
 from diverseevol.kernels._blasfilter import filter_margin, filtered_block_pairs, filtered_rows
 from diverseevol.kernels._rowblocks import row_products
 from diverseevol.kernels._rowstore import RowStore
@@ -38,10 +37,9 @@ def _data(kind: str, n: int, d: int, dtype, seed: int) -> np.ndarray:
 
 
 def _run(x, pool, k, filtered, monkeypatch, **kw):
-    monkeypatch.setattr(_numpy, "_FILTER", filtered)
     stats: dict = {}
     picks, radii = kcenter_select(x, pool, k, backend="numpy", random_state=1, progress=False,
-                                  return_radii=True, stats=stats, **kw)
+                                  return_radii=True, stats=stats, blas_filter=filtered, **kw)
     return np.asarray(picks), np.asarray(radii), stats
 
 
@@ -100,6 +98,16 @@ def test_cosine_streamed_and_short_rows_are_not_filtered(monkeypatch, tmp_path):
     assert not st["filter"] and st["layout"] == "stream"
     _, _, st = _run(mm, np.arange(10), 20, True, monkeypatch)  # dense candidates of a memmap: read in place, filtered
     assert st["filter"] and st["layout"] == "span"
+    wide = _data("random", 6000, 300, np.float32, seed=2)  # above 128 columns "auto" filters lazy catch-ups only
+    for lazy in (False, True):
+        ref = _run(wide, np.arange(10), 40, False, monkeypatch, prune=False, lazy=lazy)
+        auto = _run(wide, np.arange(10), 40, "auto", monkeypatch, prune=False, lazy=lazy)
+        forced = _run(wide, np.arange(10), 40, True, monkeypatch, prune=False, lazy=lazy)
+        for got in (auto, forced):
+            np.testing.assert_array_equal(got[0], ref[0])
+            np.testing.assert_array_equal(got[1], ref[1])
+        if not lazy:  # full passes of one center: filtered only when forced
+            assert forced[2]["filtered_out"] > 0 and auto[2]["filtered_out"] == 0
 
 
 def _store(x: np.ndarray) -> RowStore:

@@ -146,7 +146,7 @@ def farthest_first(
         Rows of Z read per block by the search, and per work tile by the picks (default: about
         16 MiB of float32 for the search, the numpy kernel's default for the picks).
     **pick_options
-        The numpy kernel's options for the picks (``prune``, ``lazy``, ``n_threads``,
+        The numpy kernel's options for the picks (``prune``, ``lazy``, ``blas_filter``, ``n_threads``,
         ``max_copy_bytes``, ``progress``, ``stats``); see
         :func:`diverseevol.kernels._numpy.farthest_first`.
 

@@ -64,7 +64,7 @@ __all__ = ["OPTIONS", "farthest_first"]
 
 #: Options accepted by :func:`farthest_first` besides ``metric`` and ``first_pick`` (declared in
 #: :data:`diverseevol.kernels.contract.BACKENDS`).
-OPTIONS = ("prune", "lazy", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
+OPTIONS = ("prune", "lazy", "blas_filter", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
 
 _LAZY_MIN_D = 16  # lazy="auto" stays eager below this many columns: a full pass costs about a lazy pick's bookkeeping
 #: prune="auto", decided up front: a pruned pass costs about this many row elements of bookkeeping per row
@@ -105,12 +105,14 @@ _BOX_MIN_ROWS = 8192
 #: Filtered passes (:mod:`._blasfilter`) for euclidean rows in memory with more than this many columns (below, the
 #: column rule and box pruning are faster than a GEMV).
 _FILTER_MIN_D = 8
-#: ... and at most this many: above, a row's products cost far more than the call that takes them, and filtering
-#: only adds the BLAS pass (5,200 x 4,096 clustered, one start, pruned: 0.41 s filtered, 0.28 s not; quick sizes).
-_FILTER_MAX_D = 1024
+#: blas_filter="auto" filters the passes of a single center only up to this many columns: there the per-row call of
+#: the row rule costs more than the row (one thread, 50,000 x 128: rule 2.69 ms, GEMV 2.35 ms; at 256 columns 5.98
+#: vs 5.94), above it filtering only adds the BLAS pass, and its BLAS threads keep spinning over the kernel's own
+#: (5,200 x 4,096 clustered, one start, pruned: 0.41 s filtered, 0.28 s not; 200,000 x 768 pruned 28.8 s against
+#: 22.7 s). Lazy catch-ups (one GEMM over rows x up to 128 picks instead of a dot per pair) are filtered at any width.
+_FILTER_PASS_MAX_D = 128
 _FILTER_MIN_ROWS = 4096  # shorter row ranges of a pass take the row rule directly
 _FILTER_MIN_PAIRS = 1024  # ... and lazy updates of fewer rows x centers
-_FILTER = True  # tests switch it off to compare with unfiltered passes
 
 
 def farthest_first(
@@ -123,6 +125,7 @@ def farthest_first(
     first_pick: int | None,
     prune: bool | str = "auto",
     lazy: bool | str = "auto",
+    blas_filter: bool | str = "auto",
     block_rows: int | None = None,
     n_threads: int | None = None,
     max_copy_bytes: int | None = None,
@@ -155,6 +158,14 @@ def farthest_first(
         picks are measured to cost less than a full pass, and switches to full passes, retrying
         later, otherwise; below 16 columns it applies every pick eagerly from the start (a full
         pass there costs about what a lazy pick's bookkeeping does). Never changes the result.
+    blas_filter : {"auto", True, False}
+        BLAS-filtered passes (:mod:`._blasfilter`): the product of every row with a new center (with a block of
+        pending centers in lazy catch-ups) is taken by BLAS (GEMV / GEMM) only to rule out the rows the center
+        cannot lower, by a rigorous bound on the rounding; the rows left are computed by the per-row rule.
+        ``"auto"``: lazy catch-ups of euclidean rows held in memory with more than 8 columns, and passes of one
+        center up to 128 columns (above, a row's product costs far more than the call that takes it, and
+        filtering only adds the BLAS pass); ``True``: passes at any width too. Never for cosine or streamed rows.
+        Never changes the result.
     block_rows : int, optional
         Rows per work tile (default: about 4 MiB of rows).
     n_threads : int, optional
@@ -203,6 +214,7 @@ def farthest_first(
         cosine=metric == "cosine",
         prune=prune,
         lazy=lazy,
+        blas_filter=blas_filter,
         block_rows=block_rows,
         n_threads=n_threads,
         max_copy_bytes=max_copy_bytes,
@@ -236,6 +248,7 @@ class _Selector:
         prune: bool | str,
         lazy: bool | str,
         block_rows: int | None,
+        blas_filter: bool | str = "auto",
         n_threads: int | None,
         max_copy_bytes: int | None,
         nearest_pool_idx: np.ndarray | None = None,
@@ -266,7 +279,9 @@ class _Selector:
         self.reprobe_at: list[int] = []  # pick counts at which a dropped pruning is estimated again
         self.reprobes = 0
         self.lazy: LazyState | None = None  # set up by run()
-        self.filtering = False  # BLAS-filtered passes (set up by run(), once the norms are known)
+        self.filter_wanted = blas_filter
+        self.filtering = False  # BLAS-filtered lazy catch-ups (set up by run(), once the norms are known)
+        self.filter_passes = False  # ... and passes of one center
         self.filter_M = 0.0
         self.filtered_out = 0  # distances the filtered passes ruled out (never computed by the row rule)
         self.mind = np.empty(0, dtype=self.rows.dtype)  # running min squared distance per physical row; -1: dead
@@ -293,7 +308,10 @@ class _Selector:
         rows.set_shift(choose_shift(rows.emb, self.pool, self.cand, "cosine" if rows.cosine else "euclidean",
                                     first_pick))
         rows.compute_norms()
-        self.filtering = _FILTER and not rows.cosine and rows.X is not None and _FILTER_MIN_D < rows.d <= _FILTER_MAX_D
+        self.filtering = (
+            self.filter_wanted is not False and not rows.cosine and rows.X is not None and rows.d > _FILTER_MIN_D
+        )
+        self.filter_passes = self.filtering and (self.filter_wanted is True or rows.d <= _FILTER_PASS_MAX_D)
         if self.filtering:
             self.filter_M = filter_margin(rows)
         self.pass_s = self.full_pass_s = time.perf_counter() - t0
@@ -560,7 +578,7 @@ class _Selector:
         With ``track`` (pruning), rows whose minimum drops get center ``track`` as their nearest.
         """
         store = self.rows
-        if self.filtering and self.boxes is None:
+        if self.filter_passes and self.boxes is None:
             work, rows = self._filter(c, cf, work, rows)
         total = sum(b - a for a, b in work)
         if store.X is None:

@@ -99,6 +99,7 @@ OPTIONS: dict[str, Option] = {
     for o in (
         Option("prune", "auto", _tristate, "exact triangle-inequality pruning ('auto' keeps it while it pays)"),
         Option("lazy", "auto", _tristate, "exact lazy evaluation of new centers ('auto' while it pays)"),
+        Option("blas_filter", "auto", _tristate, "BLAS rules out the rows a center cannot lower (exact; 'auto' where it pays)"),
         Option("block_rows", None, _int_at_least(1), "rows per work block"),
         Option("n_threads", None, _int_at_least(1), "CPU threads for the per-pick products"),
         Option("max_copy_bytes", None, _int_at_least(0), "largest contiguous copy of the candidate rows"),
@@ -110,7 +111,7 @@ OPTIONS: dict[str, Option] = {
     )
 }
 
-_NUMPY_OPTIONS = ("prune", "lazy", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
+_NUMPY_OPTIONS = ("prune", "lazy", "blas_filter", "block_rows", "n_threads", "max_copy_bytes", "progress", "stats")
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ BACKENDS: dict[str, BackendSpec] = {
             "torch",
             "gpu",
             ("device", "block_rows", "max_device_bytes", "pool_chunk_rows", "n_threads", "progress"),
-            inert=("prune", "lazy", "max_copy_bytes", "stats"),
+            inert=("prune", "lazy", "blas_filter", "max_copy_bytes", "stats"),
         ),
     )
 }
