@@ -184,6 +184,20 @@ def load_now() -> str:
     return open("/proc/loadavg").read().split()[0]
 
 
+def _without_causal_sdpa(embedder, handle, records):
+    """``embedder.embed`` with :func:`diverseevol.hf._fast_paths.causal_sdpa` switched off (the pass before it)."""
+    import contextlib
+
+    from diverseevol.hf import embedder as embedder_module
+
+    kept = embedder_module.causal_sdpa
+    embedder_module.causal_sdpa = lambda model, enabled: contextlib.nullcontext(False)
+    try:
+        return embedder.embed(handle, records)
+    finally:
+        embedder_module.causal_sdpa = kept
+
+
 def non_embedding_params(model) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
 
@@ -207,6 +221,8 @@ def main() -> None:
                    "(default: the embedder's own, batch_size x max_length)")
     p.add_argument("--compile", action="store_true", help="also time this tree with compile=True (torch.compile of "
                    "the body; its first call, the compilation, is timed apart)")
+    p.add_argument("--compile-masked", action="store_true", help="also time compile=True with the causal SDPA switch "
+                   "off (transformers' materialised causal mask under torch.compile, the compiled pass before it)")
     p.add_argument("--f-linear", action="store_true", help="also time this tree with onednn=False (F.linear)")
     p.add_argument("--exact", action="store_true", help="also embed once in float64 (F.linear) and print every "
                    "side's max |difference| from it (the rounding error of each float32 path)")
@@ -260,6 +276,12 @@ def main() -> None:
         sides[f"now, compile=True (max_batch_tokens {b or args.batch_size * args.max_length})"] = HFEmbedder(
             batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b, compile=True
         )
+    if args.compile_masked:
+        b = budgets[-1]
+        masked = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b,
+                            compile=True)
+        sides[f"now, compile=True, causal mask materialised (max_batch_tokens {b or args.batch_size * args.max_length})"] = (
+            lambda h, recs: _without_causal_sdpa(masked, h, recs))
     if not args.no_baseline:
         sides["batch-size-1 loop (full model)"] = lambda h, recs: baseline_loop(model, tok, recs, args.max_length)
 

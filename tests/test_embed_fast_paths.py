@@ -19,6 +19,7 @@ from hf_fixtures import tiny_handle, word_records
 
 from diverseevol.hf import HFEmbedder, HFScorer, ModelHandle
 from diverseevol.hf import _fast_paths as fast_paths
+from diverseevol.hf.embedder import forward_pass
 from diverseevol.hf.tiny import build_tiny_llama
 
 torch.set_num_threads(2)
@@ -173,3 +174,36 @@ def test_compile_auto_and_validation(monkeypatch):
         HFScorer(compile=1)
     assert HFEmbedder(compile="auto").get_params()["compile"] == "auto"
     assert "compile" not in HFEmbedder().get_params()
+
+
+def test_causal_sdpa_runs_without_a_mask_and_restores_the_model(handle, records):
+    """The attention used in compiled passes: same vectors as the masked path, the model's setting restored."""
+    model = handle.model
+    model.set_attn_implementation("sdpa")
+    ref, _ = forward_pass(handle, records, causal_padding_free=False, max_length=320, max_batch_tokens=700,
+                          progress=False)
+    seen = []
+
+    def record_mask(mod, args, kwargs):
+        seen.append(kwargs.get("attention_mask"))
+
+    hooks = [layer.self_attn.register_forward_pre_hook(record_mask, with_kwargs=True) for layer in model.model.layers]
+    try:
+        with fast_paths.causal_sdpa(model, True) as switched:
+            assert switched and model.config._attn_implementation == fast_paths.CAUSAL_SDPA
+            got, _ = forward_pass(handle, records, max_length=320, max_batch_tokens=700, progress=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert model.config._attn_implementation == "sdpa"
+    assert seen and all(m is None for m in seen)  # transformers built no mask for it
+    np.testing.assert_allclose(got, ref, atol=2e-5)  # right padding: the causal mask is all the pads need
+    with fast_paths.causal_sdpa(model, False) as switched:  # off (an explicit mask, or no compile): untouched
+        assert not switched and model.config._attn_implementation == "sdpa"
+
+
+def test_causal_sdpa_leaves_other_attentions_alone():
+    model = build_tiny_llama(seed=3)
+    model.set_attn_implementation("eager")
+    with fast_paths.causal_sdpa(model, True) as switched:
+        assert not switched and model.config._attn_implementation == "eager"

@@ -18,8 +18,10 @@ from ..errors import ValidationError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CAUSAL_SDPA",
     "COMPILE_AUTO_TOKENS",
     "CompiledBody",
+    "causal_sdpa",
     "check_compile",
     "have_cxx",
     "onednn_linear_custom_op",
@@ -227,3 +229,47 @@ def sdpa_attention(model: Any) -> Iterator[None]:
     finally:
         if switch:
             inner.set_attn_implementation(before)
+
+
+#: Name under which :func:`causal_sdpa` registers its attention function with transformers.
+CAUSAL_SDPA = "diverseevol_causal_sdpa"
+
+
+def _causal_sdpa_forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any) -> Any:
+    """transformers' SDPA attention with no mask, so that it runs SDPA's causal kernel (``is_causal=True``)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    return sdpa_attention_forward(module, query, key, value, None, **kwargs)
+
+
+@contextlib.contextmanager
+def causal_sdpa(model: Any, enabled: bool) -> Iterator[bool]:
+    """Run a causal SDPA model's attention with ``is_causal=True`` and no mask during a compiled pass.
+
+    A pass with right-padded batches and no attention mask needs only the causal mask. Eager
+    transformers then leaves the mask out and SDPA skips the blocks above the diagonal, but under
+    ``torch.compile`` it cannot tell compiling from exporting before torch 2.14 and materialises the
+    (B, 1, T, T) causal mask, so SDPA computes every score. This registers an attention function
+    without the mask (transformers builds none for an attention it has no mask function for) and
+    switches the model to it; the model's setting is restored afterwards. Yields whether it switched.
+    """
+    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    config = getattr(inner, "config", None)
+    switch = (
+        enabled and getattr(config, "_attn_implementation", None) == "sdpa"
+        and getattr(config, "is_causal", True) and hasattr(inner, "set_attn_implementation")
+    )
+    if switch:
+        try:
+            from transformers import AttentionInterface
+
+            AttentionInterface.register(CAUSAL_SDPA, _causal_sdpa_forward)
+            inner.set_attn_implementation(CAUSAL_SDPA)
+        except (ImportError, ValueError, NotImplementedError, AttributeError) as exc:
+            logger.debug("causal SDPA attention not available for %s: %s", type(inner).__name__, exc)
+            switch = False
+    try:
+        yield bool(switch)
+    finally:
+        if switch:
+            inner.set_attn_implementation("sdpa")

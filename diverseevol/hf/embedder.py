@@ -26,7 +26,7 @@ from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ..errors import ValidationError
 from ._batches import plan_batches
-from ._fast_paths import CompiledBody, check_compile, onednn_linears, sdpa_attention, want_compile
+from ._fast_paths import CompiledBody, causal_sdpa, check_compile, onednn_linears, sdpa_attention, want_compile
 from ._model import body_and_head, resolve_model
 from ._records import tokenize_records
 from ._token_scores import SCORE_NAMES, batch_scores
@@ -217,9 +217,9 @@ def forward_pass(
         total=len(batches), disable=not progress or rank != 0, desc="embedding" if embeddings else "scoring"
     )
     try:
-        with torch.inference_mode(), sdpa_attention(model), onednn_linears(
-            model, onednn, custom_op=compiled.enabled
-        ):
+        with torch.inference_mode(), sdpa_attention(model), causal_sdpa(
+            model, causal_padding_free and compiled.enabled
+        ), onednn_linears(model, onednn, custom_op=compiled.enabled):
             for sl in batches:
                 idx = mine[sl]
                 ids, mask = _batch_on_device(tok.input_ids, idx, lengths[idx], pad_id, device)

@@ -34,6 +34,10 @@ How it works
   :mod:`._pruning`.
 * Exact lazy evaluation: a new center is applied only to the rows that could be the next pick:
   :mod:`._lazyeval`.
+* BLAS-filtered passes (``blas_filter``): BLAS (GEMV for one center, GEMM for a block of pending
+  centers in lazy catch-ups) rules out the rows a center cannot lower, by a rigorous bound on the
+  rounding; the rows left take the per-row rule, so no distance that enters the running minimum
+  changes a bit: :mod:`._blasfilter`.
 
 The parts, each with one job: :class:`~._rowstore.RowStore` (row storage, streaming, per-row
 arithmetic, threads), :class:`~._pruning.TrianglePruning`, :class:`~._lazyeval.LazyState`, and
