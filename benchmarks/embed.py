@@ -185,7 +185,7 @@ def load_now() -> str:
 
 
 def _without_causal_sdpa(embedder, handle, records):
-    """``embedder.embed`` with :func:`diverseevol.hf._fast_paths.causal_sdpa` switched off (the pass before it)."""
+    """``embedder(handle, records)`` with :func:`diverseevol.hf._fast_paths.causal_sdpa` switched off (the pass before it)."""
     import contextlib
 
     from diverseevol.hf import embedder as embedder_module
@@ -193,7 +193,7 @@ def _without_causal_sdpa(embedder, handle, records):
     kept = embedder_module.causal_sdpa
     embedder_module.causal_sdpa = lambda model, enabled: contextlib.nullcontext(False)
     try:
-        return embedder.embed(handle, records)
+        return embedder(handle, records)
     finally:
         embedder_module.causal_sdpa = kept
 

@@ -712,23 +712,29 @@ class _Selector:
             return got  # type: ignore[return-value]
 
         def lower(part: np.ndarray, Xp: np.ndarray, W: np.ndarray, cf: Any, cids: list[int | None],
-                  held: np.ndarray) -> None:
-            """Apply centers ``W`` to rows ``part``; each row already holds the first ``held`` of them."""
-            if filtering and len(part) * len(W) >= _FILTER_MIN_PAIRS:  # only the pairs that may lower (:mod:`._blasfilter`)
-                shifts = (cf[0].astype(np.float64) - self.filter_M) * 0.5
-                pairs = filtered_block_pairs(store, self.mind, part, Xp, W, shifts, held)
-                rows_hit = pairs.any(axis=1)
-                if not rows_hit.any():
-                    self.filtered_out += pairs.size
-                    return
+                  held: np.ndarray) -> int:
+            """Apply centers ``W`` to rows ``part`` (each already holds the first ``held`` of them); returns the pairs
+            accounted for: all of them unfiltered, those not held when filtered (the ones BLAS ruled out are also
+            added to ``filtered_out``)."""
+            if not (filtering and len(part) * len(W) >= _FILTER_MIN_PAIRS):
+                self._lower_by_block(part, Xp, W, cf, cids)
+                return len(part) * len(W)
+            shifts = (cf[0].astype(np.float64) - self.filter_M) * 0.5  # only the pairs that may lower (_blasfilter)
+            pairs = filtered_block_pairs(store, self.mind, part, Xp, W, shifts, held)
+            wanted = int(np.clip(len(W) - held, 0, None).sum())
+            rows_hit = pairs.any(axis=1)
+            computed = 0
+            if rows_hit.any():
                 cols_hit = pairs[rows_hit].any(axis=0)
                 part, Xp = part[rows_hit], Xp[rows_hit]
-                self.filtered_out += pairs.size - len(part) * int(np.count_nonzero(cols_hit))
                 if not cols_hit.all():
                     keep = np.flatnonzero(cols_hit)
                     W, cids = W[keep], [cids[j] for j in keep]
                     cf = tuple(None if f is None else f[keep] for f in cf)
-            self._lower_by_block(part, Xp, W, cf, cids)
+                self._lower_by_block(part, Xp, W, cf, cids)
+                computed = len(part) * len(W)
+            self.filtered_out += max(0, wanted - computed)
+            return max(wanted, computed)
 
         def job(sel: Any) -> int:
             if isinstance(sel, slice):  # a range of rows (catch-up of every row): the stale live ones
@@ -757,8 +763,7 @@ class _Selector:
                     W, cf, cids = centers(a, b)
                     o = max(0, s0 - a)
                     sub = tuple(None if f is None else f[o:] for f in cf)
-                    lower(part, Xp, W[o:], sub, cids[o:], (s if m.all() else s[m]) - (a + o))
-                    done += len(part) * (b - a - o)
+                    done += lower(part, Xp, W[o:], sub, cids[o:], (s if m.all() else s[m]) - (a + o))
             return done
 
         if filtering:  # BLAS runs its own threads
