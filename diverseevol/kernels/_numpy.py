@@ -721,7 +721,7 @@ class _Selector:
                 return len(part) * len(W)
             shifts = (cf[0].astype(np.float64) - self.filter_M) * 0.5  # only the pairs that may lower (_blasfilter)
             pairs = filtered_block_pairs(store, self.mind, part, Xp, W, shifts, held)
-            wanted = int(np.clip(len(W) - held, 0, None).sum())
+            wanted = int((len(W) - np.clip(held, 0, len(W))).sum())
             rows_hit = pairs.any(axis=1)
             computed = 0
             if rows_hit.any():
