@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
-from ._boxes import MAX_D as _BOX_MAX_D
 from ._blasfilter import filter_margin, filtered_block_pairs, filtered_rows
+from ._boxes import MAX_D as _BOX_MAX_D
 from ._boxes import BoxPruning, center_coordinates, pool_max_sq, spatial_order
 from ._lazyeval import LazyState
 from ._pooldist import pool_distances as _pool_distances
@@ -185,7 +185,7 @@ def farthest_first(
     stats : dict, optional
         Filled with counters: ``evaluations`` (candidate-center distances computed by the per-row rule
         after the initial ones), ``filtered_out`` (those a filtered pass ruled out with BLAS instead: see
-        Notes), ``evaluations_unpruned`` (what ``prune=False, lazy=False`` computes without filtering),
+        ``blas_filter``), ``evaluations_unpruned`` (what ``prune=False, lazy=False`` computes without filtering),
         ``filter`` (whether passes were filtered), ``reorders``,
         ``layout``, ``prune``, ``prune_dropped``, ``lazy``, ``lazy_adaptive``, ``lazy_fallbacks``
         (full updates where the lazy search could not prove a pick), ``lazy_switches`` (adaptive
@@ -251,8 +251,8 @@ class _Selector:
         cosine: bool,
         prune: bool | str,
         lazy: bool | str,
-        block_rows: int | None,
         blas_filter: bool | str = "auto",
+        block_rows: int | None,
         n_threads: int | None,
         max_copy_bytes: int | None,
         nearest_pool_idx: np.ndarray | None = None,
@@ -700,6 +700,7 @@ class _Selector:
         if first >= t:
             return
         filtering = self.filtering
+        gemms = [0]  # filtered products taken (BLAS calls: its threads keep spinning for a while after)
         blocks = lazy.blocks(first, t, _LAZY_BLOCK_FILTERED if filtering else _LAZY_BLOCK)
         stacked: dict[tuple[int, int], tuple[np.ndarray, tuple[Any, Any, Any], list[int | None]]] = {}
 
@@ -721,6 +722,7 @@ class _Selector:
                 return len(part) * len(W)
             shifts = (cf[0].astype(np.float64) - self.filter_M) * 0.5  # only the pairs that may lower (_blasfilter)
             pairs = filtered_block_pairs(store, self.mind, part, Xp, W, shifts, held)
+            gemms[0] += 1
             wanted = int((len(W) - np.clip(held, 0, len(W))).sum())
             rows_hit = pairs.any(axis=1)
             computed = 0
@@ -768,7 +770,8 @@ class _Selector:
 
         if filtering:  # BLAS runs its own threads
             self.evaluations += sum(job(j) for j in jobs)
-            store.after_blas()
+            if gemms[0]:
+                store.after_blas()
         else:
             self.evaluations += sum(store.map(job, jobs, caller=True))
         if rows is not None:
