@@ -81,7 +81,8 @@ def test_lazy_is_bit_identical_to_the_full_computation(kind, metric, tuning, eag
             replay = f"DIVERSEEVOL_FUZZ_SEED={_FUZZ_BASE}, trial {trial}, prune={prune}, lazy={lazy}"
             np.testing.assert_array_equal(got, ref, err_msg=replay)
             np.testing.assert_array_equal(got_r, ref_r, err_msg=replay)
-            assert stats["lazy"] is True
+            if lazy is True:  # "auto" may hand the run to pruning, by a timed trial (so not asserted)
+                assert stats["lazy"] is True, replay
             lazy_runs += lazy is True and stats["evaluations"] < stats["evaluations_unpruned"]
     assert lazy_runs > 0  # the lazy path did skip work in some runs (not only fallbacks)
 
