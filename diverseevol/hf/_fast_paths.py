@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ValidationError
+from ._model import base_model
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ def sdpa_attention(model: Any) -> Iterator[None]:
 
     The model's own setting is restored afterwards; other implementations (flash, flex) are kept.
     """
-    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    inner = base_model(model)
     config = getattr(inner, "config", None)
     before = getattr(config, "_attn_implementation", None)
     switch = before == "eager" and getattr(inner, "_supports_sdpa", False) and hasattr(
@@ -253,7 +254,7 @@ def causal_sdpa(model: Any, enabled: bool) -> Iterator[bool]:
     without the mask (transformers builds none for an attention it has no mask function for) and
     switches the model to it; the model's setting is restored afterwards. Yields whether it switched.
     """
-    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    inner = base_model(model)
     config = getattr(inner, "config", None)
     switch = (
         enabled and getattr(config, "_attn_implementation", None) == "sdpa"

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "HUB_PREFIX",
     "ModelHandle",
+    "base_model",
     "body_and_head",
     "default_device",
     "load_model",
@@ -350,12 +351,15 @@ def resolve_model(model: Any, tokenizer: Any = None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def base_model(model: Any) -> Any:
+    """The transformers model inside a peft wrapper (which keeps the LoRA layers in place), else ``model`` itself."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
 def body_and_head(model: Any) -> tuple[Any, Any]:
     """Split a causal LM into its transformer body (gives ``last_hidden_state``) and its LM head."""
-    inner = model
-    get_base = getattr(model, "get_base_model", None)  # peft models keep the LoRA layers in place
-    if callable(get_base):
-        inner = get_base()
+    inner = base_model(model)
     body = getattr(inner, "base_model", inner)
     if body is inner:
         decoder = getattr(inner, "get_decoder", None)

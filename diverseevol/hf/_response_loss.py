@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ._model import body_and_head
+from ._model import base_model, body_and_head
 from ._records import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def response_loss_applies(model: Any, training_args: Any = None) -> bool:
 
     if training_args is not None and float(getattr(training_args, "label_smoothing_factor", 0.0) or 0.0) != 0.0:
         return False
-    inner = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    inner = base_model(model)
     if "logits_to_keep" not in inspect.signature(inner.forward).parameters:
         return False
     body, head = body_and_head(model)

@@ -22,7 +22,7 @@ import numpy as np
 from ._pruning import distance_error_bound
 from ._rowstore import RowStore
 
-__all__ = ["FILTER_ROWS", "filter_margin", "filtered_block_pairs", "filtered_rows"]
+__all__ = ["FILTER_ROWS", "filter_margin", "filtered_block_pairs", "filtered_rows", "threshold_shifts"]
 
 #: Rows per BLAS call of a filtered pass: the products and thresholds of a chunk (2 x 256 KiB in float32) stay in cache.
 FILTER_ROWS = 1 << 16
@@ -39,9 +39,14 @@ def filter_margin(rows: RowStore) -> float:
     return 4.0 * distance_error_bound(rows, 0.0)
 
 
-def _half_gaps(rows: RowStore, mind: np.ndarray, a: int, b: int, slot: int) -> np.ndarray:
-    """``(|x|^2 - m) / 2`` for physical rows ``[a, b)`` into the calling thread's scratch buffer ``slot``."""
-    h = np.subtract(rows.sqn[a:b], mind[a:b], out=rows.scratch(b - a, slot))
+def threshold_shifts(c_w: np.ndarray | float, margin: float) -> np.ndarray:
+    """``(c_w - M) / 2``, in float64, for center constants ``c_w`` (one or an array) and margin ``M`` (the module docstring)."""
+    return (np.asarray(c_w, dtype=np.float64) - margin) * 0.5
+
+
+def _half_gaps(rows: RowStore, mind: np.ndarray, sel: slice | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(|x|^2 - m) / 2`` for physical rows ``sel`` (a slice or positions), into ``out`` when given."""
+    h = np.subtract(rows.sqn[sel], mind[sel], out=out)
     h *= 0.5
     return h
 
@@ -60,7 +65,7 @@ def filtered_rows(rows: RowStore, mind: np.ndarray, a: int, b: int, w: np.ndarra
     w : ndarray, shape (d,)
         The center's vector as the row rule takes products with it.
     shift : float
-        ``(c_w - M) / 2`` for this center (see the module docstring).
+        ``(c_w - M) / 2`` for this center (:func:`threshold_shifts`).
 
     Returns
     -------
@@ -74,7 +79,7 @@ def filtered_rows(rows: RowStore, mind: np.ndarray, a: int, b: int, w: np.ndarra
         e = min(b, s + FILTER_ROWS)
         g = np.matmul(X[s:e], w, out=rows.scratch(e - s, 2))
         g -= rows.dtype.type(shift)
-        hit = np.flatnonzero(g >= _half_gaps(rows, mind, s, e, 3))
+        hit = np.flatnonzero(g >= _half_gaps(rows, mind, slice(s, e), out=rows.scratch(e - s, 3)))
         if hit.size:
             out.append(hit + s)
     if not out:
@@ -86,15 +91,13 @@ def filtered_block_pairs(rows: RowStore, mind: np.ndarray, sel: np.ndarray, X: n
                          shifts: np.ndarray, held: np.ndarray | None = None) -> np.ndarray:
     """Which of centers ``W`` (m, d) may lower which of rows ``sel``: a (rows, m) mask.
 
-    ``sel`` holds physical positions, ``X`` their data, ``shifts`` (m,) ``(c_w - M) / 2`` per center, and
+    ``sel`` holds physical positions, ``X`` their data, ``shifts`` (m,) :func:`threshold_shifts` of the centers, and
     ``held`` (rows,), optional, how many of the first centers each row's minimum already includes (those
     pairs are left out: the row's own nearest center would otherwise tie). One BLAS GEMM.
     """
     G = X @ W.T
     G -= shifts.astype(G.dtype)[None, :]
-    h = rows.sqn[sel] - mind[sel]
-    h *= 0.5
-    pairs = G >= h[:, None]
+    pairs = G >= _half_gaps(rows, mind, sel)[:, None]
     if held is not None and held.max(initial=0) > 0:
         pairs &= np.arange(W.shape[0])[None, :] >= held[:, None]
     return pairs

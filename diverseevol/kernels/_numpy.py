@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from .._progress import progress_bar
-from ._blasfilter import filter_margin, filtered_block_pairs, filtered_rows
+from ._blasfilter import filter_margin, filtered_block_pairs, filtered_rows, threshold_shifts
 from ._boxes import MAX_D as _BOX_MAX_D
 from ._boxes import BoxPruning, center_coordinates, pool_max_sq, spatial_order
 from ._lazyeval import LazyState
@@ -613,7 +613,7 @@ class _Selector:
         if not long:
             return work, rows
         store = self.rows
-        shift = (float(cf[0]) - self.filter_M) * 0.5
+        shift = float(threshold_shifts(cf[0], self.filter_M))
         found = [filtered_rows(store, self.mind, a, b, c, shift) for a, b in long]
         store.after_blas()
         if rows is not None and len(rows):
@@ -720,8 +720,7 @@ class _Selector:
             if not (filtering and len(part) * len(W) >= _FILTER_MIN_PAIRS):
                 self._lower_by_block(part, Xp, W, cf, cids)
                 return len(part) * len(W)
-            shifts = (cf[0].astype(np.float64) - self.filter_M) * 0.5  # only the pairs that may lower (_blasfilter)
-            pairs = filtered_block_pairs(store, self.mind, part, Xp, W, shifts, held)
+            pairs = filtered_block_pairs(store, self.mind, part, Xp, W, threshold_shifts(cf[0], self.filter_M), held)
             gemms[0] += 1
             wanted = int((len(W) - np.clip(held, 0, len(W))).sum())
             rows_hit = pairs.any(axis=1)
