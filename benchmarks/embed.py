@@ -223,7 +223,10 @@ def main() -> None:
                    "the body; its first call, the compilation, is timed apart)")
     p.add_argument("--compile-masked", action="store_true", help="also time compile=True with the causal SDPA switch "
                    "off (transformers' materialised causal mask under torch.compile, the compiled pass before it)")
-    p.add_argument("--f-linear", action="store_true", help="also time this tree with onednn=False (F.linear)")
+    p.add_argument("--f-linear", action="store_true", help="also time this tree with onednn=False (F.linear; with --compile, "
+                   "compiled too)")
+    p.add_argument("--onednn", action="store_true", help="also time this tree with onednn=True (oneDNN's linear; with "
+                   "--compile, compiled too)")
     p.add_argument("--exact", action="store_true", help="also embed once in float64 (F.linear) and print every "
                    "side's max |difference| from it (the rounding error of each float32 path)")
     args = p.parse_args()
@@ -254,6 +257,11 @@ def main() -> None:
         f"{model.config._attn_implementation}), {args.device}, {args.dtype}, {args.threads} CPU threads"
     )
     print(f"records: {source}; {n_tok} tokens, mean {np.mean(real):.0f}, max {max(real)} (max_length {args.max_length})")
+    if args.device == "cpu":
+        from diverseevol.hf._fast_paths import cpu_vendor, resolve_onednn
+
+        print(f"onednn='auto' here: {'oneDNN linear' if resolve_onednn('auto') else 'F.linear'} (CPU vendor "
+              f"{cpu_vendor() or 'unknown'}, torch MKL {torch.backends.mkl.is_available()})")
 
     handle = ModelHandle(model=model, tokenizer=tok)
     sides = {}
@@ -262,20 +270,15 @@ def main() -> None:
             batch_size=args.batch_size, max_length=args.max_length, progress=False
         )
     budgets = [int(b) for b in args.budgets.split(",") if b] or [None]
-    for b in budgets:
-        label = f"now (max_batch_tokens {b if b is not None else args.batch_size * args.max_length})"
-        sides[label] = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False,
-                                  max_batch_tokens=b)
-    if args.f_linear:
-        b = budgets[-1]
-        sides[f"now, onednn=False (max_batch_tokens {b or args.batch_size * args.max_length})"] = HFEmbedder(
-            batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b, onednn=False
-        )
-    if args.compile:
-        b = budgets[-1]
-        sides[f"now, compile=True (max_batch_tokens {b or args.batch_size * args.max_length})"] = HFEmbedder(
-            batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b, compile=True
-        )
+    # onednn: the embedder's default ("auto": the CPU's choice), plus the paths asked for explicitly
+    linears = [("auto", "")] + [(v, f", onednn={v}") for v, on in ((False, args.f_linear), (True, args.onednn)) if on]
+    for compiled in ([False, True] if args.compile else [False]):
+        for onednn, tag in linears:
+            for b in budgets:
+                label = (f"now{', compile=True' if compiled else ''}{tag} "
+                         f"(max_batch_tokens {b if b is not None else args.batch_size * args.max_length})")
+                sides[label] = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False,
+                                          max_batch_tokens=b, compile=compiled, onednn=onednn)
     if args.compile_masked:
         b = budgets[-1]
         masked = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b,

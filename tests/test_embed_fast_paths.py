@@ -43,7 +43,7 @@ def _linears(model):
 def test_onednn_pass_matches_f_linear_pass(handle, records):
     if not fast_paths.onednn_linear_ok():
         pytest.skip("this torch build has no usable oneDNN linear")
-    fast = HFEmbedder(progress=False, max_length=320)
+    fast = HFEmbedder(progress=False, max_length=320, onednn=True)
     slow = HFEmbedder(progress=False, max_length=320, onednn=False)
     emb_f, sc_f = fast.embed_and_score(handle, records)
     emb_s, sc_s = slow.embed_and_score(handle, records)
@@ -51,7 +51,7 @@ def test_onednn_pass_matches_f_linear_pass(handle, records):
     np.testing.assert_allclose(emb_f, emb_s, rtol=0, atol=1e-5)
     for name in sc_s:
         np.testing.assert_allclose(sc_f[name], sc_s[name], rtol=1e-5, atol=1e-6)
-    scorer = HFScorer(progress=False, max_length=320)
+    scorer = HFScorer(progress=False, max_length=320, onednn=True)
     for name, col in scorer(handle, records).items():
         np.testing.assert_allclose(col, sc_s[name], rtol=1e-5, atol=1e-6)
 
@@ -65,7 +65,7 @@ def test_onednn_layers_switched_only_inside_the_pass(handle, records):
     seen = []
     hook = lin[0].register_forward_hook(lambda mod, a, out: seen.append("forward" in mod.__dict__))
     try:
-        HFEmbedder(progress=False, max_length=320)(handle, records[:3])
+        HFEmbedder(progress=False, max_length=320, onednn=True)(handle, records[:3])
     finally:
         hook.remove()
     assert seen and all(seen)  # switched during the pass, hooks still run
@@ -207,3 +207,61 @@ def test_causal_sdpa_leaves_other_attentions_alone():
     model.set_attn_implementation("eager")
     with fast_paths.causal_sdpa(model, True) as switched:
         assert not switched and model.config._attn_implementation == "eager"
+
+
+@pytest.mark.parametrize(
+    "vendor, mkl, want",
+    [("GenuineIntel", True, False), ("GenuineIntel", False, True), ("AuthenticAMD", True, True), ("", True, True)],
+)
+def test_onednn_auto_follows_the_cpu_vendor(monkeypatch, vendor, mkl, want):
+    monkeypatch.setattr(fast_paths, "cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(torch.backends.mkl, "is_available", lambda: mkl)
+    assert fast_paths.resolve_onednn("auto") is want
+    assert fast_paths.resolve_onednn(True) is True and fast_paths.resolve_onednn(False) is False
+
+
+@pytest.mark.parametrize("vendor", ["GenuineIntel", "AuthenticAMD"])
+def test_auto_pass_switches_layers_by_the_rule(handle, records, monkeypatch, vendor):
+    if not fast_paths.onednn_linear_ok():
+        pytest.skip("this torch build has no usable oneDNN linear")
+    monkeypatch.setattr(fast_paths, "cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(torch.backends.mkl, "is_available", lambda: True)
+    lin = _linears(handle.model)[0]
+    seen = []
+    hook = lin.register_forward_hook(lambda mod, a, out: seen.append("forward" in mod.__dict__))
+    try:
+        got = HFEmbedder(progress=False, max_length=320)(handle, records[:3])
+    finally:
+        hook.remove()
+    assert seen and all(s == (vendor != "GenuineIntel") for s in seen)
+    same = HFEmbedder(progress=False, max_length=320, onednn=vendor != "GenuineIntel")(handle, records[:3])
+    np.testing.assert_array_equal(got, same)  # "auto" is exactly the path it names
+
+
+def test_cpu_vendor_reads_the_vendor_line():
+    import re
+
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo here")
+    m = re.search(r"^vendor_id\s*:\s*(.+)$", text, re.M)
+    assert fast_paths.cpu_vendor() == (m.group(1).strip() if m else fast_paths.cpu_vendor())
+    if m:
+        assert fast_paths.cpu_vendor()  # a vendor line is there: it is read
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None, "AUTO"])
+def test_onednn_setting_is_checked(bad):
+    from diverseevol.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="onednn must be True, False or 'auto'"):
+        HFEmbedder(onednn=bad)
+    with pytest.raises(ValueError, match="onednn"):
+        HFScorer(onednn=bad)
+
+
+def test_onednn_setting_is_recorded_only_when_named():
+    assert "onednn" not in HFEmbedder().get_params() and "onednn" not in HFScorer().get_params()
+    assert HFEmbedder(onednn=False).get_params()["onednn"] is False
+    assert HFScorer(onednn=True).get_params()["onednn"] is True

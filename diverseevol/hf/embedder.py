@@ -26,7 +26,15 @@ from ..comm import active_communicator, gather_rows, shard_slice
 from ..data import InstructionRecord
 from ..errors import ValidationError
 from ._batches import plan_batches
-from ._fast_paths import CompiledBody, causal_sdpa, check_compile, onednn_linears, sdpa_attention, want_compile
+from ._fast_paths import (
+    CompiledBody,
+    causal_sdpa,
+    check_compile,
+    check_onednn,
+    onednn_linears,
+    sdpa_attention,
+    want_compile,
+)
 from ._model import body_and_head, resolve_model
 from ._records import tokenize_records
 from ._token_scores import SCORE_NAMES, batch_scores
@@ -89,7 +97,7 @@ def forward_pass(
     layer: int = -1,
     template: str = "auto",
     max_batch_tokens: int | None = None,
-    onednn: bool = True,
+    onednn: bool | str = "auto",
     compile: bool | str = False,
     warn_truncated: bool | None = None,
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
@@ -134,12 +142,13 @@ def forward_pass(
     layer : int, default -1
         Index into the model's ``output_hidden_states`` (0 = token embeddings, -1 = the last
         layer after the final norm, -2 = the layer before...). Scores always use the last layer.
-    onednn : bool, default True
+    onednn : bool or "auto", default "auto"
         On a CPU, run the model's float32 linear layers (the LM head included) through oneDNN
         for the pass instead of ``F.linear``'s BLAS call: 2-2.5x faster matrix products on AMD
-        CPUs, where MKL takes a slow path. Results differ from ``F.linear`` by float32 rounding
-        only (another summation order). Ignored on other devices and dtypes; False keeps
-        ``F.linear``.
+        CPUs, where MKL takes a slow path. ``"auto"`` does so unless PyTorch's BLAS is MKL on an
+        Intel CPU, where MKL is the faster one (a rule on the CPU's vendor, so a machine always
+        takes the same path). Results differ from ``F.linear`` by float32 rounding only (another
+        summation order). Ignored on other devices and dtypes; False keeps ``F.linear``.
     compile : bool or "auto", default False
         Run the transformer body through ``torch.compile`` (inductor, dynamic shapes: one
         compilation serves every batch shape, and later models of the same architecture): fuses
@@ -180,6 +189,7 @@ def forward_pass(
                  what="padded tokens per batch; None: batch_size x max_length")
     _check_pooling(pooling, layer)
     check_compile(compile)
+    check_onednn(onednn)
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
@@ -375,9 +385,10 @@ class HFEmbedder:
     max_batch_tokens : int, optional
         Padded tokens per forward pass (see :func:`forward_pass`); on a CPU a few thousand keeps
         the activations in cache.
-    onednn : bool, default True
+    onednn : bool or "auto", default "auto"
         On a CPU, run the float32 linear layers through oneDNN during the pass (see
-        :func:`forward_pass`); False keeps PyTorch's ``F.linear``.
+        :func:`forward_pass`): ``"auto"`` unless PyTorch's BLAS is MKL on an Intel CPU; False keeps
+        PyTorch's ``F.linear``.
     compile : bool or "auto", default False
         Run the transformer body through ``torch.compile`` (see :func:`forward_pass`): faster
         per token after a compilation of minutes on a small CPU; ``"auto"`` compiles passes of
@@ -409,13 +420,14 @@ class HFEmbedder:
         layer: int = -1,
         template: str = "auto",
         max_batch_tokens: int | None = None,
-        onednn: bool = True,
+        onednn: bool | str = "auto",
         compile: bool | str = False,
     ) -> None:
         _check_pooling(pooling, layer)
         check_compile(compile)
+        check_onednn(onednn)
         self.max_batch_tokens = max_batch_tokens
-        self.onednn = bool(onednn)
+        self.onednn = onednn
         self.compile = compile
         self.pooling = pooling
         self.layer = layer
@@ -447,7 +459,7 @@ class HFEmbedder:
             "layer": self.layer,
             **({"template": self.template} if self.template != "auto" else {}),
             **({"max_batch_tokens": self.max_batch_tokens} if self.max_batch_tokens is not None else {}),
-            **({"onednn": False} if not self.onednn else {}),
+            **({"onednn": self.onednn} if self.onednn != "auto" else {}),
             **({"compile": self.compile} if self.compile is not False else {}),
         }
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data import InstructionRecord
-from ._fast_paths import check_compile
+from ._fast_paths import check_compile, check_onednn
 from .embedder import HFEmbedder, forward_pass
 
 __all__ = ["HFScorer"]
@@ -45,9 +45,10 @@ class HFScorer:
         As for :class:`~diverseevol.hf.HFEmbedder`; the chat template for chat records unless named.
     max_batch_tokens : int, optional
         As for :class:`~diverseevol.hf.HFEmbedder`.
-    onednn : bool, default True
+    onednn : bool or "auto", default "auto"
         As for :class:`~diverseevol.hf.HFEmbedder`: on a CPU, the float32 linear layers (the
-        LM head included) run through oneDNN during the pass.
+        LM head included) run through oneDNN during the pass (``"auto"``: unless PyTorch's BLAS is
+        MKL on an Intel CPU).
     compile : bool or "auto", default False
         As for :class:`~diverseevol.hf.HFEmbedder`: the transformer body through ``torch.compile``.
 
@@ -70,12 +71,13 @@ class HFScorer:
         comm: Any = None,
         template: str = "auto",
         max_batch_tokens: int | None = None,
-        onednn: bool = True,
+        onednn: bool | str = "auto",
         compile: bool | str = False,
     ) -> None:
         check_compile(compile)
+        check_onednn(onednn)
         self.max_batch_tokens = max_batch_tokens
-        self.onednn = bool(onednn)
+        self.onednn = onednn
         self.compile = compile
         self.batch_size = batch_size
         self.max_length = max_length
@@ -97,8 +99,8 @@ class HFScorer:
             params["template"] = self.template
         if self.max_batch_tokens is not None:
             params["max_batch_tokens"] = self.max_batch_tokens
-        if not self.onednn:
-            params["onednn"] = False
+        if self.onednn != "auto":
+            params["onednn"] = self.onednn
         if self.compile is not False:
             params["compile"] = self.compile
         return params
