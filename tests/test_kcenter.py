@@ -130,6 +130,45 @@ def test_pruning_is_exact_on_random_and_tie_heavy_data(seed):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("share", [0.7, 99.0])
+def test_costly_pruned_passes_run_as_one_full_pass_with_the_same_bits(share, monkeypatch):
+    """A pruned plan costing at least ``_FULL_PASS_SHARE`` of a full pass (ranges + gathers) runs as one full pass."""
+    from diverseevol.kernels import _numpy as kn
+    from diverseevol.kernels import _pruning
+
+    monkeypatch.setattr(kn, "_FULL_PASS_SHARE", share)
+    events: list[tuple] = []
+    plan, update = _pruning.TrianglePruning.plan, kn._Selector._update
+
+    def plan_spy(self, need, tile):
+        work, rows, cost = plan(self, need, tile)
+        events.append(("plan", len(work) + len(rows), cost, len(need)))
+        return work, rows, cost
+
+    def update_spy(self, c, cf, work, track, rows=None):
+        events.append(("update", list(work), 0 if rows is None else len(rows), self.rows.n_phys))
+        return update(self, c, cf, work, track, rows)
+
+    monkeypatch.setattr(_pruning.TrianglePruning, "plan", plan_spy)
+    monkeypatch.setattr(kn._Selector, "_update", update_spy)
+    emb = _clustered(3, 8000, 48, 40)
+    none = np.array([], dtype=np.int64)
+    ref, ref_r = kcenter_select(emb, none, 120, prune=False, random_state=3, return_radii=True)
+    events.clear()
+    got, got_r = kcenter_select(emb, none, 120, prune=True, lazy=False, random_state=3, return_radii=True,
+                                block_rows=256)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got_r, ref_r)  # bit for bit
+    pairs = [(a, b) for a, b in zip(events, events[1:]) if a[0] == "plan" and b[0] == "update"]
+    costly = [(a, b) for a, b in pairs if a[2] >= 0.7 * b[3] and a[1] > 1]
+    cheap = [(a, b) for a, b in pairs if a[2] < 0.7 * b[3]]
+    assert costly and cheap  # both kinds of pass occur in this run
+    for a, b in costly:
+        assert (b[1] == [(0, b[3])] and b[2] == 0) is (share < 1)  # whole only under the rule
+    for a, b in cheap:
+        assert b[1] != [(0, b[3])] or b[2] > 0 or a[1] == 1  # cheap plans stay pruned
+
+
 def test_gathered_rows_without_regrouping_are_exact():
     emb = _clustered(5, 8000, 24, 40)
     ref = kcenter_select(emb, np.arange(50), 120, prune=False)

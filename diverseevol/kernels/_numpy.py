@@ -28,7 +28,7 @@ How it works
   distances, so a skipped row is one whose computed distance could not have dropped: the picks and
   radii are bit-identical to ``prune=False``. Tiles without such a row are skipped; tiles where
   at least a third of the rows need work are computed whole; from the others only the rows needing
-  work are gathered. When grouping rows by nearest center would avoid much work (rows needing work
+  work are gathered; a plan costing most of a full pass (``_FULL_PASS_SHARE``) runs as one full pass. When grouping rows by nearest center would avoid much work (rows needing work
   concentrated in few groups but spread over many tiles), the live candidate rows are copied once,
   grouped (ski-rental rule: only after the avoidable work has cost about ten passes):
   :mod:`._pruning`.
@@ -63,6 +63,8 @@ from ._rowstore import RowStore, ranges
 from ._shift import choose_shift
 
 logger = logging.getLogger(__name__)
+
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 __all__ = ["OPTIONS", "farthest_first"]
 
@@ -116,6 +118,9 @@ _FILTER_MIN_D = 8
 #: 22.7 s). Lazy catch-ups (one GEMM over rows x up to 128 picks instead of a dot per pair) are filtered at any width.
 _FILTER_PASS_MAX_D = 128
 _FILTER_MIN_ROWS = 4096  # shorter row ranges of a pass take the row rule directly
+#: A pruned pass whose plan costs at least this share of a full pass (in contiguous row reads, a gathered row counting
+#: as several) runs as one full pass instead: its many short ranges and gathers cost more than their rows.
+_FULL_PASS_SHARE = 0.7
 _FILTER_MIN_PAIRS = 1024  # ... and lazy updates of fewer rows x centers
 
 
@@ -561,6 +566,8 @@ class _Selector:
         if skip is not None:
             need &= ~skip
         work, rows, cost = pruning.plan(need, self.rows.tile)
+        if cost >= _FULL_PASS_SHARE * self.rows.n_phys and len(work) + len(rows) > 1:
+            work, rows = [(0, self.rows.n_phys)], _NO_ROWS
         self.evaluations += sum(b - a for a, b in work) + len(rows)
         if cid > 0:
             pruning.count_waste(cost, need, self.mind)
