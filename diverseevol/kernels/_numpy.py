@@ -28,7 +28,8 @@ How it works
   distances, so a skipped row is one whose computed distance could not have dropped: the picks and
   radii are bit-identical to ``prune=False``. Tiles without such a row are skipped; tiles where
   at least a third of the rows need work are computed whole; from the others only the rows needing
-  work are gathered; a plan costing most of a full pass (``_FULL_PASS_SHARE``) runs as one full pass. When grouping rows by nearest center would avoid much work (rows needing work
+  work are gathered; a plan costing most of a full pass (``_FULL_PASS_SHARE``) runs as one full
+  pass. When grouping rows by nearest center would avoid much work (rows needing work
   concentrated in few groups but spread over many tiles), the live candidate rows are copied once,
   grouped (ski-rental rule: only after the avoidable work has cost about ten passes):
   :mod:`._pruning`.
