@@ -77,14 +77,18 @@ def cpu_vendor() -> str:
     return "GenuineIntel" if "GenuineIntel" in proc or proc.startswith("Intel") else ""
 
 
-def check_onednn(onednn: Any) -> None:
+def check_onednn(onednn: Any) -> bool | str:
+    """The ``onednn`` setting checked: ``"auto"``, or a plain bool (numpy's bools included)."""
     import numpy as np
 
-    if not (isinstance(onednn, (bool, np.bool_)) or (isinstance(onednn, str) and onednn == "auto")):
-        raise ValidationError(
-            f"onednn must be True, False or 'auto'; got {onednn!r}. 'auto' picks oneDNN's linear on a CPU unless "
-            f"PyTorch's BLAS is MKL on an Intel CPU."
-        )
+    if isinstance(onednn, str) and onednn == "auto":
+        return onednn
+    if isinstance(onednn, (bool, np.bool_)):
+        return bool(onednn)
+    raise ValidationError(
+        f"onednn must be True, False or 'auto'; got {onednn!r}. 'auto' picks oneDNN's linear on a CPU unless "
+        f"PyTorch's BLAS is MKL on an Intel CPU."
+    )
 
 
 def resolve_onednn(onednn: bool | str) -> bool:
@@ -109,8 +113,8 @@ def onednn_linears(model: Any, enabled: bool | str = True, *, custom_op: bool = 
     PyTorch's CPU ``F.linear`` calls the BLAS it was built with (MKL in the PyPI wheels), which
     picks a slow code path on AMD CPUs; oneDNN's linear (``torch.ops.mkldnn._linear_pointwise``)
     runs the same product 2-2.5x faster there. On an Intel CPU MKL is the faster one:
-    ``enabled="auto"`` keeps ``F.linear`` there (:func:`resolve_onednn`). Only exact ``torch.nn.Linear`` modules with float32 weights on the CPU are
-    switched (quantised or subclassed layers keep their own forward); each keeps its weights and
+    ``enabled="auto"`` keeps ``F.linear`` there (:func:`resolve_onednn`). Only exact
+    ``torch.nn.Linear`` modules with float32 weights on the CPU are switched (quantised or subclassed layers keep their own forward); each keeps its weights and
     hooks, and gets its own forward back at the end. With ``custom_op`` the layers call
     :func:`onednn_linear_custom_op` (an opaque op ``torch.compile`` keeps as one call: inductor
     cannot lower oneDNN's linear with unpacked weights). Yields how many layers were switched.

@@ -189,7 +189,7 @@ def forward_pass(
                  what="padded tokens per batch; None: batch_size x max_length")
     _check_pooling(pooling, layer)
     check_compile(compile)
-    check_onednn(onednn)
+    onednn = check_onednn(onednn)
     model, tokenizer = resolve_model(model, tokenizer)
     records = list(records)
     n = len(records)
@@ -425,9 +425,8 @@ class HFEmbedder:
     ) -> None:
         _check_pooling(pooling, layer)
         check_compile(compile)
-        check_onednn(onednn)
+        self.onednn = check_onednn(onednn)
         self.max_batch_tokens = max_batch_tokens
-        self.onednn = onednn
         self.compile = compile
         self.pooling = pooling
         self.layer = layer

@@ -75,9 +75,8 @@ class HFScorer:
         compile: bool | str = False,
     ) -> None:
         check_compile(compile)
-        check_onednn(onednn)
+        self.onednn = check_onednn(onednn)
         self.max_batch_tokens = max_batch_tokens
-        self.onednn = onednn
         self.compile = compile
         self.batch_size = batch_size
         self.max_length = max_length

@@ -65,8 +65,6 @@ from ._shift import choose_shift
 
 logger = logging.getLogger(__name__)
 
-_NO_ROWS = np.empty(0, dtype=np.int64)
-
 __all__ = ["OPTIONS", "farthest_first"]
 
 #: Options accepted by :func:`farthest_first` besides ``metric`` and ``first_pick`` (declared in
@@ -119,10 +117,10 @@ _FILTER_MIN_D = 8
 #: 22.7 s). Lazy catch-ups (one GEMM over rows x up to 128 picks instead of a dot per pair) are filtered at any width.
 _FILTER_PASS_MAX_D = 128
 _FILTER_MIN_ROWS = 4096  # shorter row ranges of a pass take the row rule directly
+_FILTER_MIN_PAIRS = 1024  # ... and lazy updates of fewer rows x centers
 #: A pruned pass whose plan costs at least this share of a full pass (in contiguous row reads, a gathered row counting
 #: as several) runs as one full pass instead: its many short ranges and gathers cost more than their rows.
 _FULL_PASS_SHARE = 0.7
-_FILTER_MIN_PAIRS = 1024  # ... and lazy updates of fewer rows x centers
 
 
 def farthest_first(
@@ -568,7 +566,7 @@ class _Selector:
             need &= ~skip
         work, rows, cost = pruning.plan(need, self.rows.tile)
         if cost >= _FULL_PASS_SHARE * self.rows.n_phys and len(work) + len(rows) > 1:
-            work, rows = [(0, self.rows.n_phys)], _NO_ROWS
+            work, rows = [(0, self.rows.n_phys)], rows[:0]
         self.evaluations += sum(b - a for a, b in work) + len(rows)
         if cid > 0:
             pruning.count_waste(cost, need, self.mind)
