@@ -169,6 +169,37 @@ def test_costly_pruned_passes_run_as_one_full_pass_with_the_same_bits(share, mon
         assert b[1] != [(0, b[3])] or b[2] > 0 or a[1] == 1  # cheap plans stay pruned
 
 
+def test_gathered_rows_go_in_one_job_per_thread_not_per_tile(monkeypatch):
+    """The rows a pass gathers (pruned or filtered) are cut into one job per thread, at most ``gather_rows`` (1 MiB)
+    each, not into tiles: 32-row jobs made each gathered row cost several contiguous ones. Bits stay a full pass's."""
+    from diverseevol.kernels import _rowstore
+
+    calls: list[list[int]] = []
+    stores: list = []
+    mapper = _rowstore.RowStore.map
+
+    def map_spy(self, fn, items, *, caller=False):
+        stores.append(self)
+        calls.append([len(it) for it in items if isinstance(it, np.ndarray)])
+        return mapper(self, fn, items, caller=caller)
+
+    monkeypatch.setattr(_rowstore.RowStore, "map", map_spy)
+    emb = _clustered(3, 8000, 48, 40)
+    none = np.array([], dtype=np.int64)
+    ref, ref_r = kcenter_select(emb, none, 120, prune=False, random_state=3, return_radii=True)
+    calls.clear()
+    got, got_r = kcenter_select(emb, none, 120, prune=True, lazy=False, random_state=3, return_radii=True,
+                                block_rows=32, n_threads=2)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got_r, ref_r)
+    store = stores[-1]
+    assert store.tile == 32 and store.gather_rows == (1 << 20) // (48 * store.itemsize)
+    gathered = [c for c in calls if c]
+    assert any(sum(c) > 4 * store.tile for c in gathered)  # passes that 32-row jobs would have cut into many
+    for c in gathered:
+        assert len(c) <= store.n_threads and max(c) <= store.gather_rows
+
+
 def test_gathered_rows_without_regrouping_are_exact():
     emb = _clustered(5, 8000, 24, 40)
     ref = kcenter_select(emb, np.arange(50), 120, prune=False)

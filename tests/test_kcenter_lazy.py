@@ -267,6 +267,67 @@ def test_dropped_pruning_is_estimated_again_once_picks_cover_the_clusters(metric
     assert stats["shift"] is (offset > 0)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("clustered", [True, False])
+def test_sampled_need_share_matches_the_share_of_a_table_over_every_row(metric, clustered):
+    # Oracle: the share the full table measures (TrianglePruning over every row, the same probes), which the
+    # sampled estimate stands in for when deciding whether building that table is worth it.
+    from diverseevol.kernels._pooldist import pool_distances
+    from diverseevol.kernels._rowstore import RowStore
+
+    rng = np.random.default_rng(5)
+    n, d = 12000, 96
+    if clustered:
+        x = (rng.normal(size=(80, d))[rng.integers(0, 80, n)] * 8 + rng.normal(size=(n, d))).astype(np.float32)
+    else:
+        x = rng.normal(size=(n, d)).astype(np.float32)
+    cand = np.arange(n, dtype=np.int64)
+    rows = RowStore(x, cand, cosine=metric == "cosine", block_rows=None, n_threads=1, max_copy_bytes=None)
+    rows.set_shift(None)
+    rows.compute_norms()
+    for n_centers in (20, 60, 200):
+        centers = np.sort(rng.choice(n, n_centers, replace=False)).astype(np.int64)
+        mind, assign = pool_distances(rows, centers, cand, None)
+        mind[centers] = -1
+        table = _pruning.TrianglePruning(rows, mind, assign, centers, 10, adaptive=False)
+        probes = np.argpartition(mind, n - 4)[n - 4 :]
+        full = np.mean([np.count_nonzero(table.need_rows(*rows.center(int(p)), mind)) / np.count_nonzero(mind >= 0)
+                        for p in probes])
+        sampled = _pruning.sampled_need_share(rows, mind, centers, probes.astype(np.int64))
+        assert sampled is not None and abs(sampled - full) < 0.04, (n_centers, sampled, full)
+
+
+@pytest.mark.parametrize("margin", [0.05, float("inf")])
+def test_an_estimate_again_builds_its_table_only_where_the_sample_says_it_may_pay(margin, monkeypatch):
+    # Same data as above: at k/8 picks the sampled share is still above the limit, so no table over every row is
+    # built (one GEMM of every row saved); at k/4 it is built and pruning resumes. Picks are the same either way.
+    monkeypatch.setattr(_pruning, "_PRUNE_LOSS", float("inf"))
+    monkeypatch.setattr(_numpy, "_REPROBE_SKIP_MARGIN", margin)
+    tables: list[int] = []
+    full_table = _numpy._pool_distances
+
+    def spy(rows, centers, cand, nearest):
+        tables.append(len(centers))
+        return full_table(rows, centers, cand, nearest)
+
+    monkeypatch.setattr(_numpy, "_pool_distances", spy)
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(60, 320)) * 6
+    x = (centers[rng.integers(0, 60, 6000)] + rng.normal(size=(6000, 320))).astype(np.float32)
+    pool = np.arange(10)
+    ref = kcenter_select(x, pool, 240, prune=False, lazy=False, return_radii=True)
+    tables.clear()
+    stats: dict = {}
+    got = kcenter_select(x, pool, 240, return_radii=True, stats=stats)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert stats["prune"] is True
+    if margin == float("inf"):
+        assert stats["reprobes_skipped"] == 0 and len(tables) == 1 + stats["reprobes"] >= 3
+    else:
+        assert stats["reprobes_skipped"] >= 1 and len(tables) == 1 + stats["reprobes"] == 2
+
+
 def test_passes_stay_on_the_calling_thread_while_blas_threads_spin(monkeypatch):
     # After the initial GEMM, OpenBLAS's workers spin for about 0.1 s and hold the cores: passes in that
     # window run on the calling thread, later ones on the worker threads. Picks never depend on it.

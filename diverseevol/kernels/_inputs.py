@@ -26,7 +26,7 @@ from .._validation import (
     complement_indices,
 )
 from ..errors import NonFiniteEmbeddingError, ValidationError
-from ._rowblocks import work_dtype
+from ._rowblocks import sq_norms, work_dtype
 
 __all__ = [
     "Problem",
@@ -200,7 +200,7 @@ def check_used_rows(emb: np.ndarray, pool: np.ndarray, cand: np.ndarray, *, cosi
             block = emb[rows]
         block = np.asarray(block, dtype=work)
         with np.errstate(over="ignore", invalid="ignore"):
-            sq = np.einsum("ij,ij->i", block, block)
+            sq = sq_norms(block)
         bad = ~np.isfinite(sq) | (sq == 0 if cosine else False)
         if bad.any():
             sel = np.flatnonzero(bad)

@@ -15,6 +15,7 @@ kernel falls back to a full update and stays eager for a cool-down of picks. In 
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -190,7 +191,7 @@ class LazyState:
         if self.streak == 0:
             self.recent.clear()
         self.recent.append(seconds)
-        self.lazy_s = float(np.median(self.recent))  # one slow pick (e.g. the process preempted) is not a trend
+        self.lazy_s = statistics.median(self.recent)  # one slow pick (e.g. the process preempted) is not a trend
         self.streak += 1
         if self.streak >= _LAZY_TRIAL_PICKS:
             debt = len(self.pending) - self.caught_at

@@ -59,7 +59,7 @@ from ._boxes import MAX_D as _BOX_MAX_D
 from ._boxes import BoxPruning, center_coordinates, pool_max_sq, spatial_order
 from ._lazyeval import LazyState
 from ._pooldist import pool_distances as _pool_distances
-from ._pruning import TrianglePruning
+from ._pruning import TrianglePruning, sampled_need_share
 from ._rowstore import RowStore, ranges
 from ._shift import choose_shift
 
@@ -100,6 +100,10 @@ _PROBE_AFTER_PICKS = 8
 #: pool and the picks so far (one GEMM of the rows against those centers and one pass): 200,000 x 768 with 1,000
 #: clusters and a 100-record pool estimated 0.91 up front while pruned passes computed 57% of the rows over k = 1,000.
 _REPROBE_AT = (1 / 8, 1 / 4, 1 / 2)
+#: Each such estimate first samples ~4,096 live rows (:func:`._pruning.sampled_need_share`: one small GEMM); the table
+#: over every row (one GEMM of all rows against pool + picks: 2.2 s of a 28 s run at 200,000 x 768, k/8 = 125 picks)
+#: is built only when that sampled share is below the limit plus this margin.
+_REPROBE_SKIP_MARGIN = 0.05
 _LAZY_BLOCK = 32  # pending picks applied to stale rows as one block (one product over rows x picks)
 _LAZY_BLOCK_FILTERED = 128  # the same with filtered updates (one BLAS GEMM over rows x picks, then the few rows left)
 _LAZY_GROUP_RATIO = 1.5  # stale rows lacking p picks are grouped with those lacking up to 1.5 p
@@ -196,7 +200,8 @@ def farthest_first(
         switches to full passes), ``lazy_epochs``, ``n_threads``, ``shift`` (whether the shifted
         arithmetic of :mod:`diverseevol.kernels._shift` was engaged), ``need_estimate`` (``prune="auto"``:
         the estimated share of rows a pick computes under pruning; NaN when not estimated), ``reprobes`` (estimates
-        taken again after a drop), ``init_s`` (norms and distances
+        taken again after a drop, over a table of every row), ``reprobes_skipped`` (those a sampled estimate
+        found not worth a table), ``init_s`` (norms and distances
         to the pool, seconds) and ``pick_s`` (the picks, seconds).
     nearest_pool_idx : ndarray of int64, shape (n,), optional
         Internal, for backends that search the pool themselves (FAISS): absolute row index into Z
@@ -286,6 +291,7 @@ class _Selector:
         self.need_estimate = float("nan")  # prune="auto": estimated share of rows a pick must compute
         self.reprobe_at: list[int] = []  # pick counts at which a dropped pruning is estimated again
         self.reprobes = 0
+        self.reprobes_skipped = 0  # estimates again where the sampled share said no table was worth building
         self.lazy: LazyState | None = None  # set up by run()
         self.filter_wanted = blas_filter
         self.filtering = False  # BLAS-filtered lazy catch-ups (set up by run(), once the norms are known)
@@ -423,14 +429,22 @@ class _Selector:
         kernel computed; the running minimum itself is not touched.
         """
         rows = self.rows
-        self.reprobes += 1
         centers = np.sort(np.concatenate([self.pool, picked]))
+        limit = self._prune_limit()
+        mind, n = self.mind, len(self.mind)
+        probes = rows.abs_idx[np.argpartition(mind, n - _PROBE_CENTERS)[n - _PROBE_CENTERS :]]
+        sampled = sampled_need_share(rows, mind, centers, probes)
+        if sampled is not None and sampled >= limit + _REPROBE_SKIP_MARGIN:
+            self.reprobes_skipped += 1
+            logger.debug("kcenter numpy: after %d picks, sampled share %.2f (limit %.2f): no table built",
+                         len(picked), sampled, limit)
+            return
+        self.reprobes += 1
         dist, assign = _pool_distances(rows, centers, self.cand, None)
         dist[self.mind < 0] = -1
         trial = TrianglePruning(rows, dist, assign, centers, self.k - len(picked), adaptive=True)
         kept, self.pruning = self.pruning, trial
         f = self._probe_need()
-        limit = self._prune_limit()
         logger.debug("kcenter numpy: after %d picks, estimated share %s (limit %.2f)", len(picked), f, limit)
         if f is not None and f < limit:
             self.need_estimate = f
@@ -597,7 +611,7 @@ class _Selector:
             piece = max(1, -(-total // store.jobs_for(total + (0 if rows is None else len(rows)))))
         jobs: list[Any] = [slice(*r) for a, b in work for r in ranges(a, b, piece)]
         if rows is not None and len(rows):
-            step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows)))))
+            step = max(1, min(store.gather_rows, -(-len(rows) // store.jobs_for(len(rows)))))
             jobs += [rows[a : a + step] for a in range(0, len(rows), step)]
 
         def job(sel: Any) -> None:
@@ -699,7 +713,7 @@ class _Selector:
             jobs: list[Any] = [slice(a, b) for a, b in ranges(0, store.n_phys, step)]
         elif len(rows):
             first = int(lazy.stamp[rows].min())
-            step = max(1, min(store.tile, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))
+            step = max(1, min(store.gather_rows, -(-len(rows) // store.jobs_for(len(rows) * (t - first)))))
             jobs = [rows[a : a + step] for a in range(0, len(rows), step)]
         else:
             return
@@ -835,6 +849,7 @@ class _Selector:
             "shift": self.rows.shift is not None,
             "need_estimate": self.need_estimate,
             "reprobes": self.reprobes,
+            "reprobes_skipped": self.reprobes_skipped,
             "init_s": self.init_s,
             "pick_s": self.pick_s,
             "boxes": self.boxes is not None,

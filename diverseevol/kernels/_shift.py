@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from ._rowblocks import sq_norms
+
 __all__ = ["SAMPLE_ROWS", "SHIFT_RATIO", "choose_shift", "engages", "in_sample", "moments", "shift_row"]
 
 #: Engage the shift when ``|mean|^2 > SHIFT_RATIO * mean |x - mean|^2`` on the sample. Measured on
@@ -40,7 +42,7 @@ SHIFT_RATIO = 1.0
 SAMPLE_ROWS = 2048
 _HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a fixed pseudo-random mix of the row index
 _HASH_BITS = 24
-_READ_ROWS = 256
+_READ_ROWS = 64  # rows per block of the moments: a gathered block stays in cache
 
 
 def in_sample(abs_idx: np.ndarray, n_used: int) -> np.ndarray:
@@ -54,14 +56,22 @@ def in_sample(abs_idx: np.ndarray, n_used: int) -> np.ndarray:
 
 
 def moments(emb: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``[sum of rows (d values), sum of squared norms, count]`` of ``emb[rows]`` in float64 (rows sorted)."""
+    """``[sum of rows (d values), sum of squared norms, count]`` of ``emb[rows]``, in float64 (rows sorted).
+
+    Each block of ``_READ_ROWS`` rows is summed in the work dtype (float32, or float64 for float64 data) and
+    the block sums are added in float64: the rule compares two moments, so a relative rounding of about
+    ``_READ_ROWS`` float32 epsilons (1e-5) can only move data whose ratio is within that of ``SHIFT_RATIO``.
+    Summing in float64 directly cast every element first: 3.5x slower (5,200 x 4,096, a 2,048-row sample,
+    25.5 against 7.2 ms).
+    """
     d = int(emb.shape[1])
+    work = np.float64 if emb.dtype == np.float64 else np.float32
     out = np.zeros(d + 2, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # huge finite rows: the rule then does not engage
         for a in range(0, len(rows), _READ_ROWS):
-            X = np.asarray(emb[rows[a : a + _READ_ROWS]])
-            out[:d] += X.sum(axis=0, dtype=np.float64)
-            out[d] += float(np.einsum("ij,ij->i", X, X).sum(dtype=np.float64))  # the rule needs no more precision
+            X = np.asarray(emb[rows[a : a + _READ_ROWS]], dtype=work)
+            out[:d] += np.add.reduce(X, axis=0)
+            out[d] += float(sq_norms(X).sum(dtype=np.float64))
     out[d + 1] = len(rows)
     return out
 
