@@ -764,8 +764,13 @@ class _Selector:
                 X = store.rows(sel.start, sel.stop)
                 sel = np.arange(sel.start, sel.stop)
                 if not keep.all():
-                    sel, X, s = sel[keep], X[keep], s[keep]
-                if not len(sel):
+                    if filtering and 2 * np.count_nonzero(keep) >= len(keep):
+                        # BLAS takes the whole range in place (no copy of the kept rows): the others count as
+                        # holding every pick, so no pair of theirs passes the filter
+                        s = np.where(keep, s, t)
+                    else:
+                        sel, X, s = sel[keep], X[keep], s[keep]
+                if not len(sel) or int(s.min()) >= t:
                     return 0
             else:
                 X = store.take(sel)
