@@ -269,11 +269,16 @@ def test_dropped_pruning_is_estimated_again_once_picks_cover_the_clusters(metric
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("clustered", [True, False])
-def test_sampled_need_share_matches_the_share_of_a_table_over_every_row(metric, clustered):
+@pytest.mark.parametrize("block_bytes", [32 << 20, 20_000])
+def test_sampled_need_share_matches_the_share_of_a_table_over_every_row(metric, clustered, block_bytes,
+                                                                        monkeypatch):
     # Oracle: the share the full table measures (TrianglePruning over every row, the same probes), which the
-    # sampled estimate stands in for when deciding whether building that table is worth it.
+    # sampled estimate stands in for when deciding whether building that table is worth it; 20,000 bytes reads the
+    # centers in blocks of a few.
     from diverseevol.kernels._pooldist import pool_distances
     from diverseevol.kernels._rowstore import RowStore
+
+    monkeypatch.setattr(_pruning, "_SAMPLE_BLOCK_BYTES", block_bytes)
 
     rng = np.random.default_rng(5)
     n, d = 12000, 96

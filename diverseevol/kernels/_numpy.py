@@ -431,9 +431,8 @@ class _Selector:
         rows = self.rows
         centers = np.sort(np.concatenate([self.pool, picked]))
         limit = self._prune_limit()
-        mind, n = self.mind, len(self.mind)
-        probes = rows.abs_idx[np.argpartition(mind, n - _PROBE_CENTERS)[n - _PROBE_CENTERS :]]
-        sampled = sampled_need_share(rows, mind, centers, probes)
+        probes = self._probe_rows()
+        sampled = None if probes is None else sampled_need_share(rows, self.mind, centers, rows.abs_idx[probes])
         if sampled is not None and sampled >= limit + _REPROBE_SKIP_MARGIN:
             self.reprobes_skipped += 1
             logger.debug("kcenter numpy: after %d picks, sampled share %.2f (limit %.2f): no table built",
@@ -473,15 +472,22 @@ class _Selector:
         """Estimated share of live rows a new center must compute under pruning (None: no pool table to test)."""
         pruning, rows, mind = self.pruning, self.rows, self.mind
         assert pruning is not None
-        if pruning.n_centers < 2 or self.n_alive < 2 * _PROBE_CENTERS:
+        top = self._probe_rows()
+        if pruning.n_centers < 2 or top is None:
             return None
-        n = len(mind)
-        top = np.argpartition(mind, n - _PROBE_CENTERS)[n - _PROBE_CENTERS :]
         shares = []
         for pos in top:
             c, cf = rows.center(int(rows.abs_idx[pos]))
             shares.append(np.count_nonzero(pruning.need_rows(c, cf, mind)) / self.n_alive)
         return float(np.mean(shares))
+
+    def _probe_rows(self) -> np.ndarray | None:
+        """Physical positions of the ``_PROBE_CENTERS`` live rows farthest from their centers (the likely next
+        picks), tried as centers to estimate the share of rows a pick computes; None with too few live rows."""
+        if self.n_alive < 2 * _PROBE_CENTERS:
+            return None
+        n = len(self.mind)
+        return np.argpartition(self.mind, n - _PROBE_CENTERS)[n - _PROBE_CENTERS :]
 
     def _argmax(self) -> int:
         if self.boxes is not None:

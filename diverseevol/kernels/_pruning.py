@@ -29,6 +29,8 @@ __all__ = ["TrianglePruning", "distance_error_bound", "sampled_need_share"]
 
 logger = logging.getLogger(__name__)
 
+_SAMPLE_BLOCK_BYTES = 32 << 20  # bound on each block of centers (and of its distances) in sampled_need_share
+
 _GATHER_COST = 3  # a gathered row costs about this many contiguous row reads (read + write + read)
 _REORDER_FACTOR = 10.0  # regroup after this many passes of avoidable work (a fresh copy costs ~2-20 passes)
 _PRUNE_TRIAL_PASSES = 8  # prune='auto': pruned passes timed before they are compared with a full read
@@ -61,11 +63,11 @@ def sampled_need_share(
     """Estimated share of live rows that centers ``probes`` would compute under pruning with table ``centers``.
 
     What :class:`TrianglePruning` would measure with a table of ``centers`` (absolute rows), from about
-    ``sample_rows`` live rows instead of all of them: each sample row's nearest center and distance by one
-    float32 GEMM (coordinates shifted by the first center, unit rows for cosine), then the triangle test of each
-    probe (absolute rows, the likely next picks) against it, with the kernel's rounding bound ``E``. Costs a
-    GEMM of the sample, not of every row; used to skip building a full table that would not pay. None when
-    there are too few live rows to sample.
+    ``sample_rows`` live rows instead of all of them: each sample row's nearest center and distance by float32
+    GEMMs (coordinates shifted by the first center, unit rows for cosine; centers read in blocks of at most
+    ``_SAMPLE_BLOCK_BYTES``), then the triangle test of each probe (absolute rows, the likely next picks) against
+    it, with the kernel's rounding bound ``E``. Costs GEMMs of the sample, not of every row; used to skip building
+    a full table that would not pay. None when there are too few live rows to sample.
 
     Parameters
     ----------
@@ -77,26 +79,39 @@ def sampled_need_share(
         Absolute row indices into Z.
     """
     live = np.flatnonzero(mind >= 0)
-    if len(live) < 2 * len(probes) or not len(centers):
+    if len(live) < 2 * len(probes) or not len(centers) or not len(probes):
         return None
     pos = live[:: max(1, len(live) // sample_rows)]
-    X, P, Q = rows.take(pos), rows.gather(centers), rows.gather(probes)
-    if rows.cosine:
-        tiny = np.finfo(X.dtype).tiny
-        X, P, Q = (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), tiny) for a in (X, P, Q))
-    else:
-        X, P, Q = X - P[0], P - P[0], Q - P[0]
-    p2 = np.einsum("ij,ij->i", P, P, dtype=np.float64)
-    d2 = np.einsum("ij,ij->i", X, X, dtype=np.float64)[:, None] + p2[None, :] - 2.0 * (X @ P.T)
+    ref = rows.gather(centers[:1])[0]
+
+    def coordinates(a: np.ndarray) -> np.ndarray:
+        if rows.cosine:
+            return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), np.finfo(a.dtype).tiny)
+        return a - ref
+
+    X, Q = coordinates(rows.take(pos)), coordinates(rows.gather(probes))
+    x2 = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    q2 = np.einsum("ij,ij->i", Q, Q, dtype=np.float64)
+    near_d2 = np.full(len(pos), np.inf)
+    nearest = np.zeros(len(pos), dtype=np.int64)
+    probe_d2 = np.empty((len(Q), len(centers)))  # probe-to-center squared distances
+    max_p2 = 0.0
+    step = max(1, min(_SAMPLE_BLOCK_BYTES // (rows.d * rows.itemsize), _SAMPLE_BLOCK_BYTES // (8 * len(pos))))
+    for a in range(0, len(centers), step):
+        P = coordinates(rows.gather(centers[a : a + step]))
+        p2 = np.einsum("ij,ij->i", P, P, dtype=np.float64)
+        max_p2 = max(max_p2, float(p2.max()))
+        d2 = x2[:, None] + p2[None, :] - 2.0 * (X @ P.T)
+        j = np.argmin(d2, axis=1)
+        v = d2[np.arange(len(pos)), j]
+        better = v < near_d2
+        near_d2[better], nearest[better] = v[better], j[better] + a
+        probe_d2[:, a : a + len(P)] = q2[:, None] + p2[None, :] - 2.0 * (Q @ P.T)
     rows.after_blas()
-    nearest = np.argmin(d2, axis=1)
-    E = distance_error_bound(rows, float(p2.max()))
-    thr = 2.0 * np.sqrt(np.maximum(d2[np.arange(len(pos)), nearest], 0.0) + E)
-    shares = []
-    for q in Q.astype(np.float64):
-        lb = np.sqrt(np.maximum(((P - q) ** 2).sum(axis=1) - E, 0.0))
-        shares.append(float(np.mean(lb[nearest] < thr)))
-    return float(np.mean(shares))
+    E = distance_error_bound(rows, max_p2)
+    thr = 2.0 * np.sqrt(np.maximum(near_d2, 0.0) + E)
+    lb = np.sqrt(np.maximum(probe_d2 - E, 0.0))  # lower bound on each probe's distance to each center
+    return float(np.mean(lb[:, nearest] < thr[None, :]))
 
 
 class TrianglePruning:
