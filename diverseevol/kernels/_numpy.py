@@ -160,7 +160,8 @@ def farthest_first(
         ``1 - 256 / d`` for in-memory rows: never below 256 columns); and drops it while pruned passes
         are measured to cost more than full reads. Where it pays, ``lazy="auto"`` stays eager; where it
         cannot and the rows are clustered (that share below 0.95), too, and the share is estimated again
-        after k/8, k/4 and k/2 picks (the pool may cover few of the clusters the picks will reach). Without
+        after k/8, k/4 and k/2 picks (the pool may cover few of the clusters the picks will reach; first on a
+        sample of ~4,096 rows, then over every row only where the sample says pruning may pay). Without
         a pool the first estimate is taken after 8 picks. Never changes the result.
     lazy : {"auto", True, False}
         Exact lazy evaluation: a new center is applied only to the rows that could be the next pick
