@@ -130,6 +130,18 @@ def test_pruning_is_exact_on_random_and_tie_heavy_data(seed):
             np.testing.assert_array_equal(a, b)
 
 
+def _pruned_one_start_run_matches_full(between, **kw) -> None:
+    """An eager pruned one-start run on clustered rows (options ``kw``), its picks and radii checked bit for bit
+    against ``prune=False``; ``between()`` runs after the reference run (to reset the caller's spies)."""
+    emb = _clustered(3, 8000, 48, 40)
+    none = np.array([], dtype=np.int64)
+    ref, ref_r = kcenter_select(emb, none, 120, prune=False, random_state=3, return_radii=True)
+    between()
+    got, got_r = kcenter_select(emb, none, 120, prune=True, lazy=False, random_state=3, return_radii=True, **kw)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got_r, ref_r)
+
+
 @pytest.mark.parametrize("share", [0.7, 99.0])
 def test_costly_pruned_passes_run_as_one_full_pass_with_the_same_bits(share, monkeypatch):
     """A pruned plan costing at least ``_FULL_PASS_SHARE`` of a full pass (ranges + gathers) runs as one full pass."""
@@ -151,14 +163,7 @@ def test_costly_pruned_passes_run_as_one_full_pass_with_the_same_bits(share, mon
 
     monkeypatch.setattr(_pruning.TrianglePruning, "plan", plan_spy)
     monkeypatch.setattr(kn._Selector, "_update", update_spy)
-    emb = _clustered(3, 8000, 48, 40)
-    none = np.array([], dtype=np.int64)
-    ref, ref_r = kcenter_select(emb, none, 120, prune=False, random_state=3, return_radii=True)
-    events.clear()
-    got, got_r = kcenter_select(emb, none, 120, prune=True, lazy=False, random_state=3, return_radii=True,
-                                block_rows=256)
-    np.testing.assert_array_equal(got, ref)
-    np.testing.assert_array_equal(got_r, ref_r)  # bit for bit
+    _pruned_one_start_run_matches_full(events.clear, block_rows=256)
     pairs = [(a, b) for a, b in zip(events, events[1:]) if a[0] == "plan" and b[0] == "update"]
     costly = [(a, b) for a, b in pairs if a[2] >= 0.7 * b[3] and a[1] > 1]
     cheap = [(a, b) for a, b in pairs if a[2] < 0.7 * b[3]]
@@ -184,14 +189,7 @@ def test_gathered_rows_go_in_one_job_per_thread_not_per_tile(monkeypatch):
         return mapper(self, fn, items, caller=caller)
 
     monkeypatch.setattr(_rowstore.RowStore, "map", map_spy)
-    emb = _clustered(3, 8000, 48, 40)
-    none = np.array([], dtype=np.int64)
-    ref, ref_r = kcenter_select(emb, none, 120, prune=False, random_state=3, return_radii=True)
-    calls.clear()
-    got, got_r = kcenter_select(emb, none, 120, prune=True, lazy=False, random_state=3, return_radii=True,
-                                block_rows=32, n_threads=2)
-    np.testing.assert_array_equal(got, ref)
-    np.testing.assert_array_equal(got_r, ref_r)
+    _pruned_one_start_run_matches_full(calls.clear, block_rows=32, n_threads=2)
     store = stores[-1]
     assert store.tile == 32 and store.gather_rows == (1 << 20) // (48 * store.itemsize)
     gathered = [c for c in calls if c]
