@@ -9,6 +9,7 @@ rounding (see ``onednn`` and ``compile`` there).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -62,8 +63,11 @@ def onednn_linear_ok() -> bool:
     return _ONEDNN_OK
 
 
+@functools.cache
 def cpu_vendor() -> str:
-    """The CPU's vendor string (``"GenuineIntel"``, ``"AuthenticAMD"``...), or ``""`` where it cannot be read."""
+    """The CPU's vendor string (``"GenuineIntel"``, ``"AuthenticAMD"``...), or ``""`` where it cannot be read.
+
+    Read once per process (every pass asks, and /proc/cpuinfo is long on a many-core node)."""
     import platform
 
     try:
