@@ -217,8 +217,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="best of this many (interleaved) timings per side")
     p.add_argument("--no-baseline", action="store_true", help="skip the batch-size-1 loop (slow on real models)")
     p.add_argument("--before", default="", help="git revision whose HFEmbedder is timed beside this one")
-    p.add_argument("--budgets", default="", help="comma-separated max_batch_tokens values to time "
-                   "(default: the embedder's own, batch_size x max_length)")
+    p.add_argument("--budgets", default="", help="comma-separated max_batch_tokens values to time, "
+                   "'default' for the embedder's own (batch_size x max_length, capped on a CPU; the default)")
     p.add_argument("--compile", action="store_true", help="also time this tree with compile=True (torch.compile of "
                    "the body; its first call, the compilation, is timed apart)")
     p.add_argument("--compile-masked", action="store_true", help="also time compile=True with the causal SDPA switch "
@@ -269,21 +269,28 @@ def main() -> None:
         sides[f"before ({args.before}, batch {args.batch_size} records)"] = load_before(args.before)(
             batch_size=args.batch_size, max_length=args.max_length, progress=False
         )
-    budgets = [int(b) for b in args.budgets.split(",") if b] or [None]
+    budgets = [None if b == "default" else int(b) for b in args.budgets.split(",") if b] or [None]
+    from diverseevol.hf._batches import default_batch_tokens
+
+    body0 = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    default_budget = default_batch_tokens(
+        args.batch_size, args.max_length, device_type=torch.device(args.device).type,
+        widest=max((m.out_features for m in body0.modules() if isinstance(m, torch.nn.Linear)), default=0),
+        itemsize=next(model.parameters()).element_size())
     # onednn: the embedder's default ("auto": the CPU's choice), plus the paths asked for explicitly
     linears = [("auto", "")] + [(v, f", onednn={v}") for v, on in ((False, args.f_linear), (True, args.onednn)) if on]
     for compiled in ([False, True] if args.compile else [False]):
         for onednn, tag in linears:
             for b in budgets:
                 label = (f"now{', compile=True' if compiled else ''}{tag} "
-                         f"(max_batch_tokens {b if b is not None else args.batch_size * args.max_length})")
+                         f"(max_batch_tokens {b if b is not None else f'{default_budget}, the default'})")
                 sides[label] = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False,
                                           max_batch_tokens=b, compile=compiled, onednn=onednn)
     if args.compile_masked:
         b = budgets[-1]
         masked = HFEmbedder(batch_size=args.batch_size, max_length=args.max_length, progress=False, max_batch_tokens=b,
                             compile=True)
-        sides[f"now, compile=True, causal mask materialised (max_batch_tokens {b or args.batch_size * args.max_length})"] = (
+        sides[f"now, compile=True, causal mask materialised (max_batch_tokens {b or default_budget})"] = (
             lambda h, recs: _without_causal_sdpa(masked, h, recs))
     if not args.no_baseline:
         sides["batch-size-1 loop (full model)"] = lambda h, recs: baseline_loop(model, tok, recs, args.max_length)

@@ -219,3 +219,44 @@ def test_eager_attention_model_runs_with_sdpa_and_is_restored(handle, records):
 def test_max_batch_tokens_is_checked(handle, records):
     with pytest.raises(ValidationError, match="max_batch_tokens"):
         HFEmbedder(max_batch_tokens=0, progress=False)(handle, records)
+
+
+def test_default_batch_tokens_hand_computed():
+    from diverseevol.hf._batches import CPU_ACTIVATION_BYTES, default_batch_tokens
+
+    assert CPU_ACTIVATION_BYTES == 12 * 2**20
+    cpu = dict(device_type="cpu", itemsize=4)
+    # SmolLM2-135M: widest output 1,536 floats -> 12 MiB / 6,144 bytes = 2,048 tokens
+    assert default_batch_tokens(32, 512, widest=1536, **cpu) == 2048
+    # a 1B shape (5,632): 558 tokens by the bytes, lifted to the 2,048 floor
+    assert default_batch_tokens(32, 512, widest=5632, **cpu) == 2048
+    # the tiny LLaMA (128): cap 24,576, above 32 x 512, so the budget is unchanged
+    assert default_batch_tokens(32, 512, widest=128, **cpu) == 16384
+    # bfloat16 halves the bytes: 4,096 tokens at 1,536
+    assert default_batch_tokens(32, 512, widest=1536, device_type="cpu", itemsize=2) == 4096
+    # a budget already under the cap, a GPU, an unknown width: batch_size x max_length
+    assert default_batch_tokens(4, 256, widest=1536, **cpu) == 1024
+    assert default_batch_tokens(32, 512, widest=1536, device_type="cuda", itemsize=4) == 16384
+    assert default_batch_tokens(32, 512, widest=0, **cpu) == 16384
+
+
+def test_default_budget_on_cpu_is_capped_by_the_widest_activation(records):
+    """A tiny LLaMA with a wide MLP (6,144) gets 2,048-token batches by default, the asked budget when given."""
+    tok = tiny_handle(seed=0).tokenizer
+    model = build_tiny_llama(tok, intermediate_size=6144, seed=1)
+    many = list(records) * 12  # 156 records, well over 2,048 tokens
+    n_tokens = int(sum(tokenize_records(tok, many, max_length=512).lengths))
+    assert n_tokens > 3 * 2048
+    seen, hook = _count_batches(model)
+    try:
+        default = HFEmbedder(progress=False)((model, tok), many)
+        capped = list(seen)
+        seen.clear()
+        wide = HFEmbedder(progress=False, max_batch_tokens=16384)((model, tok), many)
+        asked = list(seen)
+    finally:
+        hook.remove()
+    assert all(rows * width <= 2048 for rows, width in capped)
+    assert len(capped) >= n_tokens // 2048
+    assert max(rows * width for rows, width in asked) > 2048 and len(asked) < len(capped)
+    np.testing.assert_allclose(default, wide, rtol=1e-5, atol=1e-5)

@@ -11,7 +11,43 @@ import numpy as np
 
 from .._validation import check_scalar
 
-__all__ = ["plan_batches", "padded_tokens"]
+__all__ = ["CPU_ACTIVATION_BYTES", "CPU_MIN_BATCH_TOKENS", "default_batch_tokens", "plan_batches", "padded_tokens"]
+
+#: On a CPU, the default budget keeps a batch's widest activation (rows x the widest linear
+#: output) within this many bytes, so that it stays in a server CPU's last-level cache.
+CPU_ACTIVATION_BYTES = 12 * 2**20
+
+#: ... but never below this many padded tokens (the linear layers' products slow down on fewer rows).
+CPU_MIN_BATCH_TOKENS = 2048
+
+
+def default_batch_tokens(batch_size: int, max_length: int, *, device_type: str, widest: int, itemsize: int) -> int:
+    """The token budget of a pass whose ``max_batch_tokens`` was not given.
+
+    ``batch_size x max_length``; on a CPU at most ``CPU_ACTIVATION_BYTES / (widest x itemsize)``
+    tokens, and not below ``CPU_MIN_BATCH_TOKENS``. Measured on a 2-core Intel Xeon (SmolLM2-135M,
+    widest output 1,536, float32, Dolly records, the budgets alternated group by group on the same
+    records): 2,048 tokens a batch ran 1.07-1.19x (compiled) and 1.04-1.46x (eager) the tokens per
+    second of 16,384, while the tiny 2-layer LLaMA (widest 128) ran 0.88x at 2,048, where per-batch
+    overhead dominates: its cap (24,576) leaves the budget as it was.
+
+    Parameters
+    ----------
+    batch_size, max_length : int
+        The pass's settings; their product is the budget off a CPU.
+    device_type : str
+        ``"cpu"``, ``"cuda"``...
+    widest : int
+        Largest ``out_features`` of the body's linear layers (the MLP's inner width); 0 if unknown
+        (no CPU cap then).
+    itemsize : int
+        Bytes per activation element (4 for float32).
+    """
+    budget = int(batch_size) * int(max_length)
+    if device_type != "cpu" or widest <= 0:
+        return budget
+    cap = max(CPU_MIN_BATCH_TOKENS, CPU_ACTIVATION_BYTES // (int(widest) * max(int(itemsize), 1)))
+    return min(budget, cap)
 
 
 def plan_batches(
