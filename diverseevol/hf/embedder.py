@@ -218,8 +218,10 @@ def forward_pass(
     if max_batch_tokens is not None:
         budget = int(max_batch_tokens)
     else:
+        embed = getattr(model, "get_input_embeddings", lambda: None)()
+        act = embed.weight if isinstance(getattr(embed, "weight", None), torch.Tensor) else first_param  # activations' dtype
         budget = default_batch_tokens(batch_size, max_length, device_type=device.type, widest=_widest_linear(body),
-                                      itemsize=first_param.element_size())
+                                      itemsize=act.element_size())
     batches = plan_batches(lengths[mine], max_tokens=budget)
 
     compiled = CompiledBody(body, want_compile(compile, int(lengths[mine].sum()), device))
