@@ -260,3 +260,17 @@ def test_default_budget_on_cpu_is_capped_by_the_widest_activation(records):
     assert len(capped) >= n_tokens // 2048
     assert max(rows * width for rows, width in asked) > 2048 and len(asked) < len(capped)
     np.testing.assert_allclose(default, wide, rtol=1e-5, atol=1e-5)
+
+
+def test_default_budget_on_cpu_counts_the_activations_bytes(records):
+    """bfloat16 activations of a 1,536-wide MLP: 12 MiB / (1,536 x 2 bytes) = 4,096 tokens, twice float32's 2,048."""
+    tok = tiny_handle(seed=0).tokenizer
+    model = build_tiny_llama(tok, intermediate_size=1536, seed=1).to(torch.bfloat16)
+    many = list(records) * 24
+    seen, hook = _count_batches(model)
+    try:
+        HFEmbedder(progress=False)((model, tok), many)
+    finally:
+        hook.remove()
+    sizes = [rows * width for rows, width in seen]
+    assert max(sizes) <= 4096 and max(sizes) > 2048

@@ -218,8 +218,8 @@ def forward_pass(
     if max_batch_tokens is not None:
         budget = int(max_batch_tokens)
     else:
-        embed = getattr(model, "get_input_embeddings", lambda: None)()
-        act = embed.weight if isinstance(getattr(embed, "weight", None), torch.Tensor) else first_param  # activations' dtype
+        # the activations' dtype: a float parameter's (a quantised model's first parameter may be int8)
+        act = next((p for p in model.parameters() if p.is_floating_point()), first_param)
         budget = default_batch_tokens(batch_size, max_length, device_type=device.type, widest=_widest_linear(body),
                                       itemsize=act.element_size())
     batches = plan_batches(lengths[mine], max_tokens=budget)
