@@ -444,7 +444,7 @@ class _Selector:
         dist[self.mind < 0] = -1
         trial = TrianglePruning(rows, dist, assign, centers, self.k - len(picked), adaptive=True)
         kept, self.pruning = self.pruning, trial
-        f = self._probe_need()
+        f = self._probe_need(probes)
         logger.debug("kcenter numpy: after %d picks, estimated share %s (limit %.2f)", len(picked), f, limit)
         if f is not None and f < limit:
             self.need_estimate = f
@@ -469,11 +469,15 @@ class _Selector:
         logger.debug("kcenter numpy: after %d picks, estimated share %.2f: prune=%s, lazy=%s",
                      _PROBE_AFTER_PICKS, self.need_estimate, self.pruning_active, self.lazy is not None)
 
-    def _probe_need(self) -> float | None:
-        """Estimated share of live rows a new center must compute under pruning (None: no pool table to test)."""
+    def _probe_need(self, top: np.ndarray | None = None) -> float | None:
+        """Estimated share of live rows a new center must compute under pruning (None: no pool table to test).
+
+        ``top``: the probe rows when the caller already has them (:meth:`_probe_rows`; the running minimum unchanged).
+        """
         pruning, rows, mind = self.pruning, self.rows, self.mind
         assert pruning is not None
-        top = self._probe_rows()
+        if top is None:
+            top = self._probe_rows()
         if pruning.n_centers < 2 or top is None:
             return None
         shares = []
