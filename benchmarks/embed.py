@@ -270,13 +270,9 @@ def main() -> None:
             batch_size=args.batch_size, max_length=args.max_length, progress=False
         )
     budgets = [None if b == "default" else int(b) for b in args.budgets.split(",") if b] or [None]
-    from diverseevol.hf._batches import default_batch_tokens
+    from diverseevol.hf.embedder import default_budget as embedder_budget
 
-    body0 = model.get_decoder() if hasattr(model, "get_decoder") else model.model
-    default_budget = default_batch_tokens(
-        args.batch_size, args.max_length, device_type=torch.device(args.device).type,
-        widest=max((m.out_features for m in body0.modules() if isinstance(m, torch.nn.Linear)), default=0),
-        itemsize=next(model.parameters()).element_size())
+    default_budget = embedder_budget(model, args.batch_size, args.max_length)
     # onednn: the embedder's default ("auto": the CPU's choice), plus the paths asked for explicitly
     linears = [("auto", "")] + [(v, f", onednn={v}") for v, on in ((False, args.f_linear), (True, args.onednn)) if on]
     for compiled in ([False, True] if args.compile else [False]):

@@ -69,11 +69,19 @@ def _pool(hidden: Any, mask: Any, pooling: str) -> Any:
     return summed / m.sum(1, keepdim=True).clamp_min(1.0)
 
 
-def _widest_linear(body: Any) -> int:
-    """Largest ``out_features`` of the linear layers of ``body`` (0 without any)."""
+def default_budget(model: Any, batch_size: int, max_length: int) -> int:
+    """Padded tokens per batch of a pass over ``model`` without ``max_batch_tokens``
+    (:func:`diverseevol.hf._batches.default_batch_tokens` for this model's widest linear output, activation
+    bytes and device)."""
     import torch
 
-    return max((m.out_features for m in body.modules() if isinstance(m, torch.nn.Linear)), default=0)
+    body, _ = body_and_head(model)
+    params = list(model.parameters())
+    # the activations' dtype: a float parameter's (a quantised model's first parameter may be int8)
+    act = next((p for p in params if p.is_floating_point()), params[0])
+    widest = max((m.out_features for m in body.modules() if isinstance(m, torch.nn.Linear)), default=0)
+    return default_batch_tokens(batch_size, max_length, device_type=params[0].device.type, widest=widest,
+                                itemsize=act.element_size())
 
 
 def _layer_states(out: Any, layer: int) -> Any:
@@ -212,17 +220,11 @@ def forward_pass(
     mine = order[shard_slice(n, rank, world, strided=True)]  # similar lengths on every rank
     if embeddings and rank == 0:
         _warn_if_template_only(tokenizer, tok.input_ids, max_length)
-    body, head = body_and_head(model)
-    first_param = next(model.parameters())
-    device = first_param.device
-    if max_batch_tokens is not None:
-        budget = int(max_batch_tokens)
-    else:
-        # the activations' dtype: a float parameter's (a quantised model's first parameter may be int8)
-        act = next((p for p in model.parameters() if p.is_floating_point()), first_param)
-        budget = default_batch_tokens(batch_size, max_length, device_type=device.type, widest=_widest_linear(body),
-                                      itemsize=act.element_size())
+    budget = int(max_batch_tokens) if max_batch_tokens is not None else default_budget(model, batch_size, max_length)
     batches = plan_batches(lengths[mine], max_tokens=budget)
+
+    body, head = body_and_head(model)
+    device = next(model.parameters()).device
 
     compiled = CompiledBody(body, want_compile(compile, int(lengths[mine].sum()), device))
     was_training = model.training
