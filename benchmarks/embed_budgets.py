@@ -50,12 +50,14 @@ def main() -> None:
     from diverseevol.hf._fast_paths import CompiledBody, causal_sdpa, onednn_linears, sdpa_attention
     from diverseevol.hf._model import body_and_head
     from diverseevol.hf._records import tokenize_records
+    from diverseevol.hf.embedder import _batch_on_device as batch_on_device
 
     torch.set_num_threads(args.threads)
     loaded = load_model(str(smollm2_gguf_path()) if args.model == "smollm2" else args.model)
     model, tok = loaded.model.float().eval(), loaded.tokenizer
     records, source = load_records(args.n, 1200)
-    ids = tokenize_records(tok, records, max_length=args.max_length, warn_truncated=False).input_ids
+    tokens = tokenize_records(tok, records, max_length=args.max_length, warn_truncated=False)
+    ids, lengths_all = tokens.input_ids, np.asarray(tokens.lengths)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     body, _ = body_and_head(model)
     runner = CompiledBody(body, args.compile)
@@ -63,13 +65,11 @@ def main() -> None:
     pad_id = int(tok.pad_token_id)
 
     def run(rows: list[int]) -> tuple[float, int]:
-        width = max(len(ids[i]) for i in rows)
-        x = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        for b, i in enumerate(rows):
-            x[b, : len(ids[i])] = torch.tensor(ids[i])
+        idx = np.asarray(rows)
+        x, _ = batch_on_device(ids, idx, lengths_all[idx], pad_id, torch.device("cpu"))  # the pass's own batches
         t0 = time.perf_counter()
         runner(input_ids=x, attention_mask=None, use_cache=False)
-        return time.perf_counter() - t0, len(rows) * width
+        return time.perf_counter() - t0, x.numel()
 
     print(f"records: {source}; {sum(len(i) for i in ids)} tokens; compile={args.compile}; {args.threads} threads; "
           f"load {open('/proc/loadavg').read().split()[0]}")
