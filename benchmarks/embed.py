@@ -20,6 +20,15 @@ from the batches the model really ran (a forward hook on the transformer body). 
 reference is the model's own linear layers (one decoder layer's weight shapes) at the mean
 padded batch size, timed between the embedding passes; the best rate of the run is used.
 
+``--adjacent-ref S`` adds a second, paired reference: every S seconds of a pass (in a forward hook on the body,
+after a batch) the same GEMMs are timed again, and each stretch of the pass between two such timings is compared
+with the mean of the two: ``of matmul (adjacent)`` is the work done over the work those GEMMs would have done in
+the same seconds at the rate measured around them (sum of 2 x parameters x real tokens over the sum of stretch
+seconds x adjacent rate). On a machine whose speed drifts during a pass (a shared VM), the best rate of the run
+is a reference the pass can only reach if the machine stays at its fastest for the whole pass; the adjacent one
+is measured under the same conditions as the stretch it is compared with. The GEMM timings are left out of the
+pass's wall time.
+
 Records: Dolly-15k from the shared data folder when present (``DIVERSEEVOL_SHARED_DATA`` or
 ``../shared/data`` beside the checkout), else synthetic ones.
 """
@@ -162,6 +171,88 @@ def gemm_rate(model, n_tokens: int, repeats: int = 3) -> dict[str, float]:
     return out
 
 
+class AdjacentReference:
+    """The matmul reference timed inside a pass, every ``interval`` seconds, after a batch (``--adjacent-ref``).
+
+    A pass is cut into stretches at those timings; each stretch is compared with the mean of the rates timed at
+    its two ends. :meth:`finish` closes the last stretch and returns the seconds (wall, CPU) spent timing GEMMs,
+    which the caller leaves out of the pass's times.
+    """
+
+    def __init__(self, model, interval: float) -> None:
+        self.model, self.interval = model, interval
+        self.enabled = interval > 0
+        self.stretches: list[tuple[float, int, float, float]] = []  # (seconds, real tokens, rate before, rate after)
+        self.t0: float | None = None  # start of the open stretch; None outside a timed pass
+        self.rows = 2048  # padded tokens per batch the first reference of a pass is timed at (then the last mean)
+        self.spent_w = self.spent_c = 0.0
+
+    def _rate(self, rows: int) -> float:
+        w0, c0 = time.perf_counter(), time.process_time()
+        r = max(gemm_rate(self.model, max(rows, 1), repeats=1).values())
+        self.spent_w += time.perf_counter() - w0
+        self.spent_c += time.process_time() - c0
+        return r
+
+    def _open(self) -> None:
+        self.t0, self.tokens, self.padded, self.batches = time.perf_counter(), 0, 0, 0
+
+    def start(self) -> None:
+        self.stretches, self.spent_w, self.spent_c = [], 0.0, 0.0
+        if self.enabled:
+            self.prev_rate = self._rate(self.rows)
+            self._open()
+
+    def after_batch(self, real_tokens: int, padded_tokens: int) -> None:
+        if self.t0 is None:  # warm-up calls
+            return
+        self.tokens += real_tokens
+        self.padded += padded_tokens
+        self.batches += 1
+        if time.perf_counter() - self.t0 >= self.interval:
+            self._close()
+
+    def _close(self) -> None:
+        assert self.t0 is not None
+        seconds = time.perf_counter() - self.t0
+        self.rows = self.padded // max(self.batches, 1)
+        rate = self._rate(self.rows)
+        self.stretches.append((seconds, self.tokens, self.prev_rate, rate))
+        self.prev_rate = rate
+        self._open()
+
+    def finish(self) -> tuple[float, float]:
+        if self.t0 is not None:
+            if self.batches:
+                self._close()
+            self.t0 = None
+        return self.spent_w, self.spent_c
+
+    def fraction(self, flops_per_token: float) -> float:
+        """Work done over the work at the adjacent rates: sum(flops) / sum(seconds x mean(rate before, after))."""
+        done = sum(flops_per_token * tok for _, tok, _, _ in self.stretches)
+        possible = sum(s * (a + b) / 2 for s, _, a, b in self.stretches)
+        return done / possible if possible else float("nan")
+
+    def drift(self, flops_per_token: float) -> str:
+        """Correlation of each stretch's GFLOP/s with the rate around it, and the range of both (the last pass)."""
+        st = [(flops_per_token * tok / s, (a + b) / 2) for s, tok, a, b in self.stretches if s > 0]
+        if len(st) < 3:
+            return "too few stretches"
+        got, ref = np.array(st).T
+        r = float(np.corrcoef(got, ref)[0, 1])
+        return (f"correlation {r:+.2f} over {len(st)} stretches; pass {got.min() / 1e9:.0f}-{got.max() / 1e9:.0f} "
+                f"GFLOP/s, adjacent GEMM {ref.min() / 1e9:.0f}-{ref.max() / 1e9:.0f}; per stretch "
+                f"{(got / ref).min():.2f}-{(got / ref).max():.2f} of it")
+
+    def rate_summary(self) -> str:
+        rates = [a for _, _, a, _ in self.stretches] + [b for *_, b in self.stretches[-1:]]
+        if not rates:
+            return "none"
+        return (f"{len(rates)} timings, {min(rates) / 1e9:.0f}-{max(rates) / 1e9:.0f} GFLOP/s "
+                f"(median {float(np.median(rates)) / 1e9:.0f}) over {len(self.stretches)} stretches")
+
+
 def load_before(rev: str):
     """``HFEmbedder`` of diverseevol/hf/embedder.py at git revision ``rev``, as a module of this package."""
     import importlib.util
@@ -229,6 +320,9 @@ def main() -> None:
                    "--compile, compiled too)")
     p.add_argument("--exact", action="store_true", help="also embed once in float64 (F.linear) and print every "
                    "side's max |difference| from it (the rounding error of each float32 path)")
+    p.add_argument("--adjacent-ref", type=float, default=0.0, metavar="S",
+                   help="also time the matmul reference every S seconds inside each pass and report the pass "
+                   "against the rates measured around each stretch (see the module docstring); 0: off")
     args = p.parse_args()
 
     import torch
@@ -292,9 +386,13 @@ def main() -> None:
         sides["batch-size-1 loop (full model)"] = lambda h, recs: baseline_loop(model, tok, recs, args.max_length)
 
     shapes: list[tuple[int, int]] = []
+    adjacent = AdjacentReference(model, args.adjacent_ref)
     body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     def record_shape(mod, a, kw, out):  # noqa: ANN001, ANN202
         shapes.append(tuple(kw["input_ids"].shape))
+        mask = kw.get("attention_mask")
+        adjacent.after_batch(int(mask.sum()) if mask is not None and mask.dim() == 2 else kw["input_ids"].numel(),
+                             kw["input_ids"].numel())
 
     # Kept out of a compiled body's trace: traced, the list's length becomes a guard and every batch recompiles.
     disable = getattr(getattr(torch, "_dynamo", None), "disable", None)
@@ -309,21 +407,29 @@ def main() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         shapes.clear()
+        adjacent.start()
         w0, c0 = time.perf_counter(), time.process_time()
         out = fn(handle, records)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        return time.perf_counter() - w0, time.process_time() - c0, out, list(shapes)
+        w, c = time.perf_counter() - w0, time.process_time() - c0
+        spent = adjacent.finish()  # the last stretch's closing reference, then the GEMM seconds to leave out
+        return w - spent[0], c - spent[1], out, list(shapes)
 
     # interleaved repeats, best of each: on a shared machine the load changes during the run
     best: dict[str, tuple] = {}
     rates: dict[str, list[float]] = {}
+    paired: dict[str, list[float]] = {}
+    drift: dict[str, str] = {}
     loads = [load_now()]
     for _ in range(args.repeats):
         for label, fn in sides.items():
             w, c, out, batches = timed(fn)
             if label not in best or w < best[label][0]:
                 best[label] = (w, c, out, batches)
+            if adjacent.enabled and batches:
+                paired.setdefault(label, []).append(adjacent.fraction(2 * non_embedding_params(model)))
+                drift[label] = adjacent.drift(2 * non_embedding_params(model))
             if batches:
                 for kind, r in gemm_rate(model, int(np.mean([r * t for r, t in batches]))).items():
                     rates.setdefault(kind, []).append(r)
@@ -359,6 +465,15 @@ def main() -> None:
     print(f"(GFLOP/s = 2 x {params / 1e6:.1f}M non-embedding parameters x {n_tok} real tokens / wall time; "
           f"padding = padded / real tokens - 1; max |diff| against the first side"
           + ("; vs fp64: against the same pass in float64" if exact is not None else "") + ")")
+    if paired:
+        print(f"of matmul (adjacent): each pass against the GEMMs timed every {args.adjacent_ref:g} s inside it "
+              "(work done / work at the rate measured around each stretch); every repeat, then the median:")
+        for label, fr in paired.items():
+            print(f"  {label:48s} " + " ".join(f"{x:.3f}" for x in fr) + f"   median {float(np.median(fr)):.3f}")
+        print(f"  adjacent GEMM rates in the last pass: {adjacent.rate_summary()}")
+        print("  does the pass follow the GEMM rate from stretch to stretch? (last pass of each side)")
+        for label, text in drift.items():
+            print(f"  {label:48s} {text}")
 
 
 if __name__ == "__main__":
