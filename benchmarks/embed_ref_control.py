@@ -17,14 +17,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from embed import AdjacentReference, gemm_rate
 
 SHAPES = {  # one decoder layer: q, k, v, o, gate, up, down (in, out)
     "smollm2": [(576, 576), (576, 192), (576, 192), (576, 576), (576, 1536), (576, 1536), (1536, 576)],
 }
-
 
 class _Layer:
     """A stand-in with one decoder layer of linear modules, read by ``embed.gemm_rate``."""
@@ -41,7 +38,6 @@ class _Layer:
 
     def parameters(self):  # noqa: ANN201
         return self.layer.parameters()
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,7 +80,6 @@ def main() -> None:
                   f"GFLOP/s; adjacent score {adj:.3f}; rates timed inside: {adjacent.rate_summary()}")
     print(f"best GEMM rate of the run: {best_ref / 1e9:.1f} GFLOP/s; best-of-run score of the last repeat: "
           f"{achieved / best_ref:.3f}")
-
 
 if __name__ == "__main__":
     main()
