@@ -320,6 +320,7 @@ def main() -> None:
                    "--compile, compiled too)")
     p.add_argument("--exact", action="store_true", help="also embed once in float64 (F.linear) and print every "
                    "side's max |difference| from it (the rounding error of each float32 path)")
+    p.add_argument("--compiled-only", action="store_true", help="time compile=True sides only (no eager side)")
     p.add_argument("--adjacent-ref", type=float, default=0.0, metavar="S",
                    help="also time the matmul reference every S seconds inside each pass and report the pass "
                    "against the rates measured around each stretch (see the module docstring); 0: off")
@@ -369,7 +370,7 @@ def main() -> None:
     default_budget = embedder_budget(model, args.batch_size, args.max_length)
     # onednn: the embedder's default ("auto": the CPU's choice), plus the paths asked for explicitly
     linears = [("auto", "")] + [(v, f", onednn={v}") for v, on in ((False, args.f_linear), (True, args.onednn)) if on]
-    for compiled in ([False, True] if args.compile else [False]):
+    for compiled in ([True] if args.compiled_only else [False, True] if args.compile else [False]):
         for onednn, tag in linears:
             for b in budgets:
                 label = (f"now{', compile=True' if compiled else ''}{tag} "
