@@ -229,7 +229,11 @@ class AdjacentReference:
         return self.spent_w, self.spent_c
 
     def fraction(self, flops_per_token: float) -> float:
-        """Work done over the work at the adjacent rates: sum(flops) / sum(seconds x mean(rate before, after))."""
+        """Work done over the work at the adjacent rates: sum(flops) / sum(seconds x mean(rate before, after)).
+
+        ``flops_per_token`` is per token counted by :meth:`after_batch` (the caller folds in the pass's share of
+        real tokens when it counts padded ones).
+        """
         done = sum(flops_per_token * tok for _, tok, _, _ in self.stretches)
         possible = sum(s * (a + b) / 2 for s, _, a, b in self.stretches)
         return done / possible if possible else float("nan")
@@ -391,9 +395,8 @@ def main() -> None:
     body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     def record_shape(mod, a, kw, out):  # noqa: ANN001, ANN202
         shapes.append(tuple(kw["input_ids"].shape))
-        mask = kw.get("attention_mask")
-        adjacent.after_batch(int(mask.sum()) if mask is not None and mask.dim() == 2 else kw["input_ids"].numel(),
-                             kw["input_ids"].numel())
+        # the padded tokens; the pass's real ones are scaled in by fraction() (a padding-free causal pass gets no mask)
+        adjacent.after_batch(kw["input_ids"].numel(), kw["input_ids"].numel())
 
     # Kept out of a compiled body's trace: traced, the list's length becomes a guard and every batch recompiles.
     disable = getattr(getattr(torch, "_dynamo", None), "disable", None)
@@ -429,8 +432,10 @@ def main() -> None:
             if label not in best or w < best[label][0]:
                 best[label] = (w, c, out, batches)
             if adjacent.enabled and batches:
-                paired.setdefault(label, []).append(adjacent.fraction(2 * non_embedding_params(model)))
-                drift[label] = adjacent.drift(2 * non_embedding_params(model))
+                real_share = n_tok / sum(r * t for r, t in batches)  # real over padded tokens of this pass
+                flops = 2 * non_embedding_params(model) * real_share
+                paired.setdefault(label, []).append(adjacent.fraction(flops))
+                drift[label] = adjacent.drift(flops)
             if batches:
                 for kind, r in gemm_rate(model, int(np.mean([r * t for r, t in batches]))).items():
                     rates.setdefault(kind, []).append(r)
@@ -456,7 +461,7 @@ def main() -> None:
           f"{'GFLOP/s':>8s} {'of matmul':>9s} {'max |diff|':>10s}" + (f" {'vs fp64':>9s}" if exact is not None else ""))
     for label, (w, c, out, batches) in best.items():
         padded = sum(r * t for r, t in batches)
-        pad = f"{100 * (padded / n_tok - 1):.1f}%" if batches else "0.0%"
+        pad = f"{100 * (padded / n_tok - 1):.2f}%" if batches else "0.00%"
         achieved = 2 * params * n_tok / w
         print(f"{label:48s} {n_tok / w:9.0f} {w:7.2f} {c:7.2f} {len(batches) or n:7d} {pad:>8s} "
               f"{achieved / 1e9:8.1f} {achieved / rate:9.2f} {np.abs(np.asarray(out) - ref).max():10.2e}"
