@@ -182,7 +182,7 @@ class AdjacentReference:
     def __init__(self, model, interval: float) -> None:
         self.model, self.interval = model, interval
         self.enabled = interval > 0
-        self.stretches: list[tuple[float, int, float, float]] = []  # (seconds, real tokens, rate before, rate after)
+        self.stretches: list[tuple[float, int, float, float]] = []  # (seconds, tokens given, rate before, rate after)
         self.t0: float | None = None  # start of the open stretch; None outside a timed pass
         self.rows = 2048  # padded tokens per batch the first reference of a pass is timed at (then the last mean)
         self.spent_w = self.spent_c = 0.0
@@ -423,6 +423,7 @@ def main() -> None:
     # interleaved repeats, best of each: on a shared machine the load changes during the run
     best: dict[str, tuple] = {}
     rates: dict[str, list[float]] = {}
+    params = non_embedding_params(model)
     paired: dict[str, list[float]] = {}
     drift: dict[str, str] = {}
     loads = [load_now()]
@@ -431,18 +432,17 @@ def main() -> None:
             w, c, out, batches = timed(fn)
             if label not in best or w < best[label][0]:
                 best[label] = (w, c, out, batches)
+            padded = sum(r * t for r, t in batches)
             if adjacent.enabled and batches:
-                real_share = n_tok / sum(r * t for r, t in batches)  # real over padded tokens of this pass
-                flops = 2 * non_embedding_params(model) * real_share
+                flops = 2 * params * n_tok / padded  # per padded token counted by the hook, for the real ones
                 paired.setdefault(label, []).append(adjacent.fraction(flops))
                 drift[label] = adjacent.drift(flops)
             if batches:
-                for kind, r in gemm_rate(model, int(np.mean([r * t for r, t in batches]))).items():
+                for kind, r in gemm_rate(model, int(padded / len(batches))).items():
                     rates.setdefault(kind, []).append(r)
             loads.append(load_now())
     best_rates = {kind: max(r) for kind, r in rates.items()}
     rate = max(best_rates.values())
-    params = non_embedding_params(model)
     ref = next(iter(best.values()))[2]
     hook.remove()
     exact = None

@@ -225,7 +225,6 @@ def forward_pass(
 
     body, head = body_and_head(model)
     device = next(model.parameters()).device
-
     compiled = CompiledBody(body, want_compile(compile, int(lengths[mine].sum()), device))
     was_training = model.training
     model.eval()
